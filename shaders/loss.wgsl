@@ -1,0 +1,55 @@
+// Squared hinge loss over scores y [batch, 10] with targets t = ±1 (2·onehot − 1):
+//   loss = mean_{b,k} max(0, 1 − t·y)²,  ∂loss/∂y = −2·t·max(0, 1 − t·y)/(batch·10).
+// acc[0] += Σ_b mean_k(...) and acc[1] += #(argmax y ≠ label): running sums over an epoch that
+// stay on the device. One workgroup; rows summed by a fixed tree, so results are deterministic.
+
+struct Params { batch: u32, write_grad: u32, _pad0: u32, _pad1: u32 }
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> acc: array<f32>;
+
+const K: u32 = 10u;
+
+var<workgroup> red_loss: array<f32, 256>;
+var<workgroup> red_wrong: array<f32, 256>;
+
+@compute @workgroup_size(256, 1, 1)
+fn squared_hinge(@builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    let grad_scale = -2.0 / f32(P.batch * K);
+    var loss = 0.0;
+    var wrong = 0.0;
+    for (var b = lid; b < P.batch; b += 256u) {
+        let label = labels[b];
+        var row = 0.0;
+        var best = y[b * K];
+        var arg = 0u;
+        for (var k = 0u; k < K; k++) {
+            let v = y[b * K + k];
+            if (v > best) { best = v; arg = k; }
+            let t = select(-1.0, 1.0, k == label);
+            let h = max(0.0, 1.0 - t * v);
+            row += h * h;
+            if (P.write_grad != 0u) { dy[b * K + k] = grad_scale * t * h; }
+        }
+        loss += row / f32(K);
+        wrong += select(0.0, 1.0, arg != label);
+    }
+    red_loss[lid] = loss;
+    red_wrong[lid] = wrong;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            red_loss[lid] += red_loss[lid + s];
+            red_wrong[lid] += red_wrong[lid + s];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        acc[0] += red_loss[0];
+        acc[1] += red_wrong[0];
+    }
+}

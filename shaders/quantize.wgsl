@@ -1,0 +1,113 @@
+// The quantizers of SPEC.md (twin: src/quant.rs).
+// Activations: q = clip(2·round(hs(x)·scale)/scale − 1, lo, hi), hs(x) = clip((x+1)/2, 0, 1),
+// rounding half AWAY from zero (WGSL's round() is half to even, so it is not used here);
+// straight-through backward: keep where −1 ≤ x ≤ 1 and the unclipped value lies in [lo, hi].
+// Weights: per-tensor f = floor(log2(1/max|W|)), Wq = clip(round(W·2^(nb−1+f)), lo, hi)/2^(nb−1+f)
+// rounding half to EVEN (Theano's T.round), or sign for nb = 0.
+
+struct Params {
+    n: u32, mode: u32, scale: f32, lo: f32,
+    hi: f32, bits: u32, _pad0: u32, _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;       // activations' input, or W
+@group(0) @binding(2) var<storage, read> aux: array<f32>;     // dy (activation backward) or max|W|
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+// activation modes
+const ACT_QUANT: u32 = 0u;
+const ACT_RELU: u32 = 1u;
+const ACT_HARDTANH: u32 = 2u;
+// weight modes
+const W_FLOAT: u32 = 0u;
+const W_BINARY: u32 = 1u;
+const W_BITS: u32 = 2u;
+
+fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
+
+fn round_half_away(v: f32) -> f32 {
+    let t = trunc(v);
+    if (abs(v - t) >= 0.5) { return t + sign(v); }
+    return t;
+}
+
+fn act_unclipped(v: f32) -> f32 {
+    let hs = clamp((v + 1.0) * 0.5, 0.0, 1.0);
+    return 2.0 * round_half_away(hs * P.scale) / P.scale - 1.0;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= P.n) { return; }
+    let v = x[i];
+    var q: f32;
+    if (P.mode == ACT_QUANT) {
+        q = clamp(act_unclipped(v), P.lo, P.hi);
+    } else if (P.mode == ACT_RELU) {
+        q = max(v, 0.0);
+    } else {
+        q = clamp(v, -1.0, 1.0);
+    }
+    out[i] = q;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn act_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= P.n) { return; }
+    let v = x[i];
+    var keep: bool;
+    if (P.mode == ACT_QUANT) {
+        let u = act_unclipped(v);
+        keep = v >= -1.0 && v <= 1.0 && u >= P.lo && u <= P.hi;
+    } else if (P.mode == ACT_RELU) {
+        keep = v > 0.0;
+    } else {
+        keep = v >= -1.0 && v <= 1.0;
+    }
+    out[i] = select(0.0, aux[i], keep);
+}
+
+var<workgroup> red: array<f32, 256>;
+
+// out[0] = max|x| over P.n elements: one workgroup, a tree (max is order-free anyway).
+@compute @workgroup_size(256, 1, 1)
+fn abs_max(@builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    var m = 0.0;
+    for (var i = lid; i < P.n; i += 256u) { m = max(m, abs(x[i])); }
+    red[lid] = m;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+        workgroupBarrier();
+    }
+    if (lid == 0u) { out[0] = red[0]; }
+}
+
+// f = floor(log2(1/m)) exactly: the binary exponent of the f32 1/m (0 for an all-zero tensor).
+fn weight_exponent(m: f32) -> i32 {
+    if (m == 0.0) { return 0; }
+    let r = 1.0 / m;
+    let e = i32((bitcast<u32>(r) >> 23u) & 0xffu);
+    if (e == 255) { return 127; }
+    if (e == 0) { return -127; }
+    return e - 127;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn weight_quantize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= P.n) { return; }
+    let w = x[i];
+    if (P.mode == W_FLOAT) {
+        out[i] = w;
+    } else if (P.mode == W_BINARY) {
+        out[i] = select(-1.0, 1.0, w >= 0.0);
+    } else {
+        let scale = ldexp(1.0, i32(P.bits) - 1 + weight_exponent(aux[0]));
+        out[i] = clamp(round(w * scale), P.lo, P.hi) / scale;
+    }
+}

@@ -1,0 +1,255 @@
+//! The one interface both backends implement: buffers named by handles, and every op of the
+//! seed's network as a call that reads some buffers and writes others.
+//!
+//! The CPU backend runs each call at once; the GPU backend records it and submits everything
+//! recorded at the next `flush` (or read), so one training step is one queue submit. Outputs must
+//! be distinct buffers from inputs. Shapes are in the structs below; tensors are row-major, images
+//! NCHW.
+
+use std::future::Future;
+
+use crate::quant::{ActQuant, WeightQuant};
+use crate::Error;
+
+/// Element type of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dtype {
+    F32,
+    U32,
+}
+
+/// A buffer owned by a backend: a handle, cheap to copy. `len` counts elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Buf {
+    pub id: u32,
+    pub len: usize,
+    pub dtype: Dtype,
+}
+
+/// 3×3 convolution, stride 1, pad 1: x [batch, cin, h, w] → y [batch, cout, h, w];
+/// weights [cout, cin, 3, 3], bias [cout].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub cin: usize,
+    pub cout: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl ConvShape {
+    pub fn x_len(&self) -> usize {
+        self.batch * self.cin * self.h * self.w
+    }
+    pub fn y_len(&self) -> usize {
+        self.batch * self.cout * self.h * self.w
+    }
+    pub fn w_len(&self) -> usize {
+        self.cout * self.cin * 9
+    }
+    /// Multiply-accumulates of one forward call.
+    pub fn macs(&self) -> usize {
+        self.y_len() * self.cin * 9
+    }
+}
+
+/// A tensor seen as [batch, channels, hw]: batch norm and per-channel sums reduce over batch and hw.
+/// The dense layer's output is [batch, units, 1].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChannelShape {
+    pub batch: usize,
+    pub channels: usize,
+    pub hw: usize,
+}
+
+impl ChannelShape {
+    pub fn len(&self) -> usize {
+        self.batch * self.channels * self.hw
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Dense layer: x [batch, inputs] → y [batch, outputs]; weights [outputs, inputs], bias [outputs].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DenseShape {
+    pub batch: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+/// Max pool 2×2 stride 2 over x [batch·channels, h, w] → y [batch·channels, h/2, w/2] (floor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolShape {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl PoolShape {
+    pub fn out_h(&self) -> usize {
+        self.h / 2
+    }
+    pub fn out_w(&self) -> usize {
+        self.w / 2
+    }
+    pub fn x_len(&self) -> usize {
+        self.planes * self.h * self.w
+    }
+    pub fn y_len(&self) -> usize {
+        self.planes * self.out_h() * self.out_w()
+    }
+}
+
+/// How an optimizer step treats a parameter tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UpdateRule {
+    /// p ← p_new
+    Plain,
+    /// BinaryNet's rule for quantized weights: W ← clip(W + scale·(W_new − W), −1, 1).
+    ScaledClip { scale: f32 },
+}
+
+/// The optimizer's constant hyper-parameters; the learning rate lives in a device buffer
+/// (see [`StepScalars`]) so changing it needs no new pipeline or bind group.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        Self { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+    }
+}
+
+/// Per-step scalars the update kernels read from a small f32 device buffer:
+/// `[adam_step, lr, momentum, 0]` where adam_step = lr·√(1−β2^t)/(1−β1^t) (Lasagne's form).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepScalars {
+    pub adam_step: f32,
+    pub lr: f32,
+    pub momentum: f32,
+}
+
+impl StepScalars {
+    pub const LEN: usize = 4;
+    pub fn adam(lr: f32, t: u64, cfg: AdamConfig) -> Self {
+        let t = t as i32;
+        let b1 = (cfg.beta1 as f64).powi(t);
+        let b2 = (cfg.beta2 as f64).powi(t);
+        let adam_step = (lr as f64 * (1.0 - b2).sqrt() / (1.0 - b1)) as f32;
+        Self { adam_step, lr, momentum: 0.0 }
+    }
+    pub fn sgd(lr: f32, momentum: f32) -> Self {
+        Self { adam_step: 0.0, lr, momentum }
+    }
+    pub fn to_vec(self) -> [f32; 4] {
+        [self.adam_step, self.lr, self.momentum, 0.0]
+    }
+}
+
+/// A labelled image set held by a backend: u8 pixels [count, c, h, w], labels u32 [count].
+/// The GPU keeps the pixels in shards no larger than the device's storage-binding limit.
+#[derive(Clone, Debug)]
+pub struct ImageSet {
+    pub count: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    /// (buffer of packed u8 as u32 words, first image, image count)
+    pub shards: Vec<(Buf, usize, usize)>,
+    pub labels: Buf,
+}
+
+impl ImageSet {
+    pub fn image_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+}
+
+/// How much work the device was given: dispatches recorded and queue submits made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub dispatches: u64,
+    pub submits: u64,
+}
+
+/// Squared-hinge loss over a batch of 10-way scores; see [`Backend::loss`].
+pub const CLASSES: usize = 10;
+
+pub trait Backend {
+    /// Human-readable name of the device in use.
+    fn describe(&self) -> String;
+    /// True for the GPU backend.
+    fn is_gpu(&self) -> bool;
+
+    /// A zero-filled buffer of `len` elements.
+    fn alloc(&mut self, len: usize, dtype: Dtype) -> Buf;
+    fn write_f32(&mut self, buf: Buf, data: &[f32]);
+    fn write_u32(&mut self, buf: Buf, data: &[u32]);
+    fn fill_zero(&mut self, buf: Buf);
+    fn copy(&mut self, src: Buf, dst: Buf);
+    /// Submits what was recorded; the CPU backend has nothing to do.
+    fn flush(&mut self);
+    fn read_f32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<f32>, Error>>;
+    fn read_u32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<u32>, Error>>;
+    fn counters(&self) -> Counters;
+
+    /// Uploads a data set: `pixels` holds `labels.len()` images of c·h·w bytes.
+    fn upload_images(
+        &mut self,
+        pixels: &[u8],
+        labels: &[u8],
+        chw: (usize, usize, usize),
+    ) -> Result<ImageSet, Error>;
+
+    /// x[b] = image(indices[b])·2/255 − 1, flipped left-right when indices[b] ≥ count
+    /// (index − count is then the image); labels[b] likewise.
+    fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf);
+
+    fn conv_forward(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf);
+    fn conv_grad_input(&mut self, s: ConvShape, dy: Buf, w: Buf, dx: Buf);
+    fn conv_grad_weight(&mut self, s: ConvShape, dy: Buf, x: Buf, dw: Buf);
+    /// out[c] = Σ_{b,hw} x[b,c,hw] (bias gradients).
+    fn channel_sum(&mut self, s: ChannelShape, x: Buf, out: Buf);
+
+    fn dense_forward(&mut self, s: DenseShape, x: Buf, w: Buf, b: Buf, y: Buf);
+    fn dense_grad_input(&mut self, s: DenseShape, dy: Buf, w: Buf, dx: Buf);
+    fn dense_grad_weight(&mut self, s: DenseShape, dy: Buf, x: Buf, dw: Buf);
+
+    /// Training-mode batch norm: batch statistics (biased variance, eps 1e-4) into `stats`
+    /// ([mean 0..C, inv_std C..2C]), `running` (same layout) moved by α = 0.1,
+    /// y = (x − mean)·γ·inv_std + β.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_train(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, y: Buf, stats: Buf, running: Buf);
+    /// Evaluation-mode batch norm with the given (running) statistics.
+    fn bn_eval(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf);
+    /// Gradients for x, γ and β given the batch statistics of the forward pass.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_backward(&mut self, s: ChannelShape, dy: Buf, x: Buf, gamma: Buf, stats: Buf, dx: Buf, dgamma: Buf, dbeta: Buf);
+
+    /// y = act(x) over the first `n` elements.
+    fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf);
+    /// dx = dy · act'(x) (straight-through mask).
+    fn act_backward(&mut self, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf);
+
+    fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf);
+    fn pool_backward(&mut self, s: PoolShape, x: Buf, dy: Buf, dx: Buf);
+
+    /// wq = quantize(w); `absmax` (one f32) receives max|w|.
+    fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf);
+
+    /// Squared hinge over scores y [batch, 10]: acc[0] += Σ_b mean_k max(0, 1 − t·y)²,
+    /// acc[1] += count of argmax(y) ≠ label. With `dy`, also the gradient of the batch mean loss.
+    fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf);
+
+    /// One Adam step (Lasagne's form) on p, with moments m and v; scalars from `step` ([`StepScalars`]).
+    #[allow(clippy::too_many_arguments)]
+    fn adam(&mut self, rule: UpdateRule, cfg: AdamConfig, p: Buf, g: Buf, m: Buf, v: Buf, step: Buf);
+    /// SGD with momentum (Lasagne's form): vel = μ·vel − lr·g; p_new = p + vel.
+    fn sgd(&mut self, rule: UpdateRule, p: Buf, g: Buf, vel: Buf, step: Buf);
+}

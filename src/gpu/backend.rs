@@ -1,0 +1,160 @@
+//! `Backend` for the GPU: each op forwards to its launcher in `crate::ops::<family>`.
+
+use std::future::Future;
+
+use super::GpuBackend;
+use crate::backend::*;
+use crate::ops;
+use crate::quant::{ActQuant, WeightQuant};
+use crate::Error;
+
+impl Backend for GpuBackend {
+    fn describe(&self) -> String {
+        format!("GPU: {} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+    }
+
+    fn is_gpu(&self) -> bool {
+        true
+    }
+
+    fn alloc(&mut self, len: usize, dtype: Dtype) -> Buf {
+        let b = self.alloc_bytes(len as u64 * 4, len, dtype);
+        // wgpu zero-initializes new buffers
+        b
+    }
+
+    fn write_f32(&mut self, buf: Buf, data: &[f32]) {
+        self.write_bytes(buf, bytemuck::cast_slice(data));
+    }
+
+    fn write_u32(&mut self, buf: Buf, data: &[u32]) {
+        self.write_bytes(buf, bytemuck::cast_slice(data));
+    }
+
+    fn fill_zero(&mut self, buf: Buf) {
+        self.record_clear(buf);
+    }
+
+    fn copy(&mut self, src: Buf, dst: Buf) {
+        self.record_copy(src, dst, (src.len.min(dst.len) as u64 * 4).max(4));
+    }
+
+    fn flush(&mut self) {
+        self.submit(None);
+    }
+
+    fn read_f32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<f32>, Error>> {
+        async move {
+            let bytes = self.read_bytes(buf).await?;
+            Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes)[..buf.len].to_vec())
+        }
+    }
+
+    fn read_u32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<u32>, Error>> {
+        async move {
+            let bytes = self.read_bytes(buf).await?;
+            Ok(bytemuck::pod_collect_to_vec::<u8, u32>(&bytes)[..buf.len].to_vec())
+        }
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters_now()
+    }
+
+    fn upload_images(&mut self, pixels: &[u8], labels: &[u8], chw: (usize, usize, usize)) -> Result<ImageSet, Error> {
+        let count = labels.len();
+        let (c, h, w) = chw;
+        let len = c * h * w;
+        if pixels.len() != count * len {
+            return Err(Error::Shape(format!("{} pixel bytes for {count} images of {c}×{h}×{w}", pixels.len())));
+        }
+        let per = ops::data::images_per_shard(len, self.max_binding_bytes.min(u32::MAX as u64));
+        let mut shards = Vec::new();
+        for start in (0..count.max(1)).step_by(per) {
+            let n = per.min(count - start.min(count));
+            let bytes = &pixels[start * len..(start + n) * len];
+            let b = self.alloc_bytes(bytes.len() as u64, bytes.len().div_ceil(4), Dtype::U32);
+            self.write_bytes(b, bytes);
+            shards.push((b, start, n));
+        }
+        let lab = self.alloc(count, Dtype::U32);
+        self.write_u32(lab, &labels.iter().map(|&l| l as u32).collect::<Vec<_>>());
+        Ok(ImageSet { count, c, h, w, shards, labels: lab })
+    }
+
+    fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf) {
+        ops::data::gpu_gather_batch(self, set, indices, batch, x, labels);
+    }
+
+    fn conv_forward(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
+        ops::conv::gpu_forward(self, s, x, w, b, y);
+    }
+
+    fn conv_grad_input(&mut self, s: ConvShape, dy: Buf, w: Buf, dx: Buf) {
+        ops::conv::gpu_grad_input(self, s, dy, w, dx);
+    }
+
+    fn conv_grad_weight(&mut self, s: ConvShape, dy: Buf, x: Buf, dw: Buf) {
+        ops::conv::gpu_grad_weight(self, s, dy, x, dw);
+    }
+
+    fn channel_sum(&mut self, s: ChannelShape, x: Buf, out: Buf) {
+        ops::batchnorm::gpu_channel_sum(self, s, x, out);
+    }
+
+    fn dense_forward(&mut self, s: DenseShape, x: Buf, w: Buf, b: Buf, y: Buf) {
+        ops::dense::gpu_forward(self, s, x, w, b, y);
+    }
+
+    fn dense_grad_input(&mut self, s: DenseShape, dy: Buf, w: Buf, dx: Buf) {
+        ops::dense::gpu_grad_input(self, s, dy, w, dx);
+    }
+
+    fn dense_grad_weight(&mut self, s: DenseShape, dy: Buf, x: Buf, dw: Buf) {
+        ops::dense::gpu_grad_weight(self, s, dy, x, dw);
+    }
+
+    fn bn_train(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, y: Buf, stats: Buf, running: Buf) {
+        ops::batchnorm::gpu_train(self, s, x, gamma, beta, y, stats, running);
+    }
+
+    fn bn_eval(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf) {
+        ops::batchnorm::gpu_eval(self, s, x, gamma, beta, stats, y);
+    }
+
+    fn bn_backward(&mut self, s: ChannelShape, dy: Buf, x: Buf, gamma: Buf, stats: Buf, dx: Buf, dgamma: Buf, dbeta: Buf) {
+        ops::batchnorm::gpu_backward(self, s, dy, x, gamma, stats, dx, dgamma, dbeta);
+    }
+
+    fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf) {
+        ops::quantize::gpu_act_forward(self, a, n, x, y);
+    }
+
+    fn act_backward(&mut self, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf) {
+        ops::quantize::gpu_act_backward(self, a, n, x, dy, dx);
+    }
+
+    fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf) {
+        ops::pool::gpu_forward(self, s, x, y);
+    }
+
+    fn pool_backward(&mut self, s: PoolShape, x: Buf, dy: Buf, dx: Buf) {
+        ops::pool::gpu_backward(self, s, x, dy, dx);
+    }
+
+    fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf) {
+        ops::quantize::gpu_weight_quantize(self, q, w, absmax, wq);
+    }
+
+    fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
+        ops::loss::gpu_squared_hinge(self, batch, y, labels, dy, acc);
+    }
+
+    fn adam(&mut self, rule: UpdateRule, cfg: AdamConfig, p: Buf, g: Buf, m: Buf, v: Buf, step: Buf) {
+        ops::optimizer::gpu_adam(self, rule, cfg, p, g, m, v, step);
+    }
+
+    fn sgd(&mut self, rule: UpdateRule, p: Buf, g: Buf, vel: Buf, step: Buf) {
+        ops::optimizer::gpu_sgd(self, rule, p, g, vel, step);
+    }
+}

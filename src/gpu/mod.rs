@@ -1,0 +1,327 @@
+//! The wgpu backend: a buffer arena, a pipeline cache, a bind-group cache and a list of recorded
+//! commands that `flush` submits as one command buffer. The op launchers live beside their CPU
+//! twins in `crate::ops::*`; this file only holds what they share.
+
+mod backend;
+pub mod device;
+pub mod shaders;
+
+use std::collections::HashMap;
+
+use crate::backend::{Buf, Counters, Dtype};
+use crate::Error;
+pub use device::{best_adapter, AdapterChoice};
+pub use shaders::Shader;
+
+/// How a kernel binds one storage buffer. Binding 0 is always the kernel's uniform parameters;
+/// storage buffers follow at 1, 2, … in the order given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// One compute entry point with its override constants and binding layout.
+#[derive(Debug)]
+pub struct Kernel {
+    pub shader: &'static Shader,
+    pub entry: &'static str,
+    pub constants: &'static [(&'static str, f64)],
+    pub storage: &'static [Access],
+}
+
+/// Threads per workgroup of every 1-D kernel (the WebGPU default maximum).
+pub const WG: u32 = 256;
+
+/// Workgroup grid for `n` threads of a 1-D kernel: x is capped at 65535 groups and y takes the
+/// rest; kernels rebuild the index as gid.x + gid.y·(num_workgroups.x·256).
+pub fn grid_1d(n: usize) -> [u32; 3] {
+    let groups = n.div_ceil(WG as usize).max(1);
+    let x = groups.min(65535);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+struct Pipeline {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+enum Cmd {
+    Dispatch { pipeline: wgpu::ComputePipeline, bind: wgpu::BindGroup, groups: [u32; 3] },
+    Copy { src: wgpu::Buffer, dst: wgpu::Buffer, bytes: u64 },
+    Clear { buf: wgpu::Buffer },
+}
+
+pub struct GpuBackend {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub max_binding_bytes: u64,
+    bufs: Vec<wgpu::Buffer>,
+    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    pipelines: HashMap<usize, Pipeline>,
+    uniforms: HashMap<Vec<u32>, wgpu::Buffer>,
+    binds: HashMap<(usize, Vec<u32>, Vec<u32>), wgpu::BindGroup>,
+    scratch: HashMap<&'static str, Buf>,
+    pending: Vec<Cmd>,
+    counters: Counters,
+}
+
+impl GpuBackend {
+    /// Opens the best adapter (hardware first) whatever its kind.
+    pub async fn new_async() -> Result<Self, Error> {
+        let choice = best_adapter().await?;
+        Self::with_adapter(&choice).await
+    }
+
+    /// Opens this adapter.
+    pub async fn with_adapter(choice: &AdapterChoice) -> Result<Self, Error> {
+        let (device, queue) = device::open(choice).await?;
+        let max_binding_bytes = device.limits().max_storage_buffer_binding_size;
+        Ok(Self {
+            device,
+            queue,
+            info: choice.info.clone(),
+            max_binding_bytes,
+            bufs: Vec::new(),
+            modules: HashMap::new(),
+            pipelines: HashMap::new(),
+            uniforms: HashMap::new(),
+            binds: HashMap::new(),
+            scratch: HashMap::new(),
+            pending: Vec::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Native convenience: blocks on [`GpuBackend::new_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new() -> Result<Self, Error> {
+        pollster::block_on(Self::new_async())
+    }
+
+    pub(crate) fn raw(&self, b: Buf) -> &wgpu::Buffer {
+        &self.bufs[b.id as usize]
+    }
+
+    pub(crate) fn alloc_bytes(&mut self, bytes: u64, len: usize, dtype: Dtype) -> Buf {
+        // wgpu refuses empty bindings; storage sizes must be multiples of 4.
+        let size = bytes.max(4).next_multiple_of(4);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.bufs.push(buffer);
+        Buf { id: (self.bufs.len() - 1) as u32, len, dtype }
+    }
+
+    /// A scratch buffer named `slot` of at least `len` f32, reused across calls (grown as needed).
+    pub(crate) fn scratch(&mut self, slot: &'static str, len: usize) -> Buf {
+        match self.scratch.get(slot) {
+            Some(b) if b.len >= len => *b,
+            _ => {
+                let b = self.alloc_bytes(len as u64 * 4, len, Dtype::F32);
+                self.scratch.insert(slot, b);
+                b
+            }
+        }
+    }
+
+    fn pipeline(&mut self, k: &'static Kernel) -> &Pipeline {
+        let key = k as *const Kernel as usize;
+        if !self.pipelines.contains_key(&key) {
+            let module = self.modules.entry(k.shader.name).or_insert_with(|| {
+                self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(k.shader.name),
+                    source: wgpu::ShaderSource::Wgsl(k.shader.source.into()),
+                })
+            });
+            let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }];
+            for (i, a) in k.storage.iter().enumerate() {
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding: i as u32 + 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                });
+            }
+            let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(k.entry),
+                entries: &entries,
+            });
+            let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(k.entry),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(k.entry),
+                layout: Some(&pl),
+                module,
+                entry_point: Some(k.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: k.constants,
+                    // every kernel writes its workgroup memory before reading it
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+            self.pipelines.insert(key, Pipeline { pipeline, layout });
+        }
+        &self.pipelines[&key]
+    }
+
+    /// Records one dispatch of `k` with uniform `params` (u32 words; f32 values as bits) and
+    /// the storage buffers `bufs` bound at 1, 2, …
+    pub(crate) fn dispatch(&mut self, k: &'static Kernel, params: &[u32], bufs: &[Buf], groups: [u32; 3]) {
+        debug_assert_eq!(bufs.len(), k.storage.len(), "{}: binding count", k.entry);
+        let mut words = params.to_vec();
+        words.resize(params.len().next_multiple_of(4).max(4), 0);
+        let key = (k as *const Kernel as usize, words.clone(), bufs.iter().map(|b| b.id).collect::<Vec<_>>());
+        if !self.binds.contains_key(&key) {
+            let uniform = self
+                .uniforms
+                .entry(words.clone())
+                .or_insert_with(|| {
+                    let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("params"),
+                        size: words.len() as u64 * 4,
+                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: true,
+                    });
+                    b.slice(..)
+                        .get_mapped_range_mut()
+                        .expect("freshly created mapped buffer")
+                        .copy_from_slice(bytemuck::cast_slice(&words));
+                    b.unmap();
+                    b
+                })
+                .clone();
+            let layout = self.pipeline(k).layout.clone();
+            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+            for (i, b) in bufs.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: self.bufs[b.id as usize].as_entire_binding(),
+                });
+            }
+            let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(k.entry),
+                layout: &layout,
+                entries: &entries,
+            });
+            self.binds.insert(key.clone(), bind);
+        }
+        let bind = self.binds[&key].clone();
+        let pipeline = self.pipeline(k).pipeline.clone();
+        self.pending.push(Cmd::Dispatch { pipeline, bind, groups });
+        self.counters.dispatches += 1;
+    }
+
+    pub(crate) fn record_copy(&mut self, src: Buf, dst: Buf, bytes: u64) {
+        let (src, dst) = (self.raw(src).clone(), self.raw(dst).clone());
+        self.pending.push(Cmd::Copy { src, dst, bytes });
+    }
+
+    pub(crate) fn record_clear(&mut self, b: Buf) {
+        let buf = self.raw(b).clone();
+        self.pending.push(Cmd::Clear { buf });
+    }
+
+    /// Encodes everything recorded (consecutive dispatches share one compute pass) and submits it.
+    pub(crate) fn submit(&mut self, extra: Option<(&wgpu::Buffer, &wgpu::Buffer, u64)>) {
+        if self.pending.is_empty() && extra.is_none() {
+            return;
+        }
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+        let cmds = std::mem::take(&mut self.pending);
+        let mut i = 0;
+        while i < cmds.len() {
+            match &cmds[i] {
+                Cmd::Dispatch { .. } => {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                    while let Some(Cmd::Dispatch { pipeline, bind, groups }) = cmds.get(i) {
+                        pass.set_pipeline(pipeline);
+                        pass.set_bind_group(0, bind, &[]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                        i += 1;
+                    }
+                }
+                Cmd::Copy { src, dst, bytes } => {
+                    enc.copy_buffer_to_buffer(src, 0, dst, 0, Some(*bytes));
+                    i += 1;
+                }
+                Cmd::Clear { buf } => {
+                    enc.clear_buffer(buf, 0, None);
+                    i += 1;
+                }
+            }
+        }
+        if let Some((src, dst, bytes)) = extra {
+            enc.copy_buffer_to_buffer(src, 0, dst, 0, Some(bytes));
+        }
+        self.queue.submit([enc.finish()]);
+        self.counters.submits += 1;
+    }
+
+    /// Writes go through the queue, which runs them before the next submit's commands: submit
+    /// what is recorded first, so a write never overtakes earlier work.
+    pub(crate) fn write_bytes(&mut self, b: Buf, data: &[u8]) {
+        self.submit(None);
+        if !data.is_empty() {
+            let n = data.len() / 4 * 4;
+            self.queue.write_buffer(self.raw(b), 0, &data[..n]);
+            if n < data.len() {
+                let mut tail = [0u8; 4];
+                tail[..data.len() - n].copy_from_slice(&data[n..]);
+                self.queue.write_buffer(self.raw(b), n as u64, &tail);
+            }
+        }
+    }
+
+    /// Copies `b` to a mappable buffer and waits for it without blocking a browser's thread.
+    pub(crate) async fn read_bytes(&mut self, b: Buf) -> Result<Vec<u8>, Error> {
+        let bytes = (b.len as u64 * 4).max(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read-back"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let src = self.raw(b).clone();
+        self.submit(Some((&src, &staging, bytes)));
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::ReadBack(e.to_string()))?;
+        rx.await
+            .map_err(|_| Error::ReadBack("the device was lost".into()))?
+            .map_err(|e| Error::ReadBack(e.to_string()))?;
+        let data = staging.slice(..).get_mapped_range().map_err(|e| Error::ReadBack(e.to_string()))?.to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+
+    pub(crate) fn counters_now(&self) -> Counters {
+        self.counters
+    }
+}

@@ -1,0 +1,28 @@
+//! The WGSL sources, one file per kernel family, compiled into the binary.
+
+/// A WGSL source file.
+#[derive(Debug)]
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+macro_rules! shader {
+    ($id:ident, $file:literal) => {
+        pub static $id: Shader = Shader { name: $file, source: include_str!(concat!("../../shaders/", $file)) };
+    };
+}
+
+shader!(CONV, "conv.wgsl");
+shader!(DENSE, "dense.wgsl");
+shader!(BATCHNORM, "batchnorm.wgsl");
+shader!(BATCHNORM_BACKWARD, "batchnorm_backward.wgsl");
+shader!(REDUCE, "reduce.wgsl");
+shader!(POOL, "pool.wgsl");
+shader!(QUANTIZE, "quantize.wgsl");
+shader!(LOSS, "loss.wgsl");
+shader!(OPTIMIZER, "optimizer.wgsl");
+shader!(DATA, "data.wgsl");
+
+/// Every shader, for validation in tests.
+pub static ALL: [&Shader; 10] = [&CONV, &DENSE, &BATCHNORM, &BATCHNORM_BACKWARD, &REDUCE, &POOL, &QUANTIZE, &LOSS, &OPTIMIZER, &DATA];

@@ -1,0 +1,46 @@
+//! qnn: train quantized (binary / n-bit) neural networks on WebGPU.
+//!
+//! Layout, bottom up:
+//! - [`quant`]: the quantizers of SPEC.md as scalar functions (the definition);
+//! - [`backend`]: the `Backend` trait, one call per op of the network;
+//! - [`ops`]: one module per kernel family — its CPU twin and its GPU launcher side by side,
+//!   the WGSL source in `shaders/<family>.wgsl`;
+//! - [`cpu`] and [`gpu`]: the two backends (plain Rust with rayon; wgpu);
+//! - [`model`], [`train`], [`data`], [`checkpoint`]: the seed's network, its training loop,
+//!   data sets and saved models, written once over any backend.
+
+pub mod backend;
+pub mod cpu;
+pub mod gpu;
+pub mod ops;
+mod par;
+pub mod quant;
+
+pub use backend::{Backend, Buf, Dtype};
+pub use cpu::CpuBackend;
+pub use gpu::GpuBackend;
+
+/// Everything that can go wrong in the library, each with a message meant for a person.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no GPU adapter found (wgpu saw none). On Linux without a GPU install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers`, or use --device cpu")]
+    NoAdapter,
+    #[error("could not open the GPU device: {0}")]
+    Device(String),
+    #[error("GPU read-back failed: {0}")]
+    ReadBack(String),
+    #[error("{0}")]
+    Shape(String),
+    #[error("{0}")]
+    Data(String),
+    #[error("{0}")]
+    Model(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().display().to_string(), source }
+    }
+}

@@ -1,0 +1,170 @@
+//! 3×3 convolution, stride 1, pad 1, with bias — shaders/conv.wgsl.
+//!
+//! CPU: per image, im2col then one SIMD GEMM (ndarray → matrixmultiply), images in parallel.
+//! GPU: implicit GEMM (no im2col buffer), 64×64 tiles in workgroup memory; the weight gradient
+//! splits its long K = batch·h·w over slices that a second kernel adds in a fixed order.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use crate::backend::{Buf, ConvShape};
+use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::par;
+
+fn view(data: &[f32], rows: usize, cols: usize) -> ArrayView2<'_, f32> {
+    ArrayView2::from_shape((rows, cols), &data[..rows * cols]).expect("shape checked by caller")
+}
+
+fn view_mut(data: &mut [f32], rows: usize, cols: usize) -> ArrayViewMut2<'_, f32> {
+    ArrayViewMut2::from_shape((rows, cols), &mut data[..rows * cols]).expect("shape checked by caller")
+}
+
+/// col[(ci·9 + kh·3 + kw), y·w + x] = x_img[ci, y+kh−1, x+kw−1] (0 outside).
+fn im2col(x: &[f32], cin: usize, h: usize, w: usize, col: &mut [f32]) {
+    let hw = h * w;
+    for ci in 0..cin {
+        let plane = &x[ci * hw..(ci + 1) * hw];
+        for r in 0..9 {
+            let (dy, dx) = (r as isize / 3 - 1, r as isize % 3 - 1);
+            let row = &mut col[(ci * 9 + r) * hw..(ci * 9 + r + 1) * hw];
+            for y in 0..h {
+                let sy = y as isize + dy;
+                let out = &mut row[y * w..(y + 1) * w];
+                if sy < 0 || sy >= h as isize {
+                    out.fill(0.0);
+                    continue;
+                }
+                let src = &plane[sy as usize * w..(sy as usize + 1) * w];
+                for (x, o) in out.iter_mut().enumerate() {
+                    let sx = x as isize + dx;
+                    *o = if sx >= 0 && sx < w as isize { src[sx as usize] } else { 0.0 };
+                }
+            }
+        }
+    }
+}
+
+/// dx_img[ci, y+kh−1, x+kw−1] += col[(ci·9 + r), y·w + x]: the adjoint of im2col.
+fn col2im(col: &[f32], cin: usize, h: usize, w: usize, dx: &mut [f32]) {
+    let hw = h * w;
+    dx[..cin * hw].fill(0.0);
+    for ci in 0..cin {
+        let plane = &mut dx[ci * hw..(ci + 1) * hw];
+        for r in 0..9 {
+            let (dy, dxo) = (r as isize / 3 - 1, r as isize % 3 - 1);
+            let row = &col[(ci * 9 + r) * hw..(ci * 9 + r + 1) * hw];
+            for y in 0..h {
+                let sy = y as isize + dy;
+                if sy < 0 || sy >= h as isize {
+                    continue;
+                }
+                let dst = &mut plane[sy as usize * w..(sy as usize + 1) * w];
+                for x in 0..w {
+                    let sx = x as isize + dxo;
+                    if sx >= 0 && sx < w as isize {
+                        dst[sx as usize] += row[y * w + x];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// y [batch, cout, h, w] = conv(x [batch, cin, h, w], w [cout, cin, 3, 3]) + b [cout]
+pub fn forward(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    let (hw, k) = (s.h * s.w, s.cin * 9);
+    let wv = view(w, s.cout, k);
+    par::for_each_chunk(&mut y[..s.y_len()], s.cout * hw, |n, y_n| {
+        let mut col = vec![0.0f32; k * hw];
+        im2col(&x[n * s.cin * hw..], s.cin, s.h, s.w, &mut col);
+        for (co, row) in y_n.chunks_mut(hw).enumerate() {
+            row.fill(b[co]);
+        }
+        general_mat_mul(1.0, &wv, &view(&col, k, hw), 1.0, &mut view_mut(y_n, s.cout, hw));
+    });
+}
+
+/// dx [batch, cin, h, w] = ∂/∂x of Σ dy·conv(x, w)
+pub fn grad_input(s: ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    let (hw, k) = (s.h * s.w, s.cin * 9);
+    let wt = view(w, s.cout, k).reversed_axes();
+    par::for_each_chunk(&mut dx[..s.x_len()], s.cin * hw, |n, dx_n| {
+        let mut dcol = vec![0.0f32; k * hw];
+        let dy_n = view(&dy[n * s.cout * hw..], s.cout, hw);
+        general_mat_mul(1.0, &wt, &dy_n, 0.0, &mut view_mut(&mut dcol, k, hw));
+        col2im(&dcol, s.cin, s.h, s.w, dx_n);
+    });
+}
+
+/// Images per group of the weight gradient: groups are summed in order, so the result does not
+/// depend on the thread count.
+const GRAD_WEIGHT_GROUP: usize = 4;
+
+/// dw [cout, cin, 3, 3] = Σ_n dy_n · im2col(x_n)ᵀ
+pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
+    let (hw, k) = (s.h * s.w, s.cin * 9);
+    let groups = s.batch.div_ceil(GRAD_WEIGHT_GROUP);
+    let partial = par::map(groups, |g| {
+        let mut acc = vec![0.0f32; s.cout * k];
+        let mut col = vec![0.0f32; k * hw];
+        for n in g * GRAD_WEIGHT_GROUP..((g + 1) * GRAD_WEIGHT_GROUP).min(s.batch) {
+            im2col(&x[n * s.cin * hw..], s.cin, s.h, s.w, &mut col);
+            let dy_n = view(&dy[n * s.cout * hw..], s.cout, hw);
+            general_mat_mul(1.0, &dy_n, &view(&col, k, hw).reversed_axes(), 1.0, &mut view_mut(&mut acc, s.cout, k));
+        }
+        acc
+    });
+    let dw = &mut dw[..s.w_len()];
+    dw.fill(0.0);
+    for p in partial {
+        dw.iter_mut().zip(p).for_each(|(d, v)| *d += v);
+    }
+}
+
+// ---- GPU ----------------------------------------------------------------------------------
+
+const RW: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+
+static FORWARD: Kernel = Kernel { shader: &shaders::CONV, entry: "conv_gemm", constants: &[("MODE", 0.0)], storage: RW };
+static GRAD_INPUT: Kernel = Kernel { shader: &shaders::CONV, entry: "conv_gemm", constants: &[("MODE", 1.0)], storage: RW };
+static GRAD_WEIGHT: Kernel = Kernel { shader: &shaders::CONV, entry: "conv_gemm", constants: &[("MODE", 2.0)], storage: RW };
+static SUM_SLICES: Kernel = Kernel { shader: &shaders::CONV, entry: "sum_slices", constants: &[], storage: RW };
+
+const TILE: usize = 64;
+
+fn params(s: ConvShape, m: usize, n: usize, k: usize, k_per_slice: usize) -> [u32; 12] {
+    [s.batch, s.cin, s.cout, s.h, s.w, m, n, k, k_per_slice, 0, 0, 0].map(|v| v as u32)
+}
+
+fn grid(m: usize, n: usize, slices: usize) -> [u32; 3] {
+    [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, slices as u32]
+}
+
+pub(crate) fn gpu_forward(g: &mut GpuBackend, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
+    let (m, n, k) = (s.cout, s.batch * s.h * s.w, s.cin * 9);
+    g.dispatch(&FORWARD, &params(s, m, n, k, k), &[w, x, b, y], grid(m, n, 1));
+}
+
+pub(crate) fn gpu_grad_input(g: &mut GpuBackend, s: ConvShape, dy: Buf, w: Buf, dx: Buf) {
+    let (m, n, k) = (s.cin, s.batch * s.h * s.w, s.cout * 9);
+    g.dispatch(&GRAD_INPUT, &params(s, m, n, k, k), &[w, dy, w, dx], grid(m, n, 1));
+}
+
+/// Target number of workgroups for the weight gradient, whose output alone gives few tiles.
+const GRAD_WEIGHT_GROUPS: usize = 512;
+
+pub(crate) fn gpu_grad_weight(g: &mut GpuBackend, s: ConvShape, dy: Buf, x: Buf, dw: Buf) {
+    let (m, n, k) = (s.cout, s.cin * 9, s.batch * s.h * s.w);
+    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    // slices of at least 256 K-steps each, about GRAD_WEIGHT_GROUPS workgroups in all
+    let slices = (GRAD_WEIGHT_GROUPS / tiles).clamp(1, k.div_ceil(256).max(1));
+    let k_per_slice = k.div_ceil(slices).next_multiple_of(16);
+    let slices = k.div_ceil(k_per_slice);
+    if slices == 1 {
+        g.dispatch(&GRAD_WEIGHT, &params(s, m, n, k, k_per_slice), &[dy, x, dy, dw], grid(m, n, 1));
+        return;
+    }
+    let partial = g.scratch("conv_grad_weight", slices * m * n);
+    g.dispatch(&GRAD_WEIGHT, &params(s, m, n, k, k_per_slice), &[dy, x, dy, partial], grid(m, n, slices));
+    g.dispatch(&SUM_SLICES, &params(s, m, n, k, slices), &[partial, partial, partial, dw], grid_1d(m * n));
+}

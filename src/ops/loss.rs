@@ -1,0 +1,59 @@
+//! Squared hinge loss, its gradient and the error count — shaders/loss.wgsl.
+
+use crate::backend::{Buf, CLASSES};
+use crate::gpu::{shaders, Access, GpuBackend, Kernel};
+
+/// Index of the first maximum (numpy's argmax).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut arg = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[arg] {
+            arg = k;
+        }
+    }
+    arg
+}
+
+/// Adds Σ_b mean_k max(0, 1 − t·y)² to acc[0] and the wrong-argmax count to acc[1];
+/// with `dy`, writes the gradient of the batch mean.
+pub fn squared_hinge(batch: usize, y: &[f32], labels: &[u32], mut dy: Option<&mut [f32]>, acc: &mut [f32]) {
+    let grad_scale = -2.0 / (batch * CLASSES) as f32;
+    let (mut loss, mut wrong) = (0.0f64, 0.0f32);
+    for b in 0..batch {
+        let row = &y[b * CLASSES..(b + 1) * CLASSES];
+        let label = labels[b] as usize;
+        let mut sum = 0.0f32;
+        for (k, &v) in row.iter().enumerate() {
+            let t = if k == label { 1.0 } else { -1.0 };
+            let h = (1.0 - t * v).max(0.0);
+            sum += h * h;
+            if let Some(d) = dy.as_deref_mut() {
+                d[b * CLASSES + k] = grad_scale * t * h;
+            }
+        }
+        loss += (sum / CLASSES as f32) as f64;
+        if argmax(row) != label {
+            wrong += 1.0;
+        }
+    }
+    acc[0] += loss as f32;
+    acc[1] += wrong;
+}
+
+// ---- GPU ----------------------------------------------------------------------------------
+
+static SQUARED_HINGE: Kernel = Kernel {
+    shader: &shaders::LOSS,
+    entry: "squared_hinge",
+    constants: &[],
+    storage: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+};
+
+pub(crate) fn gpu_squared_hinge(g: &mut GpuBackend, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
+    // without a gradient the kernel still needs a writable buffer bound at `dy`: a scratch one
+    let (dy, write) = match dy {
+        Some(d) => (d, 1),
+        None => (g.scratch("loss_no_grad", batch * CLASSES), 0),
+    };
+    g.dispatch(&SQUARED_HINGE, &[batch as u32, write, 0, 0], &[y, labels, dy, acc], [1, 1, 1]);
+}

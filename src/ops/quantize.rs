@@ -1,0 +1,81 @@
+//! Activation and weight quantizers — shaders/quantize.wgsl; the scalar definitions are in
+//! `crate::quant`.
+
+use crate::backend::Buf;
+use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::par;
+use crate::quant::{ActQuant, Nonlinearity, WeightQuant};
+
+const CHUNK: usize = 1 << 14;
+
+pub fn act_forward(a: ActQuant, x: &[f32], y: &mut [f32]) {
+    let n = x.len();
+    par::for_each_chunk(&mut y[..n], CHUNK, |c, out| {
+        for (o, &v) in out.iter_mut().zip(&x[c * CHUNK..]) {
+            *o = a.forward(v);
+        }
+    });
+}
+
+pub fn act_backward(a: ActQuant, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let n = x.len();
+    par::for_each_chunk(&mut dx[..n], CHUNK, |c, out| {
+        for (i, o) in out.iter_mut().enumerate() {
+            let j = c * CHUNK + i;
+            *o = dy[j] * a.grad_mask(x[j]);
+        }
+    });
+}
+
+pub fn abs_max(w: &[f32]) -> f32 {
+    w.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+/// wq = quantize(w); returns max|w|.
+pub fn weight_quantize(q: WeightQuant, w: &[f32], wq: &mut [f32]) -> f32 {
+    let m = abs_max(w);
+    for (o, &v) in wq.iter_mut().zip(w) {
+        *o = q.apply(v, m);
+    }
+    m
+}
+
+// ---- GPU ----------------------------------------------------------------------------------
+
+const RW: &[Access] = &[Access::Read, Access::Read, Access::ReadWrite];
+static ACT_FORWARD: Kernel = Kernel { shader: &shaders::QUANTIZE, entry: "act_forward", constants: &[], storage: RW };
+static ACT_BACKWARD: Kernel = Kernel { shader: &shaders::QUANTIZE, entry: "act_backward", constants: &[], storage: RW };
+static ABS_MAX: Kernel = Kernel { shader: &shaders::QUANTIZE, entry: "abs_max", constants: &[], storage: RW };
+static WEIGHT: Kernel = Kernel { shader: &shaders::QUANTIZE, entry: "weight_quantize", constants: &[], storage: RW };
+
+fn act_params(a: ActQuant, n: usize) -> [u32; 8] {
+    let (mode, scale, lo, hi) = match (a, a.levels()) {
+        (_, Some(l)) => (0, l.scale, l.lo, l.hi),
+        (ActQuant::Float(Nonlinearity::Relu), None) => (1, 1.0, 0.0, 0.0),
+        _ => (2, 1.0, 0.0, 0.0),
+    };
+    [n as u32, mode, scale.to_bits(), lo.to_bits(), hi.to_bits(), 0, 0, 0]
+}
+
+pub(crate) fn gpu_act_forward(g: &mut GpuBackend, a: ActQuant, n: usize, x: Buf, y: Buf) {
+    g.dispatch(&ACT_FORWARD, &act_params(a, n), &[x, x, y], grid_1d(n));
+}
+
+pub(crate) fn gpu_act_backward(g: &mut GpuBackend, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf) {
+    g.dispatch(&ACT_BACKWARD, &act_params(a, n), &[x, dy, dx], grid_1d(n));
+}
+
+pub(crate) fn gpu_weight_quantize(g: &mut GpuBackend, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf) {
+    let n = w.len;
+    let (mode, bits, lo, hi) = match q {
+        WeightQuant::None => (0, 0, 0.0f32, 0.0f32),
+        WeightQuant::Binary => (1, 0, -1.0, 1.0),
+        WeightQuant::Bits { bits, sym } => {
+            let lo = -(2.0f32).powi(bits as i32 - 1);
+            (2, bits, lo, if sym { -lo } else { -lo - 1.0 })
+        }
+    };
+    let p = [n as u32, mode, 1.0f32.to_bits(), lo.to_bits(), hi.to_bits(), bits, 0, 0];
+    g.dispatch(&ABS_MAX, &p, &[w, w, absmax], [1, 1, 1]);
+    g.dispatch(&WEIGHT, &p, &[w, absmax, wq], grid_1d(n));
+}

@@ -1,0 +1,200 @@
+//! The quantizers of SPEC.md as scalar functions: the definition both backends follow.
+//! `shaders/quantize.wgsl` is the GPU twin; tests/quantizers.rs pins the level tables.
+
+/// The nonlinearity after each conv batch norm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Nonlinearity {
+    Relu,
+    Hardtanh,
+}
+
+impl Nonlinearity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Nonlinearity::Relu => "relu",
+            Nonlinearity::Hardtanh => "hardtanh",
+        }
+    }
+}
+
+/// An activation function as the network applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActQuant {
+    /// Float mode (-q 0): plain ReLU or clip(x, −1, 1).
+    Float(Nonlinearity),
+    /// Quantized with `bits` bits (0 = BinaryNet's sign). `sym` only matters for hardtanh.
+    Quantized { nl: Nonlinearity, bits: u32, sym: bool },
+}
+
+/// Why a (nonlinearity, bits, sym) combination is refused: the seed accepts them and trains garbage.
+pub fn check_combination(nl: Nonlinearity, bits: u32, sym: bool, quantized: bool) -> Result<(), String> {
+    if !quantized {
+        return Ok(());
+    }
+    if bits > 16 {
+        return Err(format!("-nb {bits}: bit widths from 0 (binary) to 16 are supported"));
+    }
+    match nl {
+        Nonlinearity::Relu if bits <= 1 => Err(format!(
+            "-nl relu with -nb {bits}: the quantized relu has levels 0 .. 1 − 2^(1−nb), so with nb ≤ 1 every \
+             activation is 0 (the seed trains nothing). Use -nb 2 or more with relu, or -nl hardtanh -sym 1 for a binary net"
+        )),
+        Nonlinearity::Hardtanh if bits == 0 && !sym => Err(
+            "-nl hardtanh -nb 0 -sym 0: asymmetric binary activations are all −1 (the seed trains nothing). \
+             Use -sym 1 for BinaryNet's ±1 activations"
+                .to_string(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Constants of the quantized activation: q = clip(2·round(hs(x)·scale)/scale − 1, lo, hi).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ActLevels {
+    pub scale: f32,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl ActQuant {
+    pub fn levels(self) -> Option<ActLevels> {
+        match self {
+            ActQuant::Float(_) => None,
+            ActQuant::Quantized { nl, bits, sym } => {
+                let scale = (2.0f32).powi(bits as i32);
+                let top = 1.0 - (2.0f32).powi(1 - bits as i32);
+                let (lo, hi) = match (nl, bits) {
+                    (_, 0) => (-1.0, 1.0),
+                    (Nonlinearity::Relu, _) => (0.0, top),
+                    (Nonlinearity::Hardtanh, _) if sym => (-1.0, 1.0),
+                    (Nonlinearity::Hardtanh, _) => (-1.0, top),
+                };
+                Some(ActLevels { scale, lo, hi })
+            }
+        }
+    }
+
+    /// The forward value.
+    pub fn forward(self, x: f32) -> f32 {
+        match (self, self.levels()) {
+            (_, Some(l)) => act_unclipped(x, l.scale).clamp(l.lo, l.hi),
+            (ActQuant::Float(Nonlinearity::Relu), None) => x.max(0.0),
+            (ActQuant::Float(Nonlinearity::Hardtanh), None) => x.clamp(-1.0, 1.0),
+            _ => unreachable!(),
+        }
+    }
+
+    /// The straight-through derivative: 1 or 0.
+    pub fn grad_mask(self, x: f32) -> f32 {
+        let pass = match (self, self.levels()) {
+            (_, Some(l)) => {
+                let v = act_unclipped(x, l.scale);
+                (-1.0..=1.0).contains(&x) && v >= l.lo && v <= l.hi
+            }
+            (ActQuant::Float(Nonlinearity::Relu), None) => x > 0.0,
+            (ActQuant::Float(Nonlinearity::Hardtanh), None) => (-1.0..=1.0).contains(&x),
+            _ => unreachable!(),
+        };
+        if pass {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// 2·round(hs(x)·scale)/scale − 1 with hs(x) = clip((x+1)/2, 0, 1), rounding half away from zero
+/// (the seed's C round(); Rust's `f32::round` is exactly that).
+pub fn act_unclipped(x: f32, scale: f32) -> f32 {
+    let hs = ((x + 1.0) * 0.5).clamp(0.0, 1.0);
+    2.0 * (hs * scale).round() / scale - 1.0
+}
+
+/// How conv weights are quantized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WeightQuant {
+    /// Real-valued weights are used as they are (float mode).
+    None,
+    /// nb = 0: sign, +1 for W ≥ 0.
+    Binary,
+    /// nb ≥ 1: per-tensor power-of-two scale, levels −2^(nb−1) .. U.
+    Bits { bits: u32, sym: bool },
+}
+
+impl WeightQuant {
+    pub fn new(quantized: bool, bits: u32, sym: bool) -> Self {
+        match (quantized, bits) {
+            (false, _) => WeightQuant::None,
+            (true, 0) => WeightQuant::Binary,
+            (true, b) => WeightQuant::Bits { bits: b, sym },
+        }
+    }
+
+    /// Bits stored per weight (32 for float).
+    pub fn storage_bits(self) -> u32 {
+        match self {
+            WeightQuant::None => 32,
+            WeightQuant::Binary => 1,
+            WeightQuant::Bits { bits, .. } => bits,
+        }
+    }
+
+    /// Quantizes one weight given the tensor's max|W|.
+    pub fn apply(self, w: f32, absmax: f32) -> f32 {
+        match self {
+            WeightQuant::None => w,
+            WeightQuant::Binary => {
+                if w >= 0.0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+            WeightQuant::Bits { bits, sym } => {
+                let e = bits as i32 - 1 + weight_exponent(absmax);
+                let scale = ldexp(1.0, e);
+                let lo = -ldexp(1.0, bits as i32 - 1);
+                let hi = if sym { -lo } else { -lo - 1.0 };
+                (w * scale).round_ties_even().clamp(lo, hi) / scale
+            }
+        }
+    }
+}
+
+/// f = floor(log2(1/max|W|)), exactly: the binary exponent of the f32 value 1/max|W|.
+/// An all-zero tensor gives 0.
+pub fn weight_exponent(absmax: f32) -> i32 {
+    if absmax == 0.0 || !absmax.is_finite() {
+        return 0;
+    }
+    let r = 1.0 / absmax;
+    if !r.is_finite() {
+        return 127;
+    }
+    let bits = r.to_bits();
+    let exp = ((bits >> 23) & 0xff) as i32;
+    if exp == 0 {
+        // subnormal 1/max: only for max|W| > 2^126, impossible for clipped weights
+        -127
+    } else {
+        exp - 127
+    }
+}
+
+/// x·2^e for the exponents quantizers use (|e| < 150), computed exactly.
+pub fn ldexp(x: f32, e: i32) -> f32 {
+    (x as f64 * 2f64.powi(e)) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponent_matches_log2_away_from_powers_of_two() {
+        for &m in &[1.0f32, 0.9, 0.5, 0.3, 0.25, 0.126, 1e-3] {
+            let expect = (1.0f64 / m as f64).log2().floor() as i32;
+            assert_eq!(weight_exponent(m), expect, "max {m}");
+        }
+    }
+}

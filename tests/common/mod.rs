@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use qnn::{Backend, Buf, CpuBackend, Dtype, GpuBackend};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// The GPU backend on whatever adapter wgpu finds (lavapipe in CI). Tests fail, not skip,
+/// without one: CI installs mesa-vulkan-drivers.
+pub fn gpu() -> GpuBackend {
+    GpuBackend::new().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)")
+}
+
+pub fn cpu() -> CpuBackend {
+    CpuBackend::new()
+}
+
+/// Fresh random inputs: the seed mixes in the test's name so cases differ.
+pub fn rng(seed: u64) -> SmallRng {
+    SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15)
+}
+
+pub fn uniform(r: &mut SmallRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| r.random_range(lo..hi)).collect()
+}
+
+pub fn upload<B: Backend>(b: &mut B, data: &[f32]) -> Buf {
+    let buf = b.alloc(data.len(), Dtype::F32);
+    b.write_f32(buf, data);
+    buf
+}
+
+pub fn upload_u32<B: Backend>(b: &mut B, data: &[u32]) -> Buf {
+    let buf = b.alloc(data.len(), Dtype::U32);
+    b.write_u32(buf, data);
+    buf
+}
+
+pub fn zeros<B: Backend>(b: &mut B, n: usize) -> Buf {
+    b.alloc(n, Dtype::F32)
+}
+
+pub fn read<B: Backend>(b: &mut B, buf: Buf) -> Vec<f32> {
+    pollster::block_on(b.read_f32(buf)).expect("read back")
+}
+
+pub fn read_u32<B: Backend>(b: &mut B, buf: Buf) -> Vec<u32> {
+    pollster::block_on(b.read_u32(buf)).expect("read back")
+}
+
+/// max|got − want| / max(max|want|, floor): the error relative to the tensor's scale.
+pub fn rel_err(got: &[f32], want: &[f32], floor: f32) -> f32 {
+    assert_eq!(got.len(), want.len(), "lengths differ");
+    let scale = want.iter().fold(floor, |m, v| m.max(v.abs()));
+    let diff = got.iter().zip(want).fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
+    assert!(got.iter().all(|v| v.is_finite()), "non-finite output");
+    diff / scale
+}
+
+#[track_caller]
+pub fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
+    let e = rel_err(got, want, 1e-6);
+    assert!(e <= tol, "{name}: relative error {e:.3e} > {tol:.0e}");
+}
