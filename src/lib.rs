@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod cpu;
 pub mod gpu;
+pub mod model;
 pub mod ops;
 mod par;
 pub mod quant;

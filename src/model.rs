@@ -1,0 +1,601 @@
+//! The seed's VGG-like network over any backend: blocks A, B, C of (conv 3×3 → batch norm →
+//! activation) × layers, each block followed by max pool 2×2; then dense(10) → batch norm.
+//!
+//! The model owns every buffer it needs for a batch of `max_batch` (parameters, optimizer state,
+//! activations, gradients), allocated once; a training step only records ops on them.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::*;
+use crate::quant::{check_combination, ActQuant, Nonlinearity, WeightQuant};
+use crate::Error;
+
+/// Everything that defines the network's shape and arithmetic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// Input channels, height, width.
+    pub input: [usize; 3],
+    /// (layers, filters) of blocks A, B, C.
+    pub blocks: [(usize, usize); 3],
+    pub quantized: bool,
+    pub bits: u32,
+    pub nonlinearity: Nonlinearity,
+    /// Symmetric clipping (hardtanh only; forced off for relu).
+    pub sym: bool,
+}
+
+impl Serialize for Nonlinearity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Nonlinearity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Nonlinearity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "relu" => Ok(Nonlinearity::Relu),
+            "hardtanh" => Ok(Nonlinearity::Hardtanh),
+            other => Err(format!("unknown nonlinearity '{other}' (use relu or hardtanh)")),
+        }
+    }
+}
+
+/// One conv layer of the network, with where it sits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvLayer {
+    pub cin: usize,
+    pub cout: usize,
+    pub h: usize,
+    pub w: usize,
+    /// A max pool follows this layer (the last layer of a block).
+    pub pool_after: bool,
+    pub block: char,
+}
+
+impl NetConfig {
+    pub fn validate(&self) -> Result<(), Error> {
+        check_combination(self.nonlinearity, self.bits, self.sym, self.quantized).map_err(Error::Model)?;
+        for (name, (layers, filters)) in ['A', 'B', 'C'].iter().zip(self.blocks) {
+            if layers > 0 && filters == 0 {
+                return Err(Error::Model(format!("block {name} has {layers} layers of 0 filters: give -nf{} at least 1", name.to_ascii_lowercase())));
+            }
+            if layers > 64 {
+                return Err(Error::Model(format!("block {name}: {layers} layers is more than the 64 supported")));
+            }
+        }
+        let [c, h, w] = self.input;
+        if c == 0 || h < 8 || w < 8 {
+            return Err(Error::Model(format!("input {c}×{h}×{w}: need at least 1 channel and 8×8 pixels for three 2×2 pools")));
+        }
+        Ok(())
+    }
+
+    /// Weights are quantized symmetrically only for hardtanh with -sym 1.
+    pub fn weight_sym(&self) -> bool {
+        self.sym && self.nonlinearity == Nonlinearity::Hardtanh
+    }
+
+    pub fn weight_quant(&self) -> WeightQuant {
+        WeightQuant::new(self.quantized, self.bits, self.weight_sym())
+    }
+
+    pub fn activation(&self) -> ActQuant {
+        if self.quantized {
+            ActQuant::Quantized { nl: self.nonlinearity, bits: self.bits, sym: self.sym }
+        } else {
+            ActQuant::Float(self.nonlinearity)
+        }
+    }
+
+    /// The conv layers in network order.
+    pub fn conv_layers(&self) -> Vec<ConvLayer> {
+        let [mut c, mut h, mut w] = self.input;
+        let mut out = Vec::new();
+        for (bi, &(layers, filters)) in self.blocks.iter().enumerate() {
+            for l in 0..layers {
+                out.push(ConvLayer { cin: c, cout: filters, h, w, pool_after: l + 1 == layers, block: ['A', 'B', 'C'][bi] });
+                c = filters;
+            }
+            h /= 2;
+            w /= 2;
+        }
+        out
+    }
+
+    /// Shape [c, h, w] after the three blocks (the dense layer's input).
+    pub fn features_shape(&self) -> [usize; 3] {
+        let c = self.blocks.iter().rev().find(|b| b.0 > 0).map_or(self.input[0], |b| b.1);
+        [c, self.input[1] / 8, self.input[2] / 8]
+    }
+
+    pub fn features(&self) -> usize {
+        self.features_shape().iter().product()
+    }
+
+    /// The seed's model name: `{ds}_{nl}_{sym}_quantized_{nla}_{nfa}_{nlb}_{nfb}_{nlc}_{nfc}_{nb}bits`.
+    pub fn model_name(&self, dataset: &str) -> String {
+        let [(a, fa), (b, fb), (c, fc)] = self.blocks;
+        format!(
+            "{dataset}_{}_{}_{}_{a}_{fa}_{b}_{fb}_{c}_{fc}_{}bits",
+            self.nonlinearity.name(),
+            self.sym as u8,
+            if self.quantized { "quantized" } else { "float" },
+            self.bits
+        )
+    }
+}
+
+/// A trainable tensor with its gradient and optimizer state.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub value: Buf,
+    pub grad: Buf,
+    pub m: Buf,
+    pub v: Buf,
+    pub rule: UpdateRule,
+}
+
+/// Buffers of one conv layer.
+#[derive(Clone, Debug)]
+struct ConvBufs {
+    layer: ConvLayer,
+    w: usize, // index into params
+    b: usize,
+    gamma: usize,
+    beta: usize,
+    wq: Buf,
+    absmax: Buf,
+    z: Buf,
+    stats: Buf,
+    running: Buf,
+    u: Buf,
+    a: Buf,
+    da: Buf,
+    du: Buf,
+    dz: Buf,
+    src: Src,
+}
+
+/// A max pool at the end of a block.
+#[derive(Clone, Debug)]
+struct PoolBufs {
+    src: Src,
+    channels: usize,
+    h: usize,
+    w: usize,
+    out: Buf,
+    dout: Buf,
+}
+
+/// The network as a sequence of stages (conv layers and pools), in forward order.
+#[derive(Clone, Copy, Debug)]
+enum Stage {
+    Conv(usize),
+    Pool(usize),
+}
+
+pub struct Model {
+    pub config: NetConfig,
+    pub max_batch: usize,
+    pub params: Vec<Param>,
+    /// Running batch-norm statistics, (name, buffer of [mean; inv_std]).
+    pub running: Vec<(String, Buf)>,
+    convs: Vec<ConvBufs>,
+    pools: Vec<PoolBufs>,
+    stages: Vec<Stage>,
+    x: Buf,
+    pub labels: Buf,
+    pub indices: Buf,
+    dense: (usize, usize, usize, usize), // params: W, b, gamma, beta
+    dense_y: Buf,
+    out_stats: Buf,
+    out_running: Buf,
+    scores: Buf,
+    dscores: Buf,
+    ddense_y: Buf,
+    /// [loss sum, wrong count] accumulated over an epoch.
+    pub acc: Buf,
+    pub step_scalars: Buf,
+    pub adam: AdamConfig,
+}
+
+/// The activation tensor layers read from: the batch, a conv's output or a pool's output.
+#[derive(Clone, Copy, Debug)]
+enum Src {
+    Input,
+    Conv(usize),
+    Pool(usize),
+}
+
+impl Model {
+    /// Builds the network with fresh parameters (SPEC's initialisation), seeded.
+    pub fn new<B: Backend>(b: &mut B, config: NetConfig, max_batch: usize, seed: u64) -> Result<Self, Error> {
+        config.validate()?;
+        if max_batch == 0 {
+            return Err(Error::Model("batch size must be at least 1".into()));
+        }
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut params = Vec::new();
+        let mut running = Vec::new();
+        let mut add_param = |b: &mut B, name: String, shape: Vec<usize>, init: Vec<f32>, rule: UpdateRule| {
+            let n: usize = shape.iter().product();
+            debug_assert_eq!(init.len(), n);
+            let value = b.alloc(n, Dtype::F32);
+            b.write_f32(value, &init);
+            let p = Param { name, shape, value, grad: b.alloc(n, Dtype::F32), m: b.alloc(n, Dtype::F32), v: b.alloc(n, Dtype::F32), rule };
+            params.push(p);
+            (params.len() - 1, value)
+        };
+        let new_running = |b: &mut B, c: usize| {
+            let r = b.alloc(2 * c, Dtype::F32);
+            let mut init = vec![0.0; c];
+            init.extend(vec![1.0; c]);
+            b.write_f32(r, &init);
+            r
+        };
+        let wq_mode = config.weight_quant();
+        let act = |b: &mut B, n: usize| b.alloc(n, Dtype::F32);
+        let [c0, h0, w0] = config.input;
+        let x = b.alloc(max_batch * c0 * h0 * w0, Dtype::F32);
+        let mut convs: Vec<ConvBufs> = Vec::new();
+        let mut pools = Vec::new();
+        let mut stages = Vec::new();
+        // the tensor flowing through the network; empty blocks still pool, as the seed does
+        let (mut cur, mut cur_c, mut cur_h, mut cur_w) = (Src::Input, c0, h0, w0);
+        let mut layer_iter = config.conv_layers().into_iter();
+        for &(layers, _) in config.blocks.iter() {
+            for _ in 0..layers {
+                let l = layer_iter.next().expect("conv_layers matches blocks");
+                let k = convs.len();
+                let (fan_in, fan_out) = (9 * l.cin, 9 * l.cout);
+                let (w_init, rule): (Vec<f32>, _) = if config.quantized {
+                    let scale = 1.0 / (1.5 / (fan_in + fan_out) as f32).sqrt();
+                    ((0..l.cout * l.cin * 9).map(|_| rng.random_range(-1.0..1.0)).collect(), UpdateRule::ScaledClip { scale })
+                } else {
+                    let lim = (6.0 / (fan_in + fan_out) as f32).sqrt();
+                    ((0..l.cout * l.cin * 9).map(|_| rng.random_range(-lim..lim)).collect(), UpdateRule::Plain)
+                };
+                let (w, w_value) = add_param(b, format!("conv{k}.weight"), vec![l.cout, l.cin, 3, 3], w_init, rule);
+                let bi = add_param(b, format!("conv{k}.bias"), vec![l.cout], vec![0.0; l.cout], UpdateRule::Plain).0;
+                let gamma = add_param(b, format!("bn{k}.gamma"), vec![l.cout], vec![1.0; l.cout], UpdateRule::Plain).0;
+                let beta = add_param(b, format!("bn{k}.beta"), vec![l.cout], vec![0.0; l.cout], UpdateRule::Plain).0;
+                let run = new_running(b, l.cout);
+                running.push((format!("bn{k}"), run));
+                let n = max_batch * l.cout * l.h * l.w;
+                let wq = if wq_mode == WeightQuant::None { w_value } else { b.alloc(l.cout * l.cin * 9, Dtype::F32) };
+                convs.push(ConvBufs {
+                    layer: l,
+                    w,
+                    b: bi,
+                    gamma,
+                    beta,
+                    wq,
+                    absmax: b.alloc(1, Dtype::F32),
+                    z: act(b, n),
+                    stats: b.alloc(2 * l.cout, Dtype::F32),
+                    running: run,
+                    u: act(b, n),
+                    a: act(b, n),
+                    da: act(b, n),
+                    du: act(b, n),
+                    dz: act(b, n),
+                    src: cur,
+                });
+                stages.push(Stage::Conv(k));
+                (cur, cur_c) = (Src::Conv(k), l.cout);
+            }
+            let out_n = max_batch * cur_c * (cur_h / 2) * (cur_w / 2);
+            pools.push(PoolBufs { src: cur, channels: cur_c, h: cur_h, w: cur_w, out: act(b, out_n), dout: act(b, out_n) });
+            stages.push(Stage::Pool(pools.len() - 1));
+            (cur, cur_h, cur_w) = (Src::Pool(pools.len() - 1), cur_h / 2, cur_w / 2);
+        }
+        let features = config.features();
+        let lim = (6.0 / (features + CLASSES) as f32).sqrt();
+        let dense_init = (0..CLASSES * features).map(|_| rng.random_range(-lim..lim)).collect();
+        let dw = add_param(b, "dense.weight".into(), vec![CLASSES, features], dense_init, UpdateRule::Plain).0;
+        let db = add_param(b, "dense.bias".into(), vec![CLASSES], vec![0.0; CLASSES], UpdateRule::Plain).0;
+        let og = add_param(b, "bn_out.gamma".into(), vec![CLASSES], vec![1.0; CLASSES], UpdateRule::Plain).0;
+        let ob = add_param(b, "bn_out.beta".into(), vec![CLASSES], vec![0.0; CLASSES], UpdateRule::Plain).0;
+        let out_running = new_running(b, CLASSES);
+        running.push(("bn_out".into(), out_running));
+        let nb = max_batch * CLASSES;
+        let model = Model {
+            max_batch,
+            params,
+            running,
+            pools,
+            stages,
+            x,
+            labels: b.alloc(max_batch, Dtype::U32),
+            indices: b.alloc(max_batch, Dtype::U32),
+            dense: (dw, db, og, ob),
+            dense_y: act(b, nb),
+            out_stats: b.alloc(2 * CLASSES, Dtype::F32),
+            out_running,
+            scores: act(b, nb),
+            dscores: act(b, nb),
+            ddense_y: act(b, nb),
+            acc: b.alloc(2, Dtype::F32),
+            step_scalars: b.alloc(StepScalars::LEN, Dtype::F32),
+            adam: AdamConfig::default(),
+            convs,
+            config,
+        };
+        Ok(model)
+    }
+
+    fn buf(&self, s: Src) -> Buf {
+        match s {
+            Src::Input => self.x,
+            Src::Conv(k) => self.convs[k].a,
+            Src::Pool(p) => self.pools[p].out,
+        }
+    }
+
+    /// Where the gradient for a tensor goes (None for the input).
+    fn grad_buf(&self, s: Src) -> Option<Buf> {
+        match s {
+            Src::Input => None,
+            Src::Conv(k) => Some(self.convs[k].da),
+            Src::Pool(p) => Some(self.pools[p].dout),
+        }
+    }
+
+    fn features_src(&self) -> Src {
+        Src::Pool(self.pools.len() - 1)
+    }
+
+    pub fn input(&self) -> Buf {
+        self.x
+    }
+
+    /// Records the forward pass over `batch` samples already in the input buffer: scores in
+    /// `self.scores`. Training mode uses and updates batch statistics.
+    pub fn forward<B: Backend>(&self, b: &mut B, batch: usize, train: bool) {
+        let act = self.config.activation();
+        let wq_mode = self.config.weight_quant();
+        for stage in &self.stages {
+            match *stage {
+                Stage::Pool(p) => {
+                    let p = &self.pools[p];
+                    let s = PoolShape { planes: batch * p.channels, h: p.h, w: p.w };
+                    b.pool_forward(s, self.buf(p.src), p.out);
+                }
+                Stage::Conv(k) => {
+                    let c = &self.convs[k];
+                    let l = c.layer;
+                    let s = ConvShape { batch, cin: l.cin, cout: l.cout, h: l.h, w: l.w };
+                    if wq_mode != WeightQuant::None {
+                        b.weight_quantize(wq_mode, self.params[c.w].value, c.absmax, c.wq);
+                    }
+                    b.conv_forward(s, self.buf(c.src), c.wq, self.params[c.b].value, c.z);
+                    let cs = ChannelShape { batch, channels: l.cout, hw: l.h * l.w };
+                    let (g, be) = (self.params[c.gamma].value, self.params[c.beta].value);
+                    if train {
+                        b.bn_train(cs, c.z, g, be, c.u, c.stats, c.running);
+                    } else {
+                        b.bn_eval(cs, c.z, g, be, c.running, c.u);
+                    }
+                    b.act_forward(act, cs.len(), c.u, c.a);
+                }
+            }
+        }
+        let (dw, db, og, ob) = self.dense;
+        let ds = DenseShape { batch, inputs: self.config.features(), outputs: CLASSES };
+        b.dense_forward(ds, self.buf(self.features_src()), self.params[dw].value, self.params[db].value, self.dense_y);
+        let cs = ChannelShape { batch, channels: CLASSES, hw: 1 };
+        if train {
+            b.bn_train(cs, self.dense_y, self.params[og].value, self.params[ob].value, self.scores, self.out_stats, self.out_running);
+        } else {
+            b.bn_eval(cs, self.dense_y, self.params[og].value, self.params[ob].value, self.out_running, self.scores);
+        }
+    }
+
+    /// Records the backward pass of the batch whose forward pass (training mode) was recorded
+    /// last, from the loss gradient in `self.dscores`.
+    pub fn backward<B: Backend>(&self, b: &mut B, batch: usize) {
+        let act = self.config.activation();
+        let (dw, db, og, ob) = self.dense;
+        let cs = ChannelShape { batch, channels: CLASSES, hw: 1 };
+        b.bn_backward(cs, self.dscores, self.dense_y, self.params[og].value, self.out_stats, self.ddense_y, self.params[og].grad, self.params[ob].grad);
+        let ds = DenseShape { batch, inputs: self.config.features(), outputs: CLASSES };
+        let feats = self.buf(self.features_src());
+        b.dense_grad_weight(ds, self.ddense_y, feats, self.params[dw].grad);
+        b.channel_sum(cs, self.ddense_y, self.params[db].grad);
+        let fgrad = self.grad_buf(self.features_src()).expect("features come from a pool");
+        b.dense_grad_input(ds, self.ddense_y, self.params[dw].value, fgrad);
+        for stage in self.stages.iter().rev() {
+            match *stage {
+                Stage::Pool(p) => {
+                    let p = &self.pools[p];
+                    if let Some(g) = self.grad_buf(p.src) {
+                        let s = PoolShape { planes: batch * p.channels, h: p.h, w: p.w };
+                        b.pool_backward(s, self.buf(p.src), p.dout, g);
+                    }
+                }
+                Stage::Conv(k) => {
+                    let c = &self.convs[k];
+                    let l = c.layer;
+                    let cs = ChannelShape { batch, channels: l.cout, hw: l.h * l.w };
+                    b.act_backward(act, cs.len(), c.u, c.da, c.du);
+                    let gamma = self.params[c.gamma].value;
+                    b.bn_backward(cs, c.du, c.z, gamma, c.stats, c.dz, self.params[c.gamma].grad, self.params[c.beta].grad);
+                    let s = ConvShape { batch, cin: l.cin, cout: l.cout, h: l.h, w: l.w };
+                    b.conv_grad_weight(s, c.dz, self.buf(c.src), self.params[c.w].grad);
+                    b.channel_sum(cs, c.dz, self.params[c.b].grad);
+                    if let Some(g) = self.grad_buf(c.src) {
+                        b.conv_grad_input(s, c.dz, c.wq, g);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records one optimizer update of every parameter; the step scalars must be written first.
+    pub fn update<B: Backend>(&self, b: &mut B, sgd: bool) {
+        for p in &self.params {
+            if sgd {
+                b.sgd(p.rule, p.value, p.grad, p.m, self.step_scalars);
+            } else {
+                b.adam(p.rule, self.adam, p.value, p.grad, p.m, p.v, self.step_scalars);
+            }
+        }
+    }
+
+    /// One training step on the batch in the input buffer: forward, loss, backward, update.
+    pub fn train_step<B: Backend>(&self, b: &mut B, batch: usize, sgd: bool) {
+        self.forward(b, batch, true);
+        b.loss(batch, self.scores, self.labels, Some(self.dscores), self.acc);
+        self.backward(b, batch);
+        self.update(b, sgd);
+    }
+
+    /// Loss and error of the batch in the input buffer (evaluation mode) added to `acc`.
+    pub fn eval_step<B: Backend>(&self, b: &mut B, batch: usize) {
+        self.forward(b, batch, false);
+        b.loss(batch, self.scores, self.labels, None, self.acc);
+    }
+
+    pub fn scores(&self) -> Buf {
+        self.scores
+    }
+
+    /// Resets the optimizer state (fine-tuning restarts it).
+    pub fn reset_optimizer<B: Backend>(&self, b: &mut B) {
+        for p in &self.params {
+            b.fill_zero(p.m);
+            b.fill_zero(p.v);
+        }
+    }
+
+    /// Named tensors of the saved model: parameters and running statistics split into
+    /// `.mean` / `.inv_std`, in network order.
+    pub async fn export<B: Backend>(&self, b: &mut B) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, Error> {
+        let mut out = Vec::new();
+        let mut run_i = 0;
+        for p in &self.params {
+            out.push((p.name.clone(), p.shape.clone(), b.read_f32(p.value).await?));
+            if p.name.ends_with(".beta") {
+                let (name, buf) = &self.running[run_i];
+                run_i += 1;
+                let v = b.read_f32(*buf).await?;
+                let c = v.len() / 2;
+                out.push((format!("{name}.mean"), vec![c], v[..c].to_vec()));
+                out.push((format!("{name}.inv_std"), vec![c], v[c..].to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loads named tensors (as [`Model::export`] writes them); refuses the first missing or
+    /// mis-shaped one.
+    pub fn import<B: Backend>(&self, b: &mut B, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<(), Error> {
+        let find = |name: &str, shape: &[usize]| -> Result<&Vec<f32>, Error> {
+            let t = tensors.iter().find(|t| t.0 == name).ok_or_else(|| Error::Model(format!("the model file has no tensor '{name}' (another architecture?)")))?;
+            if t.1 != shape {
+                return Err(Error::Model(format!("tensor '{name}' has shape {:?}, this network needs {:?}", t.1, shape)));
+            }
+            Ok(&t.2)
+        };
+        for p in &self.params {
+            let v = find(&p.name, &p.shape)?;
+            b.write_f32(p.value, v);
+        }
+        for (name, buf) in &self.running {
+            let c = buf.len / 2;
+            let mut v = find(&format!("{name}.mean"), &[c])?.clone();
+            v.extend(find(&format!("{name}.inv_std"), &[c])?);
+            b.write_f32(*buf, &v);
+        }
+        Ok(())
+    }
+
+    /// Per-layer rows and totals for the start-up summary.
+    pub fn summary(&self) -> Summary {
+        let bits = self.config.weight_quant().storage_bits() as usize;
+        let mut rows = Vec::new();
+        let [c, h, w] = self.config.input;
+        rows.push(SummaryRow { name: "input".into(), shape: [c, h, w], params: 0, weight_bits: 0, macs: 0 });
+        let mut weights_bits_total = 0usize;
+        let mut weights_total = 0usize;
+        for stage in &self.stages {
+            match *stage {
+                Stage::Pool(p) => {
+                    let p = &self.pools[p];
+                    rows.push(SummaryRow { name: "maxpool 2×2".into(), shape: [p.channels, p.h / 2, p.w / 2], params: 0, weight_bits: 0, macs: 0 });
+                }
+                Stage::Conv(k) => {
+                    let l = self.convs[k].layer;
+                    let nw = l.cout * l.cin * 9;
+                    weights_bits_total += nw * bits + 4 * l.cout * 32;
+                    weights_total += nw + 4 * l.cout;
+                    rows.push(SummaryRow {
+                        name: format!("conv{k} ({}) + bn + act", l.block),
+                        shape: [l.cout, l.h, l.w],
+                        params: nw + 4 * l.cout,
+                        weight_bits: bits,
+                        macs: nw * l.h * l.w,
+                    });
+                }
+            }
+        }
+        let f = self.config.features();
+        weights_bits_total += (f * CLASSES + 3 * CLASSES) * 32;
+        weights_total += f * CLASSES + 3 * CLASSES;
+        rows.push(SummaryRow { name: "dense + bn".into(), shape: [CLASSES, 1, 1], params: f * CLASSES + 3 * CLASSES, weight_bits: 32, macs: f * CLASSES });
+        let macs = rows.iter().map(|r| r.macs).sum();
+        Summary { rows, params: weights_total, weight_bytes: weights_bits_total.div_ceil(8), float_bytes: weights_total * 4, macs }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SummaryRow {
+    pub name: String,
+    pub shape: [usize; 3],
+    pub params: usize,
+    pub weight_bits: usize,
+    pub macs: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub rows: Vec<SummaryRow>,
+    pub params: usize,
+    /// Parameter memory at the chosen bit width (biases, batch norm and dense stay float32).
+    pub weight_bytes: usize,
+    pub float_bytes: usize,
+    /// Multiply-accumulates per image.
+    pub macs: usize,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{:<24} {:>14} {:>10} {:>6} {:>12}", "layer", "output", "params", "bits", "MACs")?;
+        for r in &self.rows {
+            let shape = format!("{}×{}×{}", r.shape[0], r.shape[1], r.shape[2]);
+            let bits = if r.weight_bits == 0 { "-".to_string() } else { r.weight_bits.to_string() };
+            writeln!(f, "{:<24} {:>14} {:>10} {:>6} {:>12}", r.name, shape, r.params, bits, r.macs)?;
+        }
+        write!(
+            f,
+            "total: {} parameters, {:.1} KiB at the chosen bit width vs {:.1} KiB float32 ({:.1}×), {:.2} M MACs per image",
+            self.params,
+            self.weight_bytes as f64 / 1024.0,
+            self.float_bytes as f64 / 1024.0,
+            self.float_bytes as f64 / self.weight_bytes.max(1) as f64,
+            self.macs as f64 / 1e6
+        )
+    }
+}
