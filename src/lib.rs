@@ -10,12 +10,15 @@
 //!   data sets and saved models, written once over any backend.
 
 pub mod backend;
+pub mod checkpoint;
 pub mod cpu;
+pub mod data;
 pub mod gpu;
 pub mod model;
 pub mod ops;
 mod par;
 pub mod quant;
+pub mod train;
 
 pub use backend::{Backend, Buf, Dtype};
 pub use cpu::CpuBackend;

@@ -1,1 +1,221 @@
-fn main(){}
+//! The `qnn` command line: train, eval, info, bench, download, import-npz.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "qnn", version, about = "Train quantized (binary / n-bit) neural networks on WebGPU or the CPU", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train the seed's A/B/C network (accepts train_quantized.py's flags as written).
+    Train(TrainArgs),
+    /// Test loss and error of a saved model.
+    Eval(EvalArgs),
+    /// A saved model's configuration and layer summary.
+    Info {
+        /// The .safetensors model file.
+        file: PathBuf,
+    },
+    /// Benchmarks: `ops` (per-op time and GFLOP/s) or `train` (training images/s).
+    Bench(BenchArgs),
+    /// Download MNIST or CIFAR-10 (official archives, checksums verified).
+    Download {
+        /// mnist or cifar-10
+        dataset: String,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Convert a model saved by the seed (np.savez, Lasagne order) into a qnn model.
+    ImportNpz(ImportArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    /// A hardware GPU if there is one, else the CPU backend.
+    Auto,
+    /// wgpu, even on a software adapter (llvmpipe, SwiftShader, WARP).
+    Gpu,
+    /// The multi-threaded CPU backend.
+    Cpu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerChoice {
+    Adam,
+    Sgd,
+}
+
+/// The network flags shared by train and import-npz (the seed's names are the short aliases).
+#[derive(Args, Debug, Clone)]
+pub struct NetArgs {
+    /// Data set: MNIST, CIFAR-10 or mnist-mini (embedded). [seed: -ds]
+    #[arg(long = "dataset", alias = "ds", default_value = "mnist-mini")]
+    pub dataset: String,
+    /// Bits of weights and activations, 0 (binary) to 16. [seed: -nb]
+    #[arg(long = "bits", alias = "nb", default_value_t = 4)]
+    pub bits: u32,
+    /// 1: quantized network, 0: float. [seed: -q]
+    #[arg(long = "quantized", alias = "q", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub quantized: u8,
+    /// Layers in block A. [seed: -nla]
+    #[arg(long = "layers-a", alias = "nla", default_value_t = 1)]
+    pub nla: usize,
+    /// Filters per layer in block A. [seed: -nfa]
+    #[arg(long = "filters-a", alias = "nfa", default_value_t = 32)]
+    pub nfa: usize,
+    /// Layers in block B. [seed: -nlb]
+    #[arg(long = "layers-b", alias = "nlb", default_value_t = 1)]
+    pub nlb: usize,
+    /// Filters per layer in block B. [seed: -nfb]
+    #[arg(long = "filters-b", alias = "nfb", default_value_t = 32)]
+    pub nfb: usize,
+    /// Layers in block C. [seed: -nlc]
+    #[arg(long = "layers-c", alias = "nlc", default_value_t = 1)]
+    pub nlc: usize,
+    /// Filters per layer in block C. [seed: -nfc]
+    #[arg(long = "filters-c", alias = "nfc", default_value_t = 32)]
+    pub nfc: usize,
+    /// Nonlinearity: relu or hardtanh. [seed: -nl]
+    #[arg(long = "nonlinearity", alias = "nl", default_value = "relu")]
+    pub nl: String,
+    /// 1: symmetric clipping (hardtanh; forced off for relu). [seed: -sym]
+    #[arg(long = "sym", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub sym: u8,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Epochs. [seed: -ne]
+    #[arg(long = "epochs", alias = "ne", default_value_t = 8)]
+    pub epochs: usize,
+    /// Starting learning rate. [seed: -lr]
+    #[arg(long = "lr", default_value_t = 0.01)]
+    pub lr: f32,
+    /// Learning rate reached after the last epoch (exponential decay).
+    #[arg(long, default_value_t = 3e-7)]
+    pub lr_final: f32,
+    /// 1: start from the saved model {out}/{name}.safetensors (the seed's fine-tuning). [seed: -ft]
+    #[arg(long = "finetune", alias = "ft", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub finetune: u8,
+    /// Folder with the data set's files.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Validation images taken from the end of the training file [default: 10000 MNIST, 5000 CIFAR-10, 1000 mnist-mini].
+    #[arg(long)]
+    pub valid: Option<usize>,
+    /// Do not double the training split with left-right flips.
+    #[arg(long)]
+    pub no_flip: bool,
+    /// Keep the training order fixed.
+    #[arg(long)]
+    pub no_shuffle: bool,
+    #[arg(long, default_value_t = 1234)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    #[arg(long, value_enum, default_value_t = OptimizerChoice::Adam)]
+    pub optimizer: OptimizerChoice,
+    /// Momentum of --optimizer sgd.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// Folder for the model, metrics, plot and training state.
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    /// Start from this saved model (any compatible one).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Continue an interrupted run from {out}/{name}.state.safetensors.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print a JSON summary as the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The .safetensors model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data set (default: the one the model was trained on). [seed: -ds]
+    #[arg(long = "dataset", alias = "ds")]
+    pub dataset: Option<String>,
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// ops or train
+    pub what: BenchWhat,
+    /// Backends to measure (default: cpu, and gpu when an adapter exists).
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceChoice>,
+    #[arg(long)]
+    pub json: bool,
+    /// Repetitions per measurement.
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchWhat {
+    Ops,
+    Train,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The seed's .npz (its file name, the seed's model name, gives the configuration).
+    pub file: PathBuf,
+    /// Output .safetensors (default: beside the input).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Take the configuration from the flags below instead of the file name.
+    #[arg(long)]
+    pub from_flags: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// The seed's single-dash multi-letter flags, rewritten to clap's `--name` before parsing.
+const SEED_FLAGS: [&str; 14] = ["ds", "nb", "q", "ne", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "ft", "nl", "sym", "lr"];
+
+pub fn seed_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|a| match a.strip_prefix('-') {
+            Some(rest) if !rest.starts_with('-') && SEED_FLAGS.contains(&rest.split('=').next().unwrap_or("")) => format!("-{a}"),
+            _ => a,
+        })
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(seed_args(std::env::args()));
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

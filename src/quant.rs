@@ -76,24 +76,51 @@ impl ActQuant {
 
     /// The forward value.
     pub fn forward(self, x: f32) -> f32 {
-        match (self, self.levels()) {
-            (_, Some(l)) => act_unclipped(x, l.scale).clamp(l.lo, l.hi),
-            (ActQuant::Float(Nonlinearity::Relu), None) => x.max(0.0),
-            (ActQuant::Float(Nonlinearity::Hardtanh), None) => x.clamp(-1.0, 1.0),
-            _ => unreachable!(),
-        }
+        self.compile().forward(x)
     }
 
     /// The straight-through derivative: 1 or 0.
     pub fn grad_mask(self, x: f32) -> f32 {
-        let pass = match (self, self.levels()) {
-            (_, Some(l)) => {
+        self.compile().grad_mask(x)
+    }
+
+    /// The function with its constants worked out, for element loops.
+    pub fn compile(self) -> ActFn {
+        match (self, self.levels()) {
+            (_, Some(l)) => ActFn::Quantized(l),
+            (ActQuant::Float(Nonlinearity::Relu), None) => ActFn::Relu,
+            _ => ActFn::Hardtanh,
+        }
+    }
+}
+
+/// An activation ready to apply element by element.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ActFn {
+    Quantized(ActLevels),
+    Relu,
+    Hardtanh,
+}
+
+impl ActFn {
+    #[inline]
+    pub fn forward(self, x: f32) -> f32 {
+        match self {
+            ActFn::Quantized(l) => act_unclipped(x, l.scale).clamp(l.lo, l.hi),
+            ActFn::Relu => x.max(0.0),
+            ActFn::Hardtanh => x.clamp(-1.0, 1.0),
+        }
+    }
+
+    #[inline]
+    pub fn grad_mask(self, x: f32) -> f32 {
+        let pass = match self {
+            ActFn::Quantized(l) => {
                 let v = act_unclipped(x, l.scale);
                 (-1.0..=1.0).contains(&x) && v >= l.lo && v <= l.hi
             }
-            (ActQuant::Float(Nonlinearity::Relu), None) => x > 0.0,
-            (ActQuant::Float(Nonlinearity::Hardtanh), None) => (-1.0..=1.0).contains(&x),
-            _ => unreachable!(),
+            ActFn::Relu => x > 0.0,
+            ActFn::Hardtanh => (-1.0..=1.0).contains(&x),
         };
         if pass {
             1.0
@@ -104,10 +131,23 @@ impl ActQuant {
 }
 
 /// 2·round(hs(x)·scale)/scale − 1 with hs(x) = clip((x+1)/2, 0, 1), rounding half away from zero
-/// (the seed's C round(); Rust's `f32::round` is exactly that).
+/// (the seed's C round()).
 pub fn act_unclipped(x: f32, scale: f32) -> f32 {
     let hs = ((x + 1.0) * 0.5).clamp(0.0, 1.0);
-    2.0 * (hs * scale).round() / scale - 1.0
+    2.0 * round_half_away(hs * scale) / scale - 1.0
+}
+
+/// Round half away from zero for |v| < 2^31, exactly (v − trunc(v) is exact in f32). Same result
+/// as `f32::round`, without the library call it becomes on baseline x86-64; the WGSL twin is
+/// written the same way.
+#[inline]
+pub fn round_half_away(v: f32) -> f32 {
+    let t = v as i32 as f32;
+    if (v - t).abs() >= 0.5 {
+        t + v.signum()
+    } else {
+        t
+    }
 }
 
 /// How conv weights are quantized.
@@ -189,6 +229,17 @@ pub fn ldexp(x: f32, e: i32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_half_away_matches_std_round() {
+        for i in -70000..70000 {
+            let v = i as f32 / 256.0 + 1e-3 * (i % 7) as f32;
+            assert_eq!(round_half_away(v), v.round(), "{v}");
+        }
+        for v in [0.49999997f32, 0.5, 1.5, 2.5, -0.5, -2.5, 65535.5, 0.0] {
+            assert_eq!(round_half_away(v), v.round(), "{v}");
+        }
+    }
 
     #[test]
     fn exponent_matches_log2_away_from_powers_of_two() {

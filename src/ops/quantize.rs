@@ -9,7 +9,7 @@ use crate::quant::{ActQuant, Nonlinearity, WeightQuant};
 const CHUNK: usize = 1 << 14;
 
 pub fn act_forward(a: ActQuant, x: &[f32], y: &mut [f32]) {
-    let n = x.len();
+    let (n, a) = (x.len(), a.compile());
     par::for_each_chunk(&mut y[..n], CHUNK, |c, out| {
         for (o, &v) in out.iter_mut().zip(&x[c * CHUNK..]) {
             *o = a.forward(v);
@@ -18,7 +18,7 @@ pub fn act_forward(a: ActQuant, x: &[f32], y: &mut [f32]) {
 }
 
 pub fn act_backward(a: ActQuant, x: &[f32], dy: &[f32], dx: &mut [f32]) {
-    let n = x.len();
+    let (n, a) = (x.len(), a.compile());
     par::for_each_chunk(&mut dx[..n], CHUNK, |c, out| {
         for (i, o) in out.iter_mut().enumerate() {
             let j = c * CHUNK + i;

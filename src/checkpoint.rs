@@ -1,0 +1,181 @@
+//! Saved models (safetensors, with the whole configuration in the metadata) and training state
+//! for --resume. Every file is written atomically: a temporary file beside it, then a rename.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype as StDtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::model::NetConfig;
+use crate::Error;
+
+/// A named f32 tensor.
+pub type Tensor = (String, Vec<usize>, Vec<f32>);
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a crash leaves either the
+/// old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
+    let result = (|| {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// What a model file says about itself (safetensors metadata, as strings).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub dataset: String,
+    pub config: NetConfig,
+    pub epoch: usize,
+    pub val_error: f64,
+    pub test_error: f64,
+}
+
+pub fn to_bytes(tensors: &[Tensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, Error> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| bytemuck::cast_slice(&t.2).to_vec()).collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| Ok((t.0.clone(), TensorView::new(StDtype::F32, t.1.clone(), b).map_err(|e| Error::Model(e.to_string()))?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Model(e.to_string()))
+}
+
+/// Parses a safetensors file of f32 tensors, in file order, and its metadata.
+pub fn from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<Tensor>, HashMap<String, String>), Error> {
+    let bad = |e: safetensors::SafeTensorError| Error::Model(format!("{what}: not a readable safetensors file ({e})"));
+    let st = SafeTensors::deserialize(bytes).map_err(bad)?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(bad)?;
+    let mut out = Vec::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != StDtype::F32 {
+            return Err(Error::Model(format!("{what}: tensor '{name}' is {:?}, expected F32", view.dtype())));
+        }
+        out.push((name, view.shape().to_vec(), bytemuck::pod_collect_to_vec(view.data())));
+    }
+    Ok((out, meta.metadata().clone().unwrap_or_default()))
+}
+
+pub fn save_model(path: &Path, tensors: &[Tensor], meta: &ModelMeta) -> Result<(), Error> {
+    let mut m = HashMap::new();
+    m.insert("format".into(), "qnn-model-v1".into());
+    m.insert("qnn".into(), serde_json::to_string(meta).expect("serializable"));
+    // the same facts as flat strings, for readers that only show metadata
+    m.insert("dataset".into(), meta.dataset.clone());
+    m.insert("input_shape".into(), format!("{:?}", meta.config.input));
+    m.insert("blocks".into(), format!("{:?}", meta.config.blocks));
+    m.insert("bits".into(), meta.config.bits.to_string());
+    m.insert("quantized".into(), meta.config.quantized.to_string());
+    m.insert("nonlinearity".into(), meta.config.nonlinearity.name().into());
+    m.insert("sym".into(), meta.config.sym.to_string());
+    m.insert("epoch".into(), meta.epoch.to_string());
+    m.insert("val_error".into(), meta.val_error.to_string());
+    m.insert("test_error".into(), meta.test_error.to_string());
+    write_atomic(path, &to_bytes(tensors, m)?)
+}
+
+pub fn load_model(path: &Path) -> Result<(Vec<Tensor>, ModelMeta), Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let what = path.display().to_string();
+    let (tensors, meta) = from_bytes(&bytes, &what)?;
+    let json = meta
+        .get("qnn")
+        .ok_or_else(|| Error::Model(format!("{what}: a safetensors file, but not a qnn model (no 'qnn' metadata); convert the seed's .npz with `qnn import-npz`")))?;
+    let meta: ModelMeta = serde_json::from_str(json).map_err(|e| Error::Model(format!("{what}: unreadable qnn metadata ({e})")))?;
+    Ok((tensors, meta))
+}
+
+/// Converts the parameter arrays of a model saved by the seed (`np.savez(*get_all_param_values)`,
+/// Lasagne order: per conv layer W, b, BN beta, gamma, mean, inv_std; then dense W (in×10), b,
+/// BN beta, gamma, mean, inv_std) into our named tensors. Lasagne convolves (flips kernels);
+/// our convs cross-correlate, so kernels are flipped here; the dense W is transposed.
+pub fn from_lasagne(config: &NetConfig, arrays: &[(Vec<usize>, Vec<f32>)]) -> Result<Vec<Tensor>, Error> {
+    let layers = config.conv_layers();
+    let features = config.features();
+    let expect = 6 * layers.len() + 6;
+    if arrays.len() != expect {
+        return Err(Error::Model(format!(
+            "the .npz holds {} arrays; a network of {} conv layers saved by the seed holds {expect}",
+            arrays.len(),
+            layers.len()
+        )));
+    }
+    let check = |i: usize, shape: &[usize], what: &str| -> Result<&Vec<f32>, Error> {
+        let (s, v) = &arrays[i];
+        if s != shape {
+            return Err(Error::Model(format!("array arr_{i} ({what}) has shape {s:?}, expected {shape:?}")));
+        }
+        Ok(v)
+    };
+    let mut out = Vec::new();
+    for (k, l) in layers.iter().enumerate() {
+        let base = 6 * k;
+        let w = check(base, &[l.cout, l.cin, 3, 3], &format!("conv{k} W"))?;
+        let mut flipped = vec![0.0; w.len()];
+        for (plane, dst) in flipped.chunks_mut(9).enumerate() {
+            for r in 0..9 {
+                dst[r] = w[plane * 9 + 8 - r];
+            }
+        }
+        out.push((format!("conv{k}.weight"), vec![l.cout, l.cin, 3, 3], flipped));
+        let c = vec![l.cout];
+        for (j, name) in [(1, format!("conv{k}.bias")), (2, format!("bn{k}.beta")), (3, format!("bn{k}.gamma")), (4, format!("bn{k}.mean")), (5, format!("bn{k}.inv_std"))] {
+            out.push((name.clone(), c.clone(), check(base + j, &c, &name)?.clone()));
+        }
+    }
+    let base = 6 * layers.len();
+    let w = check(base, &[features, 10], "dense W")?;
+    let mut t = vec![0.0; w.len()];
+    for i in 0..features {
+        for o in 0..10 {
+            t[o * features + i] = w[i * 10 + o];
+        }
+    }
+    out.push(("dense.weight".into(), vec![10, features], t));
+    for (j, name) in [(1, "dense.bias"), (2, "bn_out.beta"), (3, "bn_out.gamma"), (4, "bn_out.mean"), (5, "bn_out.inv_std")] {
+        out.push((name.to_string(), vec![10], check(base + j, &[10], name)?.clone()));
+    }
+    Ok(out)
+}
+
+/// Parses the seed's model name `{ds}_{nl}_{sym}_quantized_{nla}_{nfa}_{nlb}_{nfb}_{nlc}_{nfc}_{nb}bits`
+/// (`_float_` when not quantized) into the data set name and the network.
+pub fn parse_seed_name(stem: &str) -> Result<(String, NetConfig), Error> {
+    let bad = || Error::Model(format!("'{stem}' is not a seed model name ({{ds}}_{{nl}}_{{sym}}_quantized_{{nla}}_{{nfa}}_{{nlb}}_{{nfb}}_{{nlc}}_{{nfc}}_{{nb}}bits); give the network with --from-flags"));
+    let parts: Vec<&str> = stem.split('_').collect();
+    if parts.len() != 11 {
+        return Err(bad());
+    }
+    let kind: crate::data::DatasetKind = parts[0].parse().map_err(|_| bad())?;
+    let nonlinearity = parts[1].parse().map_err(|_| bad())?;
+    let sym = match parts[2] {
+        "0" => false,
+        "1" => true,
+        _ => return Err(bad()),
+    };
+    let quantized = match parts[3] {
+        "quantized" => true,
+        "float" => false,
+        _ => return Err(bad()),
+    };
+    let n = |i: usize| parts[i].parse::<usize>().map_err(|_| bad());
+    let bits = parts[10].strip_suffix("bits").and_then(|b| b.parse().ok()).ok_or_else(bad)?;
+    let (c, h, w) = kind.chw();
+    let config = NetConfig { input: [c, h, w], blocks: [(n(4)?, n(5)?), (n(6)?, n(7)?), (n(8)?, n(9)?)], quantized, bits, nonlinearity, sym };
+    config.validate()?;
+    Ok((kind.name().to_string(), config))
+}

@@ -1,0 +1,341 @@
+//! Data sets: MNIST (IDX files, raw or .gz), CIFAR-10 (binary version: folder, or the .tar.gz),
+//! and the embedded mnist-mini. Every malformed file is refused with a message naming it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// Images and labels: `pixels` holds `labels.len()` images of c·h·w bytes, NCHW.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Split {
+    pub pixels: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Images [from, to).
+    pub fn slice(&self, from: usize, to: usize, image_len: usize) -> Split {
+        Split { pixels: self.pixels[from * image_len..to * image_len].to_vec(), labels: self.labels[from..to].to_vec() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatasetKind {
+    Mnist,
+    Cifar10,
+    MnistMini,
+}
+
+impl std::str::FromStr for DatasetKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let k: String = s.to_ascii_lowercase().chars().filter(|c| *c != '-' && *c != '_').collect();
+        match k.as_str() {
+            "mnist" => Ok(DatasetKind::Mnist),
+            "cifar10" => Ok(DatasetKind::Cifar10),
+            "mnistmini" => Ok(DatasetKind::MnistMini),
+            _ => Err(format!("unknown data set '{s}': use MNIST, CIFAR-10 or mnist-mini")),
+        }
+    }
+}
+
+impl DatasetKind {
+    /// The name used in model file names (the seed's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "MNIST",
+            DatasetKind::Cifar10 => "CIFAR-10",
+            DatasetKind::MnistMini => "mnist-mini",
+        }
+    }
+    pub fn chw(self) -> (usize, usize, usize) {
+        match self {
+            DatasetKind::Cifar10 => (3, 32, 32),
+            _ => (1, 28, 28),
+        }
+    }
+    /// Validation images taken from the end of the training file (SPEC.md).
+    pub fn default_valid(self) -> usize {
+        match self {
+            DatasetKind::Mnist => 10_000,
+            DatasetKind::Cifar10 => 5_000,
+            DatasetKind::MnistMini => 1_000,
+        }
+    }
+}
+
+/// A data set as its files hold it: the whole training file and the test file.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub kind: DatasetKind,
+    pub chw: (usize, usize, usize),
+    pub train: Split,
+    pub test: Split,
+}
+
+impl Dataset {
+    pub fn image_len(&self) -> usize {
+        self.chw.0 * self.chw.1 * self.chw.2
+    }
+
+    /// (train, valid): the last `valid` images of the training file validate.
+    pub fn split(&self, valid: usize) -> Result<(Split, Split), Error> {
+        let n = self.train.len();
+        if valid >= n {
+            return Err(Error::Data(format!(
+                "a validation split of {valid} leaves no training data ({n} training images): use --valid below {n}"
+            )));
+        }
+        let len = self.image_len();
+        Ok((self.train.slice(0, n - valid, len), self.train.slice(n - valid, n, len)))
+    }
+}
+
+/// Loads a data set; `dir` is ignored for the embedded mnist-mini.
+pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, Error> {
+    match kind {
+        DatasetKind::MnistMini => mnist_mini(),
+        DatasetKind::Mnist => {
+            if !dir.is_dir() {
+                return Err(missing_dir(dir, "MNIST", "mnist"));
+            }
+            let pair = |images: &str, labels: &str| -> Result<Split, Error> {
+                let (ip, ib) = read_maybe_gz(dir, images)?;
+                let (lp, lb) = read_maybe_gz(dir, labels)?;
+                mnist_pair(&ip.display().to_string(), &ib, &lp.display().to_string(), &lb)
+            };
+            let train = pair("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
+            let test = pair("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+            Ok(Dataset { kind, chw: (1, 28, 28), train, test })
+        }
+        DatasetKind::Cifar10 => load_cifar(dir),
+    }
+}
+
+fn missing_dir(dir: &Path, what: &str, dl: &str) -> Error {
+    Error::Data(format!(
+        "data folder '{}' does not exist: put the {what} files there, or run `qnn download {dl} --data-dir {}`",
+        dir.display(),
+        dir.display()
+    ))
+}
+
+/// The embedded mnist-mini: 9,000 training and 1,000 test digits (see scripts/make_mnist_mini.py).
+pub fn mnist_mini() -> Result<Dataset, Error> {
+    const TRAIN_X: &[u8] = include_bytes!("../assets/mnist-mini/train-images-idx3-ubyte.gz");
+    const TRAIN_Y: &[u8] = include_bytes!("../assets/mnist-mini/train-labels-idx1-ubyte.gz");
+    const TEST_X: &[u8] = include_bytes!("../assets/mnist-mini/t10k-images-idx3-ubyte.gz");
+    const TEST_Y: &[u8] = include_bytes!("../assets/mnist-mini/t10k-labels-idx1-ubyte.gz");
+    let pair = |x: &[u8], y: &[u8], part: &str| -> Result<Split, Error> {
+        let (iname, lname) = (format!("mnist-mini {part} images"), format!("mnist-mini {part} labels"));
+        mnist_pair(&iname, &gunzip(x, &iname)?, &lname, &gunzip(y, &lname)?)
+    };
+    let train = pair(TRAIN_X, TRAIN_Y, "train")?;
+    let test = pair(TEST_X, TEST_Y, "test")?;
+    Ok(Dataset { kind: DatasetKind::MnistMini, chw: (1, 28, 28), train, test })
+}
+
+fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Data(format!("{name}: not a valid gzip file ({e})")))?;
+    Ok(out)
+}
+
+/// Reads `dir/name`, or `dir/name.gz` decompressed.
+fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), Error> {
+    let raw = dir.join(name);
+    if raw.is_file() {
+        let b = std::fs::read(&raw).map_err(|e| Error::io(&raw, e))?;
+        return Ok((raw, b));
+    }
+    let gz = dir.join(format!("{name}.gz"));
+    if gz.is_file() {
+        let b = std::fs::read(&gz).map_err(|e| Error::io(&gz, e))?;
+        let d = gunzip(&b, &gz.display().to_string())?;
+        return Ok((gz, d));
+    }
+    Err(Error::Data(format!("{}: missing (neither {name} nor {name}.gz is there)", dir.display())))
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Parses an IDX image file (magic 0x00000803): (count, rows, cols, pixels).
+pub fn parse_idx_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize, Vec<u8>), Error> {
+    if bytes.len() < 16 {
+        return Err(Error::Data(format!("{what}: truncated IDX image file ({} bytes, the header alone is 16)", bytes.len())));
+    }
+    let magic = be32(bytes, 0);
+    if magic != 0x803 {
+        return Err(Error::Data(format!("{what}: not an IDX image file (magic {magic:#010x}, expected 0x00000803)")));
+    }
+    let (n, r, c) = (be32(bytes, 4) as usize, be32(bytes, 8) as usize, be32(bytes, 12) as usize);
+    let need = n.checked_mul(r * c).ok_or_else(|| Error::Data(format!("{what}: impossible header")))?;
+    if bytes.len() - 16 != need {
+        return Err(Error::Data(format!(
+            "{what}: the header says {n} images of {r}×{c} ({need} bytes) but the file holds {} bytes of pixels{}",
+            bytes.len() - 16,
+            if bytes.len() - 16 < need { " (truncated?)" } else { "" }
+        )));
+    }
+    Ok((n, r, c, bytes[16..].to_vec()))
+}
+
+/// Parses an IDX label file (magic 0x00000801); every label must be a digit 0–9.
+pub fn parse_idx_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
+    if bytes.len() < 8 {
+        return Err(Error::Data(format!("{what}: truncated IDX label file ({} bytes, the header alone is 8)", bytes.len())));
+    }
+    let magic = be32(bytes, 0);
+    if magic != 0x801 {
+        return Err(Error::Data(format!("{what}: not an IDX label file (magic {magic:#010x}, expected 0x00000801)")));
+    }
+    let n = be32(bytes, 4) as usize;
+    if bytes.len() - 8 != n {
+        return Err(Error::Data(format!("{what}: the header says {n} labels but the file holds {}", bytes.len() - 8)));
+    }
+    let labels = bytes[8..].to_vec();
+    if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| **l >= 10) {
+        return Err(Error::Data(format!("{what}: label {i} is {l}, labels must be 0–9")));
+    }
+    Ok(labels)
+}
+
+fn mnist_pair(iname: &str, images: &[u8], lname: &str, labels: &[u8]) -> Result<Split, Error> {
+    let (n, r, c, pixels) = parse_idx_images(images, iname)?;
+    if (r, c) != (28, 28) {
+        return Err(Error::Data(format!("{iname}: images are {r}×{c}, MNIST's are 28×28")));
+    }
+    let labels = parse_idx_labels(labels, lname)?;
+    if labels.len() != n {
+        return Err(Error::Data(format!("{iname} holds {n} images but {lname} holds {} labels", labels.len())));
+    }
+    Ok(Split { pixels, labels })
+}
+
+/// Size of one CIFAR-10 record: a label byte and 3·32·32 pixels.
+pub const CIFAR_RECORD: usize = 3073;
+
+/// Parses CIFAR-10 binary records (any count).
+pub fn parse_cifar(bytes: &[u8], what: &str) -> Result<Split, Error> {
+    if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
+        return Err(Error::Data(format!(
+            "{what}: {} bytes is not a whole number of CIFAR-10 records ({CIFAR_RECORD} bytes each){}",
+            bytes.len(),
+            if bytes.is_empty() { "" } else { " — truncated or not the binary version?" }
+        )));
+    }
+    let n = bytes.len() / CIFAR_RECORD;
+    let mut split = Split { pixels: Vec::with_capacity(n * 3072), labels: Vec::with_capacity(n) };
+    for (i, rec) in bytes.chunks_exact(CIFAR_RECORD).enumerate() {
+        if rec[0] >= 10 {
+            return Err(Error::Data(format!("{what}: record {i} has label {}, labels must be 0–9", rec[0])));
+        }
+        split.labels.push(rec[0]);
+        split.pixels.extend_from_slice(&rec[1..]);
+    }
+    Ok(split)
+}
+
+const CIFAR_TRAIN: [&str; 5] = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+const CIFAR_TEST: &str = "test_batch.bin";
+pub const CIFAR_ARCHIVE: &str = "cifar-10-binary.tar.gz";
+
+fn load_cifar(dir: &Path) -> Result<Dataset, Error> {
+    if !dir.is_dir() {
+        return Err(missing_dir(dir, "CIFAR-10", "cifar-10"));
+    }
+    let files: Vec<(String, Vec<u8>)> = if let Some(folder) = [dir.to_path_buf(), dir.join("cifar-10-batches-bin")].into_iter().find(|d| d.join(CIFAR_TEST).is_file()) {
+        let mut v = Vec::new();
+        for name in CIFAR_TRAIN.iter().chain([&CIFAR_TEST]) {
+            let p = folder.join(name);
+            v.push((p.display().to_string(), std::fs::read(&p).map_err(|e| Error::io(&p, e))?));
+        }
+        v
+    } else if dir.join(CIFAR_ARCHIVE).is_file() {
+        cifar_from_archive(&dir.join(CIFAR_ARCHIVE))?
+    } else {
+        return Err(Error::Data(format!(
+            "{}: no CIFAR-10 binary files (data_batch_1..5.bin and test_batch.bin, here or in cifar-10-batches-bin/) and no {CIFAR_ARCHIVE}; run `qnn download cifar-10 --data-dir {}`",
+            dir.display(),
+            dir.display()
+        )));
+    };
+    let mut train = Split::default();
+    for (name, bytes) in &files[..5] {
+        let s = parse_cifar(bytes, name)?;
+        train.pixels.extend(s.pixels);
+        train.labels.extend(s.labels);
+    }
+    let test = parse_cifar(&files[5].1, &files[5].0)?;
+    Ok(Dataset { kind: DatasetKind::Cifar10, chw: (3, 32, 32), train, test })
+}
+
+/// Reads the six batch files out of the official .tar.gz, in memory.
+fn cifar_from_archive(path: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let entries = untar_gz(&bytes, &path.display().to_string())?;
+    let mut out = Vec::new();
+    for name in CIFAR_TRAIN.iter().chain([&CIFAR_TEST]) {
+        let (n, b) = entries
+            .iter()
+            .find(|(n, _)| n.rsplit('/').next() == Some(name))
+            .ok_or_else(|| Error::Data(format!("{}: the archive has no {name}", path.display())))?;
+        out.push((format!("{}:{n}", path.display()), b.clone()));
+    }
+    Ok(out)
+}
+
+/// (path, contents) of every regular file in a .tar.gz.
+pub fn untar_gz(bytes: &[u8], what: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let bad = |e: std::io::Error| Error::Data(format!("{what}: not a readable .tar.gz ({e})"));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().map_err(bad)?.display().to_string();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(bad)?;
+        out.push((name, data));
+    }
+    Ok(out)
+}
+
+/// Hex MD5 of `bytes` (the checksums the data sets publish).
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a downloaded file against its published MD5 and stores it in `dir` atomically; a
+/// `.tar.gz` is also unpacked there (its files keep their folders).
+pub fn install_download(bytes: &[u8], name: &str, md5: &str, dir: &Path) -> Result<(), Error> {
+    let got = md5_hex(bytes);
+    if got != md5 {
+        return Err(Error::Data(format!("{name}: checksum mismatch (MD5 {got}, expected {md5}): the download is corrupt or not the official file")));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    if name.ends_with(".tar.gz") {
+        for (path, data) in untar_gz(bytes, name)? {
+            let rel = Path::new(&path);
+            if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                return Err(Error::Data(format!("{name}: refusing the archive entry '{path}' outside the data folder")));
+            }
+            crate::checkpoint::write_atomic(&dir.join(rel), &data)?;
+        }
+    }
+    crate::checkpoint::write_atomic(&dir.join(name), bytes)
+}
