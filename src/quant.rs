@@ -106,7 +106,7 @@ impl ActFn {
     #[inline]
     pub fn forward(self, x: f32) -> f32 {
         match self {
-            ActFn::Quantized(l) => act_unclipped(x, l.scale).clamp(l.lo, l.hi),
+            ActFn::Quantized(l) => act_unclipped(x, l.scale).max(l.lo).min(l.hi),
             ActFn::Relu => x.max(0.0),
             ActFn::Hardtanh => x.clamp(-1.0, 1.0),
         }
@@ -132,9 +132,17 @@ impl ActFn {
 
 /// 2·round(hs(x)·scale)/scale − 1 with hs(x) = clip((x+1)/2, 0, 1), rounding half away from zero
 /// (the seed's C round()).
+#[inline]
 pub fn act_unclipped(x: f32, scale: f32) -> f32 {
     let hs = ((x + 1.0) * 0.5).clamp(0.0, 1.0);
-    2.0 * round_half_away(hs * scale) / scale - 1.0
+    2.0 * round_half_away_nonneg(hs * scale) / scale - 1.0
+}
+
+/// [`round_half_away`] for v ≥ 0, without branches so that element loops vectorize.
+#[inline]
+fn round_half_away_nonneg(v: f32) -> f32 {
+    let t = v as i32 as f32;
+    t + ((v - t) >= 0.5) as i32 as f32
 }
 
 /// Round half away from zero for |v| < 2^31, exactly (v − trunc(v) is exact in f32). Same result

@@ -4,25 +4,45 @@
 use crate::backend::Buf;
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
 use crate::par;
-use crate::quant::{ActQuant, Nonlinearity, WeightQuant};
+use crate::quant::{ActFn, ActQuant, Nonlinearity, WeightQuant};
 
 const CHUNK: usize = 1 << 14;
 
-pub fn act_forward(a: ActQuant, x: &[f32], y: &mut [f32]) {
-    let (n, a) = (x.len(), a.compile());
-    par::for_each_chunk(&mut y[..n], CHUNK, |c, out| {
-        for (o, &v) in out.iter_mut().zip(&x[c * CHUNK..]) {
-            *o = a.forward(v);
+/// Applies `f` element-wise, in parallel chunks; `f` is monomorphic so the loop vectorizes.
+fn map_into(x: &[f32], y: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {
+    par::for_each_chunk(&mut y[..x.len()], CHUNK, |c, out| {
+        let xs = &x[c * CHUNK..c * CHUNK + out.len()];
+        for (o, &v) in out.iter_mut().zip(xs) {
+            *o = f(v);
         }
     });
 }
 
+pub fn act_forward(a: ActQuant, x: &[f32], y: &mut [f32]) {
+    match a.compile() {
+        ActFn::Quantized(l) => map_into(x, y, |v| ActFn::Quantized(l).forward(v)),
+        ActFn::Relu => map_into(x, y, |v| ActFn::Relu.forward(v)),
+        ActFn::Hardtanh => map_into(x, y, |v| ActFn::Hardtanh.forward(v)),
+    }
+}
+
 pub fn act_backward(a: ActQuant, x: &[f32], dy: &[f32], dx: &mut [f32]) {
-    let (n, a) = (x.len(), a.compile());
+    let n = x.len();
+    let f = a.compile();
     par::for_each_chunk(&mut dx[..n], CHUNK, |c, out| {
-        for (i, o) in out.iter_mut().enumerate() {
-            let j = c * CHUNK + i;
-            *o = dy[j] * a.grad_mask(x[j]);
+        let base = c * CHUNK;
+        let (xs, dys) = (&x[base..base + out.len()], &dy[base..base + out.len()]);
+        match f {
+            ActFn::Quantized(l) => {
+                for ((o, &v), &g) in out.iter_mut().zip(xs).zip(dys) {
+                    *o = g * ActFn::Quantized(l).grad_mask(v);
+                }
+            }
+            other => {
+                for ((o, &v), &g) in out.iter_mut().zip(xs).zip(dys) {
+                    *o = g * other.grad_mask(v);
+                }
+            }
         }
     });
 }
