@@ -122,7 +122,11 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
     }
 }
 
@@ -142,10 +146,18 @@ impl StepScalars {
         let b1 = (cfg.beta1 as f64).powi(t);
         let b2 = (cfg.beta2 as f64).powi(t);
         let adam_step = (lr as f64 * (1.0 - b2).sqrt() / (1.0 - b1)) as f32;
-        Self { adam_step, lr, momentum: 0.0 }
+        Self {
+            adam_step,
+            lr,
+            momentum: 0.0,
+        }
     }
     pub fn sgd(lr: f32, momentum: f32) -> Self {
-        Self { adam_step: 0.0, lr, momentum }
+        Self {
+            adam_step: 0.0,
+            lr,
+            momentum,
+        }
     }
     pub fn to_vec(self) -> [f32; 4] {
         [self.adam_step, self.lr, self.momentum, 0.0]
@@ -225,12 +237,31 @@ pub trait Backend {
     /// ([mean 0..C, inv_std C..2C]), `running` (same layout) moved by α = 0.1,
     /// y = (x − mean)·γ·inv_std + β.
     #[allow(clippy::too_many_arguments)]
-    fn bn_train(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, y: Buf, stats: Buf, running: Buf);
+    fn bn_train(
+        &mut self,
+        s: ChannelShape,
+        x: Buf,
+        gamma: Buf,
+        beta: Buf,
+        y: Buf,
+        stats: Buf,
+        running: Buf,
+    );
     /// Evaluation-mode batch norm with the given (running) statistics.
     fn bn_eval(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf);
     /// Gradients for x, γ and β given the batch statistics of the forward pass.
     #[allow(clippy::too_many_arguments)]
-    fn bn_backward(&mut self, s: ChannelShape, dy: Buf, x: Buf, gamma: Buf, stats: Buf, dx: Buf, dgamma: Buf, dbeta: Buf);
+    fn bn_backward(
+        &mut self,
+        s: ChannelShape,
+        dy: Buf,
+        x: Buf,
+        gamma: Buf,
+        stats: Buf,
+        dx: Buf,
+        dgamma: Buf,
+        dbeta: Buf,
+    );
 
     /// y = act(x) over the first `n` elements.
     fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf);
@@ -249,7 +280,16 @@ pub trait Backend {
 
     /// One Adam step (Lasagne's form) on p, with moments m and v; scalars from `step` ([`StepScalars`]).
     #[allow(clippy::too_many_arguments)]
-    fn adam(&mut self, rule: UpdateRule, cfg: AdamConfig, p: Buf, g: Buf, m: Buf, v: Buf, step: Buf);
+    fn adam(
+        &mut self,
+        rule: UpdateRule,
+        cfg: AdamConfig,
+        p: Buf,
+        g: Buf,
+        m: Buf,
+        v: Buf,
+        step: Buf,
+    );
     /// SGD with momentum (Lasagne's form): vel = μ·vel − lr·g; p_new = p + vel.
     fn sgd(&mut self, rule: UpdateRule, p: Buf, g: Buf, vel: Buf, step: Buf);
 }

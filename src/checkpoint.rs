@@ -20,7 +20,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
     let result = (|| {
         use std::io::Write;
@@ -46,41 +49,69 @@ pub struct ModelMeta {
 }
 
 pub fn to_bytes(tensors: &[Tensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, Error> {
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| bytemuck::cast_slice(&t.2).to_vec()).collect();
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| bytemuck::cast_slice(&t.2).to_vec())
+        .collect();
     let views = tensors
         .iter()
         .zip(&bytes)
-        .map(|(t, b)| Ok((t.0.clone(), TensorView::new(StDtype::F32, t.1.clone(), b).map_err(|e| Error::Model(e.to_string()))?)))
+        .map(|(t, b)| {
+            Ok((
+                t.0.clone(),
+                TensorView::new(StDtype::F32, t.1.clone(), b)
+                    .map_err(|e| Error::Model(e.to_string()))?,
+            ))
+        })
         .collect::<Result<Vec<_>, Error>>()?;
     safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Model(e.to_string()))
 }
 
-/// Parses a safetensors file of f32 tensors, in file order, and its metadata.
-pub fn from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<Tensor>, HashMap<String, String>), Error> {
-    let bad = |e: safetensors::SafeTensorError| Error::Model(format!("{what}: not a readable safetensors file ({e})"));
+/// Parses a safetensors file of f32 tensors, sorted by name, and its metadata.
+pub fn from_bytes(
+    bytes: &[u8],
+    what: &str,
+) -> Result<(Vec<Tensor>, HashMap<String, String>), Error> {
+    let bad = |e: safetensors::SafeTensorError| {
+        Error::Model(format!("{what}: not a readable safetensors file ({e})"))
+    };
     let st = SafeTensors::deserialize(bytes).map_err(bad)?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(bad)?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
         if view.dtype() != StDtype::F32 {
-            return Err(Error::Model(format!("{what}: tensor '{name}' is {:?}, expected F32", view.dtype())));
+            return Err(Error::Model(format!(
+                "{what}: tensor '{name}' is {:?}, expected F32",
+                view.dtype()
+            )));
         }
-        out.push((name, view.shape().to_vec(), bytemuck::pod_collect_to_vec(view.data())));
+        out.push((
+            name,
+            view.shape().to_vec(),
+            bytemuck::pod_collect_to_vec(view.data()),
+        ));
     }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((out, meta.metadata().clone().unwrap_or_default()))
 }
 
 pub fn save_model(path: &Path, tensors: &[Tensor], meta: &ModelMeta) -> Result<(), Error> {
     let mut m = HashMap::new();
     m.insert("format".into(), "qnn-model-v1".into());
-    m.insert("qnn".into(), serde_json::to_string(meta).expect("serializable"));
+    m.insert(
+        "qnn".into(),
+        serde_json::to_string(meta).expect("serializable"),
+    );
     // the same facts as flat strings, for readers that only show metadata
     m.insert("dataset".into(), meta.dataset.clone());
     m.insert("input_shape".into(), format!("{:?}", meta.config.input));
     m.insert("blocks".into(), format!("{:?}", meta.config.blocks));
     m.insert("bits".into(), meta.config.bits.to_string());
     m.insert("quantized".into(), meta.config.quantized.to_string());
-    m.insert("nonlinearity".into(), meta.config.nonlinearity.name().into());
+    m.insert(
+        "nonlinearity".into(),
+        meta.config.nonlinearity.name().into(),
+    );
     m.insert("sym".into(), meta.config.sym.to_string());
     m.insert("epoch".into(), meta.epoch.to_string());
     m.insert("val_error".into(), meta.val_error.to_string());
@@ -95,7 +126,8 @@ pub fn load_model(path: &Path) -> Result<(Vec<Tensor>, ModelMeta), Error> {
     let json = meta
         .get("qnn")
         .ok_or_else(|| Error::Model(format!("{what}: a safetensors file, but not a qnn model (no 'qnn' metadata); convert the seed's .npz with `qnn import-npz`")))?;
-    let meta: ModelMeta = serde_json::from_str(json).map_err(|e| Error::Model(format!("{what}: unreadable qnn metadata ({e})")))?;
+    let meta: ModelMeta = serde_json::from_str(json)
+        .map_err(|e| Error::Model(format!("{what}: unreadable qnn metadata ({e})")))?;
     Ok((tensors, meta))
 }
 
@@ -103,7 +135,10 @@ pub fn load_model(path: &Path) -> Result<(Vec<Tensor>, ModelMeta), Error> {
 /// Lasagne order: per conv layer W, b, BN beta, gamma, mean, inv_std; then dense W (in×10), b,
 /// BN beta, gamma, mean, inv_std) into our named tensors. Lasagne convolves (flips kernels);
 /// our convs cross-correlate, so kernels are flipped here; the dense W is transposed.
-pub fn from_lasagne(config: &NetConfig, arrays: &[(Vec<usize>, Vec<f32>)]) -> Result<Vec<Tensor>, Error> {
+pub fn from_lasagne(
+    config: &NetConfig,
+    arrays: &[(Vec<usize>, Vec<f32>)],
+) -> Result<Vec<Tensor>, Error> {
     let layers = config.conv_layers();
     let features = config.features();
     let expect = 6 * layers.len() + 6;
@@ -117,7 +152,9 @@ pub fn from_lasagne(config: &NetConfig, arrays: &[(Vec<usize>, Vec<f32>)]) -> Re
     let check = |i: usize, shape: &[usize], what: &str| -> Result<&Vec<f32>, Error> {
         let (s, v) = &arrays[i];
         if s != shape {
-            return Err(Error::Model(format!("array arr_{i} ({what}) has shape {s:?}, expected {shape:?}")));
+            return Err(Error::Model(format!(
+                "array arr_{i} ({what}) has shape {s:?}, expected {shape:?}"
+            )));
         }
         Ok(v)
     };
@@ -131,9 +168,19 @@ pub fn from_lasagne(config: &NetConfig, arrays: &[(Vec<usize>, Vec<f32>)]) -> Re
                 dst[r] = w[plane * 9 + 8 - r];
             }
         }
-        out.push((format!("conv{k}.weight"), vec![l.cout, l.cin, 3, 3], flipped));
+        out.push((
+            format!("conv{k}.weight"),
+            vec![l.cout, l.cin, 3, 3],
+            flipped,
+        ));
         let c = vec![l.cout];
-        for (j, name) in [(1, format!("conv{k}.bias")), (2, format!("bn{k}.beta")), (3, format!("bn{k}.gamma")), (4, format!("bn{k}.mean")), (5, format!("bn{k}.inv_std"))] {
+        for (j, name) in [
+            (1, format!("conv{k}.bias")),
+            (2, format!("bn{k}.beta")),
+            (3, format!("bn{k}.gamma")),
+            (4, format!("bn{k}.mean")),
+            (5, format!("bn{k}.inv_std")),
+        ] {
             out.push((name.clone(), c.clone(), check(base + j, &c, &name)?.clone()));
         }
     }
@@ -146,8 +193,18 @@ pub fn from_lasagne(config: &NetConfig, arrays: &[(Vec<usize>, Vec<f32>)]) -> Re
         }
     }
     out.push(("dense.weight".into(), vec![10, features], t));
-    for (j, name) in [(1, "dense.bias"), (2, "bn_out.beta"), (3, "bn_out.gamma"), (4, "bn_out.mean"), (5, "bn_out.inv_std")] {
-        out.push((name.to_string(), vec![10], check(base + j, &[10], name)?.clone()));
+    for (j, name) in [
+        (1, "dense.bias"),
+        (2, "bn_out.beta"),
+        (3, "bn_out.gamma"),
+        (4, "bn_out.mean"),
+        (5, "bn_out.inv_std"),
+    ] {
+        out.push((
+            name.to_string(),
+            vec![10],
+            check(base + j, &[10], name)?.clone(),
+        ));
     }
     Ok(out)
 }
@@ -155,7 +212,9 @@ pub fn from_lasagne(config: &NetConfig, arrays: &[(Vec<usize>, Vec<f32>)]) -> Re
 /// Parses the seed's model name `{ds}_{nl}_{sym}_quantized_{nla}_{nfa}_{nlb}_{nfb}_{nlc}_{nfc}_{nb}bits`
 /// (`_float_` when not quantized) into the data set name and the network.
 pub fn parse_seed_name(stem: &str) -> Result<(String, NetConfig), Error> {
-    let bad = || Error::Model(format!("'{stem}' is not a seed model name ({{ds}}_{{nl}}_{{sym}}_quantized_{{nla}}_{{nfa}}_{{nlb}}_{{nfb}}_{{nlc}}_{{nfc}}_{{nb}}bits); give the network with --from-flags"));
+    let bad = || {
+        Error::Model(format!("'{stem}' is not a seed model name ({{ds}}_{{nl}}_{{sym}}_quantized_{{nla}}_{{nfa}}_{{nlb}}_{{nfb}}_{{nlc}}_{{nfc}}_{{nb}}bits); give the network with --from-flags"))
+    };
     let parts: Vec<&str> = stem.split('_').collect();
     if parts.len() != 11 {
         return Err(bad());
@@ -173,9 +232,19 @@ pub fn parse_seed_name(stem: &str) -> Result<(String, NetConfig), Error> {
         _ => return Err(bad()),
     };
     let n = |i: usize| parts[i].parse::<usize>().map_err(|_| bad());
-    let bits = parts[10].strip_suffix("bits").and_then(|b| b.parse().ok()).ok_or_else(bad)?;
+    let bits = parts[10]
+        .strip_suffix("bits")
+        .and_then(|b| b.parse().ok())
+        .ok_or_else(bad)?;
     let (c, h, w) = kind.chw();
-    let config = NetConfig { input: [c, h, w], blocks: [(n(4)?, n(5)?), (n(6)?, n(7)?), (n(8)?, n(9)?)], quantized, bits, nonlinearity, sym };
+    let config = NetConfig {
+        input: [c, h, w],
+        blocks: [(n(4)?, n(5)?), (n(6)?, n(7)?), (n(8)?, n(9)?)],
+        quantized,
+        bits,
+        nonlinearity,
+        sym,
+    };
     config.validate()?;
     Ok((kind.name().to_string(), config))
 }

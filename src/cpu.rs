@@ -30,7 +30,10 @@ impl CpuBackend {
     fn f32(&self, b: Buf) -> &[f32] {
         match &self.store[b.id as usize] {
             Store::F32(v) => v,
-            _ => panic!("buffer {} is not f32 (or is both input and output of one op)", b.id),
+            _ => panic!(
+                "buffer {} is not f32 (or is both input and output of one op)",
+                b.id
+            ),
         }
     }
 
@@ -49,11 +52,18 @@ impl CpuBackend {
     }
 
     /// Runs `f` with the f32 buffers `outs` lent out mutably and `self` readable for the inputs.
-    fn write<const N: usize, R>(&mut self, outs: [Buf; N], f: impl FnOnce(&Self, [&mut Vec<f32>; N]) -> R) -> R {
-        let mut vs = outs.map(|b| match std::mem::replace(&mut self.store[b.id as usize], Store::Taken) {
-            Store::F32(v) => v,
-            _ => panic!("buffer {} is not a free f32 buffer", b.id),
-        });
+    fn write<const N: usize, R>(
+        &mut self,
+        outs: [Buf; N],
+        f: impl FnOnce(&Self, [&mut Vec<f32>; N]) -> R,
+    ) -> R {
+        let mut vs =
+            outs.map(
+                |b| match std::mem::replace(&mut self.store[b.id as usize], Store::Taken) {
+                    Store::F32(v) => v,
+                    _ => panic!("buffer {} is not a free f32 buffer", b.id),
+                },
+            );
         let r = f(self, vs.each_mut());
         for (b, v) in outs.iter().zip(vs) {
             self.store[b.id as usize] = Store::F32(v);
@@ -80,7 +90,11 @@ impl Backend for CpuBackend {
             Dtype::F32 => Store::F32(vec![0.0; len]),
             Dtype::U32 => Store::U32(vec![0; len]),
         });
-        Buf { id: (self.store.len() - 1) as u32, len, dtype }
+        Buf {
+            id: (self.store.len() - 1) as u32,
+            len,
+            dtype,
+        }
     }
 
     fn write_f32(&mut self, buf: Buf, data: &[f32]) {
@@ -130,17 +144,36 @@ impl Backend for CpuBackend {
         Counters::default()
     }
 
-    fn upload_images(&mut self, pixels: &[u8], labels: &[u8], chw: (usize, usize, usize)) -> Result<ImageSet, Error> {
+    fn upload_images(
+        &mut self,
+        pixels: &[u8],
+        labels: &[u8],
+        chw: (usize, usize, usize),
+    ) -> Result<ImageSet, Error> {
         let count = labels.len();
         let (c, h, w) = chw;
         if pixels.len() != count * c * h * w {
-            return Err(Error::Shape(format!("{} pixel bytes for {count} images of {c}×{h}×{w}", pixels.len())));
+            return Err(Error::Shape(format!(
+                "{} pixel bytes for {count} images of {c}×{h}×{w}",
+                pixels.len()
+            )));
         }
         self.store.push(Store::U8(pixels.to_vec()));
-        let shard = Buf { id: (self.store.len() - 1) as u32, len: pixels.len(), dtype: Dtype::U32 };
+        let shard = Buf {
+            id: (self.store.len() - 1) as u32,
+            len: pixels.len(),
+            dtype: Dtype::U32,
+        };
         let lab = self.alloc(count, Dtype::U32);
         self.write_u32(lab, &labels.iter().map(|&l| l as u32).collect::<Vec<_>>());
-        Ok(ImageSet { count, c, h, w, shards: vec![(shard, 0, count)], labels: lab })
+        Ok(ImageSet {
+            count,
+            c,
+            h,
+            w,
+            shards: vec![(shard, 0, count)],
+            labels: lab,
+        })
     }
 
     fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf) {
@@ -148,61 +181,117 @@ impl Backend for CpuBackend {
         let mut lab = vec![0u32; batch];
         self.write([x], |me, [xv]| {
             let pixels = me.u8(set.shards[0].0);
-            ops::data::gather_batch(pixels, me.u32(set.labels), (set.c, set.h, set.w), set.count, &idx, xv, &mut lab);
+            ops::data::gather_batch(
+                pixels,
+                me.u32(set.labels),
+                (set.c, set.h, set.w),
+                set.count,
+                &idx,
+                xv,
+                &mut lab,
+            );
         });
         self.write_u32(labels, &lab);
     }
 
     fn conv_forward(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
-        self.write([y], |me, [yv]| ops::conv::forward(s, me.f32(x), me.f32(w), me.f32(b), yv));
+        self.write([y], |me, [yv]| {
+            ops::conv::forward(s, me.f32(x), me.f32(w), me.f32(b), yv)
+        });
     }
 
     fn conv_grad_input(&mut self, s: ConvShape, dy: Buf, w: Buf, dx: Buf) {
-        self.write([dx], |me, [d]| ops::conv::grad_input(s, me.f32(dy), me.f32(w), d));
+        self.write([dx], |me, [d]| {
+            ops::conv::grad_input(s, me.f32(dy), me.f32(w), d)
+        });
     }
 
     fn conv_grad_weight(&mut self, s: ConvShape, dy: Buf, x: Buf, dw: Buf) {
-        self.write([dw], |me, [d]| ops::conv::grad_weight(s, me.f32(dy), me.f32(x), d));
+        self.write([dw], |me, [d]| {
+            ops::conv::grad_weight(s, me.f32(dy), me.f32(x), d)
+        });
     }
 
     fn channel_sum(&mut self, s: ChannelShape, x: Buf, out: Buf) {
-        self.write([out], |me, [o]| ops::batchnorm::channel_sum(s, me.f32(x), o));
+        self.write([out], |me, [o]| {
+            ops::batchnorm::channel_sum(s, me.f32(x), o)
+        });
     }
 
     fn dense_forward(&mut self, s: DenseShape, x: Buf, w: Buf, b: Buf, y: Buf) {
-        self.write([y], |me, [yv]| ops::dense::forward(s, me.f32(x), me.f32(w), me.f32(b), yv));
+        self.write([y], |me, [yv]| {
+            ops::dense::forward(s, me.f32(x), me.f32(w), me.f32(b), yv)
+        });
     }
 
     fn dense_grad_input(&mut self, s: DenseShape, dy: Buf, w: Buf, dx: Buf) {
-        self.write([dx], |me, [d]| ops::dense::grad_input(s, me.f32(dy), me.f32(w), d));
+        self.write([dx], |me, [d]| {
+            ops::dense::grad_input(s, me.f32(dy), me.f32(w), d)
+        });
     }
 
     fn dense_grad_weight(&mut self, s: DenseShape, dy: Buf, x: Buf, dw: Buf) {
-        self.write([dw], |me, [d]| ops::dense::grad_weight(s, me.f32(dy), me.f32(x), d));
+        self.write([dw], |me, [d]| {
+            ops::dense::grad_weight(s, me.f32(dy), me.f32(x), d)
+        });
     }
 
-    fn bn_train(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, y: Buf, stats: Buf, running: Buf) {
+    fn bn_train(
+        &mut self,
+        s: ChannelShape,
+        x: Buf,
+        gamma: Buf,
+        beta: Buf,
+        y: Buf,
+        stats: Buf,
+        running: Buf,
+    ) {
         self.write([y, stats, running], |me, [yv, st, run]| {
             ops::batchnorm::train(s, me.f32(x), me.f32(gamma), me.f32(beta), yv, st, run)
         });
     }
 
     fn bn_eval(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf) {
-        self.write([y], |me, [yv]| ops::batchnorm::eval(s, me.f32(x), me.f32(gamma), me.f32(beta), me.f32(stats), yv));
+        self.write([y], |me, [yv]| {
+            ops::batchnorm::eval(s, me.f32(x), me.f32(gamma), me.f32(beta), me.f32(stats), yv)
+        });
     }
 
-    fn bn_backward(&mut self, s: ChannelShape, dy: Buf, x: Buf, gamma: Buf, stats: Buf, dx: Buf, dgamma: Buf, dbeta: Buf) {
+    fn bn_backward(
+        &mut self,
+        s: ChannelShape,
+        dy: Buf,
+        x: Buf,
+        gamma: Buf,
+        stats: Buf,
+        dx: Buf,
+        dgamma: Buf,
+        dbeta: Buf,
+    ) {
         self.write([dx, dgamma, dbeta], |me, [d, dg, db]| {
-            ops::batchnorm::backward(s, me.f32(dy), me.f32(x), me.f32(gamma), me.f32(stats), d, dg, db)
+            ops::batchnorm::backward(
+                s,
+                me.f32(dy),
+                me.f32(x),
+                me.f32(gamma),
+                me.f32(stats),
+                d,
+                dg,
+                db,
+            )
         });
     }
 
     fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf) {
-        self.write([y], |me, [yv]| ops::quantize::act_forward(a, &me.f32(x)[..n], yv));
+        self.write([y], |me, [yv]| {
+            ops::quantize::act_forward(a, &me.f32(x)[..n], yv)
+        });
     }
 
     fn act_backward(&mut self, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf) {
-        self.write([dx], |me, [d]| ops::quantize::act_backward(a, &me.f32(x)[..n], me.f32(dy), d));
+        self.write([dx], |me, [d]| {
+            ops::quantize::act_backward(a, &me.f32(x)[..n], me.f32(dy), d)
+        });
     }
 
     fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf) {
@@ -210,11 +299,15 @@ impl Backend for CpuBackend {
     }
 
     fn pool_backward(&mut self, s: PoolShape, x: Buf, dy: Buf, dx: Buf) {
-        self.write([dx], |me, [d]| ops::pool::backward(s, me.f32(x), me.f32(dy), d));
+        self.write([dx], |me, [d]| {
+            ops::pool::backward(s, me.f32(x), me.f32(dy), d)
+        });
     }
 
     fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf) {
-        self.write([absmax, wq], |me, [m, out]| m[0] = ops::quantize::weight_quantize(q, me.f32(w), out));
+        self.write([absmax, wq], |me, [m, out]| {
+            m[0] = ops::quantize::weight_quantize(q, me.f32(w), out)
+        });
     }
 
     fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
@@ -223,15 +316,30 @@ impl Backend for CpuBackend {
             Some(d) => self.write([d, acc], |me, [dv, a]| {
                 ops::loss::squared_hinge(batch, me.f32(y), &lab, Some(dv), a)
             }),
-            None => self.write([acc], |me, [a]| ops::loss::squared_hinge(batch, me.f32(y), &lab, None, a)),
+            None => self.write([acc], |me, [a]| {
+                ops::loss::squared_hinge(batch, me.f32(y), &lab, None, a)
+            }),
         }
     }
 
-    fn adam(&mut self, rule: UpdateRule, cfg: AdamConfig, p: Buf, g: Buf, m: Buf, v: Buf, step: Buf) {
-        self.write([p, m, v], |me, [pv, mv, vv]| ops::optimizer::adam(rule, cfg, pv, me.f32(g), mv, vv, me.f32(step)));
+    fn adam(
+        &mut self,
+        rule: UpdateRule,
+        cfg: AdamConfig,
+        p: Buf,
+        g: Buf,
+        m: Buf,
+        v: Buf,
+        step: Buf,
+    ) {
+        self.write([p, m, v], |me, [pv, mv, vv]| {
+            ops::optimizer::adam(rule, cfg, pv, me.f32(g), mv, vv, me.f32(step))
+        });
     }
 
     fn sgd(&mut self, rule: UpdateRule, p: Buf, g: Buf, vel: Buf, step: Buf) {
-        self.write([p, vel], |me, [pv, vv]| ops::optimizer::sgd(rule, pv, me.f32(g), vv, me.f32(step)));
+        self.write([p, vel], |me, [pv, vv]| {
+            ops::optimizer::sgd(rule, pv, me.f32(g), vv, me.f32(step))
+        });
     }
 }

@@ -22,7 +22,10 @@ impl Split {
     }
     /// Images [from, to).
     pub fn slice(&self, from: usize, to: usize, image_len: usize) -> Split {
-        Split { pixels: self.pixels[from * image_len..to * image_len].to_vec(), labels: self.labels[from..to].to_vec() }
+        Split {
+            pixels: self.pixels[from * image_len..to * image_len].to_vec(),
+            labels: self.labels[from..to].to_vec(),
+        }
     }
 }
 
@@ -36,12 +39,18 @@ pub enum DatasetKind {
 impl std::str::FromStr for DatasetKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let k: String = s.to_ascii_lowercase().chars().filter(|c| *c != '-' && *c != '_').collect();
+        let k: String = s
+            .to_ascii_lowercase()
+            .chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .collect();
         match k.as_str() {
             "mnist" => Ok(DatasetKind::Mnist),
             "cifar10" => Ok(DatasetKind::Cifar10),
             "mnistmini" => Ok(DatasetKind::MnistMini),
-            _ => Err(format!("unknown data set '{s}': use MNIST, CIFAR-10 or mnist-mini")),
+            _ => Err(format!(
+                "unknown data set '{s}': use MNIST, CIFAR-10 or mnist-mini"
+            )),
         }
     }
 }
@@ -94,7 +103,10 @@ impl Dataset {
             )));
         }
         let len = self.image_len();
-        Ok((self.train.slice(0, n - valid, len), self.train.slice(n - valid, n, len)))
+        Ok((
+            self.train.slice(0, n - valid, len),
+            self.train.slice(n - valid, n, len),
+        ))
     }
 }
 
@@ -109,11 +121,21 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, Error> {
             let pair = |images: &str, labels: &str| -> Result<Split, Error> {
                 let (ip, ib) = read_maybe_gz(dir, images)?;
                 let (lp, lb) = read_maybe_gz(dir, labels)?;
-                mnist_pair(&ip.display().to_string(), &ib, &lp.display().to_string(), &lb)
+                mnist_pair(
+                    &ip.display().to_string(),
+                    &ib,
+                    &lp.display().to_string(),
+                    &lb,
+                )
             };
             let train = pair("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
             let test = pair("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
-            Ok(Dataset { kind, chw: (1, 28, 28), train, test })
+            Ok(Dataset {
+                kind,
+                chw: (1, 28, 28),
+                train,
+                test,
+            })
         }
         DatasetKind::Cifar10 => load_cifar(dir),
     }
@@ -134,12 +156,20 @@ pub fn mnist_mini() -> Result<Dataset, Error> {
     const TEST_X: &[u8] = include_bytes!("../assets/mnist-mini/t10k-images-idx3-ubyte.gz");
     const TEST_Y: &[u8] = include_bytes!("../assets/mnist-mini/t10k-labels-idx1-ubyte.gz");
     let pair = |x: &[u8], y: &[u8], part: &str| -> Result<Split, Error> {
-        let (iname, lname) = (format!("mnist-mini {part} images"), format!("mnist-mini {part} labels"));
+        let (iname, lname) = (
+            format!("mnist-mini {part} images"),
+            format!("mnist-mini {part} labels"),
+        );
         mnist_pair(&iname, &gunzip(x, &iname)?, &lname, &gunzip(y, &lname)?)
     };
     let train = pair(TRAIN_X, TRAIN_Y, "train")?;
     let test = pair(TEST_X, TEST_Y, "test")?;
-    Ok(Dataset { kind: DatasetKind::MnistMini, chw: (1, 28, 28), train, test })
+    Ok(Dataset {
+        kind: DatasetKind::MnistMini,
+        chw: (1, 28, 28),
+        train,
+        test,
+    })
 }
 
 fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
@@ -163,7 +193,10 @@ fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), Error> {
         let d = gunzip(&b, &gz.display().to_string())?;
         return Ok((gz, d));
     }
-    Err(Error::Data(format!("{}: missing (neither {name} nor {name}.gz is there)", dir.display())))
+    Err(Error::Data(format!(
+        "{}: missing (neither {name} nor {name}.gz is there)",
+        dir.display()
+    )))
 }
 
 fn be32(b: &[u8], at: usize) -> u32 {
@@ -173,14 +206,25 @@ fn be32(b: &[u8], at: usize) -> u32 {
 /// Parses an IDX image file (magic 0x00000803): (count, rows, cols, pixels).
 pub fn parse_idx_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize, Vec<u8>), Error> {
     if bytes.len() < 16 {
-        return Err(Error::Data(format!("{what}: truncated IDX image file ({} bytes, the header alone is 16)", bytes.len())));
+        return Err(Error::Data(format!(
+            "{what}: truncated IDX image file ({} bytes, the header alone is 16)",
+            bytes.len()
+        )));
     }
     let magic = be32(bytes, 0);
     if magic != 0x803 {
-        return Err(Error::Data(format!("{what}: not an IDX image file (magic {magic:#010x}, expected 0x00000803)")));
+        return Err(Error::Data(format!(
+            "{what}: not an IDX image file (magic {magic:#010x}, expected 0x00000803)"
+        )));
     }
-    let (n, r, c) = (be32(bytes, 4) as usize, be32(bytes, 8) as usize, be32(bytes, 12) as usize);
-    let need = n.checked_mul(r * c).ok_or_else(|| Error::Data(format!("{what}: impossible header")))?;
+    let (n, r, c) = (
+        be32(bytes, 4) as usize,
+        be32(bytes, 8) as usize,
+        be32(bytes, 12) as usize,
+    );
+    let need = n
+        .checked_mul(r * c)
+        .ok_or_else(|| Error::Data(format!("{what}: impossible header")))?;
     if bytes.len() - 16 != need {
         return Err(Error::Data(format!(
             "{what}: the header says {n} images of {r}×{c} ({need} bytes) but the file holds {} bytes of pixels{}",
@@ -194,19 +238,29 @@ pub fn parse_idx_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize
 /// Parses an IDX label file (magic 0x00000801); every label must be a digit 0–9.
 pub fn parse_idx_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
     if bytes.len() < 8 {
-        return Err(Error::Data(format!("{what}: truncated IDX label file ({} bytes, the header alone is 8)", bytes.len())));
+        return Err(Error::Data(format!(
+            "{what}: truncated IDX label file ({} bytes, the header alone is 8)",
+            bytes.len()
+        )));
     }
     let magic = be32(bytes, 0);
     if magic != 0x801 {
-        return Err(Error::Data(format!("{what}: not an IDX label file (magic {magic:#010x}, expected 0x00000801)")));
+        return Err(Error::Data(format!(
+            "{what}: not an IDX label file (magic {magic:#010x}, expected 0x00000801)"
+        )));
     }
     let n = be32(bytes, 4) as usize;
     if bytes.len() - 8 != n {
-        return Err(Error::Data(format!("{what}: the header says {n} labels but the file holds {}", bytes.len() - 8)));
+        return Err(Error::Data(format!(
+            "{what}: the header says {n} labels but the file holds {}",
+            bytes.len() - 8
+        )));
     }
     let labels = bytes[8..].to_vec();
     if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| **l >= 10) {
-        return Err(Error::Data(format!("{what}: label {i} is {l}, labels must be 0–9")));
+        return Err(Error::Data(format!(
+            "{what}: label {i} is {l}, labels must be 0–9"
+        )));
     }
     Ok(labels)
 }
@@ -214,11 +268,16 @@ pub fn parse_idx_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
 fn mnist_pair(iname: &str, images: &[u8], lname: &str, labels: &[u8]) -> Result<Split, Error> {
     let (n, r, c, pixels) = parse_idx_images(images, iname)?;
     if (r, c) != (28, 28) {
-        return Err(Error::Data(format!("{iname}: images are {r}×{c}, MNIST's are 28×28")));
+        return Err(Error::Data(format!(
+            "{iname}: images are {r}×{c}, MNIST's are 28×28"
+        )));
     }
     let labels = parse_idx_labels(labels, lname)?;
     if labels.len() != n {
-        return Err(Error::Data(format!("{iname} holds {n} images but {lname} holds {} labels", labels.len())));
+        return Err(Error::Data(format!(
+            "{iname} holds {n} images but {lname} holds {} labels",
+            labels.len()
+        )));
     }
     Ok(Split { pixels, labels })
 }
@@ -236,10 +295,16 @@ pub fn parse_cifar(bytes: &[u8], what: &str) -> Result<Split, Error> {
         )));
     }
     let n = bytes.len() / CIFAR_RECORD;
-    let mut split = Split { pixels: Vec::with_capacity(n * 3072), labels: Vec::with_capacity(n) };
+    let mut split = Split {
+        pixels: Vec::with_capacity(n * 3072),
+        labels: Vec::with_capacity(n),
+    };
     for (i, rec) in bytes.chunks_exact(CIFAR_RECORD).enumerate() {
         if rec[0] >= 10 {
-            return Err(Error::Data(format!("{what}: record {i} has label {}, labels must be 0–9", rec[0])));
+            return Err(Error::Data(format!(
+                "{what}: record {i} has label {}, labels must be 0–9",
+                rec[0]
+            )));
         }
         split.labels.push(rec[0]);
         split.pixels.extend_from_slice(&rec[1..]);
@@ -247,7 +312,13 @@ pub fn parse_cifar(bytes: &[u8], what: &str) -> Result<Split, Error> {
     Ok(split)
 }
 
-const CIFAR_TRAIN: [&str; 5] = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+const CIFAR_TRAIN: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
 const CIFAR_TEST: &str = "test_batch.bin";
 pub const CIFAR_ARCHIVE: &str = "cifar-10-binary.tar.gz";
 
@@ -255,11 +326,18 @@ fn load_cifar(dir: &Path) -> Result<Dataset, Error> {
     if !dir.is_dir() {
         return Err(missing_dir(dir, "CIFAR-10", "cifar-10"));
     }
-    let files: Vec<(String, Vec<u8>)> = if let Some(folder) = [dir.to_path_buf(), dir.join("cifar-10-batches-bin")].into_iter().find(|d| d.join(CIFAR_TEST).is_file()) {
+    let files: Vec<(String, Vec<u8>)> = if let Some(folder) =
+        [dir.to_path_buf(), dir.join("cifar-10-batches-bin")]
+            .into_iter()
+            .find(|d| d.join(CIFAR_TEST).is_file())
+    {
         let mut v = Vec::new();
         for name in CIFAR_TRAIN.iter().chain([&CIFAR_TEST]) {
             let p = folder.join(name);
-            v.push((p.display().to_string(), std::fs::read(&p).map_err(|e| Error::io(&p, e))?));
+            v.push((
+                p.display().to_string(),
+                std::fs::read(&p).map_err(|e| Error::io(&p, e))?,
+            ));
         }
         v
     } else if dir.join(CIFAR_ARCHIVE).is_file() {
@@ -278,7 +356,12 @@ fn load_cifar(dir: &Path) -> Result<Dataset, Error> {
         train.labels.extend(s.labels);
     }
     let test = parse_cifar(&files[5].1, &files[5].0)?;
-    Ok(Dataset { kind: DatasetKind::Cifar10, chw: (3, 32, 32), train, test })
+    Ok(Dataset {
+        kind: DatasetKind::Cifar10,
+        chw: (3, 32, 32),
+        train,
+        test,
+    })
 }
 
 /// Reads the six batch files out of the official .tar.gz, in memory.
@@ -317,7 +400,10 @@ pub fn untar_gz(bytes: &[u8], what: &str) -> Result<Vec<(String, Vec<u8>)>, Erro
 /// Hex MD5 of `bytes` (the checksums the data sets publish).
 pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::{Digest, Md5};
-    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Checks a downloaded file against its published MD5 and stores it in `dir` atomically; a
@@ -331,8 +417,14 @@ pub fn install_download(bytes: &[u8], name: &str, md5: &str, dir: &Path) -> Resu
     if name.ends_with(".tar.gz") {
         for (path, data) in untar_gz(bytes, name)? {
             let rel = Path::new(&path);
-            if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-                return Err(Error::Data(format!("{name}: refusing the archive entry '{path}' outside the data folder")));
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(Error::Data(format!(
+                    "{name}: refusing the archive entry '{path}' outside the data folder"
+                )));
             }
             crate::checkpoint::write_atomic(&dir.join(rel), &data)?;
         }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "qnn", version, about = "Train quantized (binary / n-bit) neural networks on WebGPU or the CPU", long_about = None)]
+#[command(name = "qnn", version, about = "Train quantized (binary / n-bit) neural networks on WebGPU or the CPU", long_about = None, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -76,13 +76,13 @@ pub struct NetArgs {
     #[arg(long = "layers-b", alias = "nlb", default_value_t = 1)]
     pub nlb: usize,
     /// Filters per layer in block B. [seed: -nfb]
-    #[arg(long = "filters-b", alias = "nfb", default_value_t = 32)]
+    #[arg(long = "filters-b", alias = "nfb", default_value_t = 64)]
     pub nfb: usize,
     /// Layers in block C. [seed: -nlc]
     #[arg(long = "layers-c", alias = "nlc", default_value_t = 1)]
     pub nlc: usize,
     /// Filters per layer in block C. [seed: -nfc]
-    #[arg(long = "filters-c", alias = "nfc", default_value_t = 32)]
+    #[arg(long = "filters-c", alias = "nfc", default_value_t = 64)]
     pub nfc: usize,
     /// Nonlinearity: relu or hardtanh. [seed: -nl]
     #[arg(long = "nonlinearity", alias = "nl", default_value = "relu")]
@@ -97,10 +97,10 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub net: NetArgs,
     /// Epochs. [seed: -ne]
-    #[arg(long = "epochs", alias = "ne", default_value_t = 8)]
+    #[arg(long = "epochs", alias = "ne", default_value_t = 10)]
     pub epochs: usize,
     /// Starting learning rate. [seed: -lr]
-    #[arg(long = "lr", default_value_t = 0.01)]
+    #[arg(long = "lr", default_value_t = 0.03)]
     pub lr: f32,
     /// Learning rate reached after the last epoch (exponential decay).
     #[arg(long, default_value_t = 3e-7)]
@@ -140,6 +140,9 @@ pub struct TrainArgs {
     /// Continue an interrupted run from {out}/{name}.state.safetensors.
     #[arg(long)]
     pub resume: bool,
+    /// Stop after this many epochs of this invocation; --resume continues the run later.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
     /// Print a JSON summary as the last line.
     #[arg(long)]
     pub json: bool,
@@ -198,12 +201,19 @@ pub struct ImportArgs {
 }
 
 /// The seed's single-dash multi-letter flags, rewritten to clap's `--name` before parsing.
-const SEED_FLAGS: [&str; 14] = ["ds", "nb", "q", "ne", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "ft", "nl", "sym", "lr"];
+const SEED_FLAGS: [&str; 14] = [
+    "ds", "nb", "q", "ne", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "ft", "nl", "sym", "lr",
+];
 
 pub fn seed_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     args.into_iter()
         .map(|a| match a.strip_prefix('-') {
-            Some(rest) if !rest.starts_with('-') && SEED_FLAGS.contains(&rest.split('=').next().unwrap_or("")) => format!("-{a}"),
+            Some(rest)
+                if !rest.starts_with('-')
+                    && SEED_FLAGS.contains(&rest.split('=').next().unwrap_or("")) =>
+            {
+                format!("-{a}")
+            }
             _ => a,
         })
         .collect()
@@ -216,6 +226,92 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> TrainArgs {
+        let args =
+            std::iter::once("qnn".to_string()).chain(line.split_whitespace().map(String::from));
+        match Cli::try_parse_from(seed_args(args))
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .command
+        {
+            Command::Train(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_seeds_command_lines_parse_as_written() {
+        let t = parse("train -ds CIFAR-10 -nb 4 -q 1 -ne 100 -nla 1 -nfa 64 -nlb 1 -nfb 64 -nlc 1 -nfc 64 -ft 0 -nl relu -sym 0 -lr 0.001");
+        assert_eq!(
+            (
+                t.net.dataset.as_str(),
+                t.net.bits,
+                t.net.quantized,
+                t.epochs
+            ),
+            ("CIFAR-10", 4, 1, 100)
+        );
+        assert_eq!(
+            (t.net.nla, t.net.nfa, t.net.nlb, t.net.nfb, t.net.nlc, t.net.nfc),
+            (1, 64, 1, 64, 1, 64)
+        );
+        assert_eq!(
+            (t.finetune, t.net.nl.as_str(), t.net.sym, t.lr),
+            (0, "relu", 0, 0.001)
+        );
+        let b = parse("train -ds CIFAR-10 -nb 0 -q 1 -ne 100 -nla 1 -nfa 64 -nlb 1 -nfb 64 -nlc 1 -nfc 64 -ft 0 -nl hardtanh -sym 1 -lr 0.001");
+        assert_eq!(
+            (b.net.bits, b.net.nl.as_str(), b.net.sym),
+            (0, "hardtanh", 1)
+        );
+        // long names and = forms
+        let l = parse("train --dataset mnist --bits 2 --layers-a 2 --filters-a 16 -lr=0.01 --no-flip --device cpu");
+        assert_eq!(
+            (
+                l.net.dataset.as_str(),
+                l.net.bits,
+                l.net.nla,
+                l.net.nfa,
+                l.lr,
+                l.no_flip
+            ),
+            ("mnist", 2, 2, 16, 0.01, true)
+        );
+        // defaults: the embedded data set
+        let d = parse("train");
+        assert_eq!(
+            (d.net.dataset.as_str(), d.batch_size, d.seed, d.lr_final),
+            ("mnist-mini", 64, 1234, 3e-7)
+        );
+    }
+
+    #[test]
+    fn only_seed_flags_are_rewritten() {
+        let got = seed_args(["-nla", "-x", "--lr", "-0.5", "-lr=1"].map(String::from));
+        assert_eq!(got, ["--nla", "-x", "--lr", "-0.5", "--lr=1"]);
+    }
+
+    #[test]
+    fn flags_out_of_range_are_refused() {
+        for bad in [
+            "train -q 2",
+            "train -sym 3",
+            "train -ft 7",
+            "train --device tpu",
+        ] {
+            let args =
+                std::iter::once("qnn".to_string()).chain(bad.split_whitespace().map(String::from));
+            assert!(
+                Cli::try_parse_from(seed_args(args)).is_err(),
+                "{bad} parsed"
+            );
         }
     }
 }

@@ -45,7 +45,9 @@ impl std::str::FromStr for Nonlinearity {
         match s.to_ascii_lowercase().as_str() {
             "relu" => Ok(Nonlinearity::Relu),
             "hardtanh" => Ok(Nonlinearity::Hardtanh),
-            other => Err(format!("unknown nonlinearity '{other}' (use relu or hardtanh)")),
+            other => Err(format!(
+                "unknown nonlinearity '{other}' (use relu or hardtanh)"
+            )),
         }
     }
 }
@@ -64,18 +66,26 @@ pub struct ConvLayer {
 
 impl NetConfig {
     pub fn validate(&self) -> Result<(), Error> {
-        check_combination(self.nonlinearity, self.bits, self.sym, self.quantized).map_err(Error::Model)?;
+        check_combination(self.nonlinearity, self.bits, self.sym, self.quantized)
+            .map_err(Error::Model)?;
         for (name, (layers, filters)) in ['A', 'B', 'C'].iter().zip(self.blocks) {
             if layers > 0 && filters == 0 {
-                return Err(Error::Model(format!("block {name} has {layers} layers of 0 filters: give -nf{} at least 1", name.to_ascii_lowercase())));
+                return Err(Error::Model(format!(
+                    "block {name} has {layers} layers of 0 filters: give -nf{} at least 1",
+                    name.to_ascii_lowercase()
+                )));
             }
             if layers > 64 {
-                return Err(Error::Model(format!("block {name}: {layers} layers is more than the 64 supported")));
+                return Err(Error::Model(format!(
+                    "block {name}: {layers} layers is more than the 64 supported"
+                )));
             }
         }
         let [c, h, w] = self.input;
         if c == 0 || h < 8 || w < 8 {
-            return Err(Error::Model(format!("input {c}×{h}×{w}: need at least 1 channel and 8×8 pixels for three 2×2 pools")));
+            return Err(Error::Model(format!(
+                "input {c}×{h}×{w}: need at least 1 channel and 8×8 pixels for three 2×2 pools"
+            )));
         }
         Ok(())
     }
@@ -91,7 +101,11 @@ impl NetConfig {
 
     pub fn activation(&self) -> ActQuant {
         if self.quantized {
-            ActQuant::Quantized { nl: self.nonlinearity, bits: self.bits, sym: self.sym }
+            ActQuant::Quantized {
+                nl: self.nonlinearity,
+                bits: self.bits,
+                sym: self.sym,
+            }
         } else {
             ActQuant::Float(self.nonlinearity)
         }
@@ -103,7 +117,14 @@ impl NetConfig {
         let mut out = Vec::new();
         for (bi, &(layers, filters)) in self.blocks.iter().enumerate() {
             for l in 0..layers {
-                out.push(ConvLayer { cin: c, cout: filters, h, w, pool_after: l + 1 == layers, block: ['A', 'B', 'C'][bi] });
+                out.push(ConvLayer {
+                    cin: c,
+                    cout: filters,
+                    h,
+                    w,
+                    pool_after: l + 1 == layers,
+                    block: ['A', 'B', 'C'][bi],
+                });
                 c = filters;
             }
             h /= 2;
@@ -114,7 +135,12 @@ impl NetConfig {
 
     /// Shape [c, h, w] after the three blocks (the dense layer's input).
     pub fn features_shape(&self) -> [usize; 3] {
-        let c = self.blocks.iter().rev().find(|b| b.0 > 0).map_or(self.input[0], |b| b.1);
+        let c = self
+            .blocks
+            .iter()
+            .rev()
+            .find(|b| b.0 > 0)
+            .map_or(self.input[0], |b| b.1);
         [c, self.input[1] / 8, self.input[2] / 8]
     }
 
@@ -221,7 +247,12 @@ enum Src {
 
 impl Model {
     /// Builds the network with fresh parameters (SPEC's initialisation), seeded.
-    pub fn new<B: Backend>(b: &mut B, config: NetConfig, max_batch: usize, seed: u64) -> Result<Self, Error> {
+    pub fn new<B: Backend>(
+        b: &mut B,
+        config: NetConfig,
+        max_batch: usize,
+        seed: u64,
+    ) -> Result<Self, Error> {
         config.validate()?;
         if max_batch == 0 {
             return Err(Error::Model("batch size must be at least 1".into()));
@@ -229,15 +260,24 @@ impl Model {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut params = Vec::new();
         let mut running = Vec::new();
-        let mut add_param = |b: &mut B, name: String, shape: Vec<usize>, init: Vec<f32>, rule: UpdateRule| {
-            let n: usize = shape.iter().product();
-            debug_assert_eq!(init.len(), n);
-            let value = b.alloc(n, Dtype::F32);
-            b.write_f32(value, &init);
-            let p = Param { name, shape, value, grad: b.alloc(n, Dtype::F32), m: b.alloc(n, Dtype::F32), v: b.alloc(n, Dtype::F32), rule };
-            params.push(p);
-            (params.len() - 1, value)
-        };
+        let mut add_param =
+            |b: &mut B, name: String, shape: Vec<usize>, init: Vec<f32>, rule: UpdateRule| {
+                let n: usize = shape.iter().product();
+                debug_assert_eq!(init.len(), n);
+                let value = b.alloc(n, Dtype::F32);
+                b.write_f32(value, &init);
+                let p = Param {
+                    name,
+                    shape,
+                    value,
+                    grad: b.alloc(n, Dtype::F32),
+                    m: b.alloc(n, Dtype::F32),
+                    v: b.alloc(n, Dtype::F32),
+                    rule,
+                };
+                params.push(p);
+                (params.len() - 1, value)
+            };
         let new_running = |b: &mut B, c: usize| {
             let r = b.alloc(2 * c, Dtype::F32);
             let mut init = vec![0.0; c];
@@ -262,19 +302,60 @@ impl Model {
                 let (fan_in, fan_out) = (9 * l.cin, 9 * l.cout);
                 let (w_init, rule): (Vec<f32>, _) = if config.quantized {
                     let scale = 1.0 / (1.5 / (fan_in + fan_out) as f32).sqrt();
-                    ((0..l.cout * l.cin * 9).map(|_| rng.random_range(-1.0..1.0)).collect(), UpdateRule::ScaledClip { scale })
+                    (
+                        (0..l.cout * l.cin * 9)
+                            .map(|_| rng.random_range(-1.0..1.0))
+                            .collect(),
+                        UpdateRule::ScaledClip { scale },
+                    )
                 } else {
                     let lim = (6.0 / (fan_in + fan_out) as f32).sqrt();
-                    ((0..l.cout * l.cin * 9).map(|_| rng.random_range(-lim..lim)).collect(), UpdateRule::Plain)
+                    (
+                        (0..l.cout * l.cin * 9)
+                            .map(|_| rng.random_range(-lim..lim))
+                            .collect(),
+                        UpdateRule::Plain,
+                    )
                 };
-                let (w, w_value) = add_param(b, format!("conv{k}.weight"), vec![l.cout, l.cin, 3, 3], w_init, rule);
-                let bi = add_param(b, format!("conv{k}.bias"), vec![l.cout], vec![0.0; l.cout], UpdateRule::Plain).0;
-                let gamma = add_param(b, format!("bn{k}.gamma"), vec![l.cout], vec![1.0; l.cout], UpdateRule::Plain).0;
-                let beta = add_param(b, format!("bn{k}.beta"), vec![l.cout], vec![0.0; l.cout], UpdateRule::Plain).0;
+                let (w, w_value) = add_param(
+                    b,
+                    format!("conv{k}.weight"),
+                    vec![l.cout, l.cin, 3, 3],
+                    w_init,
+                    rule,
+                );
+                let bi = add_param(
+                    b,
+                    format!("conv{k}.bias"),
+                    vec![l.cout],
+                    vec![0.0; l.cout],
+                    UpdateRule::Plain,
+                )
+                .0;
+                let gamma = add_param(
+                    b,
+                    format!("bn{k}.gamma"),
+                    vec![l.cout],
+                    vec![1.0; l.cout],
+                    UpdateRule::Plain,
+                )
+                .0;
+                let beta = add_param(
+                    b,
+                    format!("bn{k}.beta"),
+                    vec![l.cout],
+                    vec![0.0; l.cout],
+                    UpdateRule::Plain,
+                )
+                .0;
                 let run = new_running(b, l.cout);
                 running.push((format!("bn{k}"), run));
                 let n = max_batch * l.cout * l.h * l.w;
-                let wq = if wq_mode == WeightQuant::None { w_value } else { b.alloc(l.cout * l.cin * 9, Dtype::F32) };
+                let wq = if wq_mode == WeightQuant::None {
+                    w_value
+                } else {
+                    b.alloc(l.cout * l.cin * 9, Dtype::F32)
+                };
                 convs.push(ConvBufs {
                     layer: l,
                     w,
@@ -297,17 +378,54 @@ impl Model {
                 (cur, cur_c) = (Src::Conv(k), l.cout);
             }
             let out_n = max_batch * cur_c * (cur_h / 2) * (cur_w / 2);
-            pools.push(PoolBufs { src: cur, channels: cur_c, h: cur_h, w: cur_w, out: act(b, out_n), dout: act(b, out_n) });
+            pools.push(PoolBufs {
+                src: cur,
+                channels: cur_c,
+                h: cur_h,
+                w: cur_w,
+                out: act(b, out_n),
+                dout: act(b, out_n),
+            });
             stages.push(Stage::Pool(pools.len() - 1));
             (cur, cur_h, cur_w) = (Src::Pool(pools.len() - 1), cur_h / 2, cur_w / 2);
         }
         let features = config.features();
         let lim = (6.0 / (features + CLASSES) as f32).sqrt();
-        let dense_init = (0..CLASSES * features).map(|_| rng.random_range(-lim..lim)).collect();
-        let dw = add_param(b, "dense.weight".into(), vec![CLASSES, features], dense_init, UpdateRule::Plain).0;
-        let db = add_param(b, "dense.bias".into(), vec![CLASSES], vec![0.0; CLASSES], UpdateRule::Plain).0;
-        let og = add_param(b, "bn_out.gamma".into(), vec![CLASSES], vec![1.0; CLASSES], UpdateRule::Plain).0;
-        let ob = add_param(b, "bn_out.beta".into(), vec![CLASSES], vec![0.0; CLASSES], UpdateRule::Plain).0;
+        let dense_init = (0..CLASSES * features)
+            .map(|_| rng.random_range(-lim..lim))
+            .collect();
+        let dw = add_param(
+            b,
+            "dense.weight".into(),
+            vec![CLASSES, features],
+            dense_init,
+            UpdateRule::Plain,
+        )
+        .0;
+        let db = add_param(
+            b,
+            "dense.bias".into(),
+            vec![CLASSES],
+            vec![0.0; CLASSES],
+            UpdateRule::Plain,
+        )
+        .0;
+        let og = add_param(
+            b,
+            "bn_out.gamma".into(),
+            vec![CLASSES],
+            vec![1.0; CLASSES],
+            UpdateRule::Plain,
+        )
+        .0;
+        let ob = add_param(
+            b,
+            "bn_out.beta".into(),
+            vec![CLASSES],
+            vec![0.0; CLASSES],
+            UpdateRule::Plain,
+        )
+        .0;
         let out_running = new_running(b, CLASSES);
         running.push(("bn_out".into(), out_running));
         let nb = max_batch * CLASSES;
@@ -370,18 +488,32 @@ impl Model {
             match *stage {
                 Stage::Pool(p) => {
                     let p = &self.pools[p];
-                    let s = PoolShape { planes: batch * p.channels, h: p.h, w: p.w };
+                    let s = PoolShape {
+                        planes: batch * p.channels,
+                        h: p.h,
+                        w: p.w,
+                    };
                     b.pool_forward(s, self.buf(p.src), p.out);
                 }
                 Stage::Conv(k) => {
                     let c = &self.convs[k];
                     let l = c.layer;
-                    let s = ConvShape { batch, cin: l.cin, cout: l.cout, h: l.h, w: l.w };
+                    let s = ConvShape {
+                        batch,
+                        cin: l.cin,
+                        cout: l.cout,
+                        h: l.h,
+                        w: l.w,
+                    };
                     if wq_mode != WeightQuant::None {
                         b.weight_quantize(wq_mode, self.params[c.w].value, c.absmax, c.wq);
                     }
                     b.conv_forward(s, self.buf(c.src), c.wq, self.params[c.b].value, c.z);
-                    let cs = ChannelShape { batch, channels: l.cout, hw: l.h * l.w };
+                    let cs = ChannelShape {
+                        batch,
+                        channels: l.cout,
+                        hw: l.h * l.w,
+                    };
                     let (g, be) = (self.params[c.gamma].value, self.params[c.beta].value);
                     if train {
                         b.bn_train(cs, c.z, g, be, c.u, c.stats, c.running);
@@ -393,13 +525,42 @@ impl Model {
             }
         }
         let (dw, db, og, ob) = self.dense;
-        let ds = DenseShape { batch, inputs: self.config.features(), outputs: CLASSES };
-        b.dense_forward(ds, self.buf(self.features_src()), self.params[dw].value, self.params[db].value, self.dense_y);
-        let cs = ChannelShape { batch, channels: CLASSES, hw: 1 };
+        let ds = DenseShape {
+            batch,
+            inputs: self.config.features(),
+            outputs: CLASSES,
+        };
+        b.dense_forward(
+            ds,
+            self.buf(self.features_src()),
+            self.params[dw].value,
+            self.params[db].value,
+            self.dense_y,
+        );
+        let cs = ChannelShape {
+            batch,
+            channels: CLASSES,
+            hw: 1,
+        };
         if train {
-            b.bn_train(cs, self.dense_y, self.params[og].value, self.params[ob].value, self.scores, self.out_stats, self.out_running);
+            b.bn_train(
+                cs,
+                self.dense_y,
+                self.params[og].value,
+                self.params[ob].value,
+                self.scores,
+                self.out_stats,
+                self.out_running,
+            );
         } else {
-            b.bn_eval(cs, self.dense_y, self.params[og].value, self.params[ob].value, self.out_running, self.scores);
+            b.bn_eval(
+                cs,
+                self.dense_y,
+                self.params[og].value,
+                self.params[ob].value,
+                self.out_running,
+                self.scores,
+            );
         }
     }
 
@@ -408,31 +569,73 @@ impl Model {
     pub fn backward<B: Backend>(&self, b: &mut B, batch: usize) {
         let act = self.config.activation();
         let (dw, db, og, ob) = self.dense;
-        let cs = ChannelShape { batch, channels: CLASSES, hw: 1 };
-        b.bn_backward(cs, self.dscores, self.dense_y, self.params[og].value, self.out_stats, self.ddense_y, self.params[og].grad, self.params[ob].grad);
-        let ds = DenseShape { batch, inputs: self.config.features(), outputs: CLASSES };
+        let cs = ChannelShape {
+            batch,
+            channels: CLASSES,
+            hw: 1,
+        };
+        b.bn_backward(
+            cs,
+            self.dscores,
+            self.dense_y,
+            self.params[og].value,
+            self.out_stats,
+            self.ddense_y,
+            self.params[og].grad,
+            self.params[ob].grad,
+        );
+        let ds = DenseShape {
+            batch,
+            inputs: self.config.features(),
+            outputs: CLASSES,
+        };
         let feats = self.buf(self.features_src());
         b.dense_grad_weight(ds, self.ddense_y, feats, self.params[dw].grad);
         b.channel_sum(cs, self.ddense_y, self.params[db].grad);
-        let fgrad = self.grad_buf(self.features_src()).expect("features come from a pool");
+        let fgrad = self
+            .grad_buf(self.features_src())
+            .expect("features come from a pool");
         b.dense_grad_input(ds, self.ddense_y, self.params[dw].value, fgrad);
         for stage in self.stages.iter().rev() {
             match *stage {
                 Stage::Pool(p) => {
                     let p = &self.pools[p];
                     if let Some(g) = self.grad_buf(p.src) {
-                        let s = PoolShape { planes: batch * p.channels, h: p.h, w: p.w };
+                        let s = PoolShape {
+                            planes: batch * p.channels,
+                            h: p.h,
+                            w: p.w,
+                        };
                         b.pool_backward(s, self.buf(p.src), p.dout, g);
                     }
                 }
                 Stage::Conv(k) => {
                     let c = &self.convs[k];
                     let l = c.layer;
-                    let cs = ChannelShape { batch, channels: l.cout, hw: l.h * l.w };
+                    let cs = ChannelShape {
+                        batch,
+                        channels: l.cout,
+                        hw: l.h * l.w,
+                    };
                     b.act_backward(act, cs.len(), c.u, c.da, c.du);
                     let gamma = self.params[c.gamma].value;
-                    b.bn_backward(cs, c.du, c.z, gamma, c.stats, c.dz, self.params[c.gamma].grad, self.params[c.beta].grad);
-                    let s = ConvShape { batch, cin: l.cin, cout: l.cout, h: l.h, w: l.w };
+                    b.bn_backward(
+                        cs,
+                        c.du,
+                        c.z,
+                        gamma,
+                        c.stats,
+                        c.dz,
+                        self.params[c.gamma].grad,
+                        self.params[c.beta].grad,
+                    );
+                    let s = ConvShape {
+                        batch,
+                        cin: l.cin,
+                        cout: l.cout,
+                        h: l.h,
+                        w: l.w,
+                    };
                     b.conv_grad_weight(s, c.dz, self.buf(c.src), self.params[c.w].grad);
                     b.channel_sum(cs, c.dz, self.params[c.b].grad);
                     if let Some(g) = self.grad_buf(c.src) {
@@ -449,7 +652,15 @@ impl Model {
             if sgd {
                 b.sgd(p.rule, p.value, p.grad, p.m, self.step_scalars);
             } else {
-                b.adam(p.rule, self.adam, p.value, p.grad, p.m, p.v, self.step_scalars);
+                b.adam(
+                    p.rule,
+                    self.adam,
+                    p.value,
+                    p.grad,
+                    p.m,
+                    p.v,
+                    self.step_scalars,
+                );
             }
         }
     }
@@ -457,7 +668,13 @@ impl Model {
     /// One training step on the batch in the input buffer: forward, loss, backward, update.
     pub fn train_step<B: Backend>(&self, b: &mut B, batch: usize, sgd: bool) {
         self.forward(b, batch, true);
-        b.loss(batch, self.scores, self.labels, Some(self.dscores), self.acc);
+        b.loss(
+            batch,
+            self.scores,
+            self.labels,
+            Some(self.dscores),
+            self.acc,
+        );
         self.backward(b, batch);
         self.update(b, sgd);
     }
@@ -482,7 +699,10 @@ impl Model {
 
     /// Named tensors of the saved model: parameters and running statistics split into
     /// `.mean` / `.inv_std`, in network order.
-    pub async fn export<B: Backend>(&self, b: &mut B) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, Error> {
+    pub async fn export<B: Backend>(
+        &self,
+        b: &mut B,
+    ) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, Error> {
         let mut out = Vec::new();
         let mut run_i = 0;
         for p in &self.params {
@@ -501,11 +721,22 @@ impl Model {
 
     /// Loads named tensors (as [`Model::export`] writes them); refuses the first missing or
     /// mis-shaped one.
-    pub fn import<B: Backend>(&self, b: &mut B, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<(), Error> {
+    pub fn import<B: Backend>(
+        &self,
+        b: &mut B,
+        tensors: &[(String, Vec<usize>, Vec<f32>)],
+    ) -> Result<(), Error> {
         let find = |name: &str, shape: &[usize]| -> Result<&Vec<f32>, Error> {
-            let t = tensors.iter().find(|t| t.0 == name).ok_or_else(|| Error::Model(format!("the model file has no tensor '{name}' (another architecture?)")))?;
+            let t = tensors.iter().find(|t| t.0 == name).ok_or_else(|| {
+                Error::Model(format!(
+                    "the model file has no tensor '{name}' (another architecture?)"
+                ))
+            })?;
             if t.1 != shape {
-                return Err(Error::Model(format!("tensor '{name}' has shape {:?}, this network needs {:?}", t.1, shape)));
+                return Err(Error::Model(format!(
+                    "tensor '{name}' has shape {:?}, this network needs {:?}",
+                    t.1, shape
+                )));
             }
             Ok(&t.2)
         };
@@ -527,14 +758,26 @@ impl Model {
         let bits = self.config.weight_quant().storage_bits() as usize;
         let mut rows = Vec::new();
         let [c, h, w] = self.config.input;
-        rows.push(SummaryRow { name: "input".into(), shape: [c, h, w], params: 0, weight_bits: 0, macs: 0 });
+        rows.push(SummaryRow {
+            name: "input".into(),
+            shape: [c, h, w],
+            params: 0,
+            weight_bits: 0,
+            macs: 0,
+        });
         let mut weights_bits_total = 0usize;
         let mut weights_total = 0usize;
         for stage in &self.stages {
             match *stage {
                 Stage::Pool(p) => {
                     let p = &self.pools[p];
-                    rows.push(SummaryRow { name: "maxpool 2×2".into(), shape: [p.channels, p.h / 2, p.w / 2], params: 0, weight_bits: 0, macs: 0 });
+                    rows.push(SummaryRow {
+                        name: "maxpool 2×2".into(),
+                        shape: [p.channels, p.h / 2, p.w / 2],
+                        params: 0,
+                        weight_bits: 0,
+                        macs: 0,
+                    });
                 }
                 Stage::Conv(k) => {
                     let l = self.convs[k].layer;
@@ -554,9 +797,21 @@ impl Model {
         let f = self.config.features();
         weights_bits_total += (f * CLASSES + 3 * CLASSES) * 32;
         weights_total += f * CLASSES + 3 * CLASSES;
-        rows.push(SummaryRow { name: "dense + bn".into(), shape: [CLASSES, 1, 1], params: f * CLASSES + 3 * CLASSES, weight_bits: 32, macs: f * CLASSES });
+        rows.push(SummaryRow {
+            name: "dense + bn".into(),
+            shape: [CLASSES, 1, 1],
+            params: f * CLASSES + 3 * CLASSES,
+            weight_bits: 32,
+            macs: f * CLASSES,
+        });
         let macs = rows.iter().map(|r| r.macs).sum();
-        Summary { rows, params: weights_total, weight_bytes: weights_bits_total.div_ceil(8), float_bytes: weights_total * 4, macs }
+        Summary {
+            rows,
+            params: weights_total,
+            weight_bytes: weights_bits_total.div_ceil(8),
+            float_bytes: weights_total * 4,
+            macs,
+        }
     }
 }
 
@@ -582,11 +837,23 @@ pub struct Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{:<24} {:>14} {:>10} {:>6} {:>12}", "layer", "output", "params", "bits", "MACs")?;
+        writeln!(
+            f,
+            "{:<24} {:>14} {:>10} {:>6} {:>12}",
+            "layer", "output", "params", "bits", "MACs"
+        )?;
         for r in &self.rows {
             let shape = format!("{}×{}×{}", r.shape[0], r.shape[1], r.shape[2]);
-            let bits = if r.weight_bits == 0 { "-".to_string() } else { r.weight_bits.to_string() };
-            writeln!(f, "{:<24} {:>14} {:>10} {:>6} {:>12}", r.name, shape, r.params, bits, r.macs)?;
+            let bits = if r.weight_bits == 0 {
+                "-".to_string()
+            } else {
+                r.weight_bits.to_string()
+            };
+            writeln!(
+                f,
+                "{:<24} {:>14} {:>10} {:>6} {:>12}",
+                r.name, shape, r.params, bits, r.macs
+            )?;
         }
         write!(
             f,

@@ -23,16 +23,27 @@ pub enum ActQuant {
     /// Float mode (-q 0): plain ReLU or clip(x, −1, 1).
     Float(Nonlinearity),
     /// Quantized with `bits` bits (0 = BinaryNet's sign). `sym` only matters for hardtanh.
-    Quantized { nl: Nonlinearity, bits: u32, sym: bool },
+    Quantized {
+        nl: Nonlinearity,
+        bits: u32,
+        sym: bool,
+    },
 }
 
 /// Why a (nonlinearity, bits, sym) combination is refused: the seed accepts them and trains garbage.
-pub fn check_combination(nl: Nonlinearity, bits: u32, sym: bool, quantized: bool) -> Result<(), String> {
+pub fn check_combination(
+    nl: Nonlinearity,
+    bits: u32,
+    sym: bool,
+    quantized: bool,
+) -> Result<(), String> {
     if !quantized {
         return Ok(());
     }
     if bits > 16 {
-        return Err(format!("-nb {bits}: bit widths from 0 (binary) to 16 are supported"));
+        return Err(format!(
+            "-nb {bits}: bit widths from 0 (binary) to 16 are supported"
+        ));
     }
     match nl {
         Nonlinearity::Relu if bits <= 1 => Err(format!(

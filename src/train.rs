@@ -109,7 +109,10 @@ fn now_seconds() -> f64 {
     {
         use std::sync::OnceLock;
         static START: OnceLock<std::time::Instant> = OnceLock::new();
-        START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
     }
     #[cfg(target_arch = "wasm32")]
     {
@@ -119,9 +122,19 @@ fn now_seconds() -> f64 {
 
 impl Trainer {
     /// Uploads the splits and prepares a fresh run.
-    pub fn new<B: Backend>(b: &mut B, model: Model, options: TrainOptions, chw: (usize, usize, usize), train: &Split, valid: &Split, test: &Split) -> Result<Self, Error> {
+    pub fn new<B: Backend>(
+        b: &mut B,
+        model: Model,
+        options: TrainOptions,
+        chw: (usize, usize, usize),
+        train: &Split,
+        valid: &Split,
+        test: &Split,
+    ) -> Result<Self, Error> {
         if options.epochs == 0 {
-            return Err(Error::Model("the number of epochs must be at least 1".into()));
+            return Err(Error::Model(
+                "the number of epochs must be at least 1".into(),
+            ));
         }
         if !(options.lr_start > 0.0 && options.lr_final > 0.0) {
             return Err(Error::Model("learning rates must be positive".into()));
@@ -136,9 +149,16 @@ impl Trainer {
             )));
         }
         if options.batch > model.max_batch {
-            return Err(Error::Model(format!("batch {} is larger than the model's buffers ({})", options.batch, model.max_batch)));
+            return Err(Error::Model(format!(
+                "batch {} is larger than the model's buffers ({})",
+                options.batch, model.max_batch
+            )));
         }
-        let state = TrainState { lr: options.lr_start, best_val_error: f64::INFINITY, ..Default::default() };
+        let state = TrainState {
+            lr: options.lr_start,
+            best_val_error: f64::INFINITY,
+            ..Default::default()
+        };
         Ok(Self {
             train: b.upload_images(&train.pixels, &train.labels, chw)?,
             valid: b.upload_images(&valid.pixels, &valid.labels, chw)?,
@@ -161,7 +181,9 @@ impl Trainer {
     pub fn epoch_order(&self, epoch: usize) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.train_count() as u32).collect();
         if self.options.shuffle {
-            let mut rng = SmallRng::seed_from_u64(self.options.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64);
+            let mut rng = SmallRng::seed_from_u64(
+                self.options.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64,
+            );
             order.shuffle(&mut rng);
         }
         order
@@ -169,7 +191,12 @@ impl Trainer {
 
     /// Trains one epoch; `progress` sees each step and returns whether it wants the running loss
     /// read back at the next step (a device read: ask a few times a second at most).
-    pub async fn train_epoch<B: Backend>(&mut self, b: &mut B, stop: &AtomicBool, mut progress: impl FnMut(StepInfo) -> bool) -> Result<(f64, usize), Error> {
+    pub async fn train_epoch<B: Backend>(
+        &mut self,
+        b: &mut B,
+        stop: &AtomicBool,
+        mut progress: impl FnMut(StepInfo) -> bool,
+    ) -> Result<(f64, usize), Error> {
         let epoch = self.state.epoch + 1;
         let order = self.epoch_order(epoch);
         let steps = self.steps_per_epoch();
@@ -190,7 +217,13 @@ impl Trainer {
             };
             b.write_u32(self.model.indices, &order[step * batch..(step + 1) * batch]);
             b.write_f32(self.model.step_scalars, &scalars.to_vec());
-            b.gather_batch(&self.train, self.model.indices, batch, self.model.input(), self.model.labels);
+            b.gather_batch(
+                &self.train,
+                self.model.indices,
+                batch,
+                self.model.input(),
+                self.model.labels,
+            );
             self.model.train_step(b, batch, sgd);
             done = step + 1;
             let mut loss = None;
@@ -198,7 +231,11 @@ impl Trainer {
                 let acc = b.read_f32(self.model.acc).await?;
                 let mean = acc[0] as f64 / (done * batch) as f64;
                 if !mean.is_finite() {
-                    let at = if last_checked + 1 == done { format!("step {done}") } else { format!("a step between {} and {done}", last_checked + 1) };
+                    let at = if last_checked + 1 == done {
+                        format!("step {done}")
+                    } else {
+                        format!("a step between {} and {done}", last_checked + 1)
+                    };
                     return Err(Error::Model(format!(
                         "the training loss became {mean} in epoch {epoch} at {at} of {steps}: lower the learning rate (-lr)"
                     )));
@@ -206,11 +243,19 @@ impl Trainer {
                 last_checked = done;
                 loss = Some(mean);
             }
-            want_loss = progress(StepInfo { step: step + 1, steps, loss });
+            want_loss = progress(StepInfo {
+                step: step + 1,
+                steps,
+                loss,
+            });
         }
         b.flush();
         let acc = b.read_f32(self.model.acc).await?;
-        let mean = if done == 0 { 0.0 } else { acc[0] as f64 / (done * batch) as f64 };
+        let mean = if done == 0 {
+            0.0
+        } else {
+            acc[0] as f64 / (done * batch) as f64
+        };
         if !mean.is_finite() {
             return Err(Error::Model(format!("the training loss became {mean} in epoch {epoch} (by step {done}): lower the learning rate (-lr)")));
         }
@@ -228,7 +273,12 @@ impl Trainer {
 
     /// One whole epoch as the seed runs it: train, validate, test when the validation error is
     /// at most the best so far; LR decays after it.
-    pub async fn run_epoch<B: Backend>(&mut self, b: &mut B, stop: &AtomicBool, progress: impl FnMut(StepInfo) -> bool) -> Result<EpochReport, Error> {
+    pub async fn run_epoch<B: Backend>(
+        &mut self,
+        b: &mut B,
+        stop: &AtomicBool,
+        progress: impl FnMut(StepInfo) -> bool,
+    ) -> Result<EpochReport, Error> {
         let t0 = now_seconds();
         let lr = self.state.lr;
         let (train_loss, steps_done) = self.train_epoch(b, stop, progress).await?;
@@ -274,7 +324,12 @@ pub enum Which {
 }
 
 /// Loss and error (%) of a model over every image of an uploaded set.
-pub async fn evaluate_set<B: Backend>(b: &mut B, model: &Model, set: &ImageSet, batch: usize) -> Result<Eval, Error> {
+pub async fn evaluate_set<B: Backend>(
+    b: &mut B,
+    model: &Model,
+    set: &ImageSet,
+    batch: usize,
+) -> Result<Eval, Error> {
     b.fill_zero(model.acc);
     let batch = batch.min(model.max_batch);
     for start in (0..set.count).step_by(batch) {
@@ -286,5 +341,8 @@ pub async fn evaluate_set<B: Backend>(b: &mut B, model: &Model, set: &ImageSet, 
     }
     let acc = b.read_f32(model.acc).await?;
     let n = set.count.max(1) as f64;
-    Ok(Eval { loss: acc[0] as f64 / n, error: 100.0 * acc[1] as f64 / n })
+    Ok(Eval {
+        loss: acc[0] as f64 / n,
+        error: 100.0 * acc[1] as f64 / n,
+    })
 }

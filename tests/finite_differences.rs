@@ -25,15 +25,29 @@ fn check(name: &str, theta: &[f32], grad: &[f32], eps: f32, loss: impl Fn(&[f32]
         let down = loss(&t);
         let fd = (up - down) / (2.0 * eps as f64);
         let err = (fd - grad[i] as f64).abs() / scale;
-        assert!(err < 1e-2, "{name}[{i}]: analytic {} vs finite difference {fd} (rel {err:.2e})", grad[i]);
+        assert!(
+            err < 1e-2,
+            "{name}[{i}]: analytic {} vs finite difference {fd} (rel {err:.2e})",
+            grad[i]
+        );
     }
 }
 
 #[test]
 fn conv_gradients() {
-    let s = ConvShape { batch: 2, cin: 3, cout: 4, h: 5, w: 7 };
+    let s = ConvShape {
+        batch: 2,
+        cin: 3,
+        cout: 4,
+        h: 5,
+        w: 7,
+    };
     let mut r = rng(1);
-    let (x, w, b) = (uniform(&mut r, s.x_len(), -1.0, 1.0), uniform(&mut r, s.w_len(), -1.0, 1.0), uniform(&mut r, 4, -1.0, 1.0));
+    let (x, w, b) = (
+        uniform(&mut r, s.x_len(), -1.0, 1.0),
+        uniform(&mut r, s.w_len(), -1.0, 1.0),
+        uniform(&mut r, 4, -1.0, 1.0),
+    );
     let rr = uniform(&mut r, s.y_len(), -1.0, 1.0);
     let fwd = |x: &[f32], w: &[f32], b: &[f32]| {
         let mut y = vec![0.0; s.y_len()];
@@ -43,7 +57,15 @@ fn conv_gradients() {
     let (mut dx, mut dw, mut db) = (vec![0.0; s.x_len()], vec![0.0; s.w_len()], vec![0.0; 4]);
     ops::conv::grad_input(s, &rr, &w, &mut dx);
     ops::conv::grad_weight(s, &rr, &x, &mut dw);
-    ops::batchnorm::channel_sum(ChannelShape { batch: 2, channels: 4, hw: 35 }, &rr, &mut db);
+    ops::batchnorm::channel_sum(
+        ChannelShape {
+            batch: 2,
+            channels: 4,
+            hw: 35,
+        },
+        &rr,
+        &mut db,
+    );
     check("conv dx", &x, &dx, 1e-2, |t| fwd(t, &w, &b));
     check("conv dw", &w, &dw, 1e-2, |t| fwd(&x, t, &b));
     check("conv db", &b, &db, 1e-2, |t| fwd(&x, &w, t));
@@ -51,9 +73,17 @@ fn conv_gradients() {
 
 #[test]
 fn dense_gradients() {
-    let s = DenseShape { batch: 3, inputs: 13, outputs: 10 };
+    let s = DenseShape {
+        batch: 3,
+        inputs: 13,
+        outputs: 10,
+    };
     let mut r = rng(2);
-    let (x, w, b) = (uniform(&mut r, 39, -1.0, 1.0), uniform(&mut r, 130, -1.0, 1.0), uniform(&mut r, 10, -1.0, 1.0));
+    let (x, w, b) = (
+        uniform(&mut r, 39, -1.0, 1.0),
+        uniform(&mut r, 130, -1.0, 1.0),
+        uniform(&mut r, 10, -1.0, 1.0),
+    );
     let rr = uniform(&mut r, 30, -1.0, 1.0);
     let fwd = |x: &[f32], w: &[f32], b: &[f32]| {
         let mut y = vec![0.0; 30];
@@ -63,7 +93,15 @@ fn dense_gradients() {
     let (mut dx, mut dw, mut db) = (vec![0.0; 39], vec![0.0; 130], vec![0.0; 10]);
     ops::dense::grad_input(s, &rr, &w, &mut dx);
     ops::dense::grad_weight(s, &rr, &x, &mut dw);
-    ops::batchnorm::channel_sum(ChannelShape { batch: 3, channels: 10, hw: 1 }, &rr, &mut db);
+    ops::batchnorm::channel_sum(
+        ChannelShape {
+            batch: 3,
+            channels: 10,
+            hw: 1,
+        },
+        &rr,
+        &mut db,
+    );
     check("dense dx", &x, &dx, 1e-2, |t| fwd(t, &w, &b));
     check("dense dw", &w, &dw, 1e-2, |t| fwd(&x, t, &b));
     check("dense db", &b, &db, 1e-2, |t| fwd(&x, &w, t));
@@ -71,7 +109,11 @@ fn dense_gradients() {
 
 #[test]
 fn batchnorm_gradients() {
-    let s = ChannelShape { batch: 4, channels: 3, hw: 6 };
+    let s = ChannelShape {
+        batch: 4,
+        channels: 3,
+        hw: 6,
+    };
     let mut r = rng(3);
     let x = uniform(&mut r, s.len(), -2.0, 3.0);
     let (gamma, beta) = (uniform(&mut r, 3, 0.5, 1.5), uniform(&mut r, 3, -0.5, 0.5));
@@ -92,7 +134,11 @@ fn batchnorm_gradients() {
 
 #[test]
 fn maxpool_gradient() {
-    let s = PoolShape { planes: 3, h: 5, w: 7 };
+    let s = PoolShape {
+        planes: 3,
+        h: 5,
+        w: 7,
+    };
     let mut r = rng(4);
     let x = uniform(&mut r, s.x_len(), -1.0, 1.0); // continuous: no ties
     let rr = uniform(&mut r, s.y_len(), -1.0, 1.0);

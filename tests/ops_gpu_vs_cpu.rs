@@ -11,9 +11,20 @@ use qnn::{Backend, Dtype};
 
 const MATMUL_TOL: f32 = 1e-4;
 
-fn conv_all<B: Backend>(b: &mut B, s: ConvShape, x: &[f32], w: &[f32], bias: &[f32], dy: &[f32]) -> [Vec<f32>; 3] {
+fn conv_all<B: Backend>(
+    b: &mut B,
+    s: ConvShape,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    dy: &[f32],
+) -> [Vec<f32>; 3] {
     let (xb, wb, bb, dyb) = (upload(b, x), upload(b, w), upload(b, bias), upload(b, dy));
-    let (y, dx, dw) = (zeros(b, s.y_len()), zeros(b, s.x_len()), zeros(b, s.w_len()));
+    let (y, dx, dw) = (
+        zeros(b, s.y_len()),
+        zeros(b, s.x_len()),
+        zeros(b, s.w_len()),
+    );
     b.conv_forward(s, xb, wb, bb, y);
     b.conv_grad_input(s, dyb, wb, dx);
     b.conv_grad_weight(s, dyb, xb, dw);
@@ -23,12 +34,48 @@ fn conv_all<B: Backend>(b: &mut B, s: ConvShape, x: &[f32], w: &[f32], bias: &[f
 #[test]
 fn conv_forward_and_gradients_match_cpu() {
     let shapes = [
-        ConvShape { batch: 1, cin: 3, cout: 8, h: 5, w: 5 },
-        ConvShape { batch: 65, cin: 3, cout: 7, h: 7, w: 7 },
-        ConvShape { batch: 2, cin: 70, cout: 66, h: 9, w: 9 },
-        ConvShape { batch: 3, cin: 16, cout: 16, h: 32, w: 32 },
-        ConvShape { batch: 16, cin: 8, cout: 8, h: 16, w: 16 }, // weight gradient split over K
-        ConvShape { batch: 2, cin: 1, cout: 4, h: 28, w: 28 },
+        ConvShape {
+            batch: 1,
+            cin: 3,
+            cout: 8,
+            h: 5,
+            w: 5,
+        },
+        ConvShape {
+            batch: 65,
+            cin: 3,
+            cout: 7,
+            h: 7,
+            w: 7,
+        },
+        ConvShape {
+            batch: 2,
+            cin: 70,
+            cout: 66,
+            h: 9,
+            w: 9,
+        },
+        ConvShape {
+            batch: 3,
+            cin: 16,
+            cout: 16,
+            h: 32,
+            w: 32,
+        },
+        ConvShape {
+            batch: 16,
+            cin: 8,
+            cout: 8,
+            h: 16,
+            w: 16,
+        }, // weight gradient split over K
+        ConvShape {
+            batch: 2,
+            cin: 1,
+            cout: 4,
+            h: 28,
+            w: 28,
+        },
     ];
     let (mut g, mut c) = (gpu(), cpu());
     for (i, s) in shapes.into_iter().enumerate() {
@@ -48,9 +95,19 @@ fn conv_forward_and_gradients_match_cpu() {
 #[test]
 fn conv_cpu_matches_direct_definition() {
     // the CPU twin (im2col + GEMM) against the textbook loop, so the oracle itself is checked
-    let s = ConvShape { batch: 2, cin: 3, cout: 4, h: 5, w: 6 };
+    let s = ConvShape {
+        batch: 2,
+        cin: 3,
+        cout: 4,
+        h: 5,
+        w: 6,
+    };
     let mut r = rng(7);
-    let (x, w, bias) = (uniform(&mut r, s.x_len(), -1.0, 1.0), uniform(&mut r, s.w_len(), -1.0, 1.0), uniform(&mut r, 4, -1.0, 1.0));
+    let (x, w, bias) = (
+        uniform(&mut r, s.x_len(), -1.0, 1.0),
+        uniform(&mut r, s.w_len(), -1.0, 1.0),
+        uniform(&mut r, 4, -1.0, 1.0),
+    );
     let mut y = vec![0.0; s.y_len()];
     qnn::ops::conv::forward(s, &x, &w, &bias, &mut y);
     for n in 0..2 {
@@ -64,35 +121,71 @@ fn conv_cpu_matches_direct_definition() {
                                 let (sy, sx) = (yy + kh - 1, xx + kw - 1);
                                 if (0..5).contains(&sy) && (0..6).contains(&sx) {
                                     acc += (w[((co * 3 + ci) * 3 + kh as usize) * 3 + kw as usize]
-                                        * x[((n * 3 + ci) * 5 + sy as usize) * 6 + sx as usize]) as f64;
+                                        * x[((n * 3 + ci) * 5 + sy as usize) * 6 + sx as usize])
+                                        as f64;
                                 }
                             }
                         }
                     }
                     let got = y[((n * 4 + co) * 5 + yy as usize) * 6 + xx as usize];
-                    assert!((got as f64 - acc).abs() < 1e-5, "({n},{co},{yy},{xx}): {got} vs {acc}");
+                    assert!(
+                        (got as f64 - acc).abs() < 1e-5,
+                        "({n},{co},{yy},{xx}): {got} vs {acc}"
+                    );
                 }
             }
         }
     }
 }
 
-fn dense_all<B: Backend>(b: &mut B, s: DenseShape, x: &[f32], w: &[f32], bias: &[f32], dy: &[f32]) -> [Vec<f32>; 4] {
+fn dense_all<B: Backend>(
+    b: &mut B,
+    s: DenseShape,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    dy: &[f32],
+) -> [Vec<f32>; 4] {
     let (xb, wb, bb, dyb) = (upload(b, x), upload(b, w), upload(b, bias), upload(b, dy));
-    let (y, dx, dw, db) = (zeros(b, s.batch * s.outputs), zeros(b, s.batch * s.inputs), zeros(b, s.outputs * s.inputs), zeros(b, s.outputs));
+    let (y, dx, dw, db) = (
+        zeros(b, s.batch * s.outputs),
+        zeros(b, s.batch * s.inputs),
+        zeros(b, s.outputs * s.inputs),
+        zeros(b, s.outputs),
+    );
     b.dense_forward(s, xb, wb, bb, y);
     b.dense_grad_input(s, dyb, wb, dx);
     b.dense_grad_weight(s, dyb, xb, dw);
-    b.channel_sum(ChannelShape { batch: s.batch, channels: s.outputs, hw: 1 }, dyb, db);
+    b.channel_sum(
+        ChannelShape {
+            batch: s.batch,
+            channels: s.outputs,
+            hw: 1,
+        },
+        dyb,
+        db,
+    );
     [read(b, y), read(b, dx), read(b, dw), read(b, db)]
 }
 
 #[test]
 fn dense_forward_and_gradients_match_cpu() {
     let shapes = [
-        DenseShape { batch: 1, inputs: 9, outputs: 10 },
-        DenseShape { batch: 65, inputs: 1024, outputs: 10 },
-        DenseShape { batch: 16, inputs: 72, outputs: 10 },
+        DenseShape {
+            batch: 1,
+            inputs: 9,
+            outputs: 10,
+        },
+        DenseShape {
+            batch: 65,
+            inputs: 1024,
+            outputs: 10,
+        },
+        DenseShape {
+            batch: 16,
+            inputs: 72,
+            outputs: 10,
+        },
     ];
     let (mut g, mut c) = (gpu(), cpu());
     for (i, s) in shapes.into_iter().enumerate() {
@@ -103,29 +196,83 @@ fn dense_forward_and_gradients_match_cpu() {
         let dy = uniform(&mut r, s.batch * s.outputs, -1.0, 1.0);
         let got = dense_all(&mut g, s, &x, &w, &bias, &dy);
         let want = dense_all(&mut c, s, &x, &w, &bias, &dy);
-        for (k, name) in ["forward", "grad input", "grad weight", "grad bias"].iter().enumerate() {
-            assert_close(&format!("dense {name} {s:?}"), &got[k], &want[k], MATMUL_TOL);
+        for (k, name) in ["forward", "grad input", "grad weight", "grad bias"]
+            .iter()
+            .enumerate()
+        {
+            assert_close(
+                &format!("dense {name} {s:?}"),
+                &got[k],
+                &want[k],
+                MATMUL_TOL,
+            );
         }
     }
 }
 
-fn bn_all<B: Backend>(b: &mut B, s: ChannelShape, x: &[f32], gamma: &[f32], beta: &[f32], dy: &[f32], running: &[f32]) -> [Vec<f32>; 7] {
-    let (xb, gb, bb, dyb, rb) = (upload(b, x), upload(b, gamma), upload(b, beta), upload(b, dy), upload(b, running));
-    let (y, stats, ye) = (zeros(b, s.len()), zeros(b, 2 * s.channels), zeros(b, s.len()));
-    let (dx, dg, db) = (zeros(b, s.len()), zeros(b, s.channels), zeros(b, s.channels));
+fn bn_all<B: Backend>(
+    b: &mut B,
+    s: ChannelShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    dy: &[f32],
+    running: &[f32],
+) -> [Vec<f32>; 7] {
+    let (xb, gb, bb, dyb, rb) = (
+        upload(b, x),
+        upload(b, gamma),
+        upload(b, beta),
+        upload(b, dy),
+        upload(b, running),
+    );
+    let (y, stats, ye) = (
+        zeros(b, s.len()),
+        zeros(b, 2 * s.channels),
+        zeros(b, s.len()),
+    );
+    let (dx, dg, db) = (
+        zeros(b, s.len()),
+        zeros(b, s.channels),
+        zeros(b, s.channels),
+    );
     b.bn_train(s, xb, gb, bb, y, stats, rb);
     b.bn_eval(s, xb, gb, bb, rb, ye);
     b.bn_backward(s, dyb, xb, gb, stats, dx, dg, db);
-    [read(b, y), read(b, stats), read(b, rb), read(b, ye), read(b, dx), read(b, dg), read(b, db)]
+    [
+        read(b, y),
+        read(b, stats),
+        read(b, rb),
+        read(b, ye),
+        read(b, dx),
+        read(b, dg),
+        read(b, db),
+    ]
 }
 
 #[test]
 fn batchnorm_train_eval_backward_match_cpu() {
     let shapes = [
-        ChannelShape { batch: 1, channels: 3, hw: 25 },
-        ChannelShape { batch: 65, channels: 7, hw: 49 },
-        ChannelShape { batch: 16, channels: 10, hw: 1 },
-        ChannelShape { batch: 8, channels: 64, hw: 256 },
+        ChannelShape {
+            batch: 1,
+            channels: 3,
+            hw: 25,
+        },
+        ChannelShape {
+            batch: 65,
+            channels: 7,
+            hw: 49,
+        },
+        ChannelShape {
+            batch: 16,
+            channels: 10,
+            hw: 1,
+        },
+        ChannelShape {
+            batch: 8,
+            channels: 64,
+            hw: 256,
+        },
     ];
     let (mut g, mut c) = (gpu(), cpu());
     for (i, s) in shapes.into_iter().enumerate() {
@@ -139,9 +286,22 @@ fn batchnorm_train_eval_backward_match_cpu() {
         running.extend(uniform(&mut r, s.channels, 0.5, 2.0));
         let got = bn_all(&mut g, s, &x, &gamma, &beta, &dy, &running);
         let want = bn_all(&mut c, s, &x, &gamma, &beta, &dy, &running);
-        let names = ["train y", "batch stats", "running stats", "eval y", "dx", "dgamma", "dbeta"];
+        let names = [
+            "train y",
+            "batch stats",
+            "running stats",
+            "eval y",
+            "dx",
+            "dgamma",
+            "dbeta",
+        ];
         for (k, name) in names.iter().enumerate() {
-            assert_close(&format!("batchnorm {name} {s:?}"), &got[k], &want[k], MATMUL_TOL);
+            assert_close(
+                &format!("batchnorm {name} {s:?}"),
+                &got[k],
+                &want[k],
+                MATMUL_TOL,
+            );
         }
     }
 }
@@ -157,13 +317,32 @@ fn pool_all<B: Backend>(b: &mut B, s: PoolShape, x: &[f32], dy: &[f32]) -> [Vec<
 #[test]
 fn maxpool_matches_cpu_with_ties_and_odd_sizes() {
     let (mut g, mut c) = (gpu(), cpu());
-    for (i, s) in [PoolShape { planes: 3, h: 7, w: 7 }, PoolShape { planes: 130, h: 5, w: 6 }, PoolShape { planes: 64, h: 32, w: 32 }]
-        .into_iter()
-        .enumerate()
+    for (i, s) in [
+        PoolShape {
+            planes: 3,
+            h: 7,
+            w: 7,
+        },
+        PoolShape {
+            planes: 130,
+            h: 5,
+            w: 6,
+        },
+        PoolShape {
+            planes: 64,
+            h: 32,
+            w: 32,
+        },
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut r = rng(400 + i as u64);
         // quantized-looking inputs: few levels, many ties
-        let x: Vec<f32> = uniform(&mut r, s.x_len(), 0.0, 4.0).iter().map(|v| v.floor() / 4.0).collect();
+        let x: Vec<f32> = uniform(&mut r, s.x_len(), 0.0, 4.0)
+            .iter()
+            .map(|v| v.floor() / 4.0)
+            .collect();
         let dy = uniform(&mut r, s.y_len(), -1.0, 1.0);
         let got = pool_all(&mut g, s, &x, &dy);
         let want = pool_all(&mut c, s, &x, &dy);
@@ -185,13 +364,33 @@ fn act_all<B: Backend>(b: &mut B, a: ActQuant, x: &[f32], dy: &[f32]) -> [Vec<f3
 
 pub fn all_activations() -> Vec<ActQuant> {
     use Nonlinearity::*;
-    let mut v = vec![ActQuant::Float(Relu), ActQuant::Float(Hardtanh), ActQuant::Quantized { nl: Hardtanh, bits: 0, sym: true }];
+    let mut v = vec![
+        ActQuant::Float(Relu),
+        ActQuant::Float(Hardtanh),
+        ActQuant::Quantized {
+            nl: Hardtanh,
+            bits: 0,
+            sym: true,
+        },
+    ];
     for bits in [1, 2, 4, 8] {
-        v.push(ActQuant::Quantized { nl: Hardtanh, bits, sym: true });
-        v.push(ActQuant::Quantized { nl: Hardtanh, bits, sym: false });
+        v.push(ActQuant::Quantized {
+            nl: Hardtanh,
+            bits,
+            sym: true,
+        });
+        v.push(ActQuant::Quantized {
+            nl: Hardtanh,
+            bits,
+            sym: false,
+        });
     }
     for bits in [2, 3, 4, 8] {
-        v.push(ActQuant::Quantized { nl: Relu, bits, sym: false });
+        v.push(ActQuant::Quantized {
+            nl: Relu,
+            bits,
+            sym: false,
+        });
     }
     v
 }
@@ -230,15 +429,27 @@ fn weight_quantizer_matches_cpu_exactly() {
         WeightQuant::None,
         WeightQuant::Binary,
         WeightQuant::Bits { bits: 1, sym: true },
-        WeightQuant::Bits { bits: 2, sym: false },
+        WeightQuant::Bits {
+            bits: 2,
+            sym: false,
+        },
         WeightQuant::Bits { bits: 4, sym: true },
-        WeightQuant::Bits { bits: 4, sym: false },
+        WeightQuant::Bits {
+            bits: 4,
+            sym: false,
+        },
         WeightQuant::Bits { bits: 8, sym: true },
-        WeightQuant::Bits { bits: 16, sym: false },
+        WeightQuant::Bits {
+            bits: 16,
+            sym: false,
+        },
     ];
     let mut r = rng(600);
     for (n, scale) in [(27usize, 1.0f32), (36_864, 0.3), (1, 0.01), (5000, 0.0)] {
-        let w: Vec<f32> = uniform(&mut r, n, -1.0, 1.0).iter().map(|v| v * scale).collect();
+        let w: Vec<f32> = uniform(&mut r, n, -1.0, 1.0)
+            .iter()
+            .map(|v| v * scale)
+            .collect();
         for q in qs {
             let got = wq_all(&mut g, q, &w);
             let want = wq_all(&mut c, q, &w);
@@ -274,12 +485,23 @@ fn loss_gradient_and_error_count_match_cpu() {
 
 use rand::Rng;
 
-fn update_all<B: Backend>(b: &mut B, rule: UpdateRule, sgd: bool, p: &[f32], g: &[f32], steps: usize) -> [Vec<f32>; 3] {
+fn update_all<B: Backend>(
+    b: &mut B,
+    rule: UpdateRule,
+    sgd: bool,
+    p: &[f32],
+    g: &[f32],
+    steps: usize,
+) -> [Vec<f32>; 3] {
     let (pb, gb) = (upload(b, p), upload(b, g));
     let (m, v) = (zeros(b, p.len()), zeros(b, p.len()));
     let step = b.alloc(StepScalars::LEN, Dtype::F32);
     for t in 1..=steps {
-        let s = if sgd { StepScalars::sgd(0.01, 0.9) } else { StepScalars::adam(0.003, t as u64, AdamConfig::default()) };
+        let s = if sgd {
+            StepScalars::sgd(0.01, 0.9)
+        } else {
+            StepScalars::adam(0.003, t as u64, AdamConfig::default())
+        };
         b.write_f32(step, &s.to_vec());
         if sgd {
             b.sgd(rule, pb, gb, m, step);
@@ -301,16 +523,30 @@ fn optimizers_match_cpu() {
             let got = update_all(&mut gp, rule, sgd, &p, &g, 3);
             let want = update_all(&mut c, rule, sgd, &p, &g, 3);
             for k in 0..3 {
-                assert_close(&format!("{rule:?} sgd={sgd} tensor {k}"), &got[k], &want[k], 1e-5);
+                assert_close(
+                    &format!("{rule:?} sgd={sgd} tensor {k}"),
+                    &got[k],
+                    &want[k],
+                    1e-5,
+                );
             }
             if let UpdateRule::ScaledClip { .. } = rule {
-                assert!(got[0].iter().all(|v| (-1.0..=1.0).contains(v)), "clipped to [-1, 1]");
+                assert!(
+                    got[0].iter().all(|v| (-1.0..=1.0).contains(v)),
+                    "clipped to [-1, 1]"
+                );
             }
         }
     }
 }
 
-fn gather_all<B: Backend>(b: &mut B, pixels: &[u8], labels: &[u8], chw: (usize, usize, usize), idx: &[u32]) -> (Vec<f32>, Vec<u32>) {
+fn gather_all<B: Backend>(
+    b: &mut B,
+    pixels: &[u8],
+    labels: &[u8],
+    chw: (usize, usize, usize),
+    idx: &[u32],
+) -> (Vec<f32>, Vec<u32>) {
     let set = b.upload_images(pixels, labels, chw).unwrap();
     let ib = upload_u32(b, idx);
     let len = chw.0 * chw.1 * chw.2;
@@ -334,15 +570,29 @@ fn batch_gather_scales_and_flips_like_cpu() {
         assert_close("gathered pixels", &got.0, &want.0, 1e-6);
         assert_eq!(got.1, want.1, "labels");
         // spot-check the definition: first entry, first row
-        let (img, flip) = if idx[0] as usize >= n { (idx[0] as usize - n, true) } else { (idx[0] as usize, false) };
-        let src = if flip { pixels[img * len + chw.2 - 1] } else { pixels[img * len] };
+        let (img, flip) = if idx[0] as usize >= n {
+            (idx[0] as usize - n, true)
+        } else {
+            (idx[0] as usize, false)
+        };
+        let src = if flip {
+            pixels[img * len + chw.2 - 1]
+        } else {
+            pixels[img * len]
+        };
         assert_eq!(want.0[0], src as f32 * 2.0 / 255.0 - 1.0);
     }
 }
 
 #[test]
 fn same_inputs_give_identical_bits_run_after_run() {
-    let s = ConvShape { batch: 16, cin: 8, cout: 8, h: 16, w: 16 };
+    let s = ConvShape {
+        batch: 16,
+        cin: 8,
+        cout: 8,
+        h: 16,
+        w: 16,
+    };
     let mut r = rng(1000);
     let x = uniform(&mut r, s.x_len(), -1.0, 1.0);
     let w = uniform(&mut r, s.w_len(), -1.0, 1.0);

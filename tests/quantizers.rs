@@ -7,7 +7,9 @@ use Nonlinearity::{Hardtanh, Relu};
 
 /// Distinct outputs over a fine sweep of x ∈ [−1.5, 1.5].
 fn levels(a: ActQuant) -> Vec<f32> {
-    let mut v: Vec<f32> = (-30000..=30000).map(|i| a.forward(i as f32 / 20000.0)).collect();
+    let mut v: Vec<f32> = (-30000..=30000)
+        .map(|i| a.forward(i as f32 / 20000.0))
+        .collect();
     v.sort_by(f32::total_cmp);
     v.dedup();
     v
@@ -25,7 +27,10 @@ fn activation_level_tables() {
     assert_eq!(levels(q(Hardtanh, 1, true)), vec![-1.0, 0.0, 1.0]);
     assert_eq!(levels(q(Hardtanh, 1, false)), vec![-1.0, 0.0]);
     // nb = 2: steps of 0.5; asym top 1 − 2^−1 = 0.5; relu [0, 0.5]
-    assert_eq!(levels(q(Hardtanh, 2, true)), vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+    assert_eq!(
+        levels(q(Hardtanh, 2, true)),
+        vec![-1.0, -0.5, 0.0, 0.5, 1.0]
+    );
     assert_eq!(levels(q(Hardtanh, 2, false)), vec![-1.0, -0.5, 0.0, 0.5]);
     assert_eq!(levels(q(Relu, 2, false)), vec![0.0, 0.5]);
     // nb = 4: steps of 1/8; asym top 7/8; relu 0 .. 7/8
@@ -58,7 +63,11 @@ fn activation_rounds_half_away_from_zero() {
 
 #[test]
 fn float_activations() {
-    assert_eq!(ActQuant::Float(Relu).forward(3.5), 3.5, "float relu is unbounded");
+    assert_eq!(
+        ActQuant::Float(Relu).forward(3.5),
+        3.5,
+        "float relu is unbounded"
+    );
     assert_eq!(ActQuant::Float(Relu).forward(-0.1), 0.0);
     assert_eq!(ActQuant::Float(Hardtanh).forward(3.5), 1.0);
     assert_eq!(ActQuant::Float(Hardtanh).forward(-0.3), -0.3);
@@ -78,7 +87,11 @@ fn straight_through_mask_edges() {
     assert_eq!(ht.grad_mask(-1.0000001), 0.0);
     // relu nb = 2: value before the clip must lie in [0, 0.5]
     let relu = q(Relu, 2, false);
-    assert_eq!(relu.grad_mask(-0.3), 0.0, "hs=0.35 → round(1.4)=1 → −0.5 < 0");
+    assert_eq!(
+        relu.grad_mask(-0.3),
+        0.0,
+        "hs=0.35 → round(1.4)=1 → −0.5 < 0"
+    );
     assert_eq!(relu.grad_mask(-0.2), 1.0, "hs=0.4 → round(1.6)=2 → 0");
     assert_eq!(relu.grad_mask(0.6), 1.0, "hs=0.8 → round(3.2)=3 → 0.5");
     assert_eq!(relu.grad_mask(0.8), 0.0, "hs=0.9 → round(3.6)=4 → 1 > 0.5");
@@ -100,23 +113,62 @@ fn weight_quantizer_tables() {
     let w = [1.0, 0.25, 0.75, -0.25, -0.75, -1.0];
     // max 1 → f = 0; nb = 2 → scale 2^(1+0) = 2; W·2 rounds half to even: 0.5 → 0, 1.5 → 2, −1.5 → −2
     // sym: clip to [−2, 2] then /2
-    assert_eq!(wq(WeightQuant::Bits { bits: 2, sym: true }, &w), vec![1.0, 0.0, 1.0, -0.0, -1.0, -1.0]);
+    assert_eq!(
+        wq(WeightQuant::Bits { bits: 2, sym: true }, &w),
+        vec![1.0, 0.0, 1.0, -0.0, -1.0, -1.0]
+    );
     // asym: clip to [−2, 1]
-    assert_eq!(wq(WeightQuant::Bits { bits: 2, sym: false }, &w), vec![0.5, 0.0, 0.5, -0.0, -1.0, -1.0]);
+    assert_eq!(
+        wq(
+            WeightQuant::Bits {
+                bits: 2,
+                sym: false
+            },
+            &w
+        ),
+        vec![0.5, 0.0, 0.5, -0.0, -1.0, -1.0]
+    );
     // max 0.3 → 1/0.3 = 3.33 → f = 1; nb = 4 → scale 2^(3+1) = 16: 0.3·16 = 4.8 → 5 → 0.3125
     let w = [0.3, -0.3, 0.1, 0.03125, 0.09375];
     // 0.1·16 = 1.6 → 2 → 0.125; 0.03125·16 = 0.5 → 0 (even); 0.09375·16 = 1.5 → 2 → 0.125
-    assert_eq!(wq(WeightQuant::Bits { bits: 4, sym: true }, &w), vec![0.3125, -0.3125, 0.125, 0.0, 0.125]);
+    assert_eq!(
+        wq(WeightQuant::Bits { bits: 4, sym: true }, &w),
+        vec![0.3125, -0.3125, 0.125, 0.0, 0.125]
+    );
     // max 0.5 → 1/0.5 = 2 → f = 1 exactly; nb = 2 → scale 4: 0.5·4 = 2 → clip: sym 2 → 0.5, asym 1 → 0.25
     let w = [0.5, -0.5, 0.125];
-    assert_eq!(wq(WeightQuant::Bits { bits: 2, sym: true }, &w), vec![0.5, -0.5, 0.0]);
-    assert_eq!(wq(WeightQuant::Bits { bits: 2, sym: false }, &w), vec![0.25, -0.5, 0.0]);
+    assert_eq!(
+        wq(WeightQuant::Bits { bits: 2, sym: true }, &w),
+        vec![0.5, -0.5, 0.0]
+    );
+    assert_eq!(
+        wq(
+            WeightQuant::Bits {
+                bits: 2,
+                sym: false
+            },
+            &w
+        ),
+        vec![0.25, -0.5, 0.0]
+    );
     // nb = 1 sym: scale 2^(0+f); levels −1, 0, 1 (·2^−f); max 1: 0.5 → 0 (even), 0.7 → 1
-    assert_eq!(wq(WeightQuant::Bits { bits: 1, sym: true }, &[1.0, 0.5, 0.7, -0.7]), vec![1.0, 0.0, 1.0, -1.0]);
+    assert_eq!(
+        wq(
+            WeightQuant::Bits { bits: 1, sym: true },
+            &[1.0, 0.5, 0.7, -0.7]
+        ),
+        vec![1.0, 0.0, 1.0, -1.0]
+    );
     // binary: sign with W = 0 → +1
-    assert_eq!(wq(WeightQuant::Binary, &[0.3, 0.0, -0.0, -1e-9]), vec![1.0, 1.0, 1.0, -1.0]);
+    assert_eq!(
+        wq(WeightQuant::Binary, &[0.3, 0.0, -0.0, -1e-9]),
+        vec![1.0, 1.0, 1.0, -1.0]
+    );
     // all-zero tensor: f = 0, everything 0
-    assert_eq!(wq(WeightQuant::Bits { bits: 4, sym: true }, &[0.0, 0.0]), vec![0.0, 0.0]);
+    assert_eq!(
+        wq(WeightQuant::Bits { bits: 4, sym: true }, &[0.0, 0.0]),
+        vec![0.0, 0.0]
+    );
     // float: unchanged
     assert_eq!(wq(WeightQuant::None, &[0.123, -4.0]), vec![0.123, -4.0]);
 }
@@ -136,11 +188,20 @@ fn weight_levels_at_nb_8() {
 
 #[test]
 fn degenerate_combinations_are_refused() {
-    assert!(check_combination(Relu, 1, false, true).unwrap_err().contains("relu"));
+    assert!(check_combination(Relu, 1, false, true)
+        .unwrap_err()
+        .contains("relu"));
     assert!(check_combination(Relu, 0, false, true).is_err());
-    assert!(check_combination(Hardtanh, 0, false, true).unwrap_err().contains("-sym 1"));
-    assert!(check_combination(Hardtanh, 17, true, true).unwrap_err().contains("16"));
+    assert!(check_combination(Hardtanh, 0, false, true)
+        .unwrap_err()
+        .contains("-sym 1"));
+    assert!(check_combination(Hardtanh, 17, true, true)
+        .unwrap_err()
+        .contains("16"));
     assert!(check_combination(Hardtanh, 0, true, true).is_ok());
     assert!(check_combination(Relu, 2, false, true).is_ok());
-    assert!(check_combination(Relu, 0, false, false).is_ok(), "float mode ignores bits");
+    assert!(
+        check_combination(Relu, 0, false, false).is_ok(),
+        "float mode ignores bits"
+    );
 }

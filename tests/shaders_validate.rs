@@ -7,13 +7,20 @@ fn every_shader_parses_and_validates() {
         let module = match naga::front::wgsl::parse_str(shader.source) {
             Ok(m) => m,
             Err(e) => {
-                failures.push(e.emit_to_string_with_path(shader.source, &format!("shaders/{}", shader.name)));
+                failures.push(
+                    e.emit_to_string_with_path(shader.source, &format!("shaders/{}", shader.name)),
+                );
                 continue;
             }
         };
-        let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default());
+        let mut v = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::default(),
+        );
         if let Err(e) = v.validate(&module) {
-            failures.push(e.emit_to_string_with_path(shader.source, &format!("shaders/{}", shader.name)));
+            failures.push(
+                e.emit_to_string_with_path(shader.source, &format!("shaders/{}", shader.name)),
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -28,7 +35,10 @@ fn every_shader_file_is_listed() {
         .filter(|n| n.ends_with(".wgsl"))
         .collect();
     on_disk.sort();
-    let mut listed: Vec<String> = qnn::gpu::shaders::ALL.iter().map(|s| s.name.to_string()).collect();
+    let mut listed: Vec<String> = qnn::gpu::shaders::ALL
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
     listed.sort();
     assert_eq!(on_disk, listed);
 }

@@ -32,7 +32,14 @@ struct StepResult {
 }
 
 fn config(nl: Nonlinearity, bits: u32, sym: bool) -> NetConfig {
-    NetConfig { input: [1, 28, 28], blocks: [(1, 8), (1, 8), (1, 8)], quantized: true, bits, nonlinearity: nl, sym }
+    NetConfig {
+        input: [1, 28, 28],
+        blocks: [(1, 8), (1, 8), (1, 8)],
+        quantized: true,
+        bits,
+        nonlinearity: nl,
+        sym,
+    }
 }
 
 fn one_step<B: Backend>(b: &mut B, cfg: &NetConfig) -> StepResult {
@@ -45,9 +52,19 @@ fn one_step<B: Backend>(b: &mut B, cfg: &NetConfig) -> StepResult {
     let idx: Vec<u32> = (0..BATCH as u32).map(|i| i * 5 % (2 * n as u32)).collect();
     b.write_u32(model.indices, &idx);
     b.gather_batch(&set, model.indices, BATCH, model.input(), model.labels);
-    b.write_f32(model.step_scalars, &StepScalars::adam(LR, 1, AdamConfig::default()).to_vec());
+    b.write_f32(
+        model.step_scalars,
+        &StepScalars::adam(LR, 1, AdamConfig::default()).to_vec(),
+    );
     model.train_step(b, BATCH, false);
-    let mut res = StepResult { names: vec![], grads: vec![], updated: vec![], moments: vec![], running: vec![], acc: read(b, model.acc) };
+    let mut res = StepResult {
+        names: vec![],
+        grads: vec![],
+        updated: vec![],
+        moments: vec![],
+        running: vec![],
+        acc: read(b, model.acc),
+    };
     for p in &model.params {
         res.names.push(p.name.clone());
         res.grads.push(read(b, p.grad));
@@ -68,13 +85,19 @@ fn compare(cfg: &NetConfig) {
     let want = one_step(&mut cpu(), cfg);
     assert_close("loss and error count", &got.acc, &want.acc, 1e-4);
     let weight_scale = want.grads[0].iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(weight_scale > 0.0, "the first conv's weight gradient is zero: nothing flows back");
+    assert!(
+        weight_scale > 0.0,
+        "the first conv's weight gradient is zero: nothing flows back"
+    );
     for (i, name) in want.names.iter().enumerate() {
         let (gg, wg) = (&got.grads[i], &want.grads[i]);
         if name.ends_with(".bias") {
             for (side, v) in [("gpu", gg), ("cpu", wg)] {
                 let m = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-                assert!(m <= 1e-4 * weight_scale.max(1e-3), "{name} gradient on {side} is {m:e}, not rounding noise");
+                assert!(
+                    m <= 1e-4 * weight_scale.max(1e-3),
+                    "{name} gradient on {side} is {m:e}, not rounding noise"
+                );
             }
         } else {
             assert_close(&format!("{name} gradient"), gg, wg, 1e-3);
@@ -84,10 +107,19 @@ fn compare(cfg: &NetConfig) {
         for (j, (a, b)) in got.updated[i].iter().zip(&want.updated[i]).enumerate() {
             let noise = wg[j].abs() <= 1e-3 * gscale || name.ends_with(".bias");
             let bound = if noise { 2.0 * LR * 30.0 + 1e-5 } else { 1e-5 };
-            assert!((a - b).abs() <= bound, "{name}[{j}] updated: gpu {a} cpu {b} (grad {})", wg[j]);
+            assert!(
+                (a - b).abs() <= bound,
+                "{name}[{j}] updated: gpu {a} cpu {b} (grad {})",
+                wg[j]
+            );
         }
         if !name.ends_with(".bias") {
-            assert_close(&format!("{name} Adam moments"), &got.moments[i], &want.moments[i], 2e-3);
+            assert_close(
+                &format!("{name} Adam moments"),
+                &got.moments[i],
+                &want.moments[i],
+                2e-3,
+            );
         }
     }
     for (k, (a, b)) in got.running.iter().zip(&want.running).enumerate() {
@@ -96,14 +128,26 @@ fn compare(cfg: &NetConfig) {
     // the quantized-weight rule kept conv weights in [−1, 1]
     for (i, name) in want.names.iter().enumerate() {
         if name.starts_with("conv") && name.ends_with(".weight") {
-            assert!(got.updated[i].iter().all(|v| (-1.0..=1.0).contains(v)), "{name} left [−1, 1]");
+            assert!(
+                got.updated[i].iter().all(|v| (-1.0..=1.0).contains(v)),
+                "{name} left [−1, 1]"
+            );
         }
     }
     // deterministic: the same step again on the same device gives the same bits
     let again = one_step(&mut g, cfg);
-    assert_eq!(again.grads, got.grads, "GPU gradients differ between two runs");
-    assert_eq!(again.updated, got.updated, "GPU updates differ between two runs");
-    assert_eq!(again.running, got.running, "GPU running statistics differ between two runs");
+    assert_eq!(
+        again.grads, got.grads,
+        "GPU gradients differ between two runs"
+    );
+    assert_eq!(
+        again.updated, got.updated,
+        "GPU updates differ between two runs"
+    );
+    assert_eq!(
+        again.running, got.running,
+        "GPU running statistics differ between two runs"
+    );
     assert_eq!(again.acc, got.acc);
 }
 

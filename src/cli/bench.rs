@@ -46,7 +46,14 @@ struct TrainRow {
 
 /// The seed's CIFAR-10 example network: 1-64 ×3, 4-bit relu.
 pub fn seed_network() -> NetConfig {
-    NetConfig { input: [3, 32, 32], blocks: [(1, 64), (1, 64), (1, 64)], quantized: true, bits: 4, nonlinearity: Nonlinearity::Relu, sym: false }
+    NetConfig {
+        input: [3, 32, 32],
+        blocks: [(1, 64), (1, 64), (1, 64)],
+        quantized: true,
+        bits: 4,
+        nonlinearity: Nonlinearity::Relu,
+        sym: false,
+    }
 }
 
 fn backends(choice: Option<DeviceChoice>) -> Result<Vec<AnyBackend>> {
@@ -77,11 +84,20 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                 });
             }
             if args.json {
-                println!("{}", serde_json::json!({"ops": rows, "training_step": counts}));
+                println!(
+                    "{}",
+                    serde_json::json!({"ops": rows, "training_step": counts})
+                );
             } else {
-                println!("{:<10} {:<26} {:<22} {:>10} {:>12}", "backend", "op", "shape (batch 64)", "ms/call", "rate");
+                println!(
+                    "{:<10} {:<26} {:<22} {:>10} {:>12}",
+                    "backend", "op", "shape (batch 64)", "ms/call", "rate"
+                );
                 for r in &rows {
-                    println!("{:<10} {:<26} {:<22} {:>10.3} {:>8.2} {}", r.backend, r.op, r.shape, r.ms_per_call, r.rate, r.unit);
+                    println!(
+                        "{:<10} {:<26} {:<22} {:>10.3} {:>8.2} {}",
+                        r.backend, r.op, r.shape, r.ms_per_call, r.rate, r.unit
+                    );
                 }
                 for c in &counts {
                     println!("{}: one training step of the seed's CIFAR-10 network = {} dispatches, {} queue submits", c.backend, c.dispatches_per_step, c.submits_per_step);
@@ -122,7 +138,13 @@ fn short_name<B: Backend>(b: &B) -> String {
 
 fn random_buf<B: Backend>(b: &mut B, n: usize, seed: u32) -> Buf {
     // cheap deterministic values in [-1, 1)
-    let data: Vec<f32> = (0..n as u32).map(|i| ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0).collect();
+    let data: Vec<f32> = (0..n as u32)
+        .map(|i| {
+            ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32 / (1u32 << 24) as f32)
+                * 2.0
+                - 1.0
+        })
+        .collect();
     let buf = b.alloc(n, Dtype::F32);
     b.write_f32(buf, &data);
     buf
@@ -130,7 +152,12 @@ fn random_buf<B: Backend>(b: &mut B, n: usize, seed: u32) -> Buf {
 
 /// Seconds per call of `op`: one warm-up call, then `reps` calls recorded back to back and one
 /// read-back to wait for them.
-fn time_op<B: Backend>(b: &mut B, reps: usize, sync: Buf, mut op: impl FnMut(&mut B)) -> Result<f64> {
+fn time_op<B: Backend>(
+    b: &mut B,
+    reps: usize,
+    sync: Buf,
+    mut op: impl FnMut(&mut B),
+) -> Result<f64> {
     op(b);
     pollster::block_on(b.read_f32(sync))?;
     let t = Instant::now();
@@ -145,12 +172,34 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
     let name = short_name(b);
     let mut rows = Vec::new();
     let mut push = |op: &str, shape: String, secs: f64, amount: f64, unit: &'static str| {
-        rows.push(OpRow { backend: name.clone(), op: op.into(), shape, ms_per_call: secs * 1e3, rate: amount / secs / 1e9, unit });
+        rows.push(OpRow {
+            backend: name.clone(),
+            op: op.into(),
+            shape,
+            ms_per_call: secs * 1e3,
+            rate: amount / secs / 1e9,
+            unit,
+        });
     };
     for (cin, cout, hw) in [(3, 64, 32), (64, 64, 32), (64, 64, 16), (64, 64, 8)] {
-        let s = ConvShape { batch: BATCH, cin, cout, h: hw, w: hw };
-        let (x, w, bias, y) = (random_buf(b, s.x_len(), 1), random_buf(b, s.w_len(), 2), random_buf(b, cout, 3), b.alloc(s.y_len(), Dtype::F32));
-        let (dy, dx, dw) = (random_buf(b, s.y_len(), 4), b.alloc(s.x_len(), Dtype::F32), b.alloc(s.w_len(), Dtype::F32));
+        let s = ConvShape {
+            batch: BATCH,
+            cin,
+            cout,
+            h: hw,
+            w: hw,
+        };
+        let (x, w, bias, y) = (
+            random_buf(b, s.x_len(), 1),
+            random_buf(b, s.w_len(), 2),
+            random_buf(b, cout, 3),
+            b.alloc(s.y_len(), Dtype::F32),
+        );
+        let (dy, dx, dw) = (
+            random_buf(b, s.y_len(), 4),
+            b.alloc(s.x_len(), Dtype::F32),
+            b.alloc(s.w_len(), Dtype::F32),
+        );
         let flops = 2.0 * s.macs() as f64;
         let shape = format!("{cin}→{cout} {hw}×{hw}");
         let t = time_op(b, reps, y, |b| b.conv_forward(s, x, w, bias, y))?;
@@ -160,9 +209,22 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
         let t = time_op(b, reps, dw, |b| b.conv_grad_weight(s, dy, x, dw))?;
         push("conv grad weight", shape, t, flops, "GFLOP/s");
     }
-    let ds = DenseShape { batch: BATCH, inputs: 1024, outputs: 10 };
-    let (x, w, bias, y) = (random_buf(b, 64 * 1024, 5), random_buf(b, 10240, 6), random_buf(b, 10, 7), b.alloc(640, Dtype::F32));
-    let (dy, dx, dw) = (random_buf(b, 640, 8), b.alloc(64 * 1024, Dtype::F32), b.alloc(10240, Dtype::F32));
+    let ds = DenseShape {
+        batch: BATCH,
+        inputs: 1024,
+        outputs: 10,
+    };
+    let (x, w, bias, y) = (
+        random_buf(b, 64 * 1024, 5),
+        random_buf(b, 10240, 6),
+        random_buf(b, 10, 7),
+        b.alloc(640, Dtype::F32),
+    );
+    let (dy, dx, dw) = (
+        random_buf(b, 640, 8),
+        b.alloc(64 * 1024, Dtype::F32),
+        b.alloc(10240, Dtype::F32),
+    );
     let flops = 2.0 * 64.0 * 1024.0 * 10.0;
     let t = time_op(b, reps, y, |b| b.dense_forward(ds, x, w, bias, y))?;
     push("dense forward", "1024→10".into(), t, flops, "GFLOP/s");
@@ -171,11 +233,27 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
     let t = time_op(b, reps, dw, |b| b.dense_grad_weight(ds, dy, x, dw))?;
     push("dense grad weight", "1024→10".into(), t, flops, "GFLOP/s");
 
-    let cs = ChannelShape { batch: BATCH, channels: 64, hw: 1024 };
+    let cs = ChannelShape {
+        batch: BATCH,
+        channels: 64,
+        hw: 1024,
+    };
     let n = cs.len();
     let bytes = 4.0 * n as f64;
-    let (x, g, be, y, st, run) = (random_buf(b, n, 9), random_buf(b, 64, 10), random_buf(b, 64, 11), b.alloc(n, Dtype::F32), b.alloc(128, Dtype::F32), random_buf(b, 128, 12));
-    let (dy, dx, dg, db) = (random_buf(b, n, 13), b.alloc(n, Dtype::F32), b.alloc(64, Dtype::F32), b.alloc(64, Dtype::F32));
+    let (x, g, be, y, st, run) = (
+        random_buf(b, n, 9),
+        random_buf(b, 64, 10),
+        random_buf(b, 64, 11),
+        b.alloc(n, Dtype::F32),
+        b.alloc(128, Dtype::F32),
+        random_buf(b, 128, 12),
+    );
+    let (dy, dx, dg, db) = (
+        random_buf(b, n, 13),
+        b.alloc(n, Dtype::F32),
+        b.alloc(64, Dtype::F32),
+        b.alloc(64, Dtype::F32),
+    );
     let shape = "64ch 32×32".to_string();
     let t = time_op(b, reps, y, |b| b.bn_train(cs, x, g, be, y, st, run))?;
     push("batchnorm train", shape.clone(), t, 3.0 * bytes, "GB/s");
@@ -183,12 +261,26 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
     push("batchnorm backward", shape.clone(), t, 5.0 * bytes, "GB/s");
     let t = time_op(b, reps, db, |b| b.channel_sum(cs, dy, db))?;
     push("bias grad (channel sum)", shape.clone(), t, bytes, "GB/s");
-    let act = ActQuant::Quantized { nl: Nonlinearity::Relu, bits: 4, sym: false };
+    let act = ActQuant::Quantized {
+        nl: Nonlinearity::Relu,
+        bits: 4,
+        sym: false,
+    };
     let t = time_op(b, reps, y, |b| b.act_forward(act, n, x, y))?;
-    push("activation 4-bit relu", shape.clone(), t, 2.0 * bytes, "GB/s");
+    push(
+        "activation 4-bit relu",
+        shape.clone(),
+        t,
+        2.0 * bytes,
+        "GB/s",
+    );
     let t = time_op(b, reps, dx, |b| b.act_backward(act, n, x, dy, dx))?;
     push("activation backward", shape.clone(), t, 3.0 * bytes, "GB/s");
-    let ps = PoolShape { planes: BATCH * 64, h: 32, w: 32 };
+    let ps = PoolShape {
+        planes: BATCH * 64,
+        h: 32,
+        w: 32,
+    };
     let yp = b.alloc(ps.y_len(), Dtype::F32);
     let dyp = random_buf(b, ps.y_len(), 14);
     let t = time_op(b, reps, yp, |b| b.pool_forward(ps, x, yp))?;
@@ -196,16 +288,71 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
     let t = time_op(b, reps, dx, |b| b.pool_backward(ps, x, dyp, dx))?;
     push("maxpool backward", shape, t, 2.25 * bytes, "GB/s");
     let nw = 64 * 64 * 9;
-    let (w, m, wq) = (random_buf(b, nw, 15), b.alloc(1, Dtype::F32), b.alloc(nw, Dtype::F32));
-    let t = time_op(b, reps, wq, |b| b.weight_quantize(WeightQuant::Bits { bits: 4, sym: false }, w, m, wq))?;
-    push("weight quantize", "64×64×3×3".into(), t, 3.0 * 4.0 * nw as f64, "GB/s");
-    let (gr, mm, vv, step) = (random_buf(b, nw, 16), b.alloc(nw, Dtype::F32), b.alloc(nw, Dtype::F32), b.alloc(StepScalars::LEN, Dtype::F32));
-    b.write_f32(step, &StepScalars::adam(1e-3, 1, AdamConfig::default()).to_vec());
-    let t = time_op(b, reps, w, |b| b.adam(UpdateRule::ScaledClip { scale: 27.71 }, AdamConfig::default(), w, gr, mm, vv, step))?;
-    push("adam (quantized rule)", "64×64×3×3".into(), t, 7.0 * 4.0 * nw as f64, "GB/s");
-    let (ys, labels, dys, acc) = (random_buf(b, 640, 17), b.alloc(64, Dtype::U32), b.alloc(640, Dtype::F32), b.alloc(2, Dtype::F32));
+    let (w, m, wq) = (
+        random_buf(b, nw, 15),
+        b.alloc(1, Dtype::F32),
+        b.alloc(nw, Dtype::F32),
+    );
+    let t = time_op(b, reps, wq, |b| {
+        b.weight_quantize(
+            WeightQuant::Bits {
+                bits: 4,
+                sym: false,
+            },
+            w,
+            m,
+            wq,
+        )
+    })?;
+    push(
+        "weight quantize",
+        "64×64×3×3".into(),
+        t,
+        3.0 * 4.0 * nw as f64,
+        "GB/s",
+    );
+    let (gr, mm, vv, step) = (
+        random_buf(b, nw, 16),
+        b.alloc(nw, Dtype::F32),
+        b.alloc(nw, Dtype::F32),
+        b.alloc(StepScalars::LEN, Dtype::F32),
+    );
+    b.write_f32(
+        step,
+        &StepScalars::adam(1e-3, 1, AdamConfig::default()).to_vec(),
+    );
+    let t = time_op(b, reps, w, |b| {
+        b.adam(
+            UpdateRule::ScaledClip { scale: 27.71 },
+            AdamConfig::default(),
+            w,
+            gr,
+            mm,
+            vv,
+            step,
+        )
+    })?;
+    push(
+        "adam (quantized rule)",
+        "64×64×3×3".into(),
+        t,
+        7.0 * 4.0 * nw as f64,
+        "GB/s",
+    );
+    let (ys, labels, dys, acc) = (
+        random_buf(b, 640, 17),
+        b.alloc(64, Dtype::U32),
+        b.alloc(640, Dtype::F32),
+        b.alloc(2, Dtype::F32),
+    );
     let t = time_op(b, reps, acc, |b| b.loss(64, ys, labels, Some(dys), acc))?;
-    push("squared hinge loss", "64×10".into(), t, 3.0 * 4.0 * 640.0, "GB/s");
+    push(
+        "squared hinge loss",
+        "64×10".into(),
+        t,
+        3.0 * 4.0 * 640.0,
+        "GB/s",
+    );
     Ok(rows)
 }
 
@@ -213,15 +360,22 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
 fn seed_setup<B: Backend>(b: &mut B) -> Result<(Model, ImageSet)> {
     let model = Model::new(b, seed_network(), BATCH, 1)?;
     let n = 256;
-    let pixels: Vec<u8> = (0..n * 3072u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let pixels: Vec<u8> = (0..n * 3072u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
     let set = b.upload_images(&pixels, &labels, (3, 32, 32))?;
-    b.write_f32(model.step_scalars, &StepScalars::adam(1e-3, 1, AdamConfig::default()).to_vec());
+    b.write_f32(
+        model.step_scalars,
+        &StepScalars::adam(1e-3, 1, AdamConfig::default()).to_vec(),
+    );
     Ok((model, set))
 }
 
 fn one_step<B: Backend>(b: &mut B, model: &Model, set: &ImageSet, step: usize) {
-    let idx: Vec<u32> = (0..BATCH as u32).map(|i| (i * 7 + step as u32 * 64) % (2 * set.count as u32)).collect();
+    let idx: Vec<u32> = (0..BATCH as u32)
+        .map(|i| (i * 7 + step as u32 * 64) % (2 * set.count as u32))
+        .collect();
     b.write_u32(model.indices, &idx);
     b.gather_batch(set, model.indices, BATCH, model.input(), model.labels);
     model.train_step(b, BATCH, false);
@@ -235,7 +389,11 @@ fn step_counts<B: Backend>(b: &mut B) -> Result<StepCounts> {
     one_step(b, &model, &set, 1);
     b.flush();
     let after = b.counters();
-    Ok(StepCounts { backend: short_name(b), dispatches_per_step: after.dispatches - before.dispatches, submits_per_step: after.submits - before.submits })
+    Ok(StepCounts {
+        backend: short_name(b),
+        dispatches_per_step: after.dispatches - before.dispatches,
+        submits_per_step: after.submits - before.submits,
+    })
 }
 
 fn bench_train<B: Backend>(b: &mut B) -> Result<TrainRow> {

@@ -7,15 +7,38 @@ use qnn::data::{install_download, DatasetKind};
 
 /// (file, MD5, mirrors) of each data set's official files.
 fn files(kind: DatasetKind) -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
-    let mnist = ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/"];
+    let mnist = [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://yann.lecun.com/exdb/mnist/",
+    ];
     match kind {
         DatasetKind::Mnist => vec![
-            ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", mnist.to_vec()),
-            ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", mnist.to_vec()),
-            ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", mnist.to_vec()),
-            ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", mnist.to_vec()),
+            (
+                "train-images-idx3-ubyte.gz",
+                "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                mnist.to_vec(),
+            ),
+            (
+                "train-labels-idx1-ubyte.gz",
+                "d53e105ee54ea40749a09fcbcd1e9432",
+                mnist.to_vec(),
+            ),
+            (
+                "t10k-images-idx3-ubyte.gz",
+                "9fb629c4189551a2d022fa330f9573f3",
+                mnist.to_vec(),
+            ),
+            (
+                "t10k-labels-idx1-ubyte.gz",
+                "ec29112dd5afa0611ce80d1b7f02629c",
+                mnist.to_vec(),
+            ),
         ],
-        DatasetKind::Cifar10 => vec![("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", vec!["https://www.cs.toronto.edu/~kriz/"])],
+        DatasetKind::Cifar10 => vec![(
+            "cifar-10-binary.tar.gz",
+            "c32a1d4ab5d03f1284b67883e8d87530",
+            vec!["https://www.cs.toronto.edu/~kriz/"],
+        )],
         DatasetKind::MnistMini => vec![],
     }
 }
@@ -33,8 +56,13 @@ pub fn download(dataset: &str, dir: &Path) -> Result<()> {
             println!("downloading {url}");
             match fetch(&url) {
                 Ok(bytes) => {
-                    install_download(&bytes, name, md5, dir).with_context(|| format!("from {url}"))?;
-                    println!("  {} bytes, MD5 ok → {}", bytes.len(), dir.join(name).display());
+                    install_download(&bytes, name, md5, dir)
+                        .with_context(|| format!("from {url}"))?;
+                    println!(
+                        "  {} bytes, MD5 ok → {}",
+                        bytes.len(),
+                        dir.join(name).display()
+                    );
                     last_err = None;
                     break;
                 }
@@ -54,5 +82,9 @@ pub fn download(dataset: &str, dir: &Path) -> Result<()> {
 
 fn fetch(url: &str) -> Result<Vec<u8>> {
     let mut resp = ureq::get(url).call()?;
-    Ok(resp.body_mut().with_config().limit(512 << 20).read_to_vec()?)
+    Ok(resp
+        .body_mut()
+        .with_config()
+        .limit(512 << 20)
+        .read_to_vec()?)
 }

@@ -6,26 +6,48 @@ use qnn::checkpoint::{self, ModelMeta};
 use crate::ImportArgs;
 
 pub fn import(args: ImportArgs) -> Result<()> {
-    let stem = args.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = args
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let (dataset, config) = if args.from_flags {
         let kind = super::dataset_kind(&args.net.dataset)?;
-        (kind.name().to_string(), super::train_cmd::net_config(&args.net, kind.chw())?)
+        (
+            kind.name().to_string(),
+            super::train_cmd::net_config(&args.net, kind.chw())?,
+        )
     } else {
         checkpoint::parse_seed_name(&stem)?
     };
     let arrays = read_npz(&args.file)?;
-    let tensors = checkpoint::from_lasagne(&config, &arrays).with_context(|| format!("{}", args.file.display()))?;
-    let out = args.out.unwrap_or_else(|| args.file.with_extension("safetensors"));
-    let meta = ModelMeta { dataset, config, epoch: 0, val_error: f64::NAN, test_error: f64::NAN };
+    let tensors = checkpoint::from_lasagne(&config, &arrays)
+        .with_context(|| format!("{}", args.file.display()))?;
+    let out = args
+        .out
+        .unwrap_or_else(|| args.file.with_extension("safetensors"));
+    let meta = ModelMeta {
+        dataset,
+        config,
+        epoch: 0,
+        val_error: f64::NAN,
+        test_error: f64::NAN,
+    };
     checkpoint::save_model(&out, &tensors, &meta)?;
-    println!("{} → {} ({} tensors)", args.file.display(), out.display(), tensors.len());
+    println!(
+        "{} → {} ({} tensors)",
+        args.file.display(),
+        out.display(),
+        tensors.len()
+    );
     Ok(())
 }
 
 /// arr_0, arr_1, … of an .npz, as f32.
 fn read_npz(path: &std::path::Path) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
     let what = path.display().to_string();
-    let mut npz = npyz::npz::NpzArchive::open(path).with_context(|| format!("{what}: not a readable .npz (zip) file"))?;
+    let mut npz = npyz::npz::NpzArchive::open(path)
+        .with_context(|| format!("{what}: not a readable .npz (zip) file"))?;
     let count = npz.array_names().count();
     if count == 0 {
         bail!("{what}: the archive holds no arrays");
@@ -33,11 +55,21 @@ fn read_npz(path: &std::path::Path) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
     let mut out = Vec::new();
     for i in 0..count {
         let name = format!("arr_{i}");
-        let arr = npz.by_name(&name).with_context(|| format!("{what}: {name} is unreadable"))?.with_context(|| format!("{what}: no {name} (saved with np.savez(*params)?)"))?;
+        let arr = npz
+            .by_name(&name)
+            .with_context(|| format!("{what}: {name} is unreadable"))?
+            .with_context(|| format!("{what}: no {name} (saved with np.savez(*params)?)"))?;
         let shape: Vec<usize> = arr.shape().iter().map(|&d| d as usize).collect();
         let data: Vec<f32> = match arr.dtype() {
-            npyz::DType::Plain(t) if t.size_field() == 4 => arr.into_vec::<f32>().with_context(|| format!("{what}: {name}"))?,
-            npyz::DType::Plain(t) if t.size_field() == 8 => arr.into_vec::<f64>().with_context(|| format!("{what}: {name}"))?.into_iter().map(|v| v as f32).collect(),
+            npyz::DType::Plain(t) if t.size_field() == 4 => arr
+                .into_vec::<f32>()
+                .with_context(|| format!("{what}: {name}"))?,
+            npyz::DType::Plain(t) if t.size_field() == 8 => arr
+                .into_vec::<f64>()
+                .with_context(|| format!("{what}: {name}"))?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
             other => bail!("{what}: {name} has dtype {other:?}, expected float32 or float64"),
         };
         out.push((shape, data));

@@ -39,10 +39,14 @@ pub fn open_device(choice: DeviceChoice) -> Result<AnyBackend> {
         DeviceChoice::Cpu => Ok(AnyBackend::Cpu(CpuBackend::new())),
         DeviceChoice::Gpu => {
             let adapter = pollster::block_on(best_adapter())?;
-            Ok(AnyBackend::Gpu(Box::new(pollster::block_on(GpuBackend::with_adapter(&adapter))?)))
+            Ok(AnyBackend::Gpu(Box::new(pollster::block_on(
+                GpuBackend::with_adapter(&adapter),
+            )?)))
         }
         DeviceChoice::Auto => match pollster::block_on(best_adapter()) {
-            Ok(a) if !a.is_software() => Ok(AnyBackend::Gpu(Box::new(pollster::block_on(GpuBackend::with_adapter(&a))?))),
+            Ok(a) if !a.is_software() => Ok(AnyBackend::Gpu(Box::new(pollster::block_on(
+                GpuBackend::with_adapter(&a),
+            )?))),
             Ok(a) => {
                 eprintln!("device auto: the only GPU adapter is a software rasterizer ({}), so the CPU backend is used (--device gpu forces wgpu)", a.describe());
                 Ok(AnyBackend::Cpu(CpuBackend::new()))

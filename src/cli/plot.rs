@@ -19,22 +19,46 @@ fn register_font() {
 
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
-fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, title: &str, series: &[Series]) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let xmax = series.iter().flat_map(|s| s.2.iter().map(|p| p.0)).fold(1.0f64, f64::max);
-    let ymax = series.iter().flat_map(|s| s.2.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(1e-9f64, f64::max) * 1.05;
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    series: &[Series],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let xmax = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.0))
+        .fold(1.0f64, f64::max);
+    let ymax = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(1e-9f64, f64::max)
+        * 1.05;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(56)
         .build_cartesian_2d(1.0..xmax.max(2.0), 0.0..ymax)?;
-    chart.configure_mesh().x_desc("epoch").label_style(("sans-serif", 13)).draw()?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .label_style(("sans-serif", 13))
+        .draw()?;
     for (name, color, points) in series {
         let c = *color;
-        chart.draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?.label(*name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        chart
+            .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 13)).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()?;
     Ok(())
 }
 
@@ -46,13 +70,34 @@ pub fn curves(path: &Path, history: &[EpochReport], title: &str) -> Result<()> {
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let root = root.titled(title, ("sans-serif", 16)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let root = root
+            .titled(title, ("sans-serif", 16))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let (left, right) = root.split_horizontally(w / 2);
-        let pts = |f: fn(&EpochReport) -> f64| history.iter().map(|r| (r.epoch as f64, f(r))).collect::<Vec<_>>();
-        panel(&left, "loss (squared hinge)", &[("training", BLUE, pts(|r| r.train_loss)), ("validation", RED, pts(|r| r.val_loss))])
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        panel(&right, "error %", &[("validation", RED, pts(|r| r.val_error)), ("test (best epoch)", GREEN, pts(|r| r.test_error))])
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let pts = |f: fn(&EpochReport) -> f64| {
+            history
+                .iter()
+                .map(|r| (r.epoch as f64, f(r)))
+                .collect::<Vec<_>>()
+        };
+        panel(
+            &left,
+            "loss (squared hinge)",
+            &[
+                ("training", BLUE, pts(|r| r.train_loss)),
+                ("validation", RED, pts(|r| r.val_loss)),
+            ],
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        panel(
+            &right,
+            "error %",
+            &[
+                ("validation", RED, pts(|r| r.val_error)),
+                ("test (best epoch)", GREEN, pts(|r| r.test_error)),
+            ],
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let img = image_png(&pixels, w, h)?;

@@ -61,13 +61,18 @@ pub fn train(args: TrainArgs) -> Result<()> {
         bail!("--batch-size 0: use at least 1");
     }
     if !(args.lr > 0.0 && args.lr.is_finite()) {
-        bail!("-lr {}: the learning rate must be a positive number", args.lr);
+        bail!(
+            "-lr {}: the learning rate must be a positive number",
+            args.lr
+        );
     }
     if !(args.lr_final > 0.0 && args.lr_final.is_finite()) {
         bail!("--lr-final {}: must be a positive number", args.lr_final);
     }
     if args.resume && (args.init.is_some() || args.finetune == 1) {
-        bail!("--resume continues a run as it was saved: it cannot be combined with --init or -ft 1");
+        bail!(
+            "--resume continues a run as it was saved: it cannot be combined with --init or -ft 1"
+        );
     }
     let dataset = data::load(kind, &args.data_dir)?;
     let valid = args.valid.unwrap_or_else(|| kind.default_valid());
@@ -85,7 +90,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
         seed: args.seed,
         optimizer: match args.optimizer {
             OptimizerChoice::Adam => Optimizer::Adam,
-            OptimizerChoice::Sgd => Optimizer::Sgd { momentum: args.momentum },
+            OptimizerChoice::Sgd => Optimizer::Sgd {
+                momentum: args.momentum,
+            },
         },
     };
     let train_images = train_split.len() * if options.flip { 2 } else { 1 };
@@ -95,7 +102,16 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let name = config.model_name(kind.name());
     let paths = Paths::new(&args.out, &name);
     let mut dev = open_device(args.device)?;
-    with_backend!(&mut dev, |b| run_training(b, &args, kind, config, options, &dataset, (&train_split, &valid_split), &paths))
+    with_backend!(&mut dev, |b| run_training(
+        b,
+        &args,
+        kind,
+        config,
+        options,
+        &dataset,
+        (&train_split, &valid_split),
+        &paths
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -115,13 +131,18 @@ fn run_training<B: Backend>(
         "data: {} — {} training images{}, {} validation, {} test",
         kind.name(),
         train_split.len(),
-        if options.flip { " (doubled with flips)" } else { "" },
+        if options.flip {
+            " (doubled with flips)"
+        } else {
+            ""
+        },
         valid_split.len(),
         dataset.test.len()
     );
     let model = Model::new(b, config.clone(), options.batch, options.seed)?;
     if args.finetune == 1 {
-        load_into(b, &model, &paths.model).with_context(|| format!("-ft 1 loads {}", paths.model.display()))?;
+        load_into(b, &model, &paths.model)
+            .with_context(|| format!("-ft 1 loads {}", paths.model.display()))?;
         println!("fine-tuning from {}", paths.model.display());
     }
     if let Some(init) = &args.init {
@@ -129,11 +150,24 @@ fn run_training<B: Backend>(
         println!("initialised from {}", init.display());
     }
     println!("{}", model.summary());
-    let mut trainer = Trainer::new(b, model, options.clone(), dataset.chw, train_split, valid_split, &dataset.test)?;
+    let mut trainer = Trainer::new(
+        b,
+        model,
+        options.clone(),
+        dataset.chw,
+        train_split,
+        valid_split,
+        &dataset.test,
+    )?;
     let mut history: Vec<EpochReport> = Vec::new();
     if args.resume {
         history = resume(b, &mut trainer, paths, &options)?;
-        println!("resuming after epoch {} of {} (state in {})", trainer.state.epoch, options.epochs, paths.state.display());
+        println!(
+            "resuming after epoch {} of {} (state in {})",
+            trainer.state.epoch,
+            options.epochs,
+            paths.state.display()
+        );
     }
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -146,13 +180,18 @@ fn run_training<B: Backend>(
         });
     }
     let terminal = std::io::stderr().is_terminal();
-    while trainer.state.epoch < options.epochs {
+    let last_epoch = args.stop_after.map_or(options.epochs, |n| {
+        (trainer.state.epoch + n).min(options.epochs)
+    });
+    while trainer.state.epoch < last_epoch {
         let epoch = trainer.state.epoch + 1;
         let bar = terminal.then(|| {
             let pb = indicatif::ProgressBar::new(trainer.steps_per_epoch() as u64);
             pb.set_style(
-                indicatif::ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} steps {per_sec} {msg}")
-                    .expect("valid template"),
+                indicatif::ProgressStyle::with_template(
+                    "epoch {prefix} {bar:30} {pos}/{len} steps {per_sec} {msg}",
+                )
+                .expect("valid template"),
             );
             pb.set_prefix(format!("{epoch}/{}", options.epochs));
             pb
@@ -176,7 +215,10 @@ fn run_training<B: Backend>(
             pb.finish_and_clear();
         }
         if report.interrupted {
-            println!("stopped during epoch {epoch}; the model of the best epoch ({}) is kept", trainer.state.best_epoch);
+            println!(
+                "stopped during epoch {epoch}; the model of the best epoch ({}) is kept",
+                trainer.state.best_epoch
+            );
             break;
         }
         print_report(&report, options.epochs);
@@ -197,6 +239,12 @@ fn run_training<B: Backend>(
             eprintln!("warning: could not draw {}: {e}", paths.plot.display());
         }
         save_state(b, &trainer, &paths.state, &options, kind)?;
+    }
+    if trainer.state.epoch < options.epochs && !stop.load(Ordering::Relaxed) {
+        println!(
+            "stopped after epoch {} of {} as asked; continue with --resume",
+            trainer.state.epoch, options.epochs
+        );
     }
     let seconds = started.elapsed().as_secs_f64();
     let s = &trainer.state;
@@ -227,7 +275,10 @@ fn run_training<B: Backend>(
 }
 
 fn print_report(r: &EpochReport, epochs: usize) {
-    println!("Epoch {} of {} took {:.2}s ({:.0} images/s)", r.epoch, epochs, r.seconds, r.images_per_second);
+    println!(
+        "Epoch {} of {} took {:.2}s ({:.0} images/s)",
+        r.epoch, epochs, r.seconds, r.images_per_second
+    );
     println!("  LR:                            {:.6e}", r.lr);
     println!("  training loss:                 {:.6}", r.train_loss);
     println!("  validation loss:               {:.6}", r.val_loss);
@@ -252,46 +303,97 @@ fn write_metrics(path: &Path, history: &[EpochReport]) -> Result<()> {
 fn load_into<B: Backend>(b: &mut B, model: &Model, path: &Path) -> Result<()> {
     let (tensors, meta) = checkpoint::load_model(path)?;
     if meta.config.input != model.config.input {
-        bail!("{}: its input is {:?}, this run's is {:?}", path.display(), meta.config.input, model.config.input);
+        bail!(
+            "{}: its input is {:?}, this run's is {:?}",
+            path.display(),
+            meta.config.input,
+            model.config.input
+        );
     }
     model.import(b, &tensors)?;
     Ok(())
 }
 
-fn save_state<B: Backend>(b: &mut B, trainer: &Trainer, path: &Path, options: &TrainOptions, kind: DatasetKind) -> Result<()> {
+fn save_state<B: Backend>(
+    b: &mut B,
+    trainer: &Trainer,
+    path: &Path,
+    options: &TrainOptions,
+    kind: DatasetKind,
+) -> Result<()> {
     let mut tensors: Vec<Tensor> = pollster::block_on(trainer.model.export(b))?;
     for p in &trainer.model.params {
-        tensors.push((format!("{}.adam_m", p.name), p.shape.clone(), pollster::block_on(b.read_f32(p.m))?));
-        tensors.push((format!("{}.adam_v", p.name), p.shape.clone(), pollster::block_on(b.read_f32(p.v))?));
+        tensors.push((
+            format!("{}.adam_m", p.name),
+            p.shape.clone(),
+            pollster::block_on(b.read_f32(p.m))?,
+        ));
+        tensors.push((
+            format!("{}.adam_v", p.name),
+            p.shape.clone(),
+            pollster::block_on(b.read_f32(p.v))?,
+        ));
     }
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "qnn-train-state-v1".to_string());
     meta.insert("dataset".to_string(), kind.name().to_string());
-    meta.insert("config".to_string(), serde_json::to_string(&trainer.model.config)?);
+    meta.insert(
+        "config".to_string(),
+        serde_json::to_string(&trainer.model.config)?,
+    );
     meta.insert("options".to_string(), serde_json::to_string(options)?);
     meta.insert("state".to_string(), serde_json::to_string(&trainer.state)?);
     checkpoint::write_atomic(path, &checkpoint::to_bytes(&tensors, meta)?)?;
     Ok(())
 }
 
-fn resume<B: Backend>(b: &mut B, trainer: &mut Trainer, paths: &Paths, options: &TrainOptions) -> Result<Vec<EpochReport>> {
-    let bytes = std::fs::read(&paths.state).with_context(|| format!("--resume needs {} (written after each epoch)", paths.state.display()))?;
+fn resume<B: Backend>(
+    b: &mut B,
+    trainer: &mut Trainer,
+    paths: &Paths,
+    options: &TrainOptions,
+) -> Result<Vec<EpochReport>> {
+    let bytes = std::fs::read(&paths.state).with_context(|| {
+        format!(
+            "--resume needs {} (written after each epoch)",
+            paths.state.display()
+        )
+    })?;
     let (tensors, meta) = checkpoint::from_bytes(&bytes, &paths.state.display().to_string())?;
-    let get = |k: &str| meta.get(k).with_context(|| format!("{}: not a qnn training state (no '{k}')", paths.state.display()));
+    let get = |k: &str| {
+        meta.get(k).with_context(|| {
+            format!(
+                "{}: not a qnn training state (no '{k}')",
+                paths.state.display()
+            )
+        })
+    };
     let config: NetConfig = serde_json::from_str(get("config")?)?;
     if config != trainer.model.config {
-        bail!("{}: saved for another network ({config:?}); resume with the same flags", paths.state.display());
+        bail!(
+            "{}: saved for another network ({config:?}); resume with the same flags",
+            paths.state.display()
+        );
     }
     let saved: TrainOptions = serde_json::from_str(get("options")?)?;
-    if saved.batch != options.batch || saved.flip != options.flip || saved.optimizer != options.optimizer {
-        bail!("{}: saved with other training options ({saved:?}); resume with the same flags", paths.state.display());
+    if saved.batch != options.batch
+        || saved.flip != options.flip
+        || saved.optimizer != options.optimizer
+    {
+        bail!(
+            "{}: saved with other training options ({saved:?}); resume with the same flags",
+            paths.state.display()
+        );
     }
     let state: TrainState = serde_json::from_str(get("state")?)?;
     trainer.model.import(b, &tensors)?;
     for p in &trainer.model.params {
         for (suffix, buf) in [("adam_m", p.m), ("adam_v", p.v)] {
             let name = format!("{}.{suffix}", p.name);
-            let t = tensors.iter().find(|t| t.0 == name).with_context(|| format!("{}: missing '{name}'", paths.state.display()))?;
+            let t = tensors
+                .iter()
+                .find(|t| t.0 == name)
+                .with_context(|| format!("{}: missing '{name}'", paths.state.display()))?;
             b.write_f32(buf, &t.2);
         }
     }
@@ -299,7 +401,8 @@ fn resume<B: Backend>(b: &mut B, trainer: &mut Trainer, paths: &Paths, options: 
     let mut history = Vec::new();
     if let Ok(text) = std::fs::read_to_string(&paths.metrics) {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let r: EpochReport = serde_json::from_str(line).with_context(|| format!("{}: unreadable line", paths.metrics.display()))?;
+            let r: EpochReport = serde_json::from_str(line)
+                .with_context(|| format!("{}: unreadable line", paths.metrics.display()))?;
             if r.epoch <= trainer.state.epoch {
                 history.push(r);
             }
@@ -313,7 +416,12 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let kind = dataset_kind(args.dataset.as_deref().unwrap_or(&meta.dataset))?;
     let (c, h, w) = kind.chw();
     if meta.config.input != [c, h, w] {
-        bail!("{} was trained on {:?} inputs; {} has {c}×{h}×{w}", args.model.display(), meta.config.input, kind.name());
+        bail!(
+            "{} was trained on {:?} inputs; {} has {c}×{h}×{w}",
+            args.model.display(),
+            meta.config.input,
+            kind.name()
+        );
     }
     if args.batch_size == 0 {
         bail!("--batch-size 0: use at least 1");
@@ -326,9 +434,18 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         let set = b.upload_images(&dataset.test.pixels, &dataset.test.labels, dataset.chw)?;
         pollster::block_on(qnn::train::evaluate_set(b, &model, &set, args.batch_size))?
     });
-    println!("{}: {} test images, loss {:.6}, error {:.2}%", args.model.display(), dataset.test.len(), result.loss, result.error);
+    println!(
+        "{}: {} test images, loss {:.6}, error {:.2}%",
+        args.model.display(),
+        dataset.test.len(),
+        result.loss,
+        result.error
+    );
     if args.json {
-        println!("{}", serde_json::json!({"test_loss": result.loss, "test_error": result.error, "images": dataset.test.len()}));
+        println!(
+            "{}",
+            serde_json::json!({"test_loss": result.loss, "test_error": result.error, "images": dataset.test.len()})
+        );
     }
     Ok(())
 }
@@ -336,7 +453,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 pub fn info(file: &Path) -> Result<()> {
     let (_, meta) = checkpoint::load_model(file)?;
     println!("{}", file.display());
-    println!("  trained on {} (epoch {}), validation error {:.2}%, test error {:.2}%", meta.dataset, meta.epoch, meta.val_error, meta.test_error);
+    println!(
+        "  trained on {} (epoch {}), validation error {:.2}%, test error {:.2}%",
+        meta.dataset, meta.epoch, meta.val_error, meta.test_error
+    );
     let c = &meta.config;
     println!(
         "  {} {} bits, {}, sym {}, blocks A {}×{} B {}×{} C {}×{}, input {:?}",

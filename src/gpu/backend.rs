@@ -1,7 +1,5 @@
 //! `Backend` for the GPU: each op forwards to its launcher in `crate::ops::<family>`.
 
-use std::future::Future;
-
 use super::GpuBackend;
 use crate::backend::*;
 use crate::ops;
@@ -10,7 +8,10 @@ use crate::Error;
 
 impl Backend for GpuBackend {
     fn describe(&self) -> String {
-        format!("GPU: {} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        format!(
+            "GPU: {} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
     }
 
     fn is_gpu(&self) -> bool {
@@ -18,9 +19,8 @@ impl Backend for GpuBackend {
     }
 
     fn alloc(&mut self, len: usize, dtype: Dtype) -> Buf {
-        let b = self.alloc_bytes(len as u64 * 4, len, dtype);
         // wgpu zero-initializes new buffers
-        b
+        self.alloc_bytes(len as u64 * 4, len, dtype)
     }
 
     fn write_f32(&mut self, buf: Buf, data: &[f32]) {
@@ -43,30 +43,34 @@ impl Backend for GpuBackend {
         self.submit(None);
     }
 
-    fn read_f32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<f32>, Error>> {
-        async move {
-            let bytes = self.read_bytes(buf).await?;
-            Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes)[..buf.len].to_vec())
-        }
+    async fn read_f32(&mut self, buf: Buf) -> Result<Vec<f32>, Error> {
+        let bytes = self.read_bytes(buf).await?;
+        Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes)[..buf.len].to_vec())
     }
 
-    fn read_u32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<u32>, Error>> {
-        async move {
-            let bytes = self.read_bytes(buf).await?;
-            Ok(bytemuck::pod_collect_to_vec::<u8, u32>(&bytes)[..buf.len].to_vec())
-        }
+    async fn read_u32(&mut self, buf: Buf) -> Result<Vec<u32>, Error> {
+        let bytes = self.read_bytes(buf).await?;
+        Ok(bytemuck::pod_collect_to_vec::<u8, u32>(&bytes)[..buf.len].to_vec())
     }
 
     fn counters(&self) -> Counters {
         self.counters_now()
     }
 
-    fn upload_images(&mut self, pixels: &[u8], labels: &[u8], chw: (usize, usize, usize)) -> Result<ImageSet, Error> {
+    fn upload_images(
+        &mut self,
+        pixels: &[u8],
+        labels: &[u8],
+        chw: (usize, usize, usize),
+    ) -> Result<ImageSet, Error> {
         let count = labels.len();
         let (c, h, w) = chw;
         let len = c * h * w;
         if pixels.len() != count * len {
-            return Err(Error::Shape(format!("{} pixel bytes for {count} images of {c}×{h}×{w}", pixels.len())));
+            return Err(Error::Shape(format!(
+                "{} pixel bytes for {count} images of {c}×{h}×{w}",
+                pixels.len()
+            )));
         }
         let per = ops::data::images_per_shard(len, self.max_binding_bytes.min(u32::MAX as u64));
         let mut shards = Vec::new();
@@ -79,7 +83,14 @@ impl Backend for GpuBackend {
         }
         let lab = self.alloc(count, Dtype::U32);
         self.write_u32(lab, &labels.iter().map(|&l| l as u32).collect::<Vec<_>>());
-        Ok(ImageSet { count, c, h, w, shards, labels: lab })
+        Ok(ImageSet {
+            count,
+            c,
+            h,
+            w,
+            shards,
+            labels: lab,
+        })
     }
 
     fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf) {
@@ -114,7 +125,16 @@ impl Backend for GpuBackend {
         ops::dense::gpu_grad_weight(self, s, dy, x, dw);
     }
 
-    fn bn_train(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, y: Buf, stats: Buf, running: Buf) {
+    fn bn_train(
+        &mut self,
+        s: ChannelShape,
+        x: Buf,
+        gamma: Buf,
+        beta: Buf,
+        y: Buf,
+        stats: Buf,
+        running: Buf,
+    ) {
         ops::batchnorm::gpu_train(self, s, x, gamma, beta, y, stats, running);
     }
 
@@ -122,7 +142,17 @@ impl Backend for GpuBackend {
         ops::batchnorm::gpu_eval(self, s, x, gamma, beta, stats, y);
     }
 
-    fn bn_backward(&mut self, s: ChannelShape, dy: Buf, x: Buf, gamma: Buf, stats: Buf, dx: Buf, dgamma: Buf, dbeta: Buf) {
+    fn bn_backward(
+        &mut self,
+        s: ChannelShape,
+        dy: Buf,
+        x: Buf,
+        gamma: Buf,
+        stats: Buf,
+        dx: Buf,
+        dgamma: Buf,
+        dbeta: Buf,
+    ) {
         ops::batchnorm::gpu_backward(self, s, dy, x, gamma, stats, dx, dgamma, dbeta);
     }
 
@@ -150,7 +180,16 @@ impl Backend for GpuBackend {
         ops::loss::gpu_squared_hinge(self, batch, y, labels, dy, acc);
     }
 
-    fn adam(&mut self, rule: UpdateRule, cfg: AdamConfig, p: Buf, g: Buf, m: Buf, v: Buf, step: Buf) {
+    fn adam(
+        &mut self,
+        rule: UpdateRule,
+        cfg: AdamConfig,
+        p: Buf,
+        g: Buf,
+        m: Buf,
+        v: Buf,
+        step: Buf,
+    ) {
         ops::optimizer::gpu_adam(self, rule, cfg, p, g, m, v, step);
     }
 

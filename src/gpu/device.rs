@@ -15,7 +15,10 @@ impl AdapterChoice {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
     }
 }
 
@@ -28,7 +31,10 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
         wgpu::DeviceType::Cpu => 4,
     };
     let api = match info.backend {
-        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 | wgpu::Backend::BrowserWebGpu => 0,
+        wgpu::Backend::Vulkan
+        | wgpu::Backend::Metal
+        | wgpu::Backend::Dx12
+        | wgpu::Backend::BrowserWebGpu => 0,
         _ => 1,
     };
     (kind, api)
@@ -36,11 +42,16 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
 
 /// The best adapter: hardware before software, Vulkan/Metal/DX12 before GL.
 pub async fn best_adapter() -> Result<AdapterChoice, Error> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     #[cfg(not(target_arch = "wasm32"))]
     let adapter = {
         let mut all = instance.enumerate_adapters(wgpu::Backends::all()).await;
-        all.retain(|a| a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS));
+        all.retain(|a| {
+            a.get_downlevel_capabilities()
+                .flags
+                .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+        });
         all.sort_by_key(|a| rank(&a.get_info()));
         all.into_iter().next().ok_or(Error::NoAdapter)?
     };
@@ -72,5 +83,9 @@ pub async fn open(choice: &AdapterChoice) -> Result<(wgpu::Device, wgpu::Queue),
         required_limits: limits,
         ..Default::default()
     };
-    choice.adapter.request_device(&desc).await.map_err(|e| Error::Device(e.to_string()))
+    choice
+        .adapter
+        .request_device(&desc)
+        .await
+        .map_err(|e| Error::Device(e.to_string()))
 }

@@ -47,9 +47,19 @@ struct Pipeline {
 }
 
 enum Cmd {
-    Dispatch { pipeline: wgpu::ComputePipeline, bind: wgpu::BindGroup, groups: [u32; 3] },
-    Copy { src: wgpu::Buffer, dst: wgpu::Buffer, bytes: u64 },
-    Clear { buf: wgpu::Buffer },
+    Dispatch {
+        pipeline: wgpu::ComputePipeline,
+        bind: wgpu::BindGroup,
+        groups: [u32; 3],
+    },
+    Copy {
+        src: wgpu::Buffer,
+        dst: wgpu::Buffer,
+        bytes: u64,
+    },
+    Clear {
+        buf: wgpu::Buffer,
+    },
 }
 
 pub struct GpuBackend {
@@ -110,11 +120,17 @@ impl GpuBackend {
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         self.bufs.push(buffer);
-        Buf { id: (self.bufs.len() - 1) as u32, len, dtype }
+        Buf {
+            id: (self.bufs.len() - 1) as u32,
+            len,
+            dtype,
+        }
     }
 
     /// A scratch buffer named `slot` of at least `len` f32, reused across calls (grown as needed).
@@ -133,10 +149,11 @@ impl GpuBackend {
         let key = k as *const Kernel as usize;
         if !self.pipelines.contains_key(&key) {
             let module = self.modules.entry(k.shader.name).or_insert_with(|| {
-                self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(k.shader.name),
-                    source: wgpu::ShaderSource::Wgsl(k.shader.source.into()),
-                })
+                self.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(k.shader.name),
+                        source: wgpu::ShaderSource::Wgsl(k.shader.source.into()),
+                    })
             });
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
@@ -153,34 +170,42 @@ impl GpuBackend {
                     binding: i as u32 + 1,
                     visibility: wgpu::ShaderStages::COMPUTE,
                     ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
+                        ty: wgpu::BufferBindingType::Storage {
+                            read_only: *a == Access::Read,
+                        },
                         has_dynamic_offset: false,
                         min_binding_size: None,
                     },
                     count: None,
                 });
             }
-            let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(k.entry),
-                entries: &entries,
-            });
-            let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(k.entry),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-            let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(k.entry),
-                layout: Some(&pl),
-                module,
-                entry_point: Some(k.entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: k.constants,
-                    // every kernel writes its workgroup memory before reading it
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
+            let layout = self
+                .device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(k.entry),
+                    entries: &entries,
+                });
+            let pl = self
+                .device
+                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(k.entry),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
+            let pipeline = self
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(k.entry),
+                    layout: Some(&pl),
+                    module,
+                    entry_point: Some(k.entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: k.constants,
+                        // every kernel writes its workgroup memory before reading it
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                });
             self.pipelines.insert(key, Pipeline { pipeline, layout });
         }
         &self.pipelines[&key]
@@ -188,11 +213,21 @@ impl GpuBackend {
 
     /// Records one dispatch of `k` with uniform `params` (u32 words; f32 values as bits) and
     /// the storage buffers `bufs` bound at 1, 2, …
-    pub(crate) fn dispatch(&mut self, k: &'static Kernel, params: &[u32], bufs: &[Buf], groups: [u32; 3]) {
+    pub(crate) fn dispatch(
+        &mut self,
+        k: &'static Kernel,
+        params: &[u32],
+        bufs: &[Buf],
+        groups: [u32; 3],
+    ) {
         debug_assert_eq!(bufs.len(), k.storage.len(), "{}: binding count", k.entry);
         let mut words = params.to_vec();
         words.resize(params.len().next_multiple_of(4).max(4), 0);
-        let key = (k as *const Kernel as usize, words.clone(), bufs.iter().map(|b| b.id).collect::<Vec<_>>());
+        let key = (
+            k as *const Kernel as usize,
+            words.clone(),
+            bufs.iter().map(|b| b.id).collect::<Vec<_>>(),
+        );
         if !self.binds.contains_key(&key) {
             let uniform = self
                 .uniforms
@@ -213,7 +248,10 @@ impl GpuBackend {
                 })
                 .clone();
             let layout = self.pipeline(k).layout.clone();
-            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            }];
             for (i, b) in bufs.iter().enumerate() {
                 entries.push(wgpu::BindGroupEntry {
                     binding: i as u32 + 1,
@@ -229,7 +267,11 @@ impl GpuBackend {
         }
         let bind = self.binds[&key].clone();
         let pipeline = self.pipeline(k).pipeline.clone();
-        self.pending.push(Cmd::Dispatch { pipeline, bind, groups });
+        self.pending.push(Cmd::Dispatch {
+            pipeline,
+            bind,
+            groups,
+        });
         self.counters.dispatches += 1;
     }
 
@@ -248,14 +290,26 @@ impl GpuBackend {
         if self.pending.is_empty() && extra.is_none() {
             return;
         }
-        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
         let cmds = std::mem::take(&mut self.pending);
         let mut i = 0;
         while i < cmds.len() {
             match &cmds[i] {
                 Cmd::Dispatch { .. } => {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                    while let Some(Cmd::Dispatch { pipeline, bind, groups }) = cmds.get(i) {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: None,
+                    });
+                    while let Some(Cmd::Dispatch {
+                        pipeline,
+                        bind,
+                        groups,
+                    }) = cmds.get(i)
+                    {
                         pass.set_pipeline(pipeline);
                         pass.set_bind_group(0, bind, &[]);
                         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -316,7 +370,11 @@ impl GpuBackend {
         rx.await
             .map_err(|_| Error::ReadBack("the device was lost".into()))?
             .map_err(|e| Error::ReadBack(e.to_string()))?;
-        let data = staging.slice(..).get_mapped_range().map_err(|e| Error::ReadBack(e.to_string()))?.to_vec();
+        let data = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| Error::ReadBack(e.to_string()))?
+            .to_vec();
         staging.unmap();
         Ok(data)
     }

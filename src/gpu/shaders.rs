@@ -9,7 +9,10 @@ pub struct Shader {
 
 macro_rules! shader {
     ($id:ident, $file:literal) => {
-        pub static $id: Shader = Shader { name: $file, source: include_str!(concat!("../../shaders/", $file)) };
+        pub static $id: Shader = Shader {
+            name: $file,
+            source: include_str!(concat!("../../shaders/", $file)),
+        };
     };
 }
 
@@ -25,4 +28,15 @@ shader!(OPTIMIZER, "optimizer.wgsl");
 shader!(DATA, "data.wgsl");
 
 /// Every shader, for validation in tests.
-pub static ALL: [&Shader; 10] = [&CONV, &DENSE, &BATCHNORM, &BATCHNORM_BACKWARD, &REDUCE, &POOL, &QUANTIZE, &LOSS, &OPTIMIZER, &DATA];
+pub static ALL: [&Shader; 10] = [
+    &CONV,
+    &DENSE,
+    &BATCHNORM,
+    &BATCHNORM_BACKWARD,
+    &REDUCE,
+    &POOL,
+    &QUANTIZE,
+    &LOSS,
+    &OPTIMIZER,
+    &DATA,
+];

@@ -31,12 +31,22 @@ fn apply(s: ChannelShape, x: &[f32], gamma: &[f32], beta: &[f32], stats: &[f32],
         let c = plane % c_n;
         let (m, k, b) = (stats[c], gamma[c] * stats[c_n + c], beta[c]);
         let src = &x[plane * s.hw..(plane + 1) * s.hw];
-        out.iter_mut().zip(src).for_each(|(o, &v)| *o = (v - m) * k + b);
+        out.iter_mut()
+            .zip(src)
+            .for_each(|(o, &v)| *o = (v - m) * k + b);
     });
 }
 
 /// Training mode: batch statistics (biased variance) into `stats`, running statistics updated.
-pub fn train(s: ChannelShape, x: &[f32], gamma: &[f32], beta: &[f32], y: &mut [f32], stats: &mut [f32], running: &mut [f32]) {
+pub fn train(
+    s: ChannelShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    y: &mut [f32],
+    stats: &mut [f32],
+    running: &mut [f32],
+) {
     let count = (s.batch * s.hw) as f64;
     let mean = per_channel(s, |_, i| x[i] as f64);
     let mean: Vec<f32> = mean.iter().map(|&v| (v / count) as f32).collect();
@@ -62,10 +72,21 @@ pub fn eval(s: ChannelShape, x: &[f32], gamma: &[f32], beta: &[f32], stats: &[f3
 
 /// dβ = Σ dy, dγ = Σ dy·x̂, dx = γ·inv_std·(dy − dβ/M − x̂·dγ/M), x̂ = (x − mean)·inv_std.
 #[allow(clippy::too_many_arguments)]
-pub fn backward(s: ChannelShape, dy: &[f32], x: &[f32], gamma: &[f32], stats: &[f32], dx: &mut [f32], dgamma: &mut [f32], dbeta: &mut [f32]) {
+pub fn backward(
+    s: ChannelShape,
+    dy: &[f32],
+    x: &[f32],
+    gamma: &[f32],
+    stats: &[f32],
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
     let c_n = s.channels;
     let sum_dy = per_channel(s, |_, i| dy[i] as f64);
-    let sum_dy_xhat = per_channel(s, |c, i| dy[i] as f64 * ((x[i] - stats[c]) * stats[c_n + c]) as f64);
+    let sum_dy_xhat = per_channel(s, |c, i| {
+        dy[i] as f64 * ((x[i] - stats[c]) * stats[c_n + c]) as f64
+    });
     for c in 0..c_n {
         dbeta[c] = sum_dy[c] as f32;
         dgamma[c] = sum_dy_xhat[c] as f32;
@@ -95,13 +116,36 @@ pub fn channel_sum(s: ChannelShape, x: &[f32], out: &mut [f32]) {
 
 use Access::{Read as R, ReadWrite as W};
 
-static STATS: Kernel = Kernel { shader: &shaders::BATCHNORM, entry: "bn_stats", constants: &[], storage: &[R, R, R, W, W, W] };
-static APPLY: Kernel = Kernel { shader: &shaders::BATCHNORM, entry: "bn_apply", constants: &[], storage: &[R, R, R, W, W] };
-static BACK_REDUCE: Kernel =
-    Kernel { shader: &shaders::BATCHNORM_BACKWARD, entry: "bn_backward_reduce", constants: &[], storage: &[R, R, R, R, W, W, W] };
-static BACK_APPLY: Kernel =
-    Kernel { shader: &shaders::BATCHNORM_BACKWARD, entry: "bn_backward_apply", constants: &[], storage: &[R, R, R, R, W, W, W] };
-static CHANNEL_SUM: Kernel = Kernel { shader: &shaders::REDUCE, entry: "channel_sum", constants: &[], storage: &[R, W] };
+static STATS: Kernel = Kernel {
+    shader: &shaders::BATCHNORM,
+    entry: "bn_stats",
+    constants: &[],
+    storage: &[R, R, R, W, W, W],
+};
+static APPLY: Kernel = Kernel {
+    shader: &shaders::BATCHNORM,
+    entry: "bn_apply",
+    constants: &[],
+    storage: &[R, R, R, W, W],
+};
+static BACK_REDUCE: Kernel = Kernel {
+    shader: &shaders::BATCHNORM_BACKWARD,
+    entry: "bn_backward_reduce",
+    constants: &[],
+    storage: &[R, R, R, R, W, W, W],
+};
+static BACK_APPLY: Kernel = Kernel {
+    shader: &shaders::BATCHNORM_BACKWARD,
+    entry: "bn_backward_apply",
+    constants: &[],
+    storage: &[R, R, R, R, W, W, W],
+};
+static CHANNEL_SUM: Kernel = Kernel {
+    shader: &shaders::REDUCE,
+    entry: "channel_sum",
+    constants: &[],
+    storage: &[R, W],
+};
 
 fn params(s: ChannelShape) -> [u32; 4] {
     [s.batch as u32, s.channels as u32, s.hw as u32, 0]
@@ -112,17 +156,59 @@ fn per_channel_grid(s: ChannelShape) -> [u32; 3] {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gpu_train(g: &mut GpuBackend, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, y: Buf, stats: Buf, running: Buf) {
-    g.dispatch(&STATS, &params(s), &[x, gamma, beta, y, stats, running], per_channel_grid(s));
-    g.dispatch(&APPLY, &params(s), &[x, gamma, beta, y, stats], grid_1d(s.len()));
+pub(crate) fn gpu_train(
+    g: &mut GpuBackend,
+    s: ChannelShape,
+    x: Buf,
+    gamma: Buf,
+    beta: Buf,
+    y: Buf,
+    stats: Buf,
+    running: Buf,
+) {
+    g.dispatch(
+        &STATS,
+        &params(s),
+        &[x, gamma, beta, y, stats, running],
+        per_channel_grid(s),
+    );
+    g.dispatch(
+        &APPLY,
+        &params(s),
+        &[x, gamma, beta, y, stats],
+        grid_1d(s.len()),
+    );
 }
 
-pub(crate) fn gpu_eval(g: &mut GpuBackend, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf) {
-    g.dispatch(&APPLY, &params(s), &[x, gamma, beta, y, stats], grid_1d(s.len()));
+pub(crate) fn gpu_eval(
+    g: &mut GpuBackend,
+    s: ChannelShape,
+    x: Buf,
+    gamma: Buf,
+    beta: Buf,
+    stats: Buf,
+    y: Buf,
+) {
+    g.dispatch(
+        &APPLY,
+        &params(s),
+        &[x, gamma, beta, y, stats],
+        grid_1d(s.len()),
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gpu_backward(g: &mut GpuBackend, s: ChannelShape, dy: Buf, x: Buf, gamma: Buf, stats: Buf, dx: Buf, dgamma: Buf, dbeta: Buf) {
+pub(crate) fn gpu_backward(
+    g: &mut GpuBackend,
+    s: ChannelShape,
+    dy: Buf,
+    x: Buf,
+    gamma: Buf,
+    stats: Buf,
+    dx: Buf,
+    dgamma: Buf,
+    dbeta: Buf,
+) {
     let bufs = [dy, x, gamma, stats, dx, dgamma, dbeta];
     g.dispatch(&BACK_REDUCE, &params(s), &bufs, per_channel_grid(s));
     g.dispatch(&BACK_APPLY, &params(s), &bufs, grid_1d(s.len()));

@@ -16,7 +16,8 @@ fn view(data: &[f32], rows: usize, cols: usize) -> ArrayView2<'_, f32> {
 }
 
 fn view_mut(data: &mut [f32], rows: usize, cols: usize) -> ArrayViewMut2<'_, f32> {
-    ArrayViewMut2::from_shape((rows, cols), &mut data[..rows * cols]).expect("shape checked by caller")
+    ArrayViewMut2::from_shape((rows, cols), &mut data[..rows * cols])
+        .expect("shape checked by caller")
 }
 
 /// col[(ci·9 + kh·3 + kw), y·w + x] = x_img[ci, y+kh−1, x+kw−1] (0 outside).
@@ -37,7 +38,11 @@ fn im2col(x: &[f32], cin: usize, h: usize, w: usize, col: &mut [f32]) {
                 let src = &plane[sy as usize * w..(sy as usize + 1) * w];
                 for (x, o) in out.iter_mut().enumerate() {
                     let sx = x as isize + dx;
-                    *o = if sx >= 0 && sx < w as isize { src[sx as usize] } else { 0.0 };
+                    *o = if sx >= 0 && sx < w as isize {
+                        src[sx as usize]
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
@@ -80,7 +85,13 @@ pub fn forward(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
         for (co, row) in y_n.chunks_mut(hw).enumerate() {
             row.fill(b[co]);
         }
-        general_mat_mul(1.0, &wv, &view(&col, k, hw), 1.0, &mut view_mut(y_n, s.cout, hw));
+        general_mat_mul(
+            1.0,
+            &wv,
+            &view(&col, k, hw),
+            1.0,
+            &mut view_mut(y_n, s.cout, hw),
+        );
     });
 }
 
@@ -110,7 +121,13 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
         for n in g * GRAD_WEIGHT_GROUP..((g + 1) * GRAD_WEIGHT_GROUP).min(s.batch) {
             im2col(&x[n * s.cin * hw..], s.cin, s.h, s.w, &mut col);
             let dy_n = view(&dy[n * s.cout * hw..], s.cout, hw);
-            general_mat_mul(1.0, &dy_n, &view(&col, k, hw).reversed_axes(), 1.0, &mut view_mut(&mut acc, s.cout, k));
+            general_mat_mul(
+                1.0,
+                &dy_n,
+                &view(&col, k, hw).reversed_axes(),
+                1.0,
+                &mut view_mut(&mut acc, s.cout, k),
+            );
         }
         acc
     });
@@ -125,29 +142,77 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
 
 const RW: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
-static FORWARD: Kernel = Kernel { shader: &shaders::CONV, entry: "conv_gemm", constants: &[("MODE", 0.0)], storage: RW };
-static GRAD_INPUT: Kernel = Kernel { shader: &shaders::CONV, entry: "conv_gemm", constants: &[("MODE", 1.0)], storage: RW };
-static GRAD_WEIGHT: Kernel = Kernel { shader: &shaders::CONV, entry: "conv_gemm", constants: &[("MODE", 2.0)], storage: RW };
-static SUM_SLICES: Kernel = Kernel { shader: &shaders::CONV, entry: "sum_slices", constants: &[], storage: RW };
+static FORWARD: Kernel = Kernel {
+    shader: &shaders::CONV,
+    entry: "conv_gemm",
+    constants: &[("MODE", 0.0)],
+    storage: RW,
+};
+static GRAD_INPUT: Kernel = Kernel {
+    shader: &shaders::CONV,
+    entry: "conv_gemm",
+    constants: &[("MODE", 1.0)],
+    storage: RW,
+};
+static GRAD_WEIGHT: Kernel = Kernel {
+    shader: &shaders::CONV,
+    entry: "conv_gemm",
+    constants: &[("MODE", 2.0)],
+    storage: RW,
+};
+static SUM_SLICES: Kernel = Kernel {
+    shader: &shaders::CONV,
+    entry: "sum_slices",
+    constants: &[],
+    storage: RW,
+};
 
 const TILE: usize = 64;
 
 fn params(s: ConvShape, m: usize, n: usize, k: usize, k_per_slice: usize) -> [u32; 12] {
-    [s.batch, s.cin, s.cout, s.h, s.w, m, n, k, k_per_slice, 0, 0, 0].map(|v| v as u32)
+    [
+        s.batch,
+        s.cin,
+        s.cout,
+        s.h,
+        s.w,
+        m,
+        n,
+        k,
+        k_per_slice,
+        0,
+        0,
+        0,
+    ]
+    .map(|v| v as u32)
 }
 
 fn grid(m: usize, n: usize, slices: usize) -> [u32; 3] {
-    [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, slices as u32]
+    [
+        n.div_ceil(TILE) as u32,
+        m.div_ceil(TILE) as u32,
+        slices as u32,
+    ]
 }
 
 pub(crate) fn gpu_forward(g: &mut GpuBackend, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
     let (m, n, k) = (s.cout, s.batch * s.h * s.w, s.cin * 9);
-    g.dispatch(&FORWARD, &params(s, m, n, k, k), &[w, x, b, y], grid(m, n, 1));
+    g.dispatch(
+        &FORWARD,
+        &params(s, m, n, k, k),
+        &[w, x, b, y],
+        grid(m, n, 1),
+    );
 }
 
 pub(crate) fn gpu_grad_input(g: &mut GpuBackend, s: ConvShape, dy: Buf, w: Buf, dx: Buf) {
     let (m, n, k) = (s.cin, s.batch * s.h * s.w, s.cout * 9);
-    g.dispatch(&GRAD_INPUT, &params(s, m, n, k, k), &[w, dy, w, dx], grid(m, n, 1));
+    g.dispatch(
+        &GRAD_INPUT,
+        &params(s, m, n, k, k),
+        &[w, dy, w, dx],
+        grid(m, n, 1),
+    );
 }
 
 /// Target number of workgroups for the weight gradient, whose output alone gives few tiles.
@@ -161,10 +226,25 @@ pub(crate) fn gpu_grad_weight(g: &mut GpuBackend, s: ConvShape, dy: Buf, x: Buf,
     let k_per_slice = k.div_ceil(slices).next_multiple_of(16);
     let slices = k.div_ceil(k_per_slice);
     if slices == 1 {
-        g.dispatch(&GRAD_WEIGHT, &params(s, m, n, k, k_per_slice), &[dy, x, dy, dw], grid(m, n, 1));
+        g.dispatch(
+            &GRAD_WEIGHT,
+            &params(s, m, n, k, k_per_slice),
+            &[dy, x, dy, dw],
+            grid(m, n, 1),
+        );
         return;
     }
     let partial = g.scratch("conv_grad_weight", slices * m * n);
-    g.dispatch(&GRAD_WEIGHT, &params(s, m, n, k, k_per_slice), &[dy, x, dy, partial], grid(m, n, slices));
-    g.dispatch(&SUM_SLICES, &params(s, m, n, k, slices), &[partial, partial, partial, dw], grid_1d(m * n));
+    g.dispatch(
+        &GRAD_WEIGHT,
+        &params(s, m, n, k, k_per_slice),
+        &[dy, x, dy, partial],
+        grid(m, n, slices),
+    );
+    g.dispatch(
+        &SUM_SLICES,
+        &params(s, m, n, k, slices),
+        &[partial, partial, partial, dw],
+        grid_1d(m * n),
+    );
 }

@@ -11,12 +11,24 @@ pub fn scale_pixel(v: u8) -> f32 {
 
 /// x[b] = image(indices[b]) scaled, flipped when indices[b] ≥ count; labels likewise.
 #[allow(clippy::too_many_arguments)]
-pub fn gather_batch(pixels: &[u8], all_labels: &[u32], chw: (usize, usize, usize), count: usize, indices: &[u32], x: &mut [f32], labels: &mut [u32]) {
+pub fn gather_batch(
+    pixels: &[u8],
+    all_labels: &[u32],
+    chw: (usize, usize, usize),
+    count: usize,
+    indices: &[u32],
+    x: &mut [f32],
+    labels: &mut [u32],
+) {
     let (c, h, w) = chw;
     let len = c * h * w;
     for (b, &idx) in indices.iter().enumerate() {
         let idx = idx as usize;
-        let (img, flip) = if idx >= count { (idx - count, true) } else { (idx, false) };
+        let (img, flip) = if idx >= count {
+            (idx - count, true)
+        } else {
+            (idx, false)
+        };
         let src = &pixels[img * len..(img + 1) * len];
         let dst = &mut x[b * len..(b + 1) * len];
         for (row_src, row_dst) in src.chunks(w).zip(dst.chunks_mut(w)) {
@@ -31,16 +43,33 @@ pub fn gather_batch(pixels: &[u8], all_labels: &[u32], chw: (usize, usize, usize
 // ---- GPU ----------------------------------------------------------------------------------
 
 use Access::{Read as R, ReadWrite as W};
-static GATHER: Kernel = Kernel { shader: &shaders::DATA, entry: "gather_batch", constants: &[], storage: &[R, R, R, W, W] };
+static GATHER: Kernel = Kernel {
+    shader: &shaders::DATA,
+    entry: "gather_batch",
+    constants: &[],
+    storage: &[R, R, R, W, W],
+};
 
 /// Images per shard so that one shard fits a storage binding of `max_bytes`.
 pub fn images_per_shard(image_len: usize, max_bytes: u64) -> usize {
     ((max_bytes / image_len.max(1) as u64) as usize).max(1)
 }
 
-pub(crate) fn gpu_gather_batch(g: &mut GpuBackend, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf) {
+pub(crate) fn gpu_gather_batch(
+    g: &mut GpuBackend,
+    set: &ImageSet,
+    indices: Buf,
+    batch: usize,
+    x: Buf,
+    labels: Buf,
+) {
     for &(shard, start, count) in &set.shards {
         let p = [batch, set.c, set.h, set.w, set.count, start, count, 0].map(|v| v as u32);
-        g.dispatch(&GATHER, &p, &[shard, indices, set.labels, x, labels], grid_1d(batch * set.image_len()));
+        g.dispatch(
+            &GATHER,
+            &p,
+            &[shard, indices, set.labels, x, labels],
+            grid_1d(batch * set.image_len()),
+        );
     }
 }

@@ -19,39 +19,87 @@ pub fn forward(s: DenseShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
         row.copy_from_slice(&b[..s.outputs]);
     }
     let wt = view(w, s.outputs, s.inputs).reversed_axes();
-    general_mat_mul(1.0, &view(x, s.batch, s.inputs), &wt, 1.0, &mut view_mut(y, s.batch, s.outputs));
+    general_mat_mul(
+        1.0,
+        &view(x, s.batch, s.inputs),
+        &wt,
+        1.0,
+        &mut view_mut(y, s.batch, s.outputs),
+    );
 }
 
 /// dx [batch, inputs] = dy·W
 pub fn grad_input(s: DenseShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    general_mat_mul(1.0, &view(dy, s.batch, s.outputs), &view(w, s.outputs, s.inputs), 0.0, &mut view_mut(dx, s.batch, s.inputs));
+    general_mat_mul(
+        1.0,
+        &view(dy, s.batch, s.outputs),
+        &view(w, s.outputs, s.inputs),
+        0.0,
+        &mut view_mut(dx, s.batch, s.inputs),
+    );
 }
 
 /// dW [outputs, inputs] = dyᵀ·x
 pub fn grad_weight(s: DenseShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
     let dyt = view(dy, s.batch, s.outputs).reversed_axes();
-    general_mat_mul(1.0, &dyt, &view(x, s.batch, s.inputs), 0.0, &mut view_mut(dw, s.outputs, s.inputs));
+    general_mat_mul(
+        1.0,
+        &dyt,
+        &view(x, s.batch, s.inputs),
+        0.0,
+        &mut view_mut(dw, s.outputs, s.inputs),
+    );
 }
 
 // ---- GPU ----------------------------------------------------------------------------------
 
 const RW: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
-static FORWARD: Kernel = Kernel { shader: &shaders::DENSE, entry: "dense_forward", constants: &[], storage: RW };
-static GRAD_INPUT: Kernel = Kernel { shader: &shaders::DENSE, entry: "dense_grad_input", constants: &[], storage: RW };
-static GRAD_WEIGHT: Kernel = Kernel { shader: &shaders::DENSE, entry: "dense_grad_weight", constants: &[], storage: RW };
+static FORWARD: Kernel = Kernel {
+    shader: &shaders::DENSE,
+    entry: "dense_forward",
+    constants: &[],
+    storage: RW,
+};
+static GRAD_INPUT: Kernel = Kernel {
+    shader: &shaders::DENSE,
+    entry: "dense_grad_input",
+    constants: &[],
+    storage: RW,
+};
+static GRAD_WEIGHT: Kernel = Kernel {
+    shader: &shaders::DENSE,
+    entry: "dense_grad_weight",
+    constants: &[],
+    storage: RW,
+};
 
 fn params(s: DenseShape) -> [u32; 4] {
     [s.batch as u32, s.inputs as u32, s.outputs as u32, 0]
 }
 
 pub(crate) fn gpu_forward(g: &mut GpuBackend, s: DenseShape, x: Buf, w: Buf, b: Buf, y: Buf) {
-    g.dispatch(&FORWARD, &params(s), &[x, w, b, y], grid_1d(s.batch * s.outputs));
+    g.dispatch(
+        &FORWARD,
+        &params(s),
+        &[x, w, b, y],
+        grid_1d(s.batch * s.outputs),
+    );
 }
 
 pub(crate) fn gpu_grad_input(g: &mut GpuBackend, s: DenseShape, dy: Buf, w: Buf, dx: Buf) {
-    g.dispatch(&GRAD_INPUT, &params(s), &[dy, w, w, dx], grid_1d(s.batch * s.inputs));
+    g.dispatch(
+        &GRAD_INPUT,
+        &params(s),
+        &[dy, w, w, dx],
+        grid_1d(s.batch * s.inputs),
+    );
 }
 
 pub(crate) fn gpu_grad_weight(g: &mut GpuBackend, s: DenseShape, dy: Buf, x: Buf, dw: Buf) {
-    g.dispatch(&GRAD_WEIGHT, &params(s), &[dy, x, x, dw], grid_1d(s.outputs * s.inputs));
+    g.dispatch(
+        &GRAD_WEIGHT,
+        &params(s),
+        &[dy, x, x, dw],
+        grid_1d(s.outputs * s.inputs),
+    );
 }

@@ -16,7 +16,13 @@ pub fn argmax(row: &[f32]) -> usize {
 
 /// Adds Σ_b mean_k max(0, 1 − t·y)² to acc[0] and the wrong-argmax count to acc[1];
 /// with `dy`, writes the gradient of the batch mean.
-pub fn squared_hinge(batch: usize, y: &[f32], labels: &[u32], mut dy: Option<&mut [f32]>, acc: &mut [f32]) {
+pub fn squared_hinge(
+    batch: usize,
+    y: &[f32],
+    labels: &[u32],
+    mut dy: Option<&mut [f32]>,
+    acc: &mut [f32],
+) {
     let grad_scale = -2.0 / (batch * CLASSES) as f32;
     let (mut loss, mut wrong) = (0.0f64, 0.0f32);
     for b in 0..batch {
@@ -46,14 +52,31 @@ static SQUARED_HINGE: Kernel = Kernel {
     shader: &shaders::LOSS,
     entry: "squared_hinge",
     constants: &[],
-    storage: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+    storage: &[
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+        Access::ReadWrite,
+    ],
 };
 
-pub(crate) fn gpu_squared_hinge(g: &mut GpuBackend, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
+pub(crate) fn gpu_squared_hinge(
+    g: &mut GpuBackend,
+    batch: usize,
+    y: Buf,
+    labels: Buf,
+    dy: Option<Buf>,
+    acc: Buf,
+) {
     // without a gradient the kernel still needs a writable buffer bound at `dy`: a scratch one
     let (dy, write) = match dy {
         Some(d) => (d, 1),
         None => (g.scratch("loss_no_grad", batch * CLASSES), 0),
     };
-    g.dispatch(&SQUARED_HINGE, &[batch as u32, write, 0, 0], &[y, labels, dy, acc], [1, 1, 1]);
+    g.dispatch(
+        &SQUARED_HINGE,
+        &[batch as u32, write, 0, 0],
+        &[y, labels, dy, acc],
+        [1, 1, 1],
+    );
 }

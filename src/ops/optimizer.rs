@@ -12,7 +12,15 @@ fn apply_rule(rule: UpdateRule, old: f32, new: f32) -> f32 {
 }
 
 /// `step` is the [`StepScalars`] buffer's contents.
-pub fn adam(rule: UpdateRule, cfg: AdamConfig, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], step: &[f32]) {
+pub fn adam(
+    rule: UpdateRule,
+    cfg: AdamConfig,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    step: &[f32],
+) {
     let a = step[0];
     for i in 0..p.len() {
         let gi = g[i];
@@ -35,23 +43,68 @@ pub fn sgd(rule: UpdateRule, p: &mut [f32], g: &[f32], vel: &mut [f32], step: &[
 // ---- GPU ----------------------------------------------------------------------------------
 
 use Access::{Read as R, ReadWrite as W};
-static ADAM: Kernel = Kernel { shader: &shaders::OPTIMIZER, entry: "adam", constants: &[], storage: &[R, R, W, W, W] };
-static SGD: Kernel = Kernel { shader: &shaders::OPTIMIZER, entry: "sgd", constants: &[], storage: &[R, R, W, W] };
+static ADAM: Kernel = Kernel {
+    shader: &shaders::OPTIMIZER,
+    entry: "adam",
+    constants: &[],
+    storage: &[R, R, W, W, W],
+};
+static SGD: Kernel = Kernel {
+    shader: &shaders::OPTIMIZER,
+    entry: "sgd",
+    constants: &[],
+    storage: &[R, R, W, W],
+};
 
 fn params(rule: UpdateRule, n: usize, cfg: AdamConfig) -> [u32; 8] {
     let (r, scale) = match rule {
         UpdateRule::Plain => (0, 1.0f32),
         UpdateRule::ScaledClip { scale } => (1, scale),
     };
-    [n as u32, r, scale.to_bits(), cfg.beta1.to_bits(), cfg.beta2.to_bits(), cfg.eps.to_bits(), 0, 0]
+    [
+        n as u32,
+        r,
+        scale.to_bits(),
+        cfg.beta1.to_bits(),
+        cfg.beta2.to_bits(),
+        cfg.eps.to_bits(),
+        0,
+        0,
+    ]
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gpu_adam(g: &mut GpuBackend, rule: UpdateRule, cfg: AdamConfig, p: Buf, grad: Buf, m: Buf, v: Buf, step: Buf) {
+pub(crate) fn gpu_adam(
+    g: &mut GpuBackend,
+    rule: UpdateRule,
+    cfg: AdamConfig,
+    p: Buf,
+    grad: Buf,
+    m: Buf,
+    v: Buf,
+    step: Buf,
+) {
     debug_assert!(step.len >= StepScalars::LEN);
-    g.dispatch(&ADAM, &params(rule, p.len, cfg), &[grad, step, p, m, v], grid_1d(p.len));
+    g.dispatch(
+        &ADAM,
+        &params(rule, p.len, cfg),
+        &[grad, step, p, m, v],
+        grid_1d(p.len),
+    );
 }
 
-pub(crate) fn gpu_sgd(g: &mut GpuBackend, rule: UpdateRule, p: Buf, grad: Buf, vel: Buf, step: Buf) {
-    g.dispatch(&SGD, &params(rule, p.len, AdamConfig::default()), &[grad, step, p, vel], grid_1d(p.len));
+pub(crate) fn gpu_sgd(
+    g: &mut GpuBackend,
+    rule: UpdateRule,
+    p: Buf,
+    grad: Buf,
+    vel: Buf,
+    step: Buf,
+) {
+    g.dispatch(
+        &SGD,
+        &params(rule, p.len, AdamConfig::default()),
+        &[grad, step, p, vel],
+        grid_1d(p.len),
+    );
 }

@@ -44,8 +44,18 @@ pub fn backward(s: PoolShape, x: &[f32], dy: &[f32], dx: &mut [f32]) {
 // ---- GPU ----------------------------------------------------------------------------------
 
 const RW: &[Access] = &[Access::Read, Access::Read, Access::ReadWrite];
-static FORWARD: Kernel = Kernel { shader: &shaders::POOL, entry: "pool_forward", constants: &[], storage: RW };
-static BACKWARD: Kernel = Kernel { shader: &shaders::POOL, entry: "pool_backward", constants: &[], storage: RW };
+static FORWARD: Kernel = Kernel {
+    shader: &shaders::POOL,
+    entry: "pool_forward",
+    constants: &[],
+    storage: RW,
+};
+static BACKWARD: Kernel = Kernel {
+    shader: &shaders::POOL,
+    entry: "pool_backward",
+    constants: &[],
+    storage: RW,
+};
 
 fn params(s: PoolShape) -> [u32; 4] {
     [s.planes as u32, s.h as u32, s.w as u32, 0]

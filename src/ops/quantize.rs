@@ -63,10 +63,30 @@ pub fn weight_quantize(q: WeightQuant, w: &[f32], wq: &mut [f32]) -> f32 {
 // ---- GPU ----------------------------------------------------------------------------------
 
 const RW: &[Access] = &[Access::Read, Access::Read, Access::ReadWrite];
-static ACT_FORWARD: Kernel = Kernel { shader: &shaders::QUANTIZE, entry: "act_forward", constants: &[], storage: RW };
-static ACT_BACKWARD: Kernel = Kernel { shader: &shaders::QUANTIZE, entry: "act_backward", constants: &[], storage: RW };
-static ABS_MAX: Kernel = Kernel { shader: &shaders::QUANTIZE, entry: "abs_max", constants: &[], storage: RW };
-static WEIGHT: Kernel = Kernel { shader: &shaders::QUANTIZE, entry: "weight_quantize", constants: &[], storage: RW };
+static ACT_FORWARD: Kernel = Kernel {
+    shader: &shaders::QUANTIZE,
+    entry: "act_forward",
+    constants: &[],
+    storage: RW,
+};
+static ACT_BACKWARD: Kernel = Kernel {
+    shader: &shaders::QUANTIZE,
+    entry: "act_backward",
+    constants: &[],
+    storage: RW,
+};
+static ABS_MAX: Kernel = Kernel {
+    shader: &shaders::QUANTIZE,
+    entry: "abs_max",
+    constants: &[],
+    storage: RW,
+};
+static WEIGHT: Kernel = Kernel {
+    shader: &shaders::QUANTIZE,
+    entry: "weight_quantize",
+    constants: &[],
+    storage: RW,
+};
 
 fn act_params(a: ActQuant, n: usize) -> [u32; 8] {
     let (mode, scale, lo, hi) = match (a, a.levels()) {
@@ -74,18 +94,40 @@ fn act_params(a: ActQuant, n: usize) -> [u32; 8] {
         (ActQuant::Float(Nonlinearity::Relu), None) => (1, 1.0, 0.0, 0.0),
         _ => (2, 1.0, 0.0, 0.0),
     };
-    [n as u32, mode, scale.to_bits(), lo.to_bits(), hi.to_bits(), 0, 0, 0]
+    [
+        n as u32,
+        mode,
+        scale.to_bits(),
+        lo.to_bits(),
+        hi.to_bits(),
+        0,
+        0,
+        0,
+    ]
 }
 
 pub(crate) fn gpu_act_forward(g: &mut GpuBackend, a: ActQuant, n: usize, x: Buf, y: Buf) {
     g.dispatch(&ACT_FORWARD, &act_params(a, n), &[x, x, y], grid_1d(n));
 }
 
-pub(crate) fn gpu_act_backward(g: &mut GpuBackend, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf) {
+pub(crate) fn gpu_act_backward(
+    g: &mut GpuBackend,
+    a: ActQuant,
+    n: usize,
+    x: Buf,
+    dy: Buf,
+    dx: Buf,
+) {
     g.dispatch(&ACT_BACKWARD, &act_params(a, n), &[x, dy, dx], grid_1d(n));
 }
 
-pub(crate) fn gpu_weight_quantize(g: &mut GpuBackend, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf) {
+pub(crate) fn gpu_weight_quantize(
+    g: &mut GpuBackend,
+    q: WeightQuant,
+    w: Buf,
+    absmax: Buf,
+    wq: Buf,
+) {
     let n = w.len;
     let (mode, bits, lo, hi) = match q {
         WeightQuant::None => (0, 0, 0.0f32, 0.0f32),
@@ -95,7 +137,16 @@ pub(crate) fn gpu_weight_quantize(g: &mut GpuBackend, q: WeightQuant, w: Buf, ab
             (2, bits, lo, if sym { -lo } else { -lo - 1.0 })
         }
     };
-    let p = [n as u32, mode, 1.0f32.to_bits(), lo.to_bits(), hi.to_bits(), bits, 0, 0];
+    let p = [
+        n as u32,
+        mode,
+        1.0f32.to_bits(),
+        lo.to_bits(),
+        hi.to_bits(),
+        bits,
+        0,
+        0,
+    ];
     g.dispatch(&ABS_MAX, &p, &[w, w, absmax], [1, 1, 1]);
     g.dispatch(&WEIGHT, &p, &[w, absmax, wq], grid_1d(n));
 }

@@ -52,7 +52,10 @@ pub fn read_u32<B: Backend>(b: &mut B, buf: Buf) -> Vec<u32> {
 pub fn rel_err(got: &[f32], want: &[f32], floor: f32) -> f32 {
     assert_eq!(got.len(), want.len(), "lengths differ");
     let scale = want.iter().fold(floor, |m, v| m.max(v.abs()));
-    let diff = got.iter().zip(want).fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
+    let diff = got
+        .iter()
+        .zip(want)
+        .fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
     assert!(got.iter().all(|v| v.is_finite()), "non-finite output");
     diff / scale
 }
