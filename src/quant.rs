@@ -117,7 +117,16 @@ impl ActFn {
     #[inline]
     pub fn forward(self, x: f32) -> f32 {
         match self {
-            ActFn::Quantized(l) => act_unclipped(x, l.scale).max(l.lo).min(l.hi),
+            ActFn::Quantized(l) => {
+                // clip with selects rather than f32::max/min, whose NaN handling defeats vectorization
+                let v = act_unclipped(x, l.scale);
+                let v = if v < l.lo { l.lo } else { v };
+                if v > l.hi {
+                    l.hi
+                } else {
+                    v
+                }
+            }
             ActFn::Relu => x.max(0.0),
             ActFn::Hardtanh => x.clamp(-1.0, 1.0),
         }

@@ -8,22 +8,27 @@ use crate::quant::{ActFn, ActQuant, Nonlinearity, WeightQuant};
 
 const CHUNK: usize = 1 << 14;
 
-/// Applies `f` element-wise, in parallel chunks; `f` is monomorphic so the loop vectorizes.
-fn map_into(x: &[f32], y: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {
-    par::for_each_chunk(&mut y[..x.len()], CHUNK, |c, out| {
+pub fn act_forward(a: ActQuant, x: &[f32], y: &mut [f32]) {
+    let n = x.len();
+    let f = a.compile();
+    par::for_each_chunk(&mut y[..n], CHUNK, |c, out| {
         let xs = &x[c * CHUNK..c * CHUNK + out.len()];
-        for (o, &v) in out.iter_mut().zip(xs) {
-            *o = f(v);
+        // one loop per variant, so each is monomorphic and vectorizes
+        match f {
+            ActFn::Quantized(l) => out
+                .iter_mut()
+                .zip(xs)
+                .for_each(|(o, &v)| *o = ActFn::Quantized(l).forward(v)),
+            ActFn::Relu => out
+                .iter_mut()
+                .zip(xs)
+                .for_each(|(o, &v)| *o = ActFn::Relu.forward(v)),
+            ActFn::Hardtanh => out
+                .iter_mut()
+                .zip(xs)
+                .for_each(|(o, &v)| *o = ActFn::Hardtanh.forward(v)),
         }
     });
-}
-
-pub fn act_forward(a: ActQuant, x: &[f32], y: &mut [f32]) {
-    match a.compile() {
-        ActFn::Quantized(l) => map_into(x, y, |v| ActFn::Quantized(l).forward(v)),
-        ActFn::Relu => map_into(x, y, |v| ActFn::Relu.forward(v)),
-        ActFn::Hardtanh => map_into(x, y, |v| ActFn::Hardtanh.forward(v)),
-    }
 }
 
 pub fn act_backward(a: ActQuant, x: &[f32], dy: &[f32], dx: &mut [f32]) {
