@@ -152,6 +152,13 @@ impl ActFn {
 
 /// 2·round(hs(x)·scale)/scale − 1 with hs(x) = clip((x+1)/2, 0, 1), rounding half away from zero
 /// (the seed's C round()).
+///
+/// ```
+/// // nb = 2 (scale 4): hs(0.25)·4 = 2.5 rounds away from zero to 3 → 2·3/4 − 1 = 0.5
+/// assert_eq!(qnn::quant::act_unclipped(0.25, 4.0), 0.5);
+/// // half to even would have given 2 → 0.0
+/// assert_ne!(qnn::quant::act_unclipped(0.25, 4.0), 0.0);
+/// ```
 #[inline]
 pub fn act_unclipped(x: f32, scale: f32) -> f32 {
     let hs = ((x + 1.0) * 0.5).clamp(0.0, 1.0);
