@@ -152,12 +152,7 @@ impl Backend for CpuBackend {
     ) -> Result<ImageSet, Error> {
         let count = labels.len();
         let (c, h, w) = chw;
-        if pixels.len() != count * c * h * w {
-            return Err(Error::Shape(format!(
-                "{} pixel bytes for {count} images of {c}×{h}×{w}",
-                pixels.len()
-            )));
-        }
+        ops::data::check_pixel_count(pixels, count, chw)?;
         self.store.push(Store::U8(pixels.to_vec()));
         let shard = Buf {
             id: (self.store.len() - 1) as u32,

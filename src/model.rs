@@ -685,10 +685,6 @@ impl Model {
         b.loss(batch, self.scores, self.labels, None, self.acc);
     }
 
-    pub fn scores(&self) -> Buf {
-        self.scores
-    }
-
     /// Resets the optimizer state (fine-tuning restarts it).
     pub fn reset_optimizer<B: Backend>(&self, b: &mut B) {
         for p in &self.params {

@@ -227,7 +227,7 @@ impl Trainer {
             self.model.train_step(b, batch, sgd);
             done = step + 1;
             let mut loss = None;
-            if want_loss || step + 1 == steps {
+            if want_loss {
                 let acc = b.read_f32(self.model.acc).await?;
                 let mean = acc[0] as f64 / (done * batch) as f64;
                 if !mean.is_finite() {

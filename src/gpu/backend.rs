@@ -66,12 +66,7 @@ impl Backend for GpuBackend {
         let count = labels.len();
         let (c, h, w) = chw;
         let len = c * h * w;
-        if pixels.len() != count * len {
-            return Err(Error::Shape(format!(
-                "{} pixel bytes for {count} images of {c}×{h}×{w}",
-                pixels.len()
-            )));
-        }
+        ops::data::check_pixel_count(pixels, count, chw)?;
         let per = ops::data::images_per_shard(len, self.max_binding_bytes.min(u32::MAX as u64));
         let mut shards = Vec::new();
         for start in (0..count.max(1)).step_by(per) {

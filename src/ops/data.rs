@@ -9,6 +9,22 @@ pub fn scale_pixel(v: u8) -> f32 {
     v as f32 * (2.0 / 255.0) - 1.0
 }
 
+/// Checks that `pixels` holds exactly `count` images of c·h·w bytes (both backends' uploads).
+pub fn check_pixel_count(
+    pixels: &[u8],
+    count: usize,
+    chw: (usize, usize, usize),
+) -> Result<(), crate::Error> {
+    let (c, h, w) = chw;
+    if pixels.len() != count * c * h * w {
+        return Err(crate::Error::Shape(format!(
+            "{} pixel bytes for {count} images of {c}×{h}×{w}",
+            pixels.len()
+        )));
+    }
+    Ok(())
+}
+
 /// x[b] = image(indices[b]) scaled, flipped when indices[b] ≥ count; labels likewise.
 #[allow(clippy::too_many_arguments)]
 pub fn gather_batch(
