@@ -193,9 +193,56 @@ pub struct Counters {
 /// Squared-hinge loss over a batch of 10-way scores; see [`Backend::loss`].
 pub const CLASSES: usize = 10;
 
+/// The running sums the loss kernel keeps on the device, one f32 buffer of [`LossAcc::LEN`]:
+/// `[loss sum, wrong count, calls, first bad call, bad rows]`. A row is bad when one of its
+/// scores, or its loss, is NaN or infinite; `first bad call` is the 1-based number of the first
+/// call (training step) that saw one, 0 while none has. All counts are exact in f32 below 2^24.
+/// Reading this one small buffer tells the host the loss and whether (and since which step) the
+/// run went non-finite, without a read-back per step.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LossAcc {
+    pub loss_sum: f64,
+    pub wrong: f64,
+    pub calls: u64,
+    pub first_bad_call: u64,
+    pub bad_rows: u64,
+}
+
+impl LossAcc {
+    pub const LEN: usize = 5;
+
+    pub fn from_slice(v: &[f32]) -> Self {
+        Self {
+            loss_sum: v[0] as f64,
+            wrong: v[1] as f64,
+            calls: v[2] as u64,
+            first_bad_call: v[3] as u64,
+            bad_rows: v[4] as u64,
+        }
+    }
+
+    /// The accumulated loss is finite and no row was bad.
+    pub fn is_finite(&self) -> bool {
+        self.bad_rows == 0 && self.loss_sum.is_finite()
+    }
+}
+
+/// How much a backend can hold; `None` where it does not say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceLimits {
+    /// Largest buffer a kernel may bind (GPU: `max_storage_buffer_binding_size`).
+    pub max_binding_bytes: Option<u64>,
+    /// Largest buffer (GPU: `max_buffer_size`).
+    pub max_buffer_bytes: Option<u64>,
+    /// Memory available for all buffers together (CPU: the machine's available memory).
+    pub memory_bytes: Option<u64>,
+}
+
 pub trait Backend {
     /// Human-readable name of the device in use.
     fn describe(&self) -> String;
+    /// What this backend can hold, for refusing a configuration before allocating it.
+    fn limits(&self) -> DeviceLimits;
     /// True for the GPU backend.
     fn is_gpu(&self) -> bool;
 
@@ -274,8 +321,10 @@ pub trait Backend {
     /// wq = quantize(w); `absmax` (one f32) receives max|w|.
     fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf);
 
-    /// Squared hinge over scores y [batch, 10]: acc[0] += Σ_b mean_k max(0, 1 − t·y)²,
-    /// acc[1] += count of argmax(y) ≠ label. With `dy`, also the gradient of the batch mean loss.
+    /// Squared hinge over scores y [batch, 10] into acc [[`LossAcc::LEN`]]:
+    /// acc[0] += Σ_b mean_k max(0, 1 − t·y)², acc[1] += count of argmax(y) ≠ label, acc[2] += 1,
+    /// acc[3] = acc[2] at the first call with a non-finite row, acc[4] += non-finite rows.
+    /// With `dy`, also the gradient of the batch mean loss.
     fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf);
 
     /// One Adam step (Lasagne's form) on p, with moments m and v; scalars from `step` ([`StepScalars`]).

@@ -44,8 +44,14 @@ pub struct ModelMeta {
     pub dataset: String,
     pub config: NetConfig,
     pub epoch: usize,
-    pub val_error: f64,
-    pub test_error: f64,
+    /// Validation and test error (%) of the saved epoch; `None` where unknown (an imported model).
+    pub val_error: Option<f64>,
+    pub test_error: Option<f64>,
+}
+
+/// An error rate for people: "1.23%", or "unknown".
+pub fn percent(e: Option<f64>) -> String {
+    e.map_or("unknown".into(), |e| format!("{e:.2}%"))
 }
 
 pub fn to_bytes(tensors: &[Tensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, Error> {
@@ -75,6 +81,25 @@ pub fn from_bytes(
     let bad = |e: safetensors::SafeTensorError| {
         Error::Model(format!("{what}: not a readable safetensors file ({e})"))
     };
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(Error::Model(format!(
+            "{what}: a zip archive (.npz), not a safetensors model; a model saved by the seed converts with `qnn import-npz`"
+        )));
+    }
+    // the first 8 bytes give the JSON header's length; a file of another kind gives nonsense
+    if bytes.len() < 8 {
+        return Err(Error::Model(format!(
+            "{what}: not a safetensors file ({} bytes; truncated?)",
+            bytes.len()
+        )));
+    }
+    let header = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    if header > bytes.len() as u64 - 8 {
+        return Err(Error::Model(format!(
+            "{what}: not a safetensors file, or truncated (its header claims {header} bytes; the file has {})",
+            bytes.len()
+        )));
+    }
     let st = SafeTensors::deserialize(bytes).map_err(bad)?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(bad)?;
     let mut out = Vec::new();
@@ -85,11 +110,15 @@ pub fn from_bytes(
                 view.dtype()
             )));
         }
-        out.push((
-            name,
-            view.shape().to_vec(),
-            bytemuck::pod_collect_to_vec(view.data()),
-        ));
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+        let non_finite = values.iter().filter(|v| !v.is_finite()).count();
+        if non_finite > 0 {
+            return Err(Error::NonFinite(format!(
+                "{what}: tensor '{name}' holds {non_finite} NaN or infinite values of {}; a model that diverged cannot be used",
+                values.len()
+            )));
+        }
+        out.push((name, view.shape().to_vec(), values));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((out, meta.metadata().clone().unwrap_or_default()))
@@ -114,8 +143,8 @@ pub fn save_model(path: &Path, tensors: &[Tensor], meta: &ModelMeta) -> Result<(
     );
     m.insert("sym".into(), meta.config.sym.to_string());
     m.insert("epoch".into(), meta.epoch.to_string());
-    m.insert("val_error".into(), meta.val_error.to_string());
-    m.insert("test_error".into(), meta.test_error.to_string());
+    m.insert("val_error".into(), percent(meta.val_error));
+    m.insert("test_error".into(), percent(meta.test_error));
     write_atomic(path, &to_bytes(tensors, m)?)
 }
 
@@ -128,6 +157,11 @@ pub fn load_model(path: &Path) -> Result<(Vec<Tensor>, ModelMeta), Error> {
         .ok_or_else(|| Error::Model(format!("{what}: a safetensors file, but not a qnn model (no 'qnn' metadata); convert the seed's .npz with `qnn import-npz`")))?;
     let meta: ModelMeta = serde_json::from_str(json)
         .map_err(|e| Error::Model(format!("{what}: unreadable qnn metadata ({e})")))?;
+    meta.config.validate().map_err(|e| {
+        Error::Model(format!(
+            "{what}: the network it describes is not valid ({e})"
+        ))
+    })?;
     Ok((tensors, meta))
 }
 

@@ -85,6 +85,14 @@ impl Backend for CpuBackend {
         false
     }
 
+    fn limits(&self) -> DeviceLimits {
+        DeviceLimits {
+            max_binding_bytes: None,
+            max_buffer_bytes: None,
+            memory_bytes: available_memory(),
+        }
+    }
+
     fn alloc(&mut self, len: usize, dtype: Dtype) -> Buf {
         self.store.push(match dtype {
             Dtype::F32 => Store::F32(vec![0.0; len]),
@@ -336,5 +344,21 @@ impl Backend for CpuBackend {
         self.write([p, vel], |me, [pv, vv]| {
             ops::optimizer::sgd(rule, pv, me.f32(g), vv, me.f32(step))
         });
+    }
+}
+
+/// Memory the machine can still give: MemAvailable of /proc/meminfo on Linux; a wasm32 module
+/// addresses 4 GiB at most; elsewhere unknown.
+fn available_memory() -> Option<u64> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        Some(4 << 30)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
     }
 }

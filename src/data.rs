@@ -97,9 +97,12 @@ impl Dataset {
     /// (train, valid): the last `valid` images of the training file validate.
     pub fn split(&self, valid: usize) -> Result<(Split, Split), Error> {
         let n = self.train.len();
+        if n == 0 {
+            return Err(Error::Data("the training file holds no images".to_string()));
+        }
         if valid >= n {
             return Err(Error::Data(format!(
-                "a validation split of {valid} leaves no training data ({n} training images): use --valid below {n}"
+                "a validation split of {valid} leaves no training data (the training file holds {n} images): take fewer than {n} for validation"
             )));
         }
         let len = self.image_len();
@@ -172,11 +175,33 @@ pub fn mnist_mini() -> Result<Dataset, Error> {
     })
 }
 
+/// Inflates a gzipped IDX file (one gzip member or several, as `gunzip` accepts), reading no
+/// more than its IDX header declares (plus one byte, so that a longer stream is reported by the
+/// parser as a size mismatch): a small file that inflates to gigabytes is never inflated whole.
 fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
+    let bad = |e: std::io::Error| Error::Data(format!("{name}: not a valid gzip file ({e})"));
+    let mut d = flate2::read::MultiGzDecoder::new(bytes);
+    // magic: 0, 0, type, number of dimensions; then one big-endian u32 per dimension
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
+    (&mut d).take(4).read_to_end(&mut out).map_err(bad)?;
+    let dims = if out.len() == 4 && out[3] <= 4 {
+        out[3] as usize
+    } else {
+        0
+    };
+    (&mut d)
+        .take(4 * dims as u64)
         .read_to_end(&mut out)
-        .map_err(|e| Error::Data(format!("{name}: not a valid gzip file ({e})")))?;
+        .map_err(bad)?;
+    let header = 4 + 4 * dims;
+    let mut payload: u64 = if out.len() == header { 1 } else { 0 };
+    for k in 0..dims.min((out.len().saturating_sub(4)) / 4) {
+        let v = u32::from_be_bytes(out[4 + 4 * k..8 + 4 * k].try_into().expect("4 bytes"));
+        payload = payload.saturating_mul(v as u64);
+    }
+    d.take(payload.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(bad)?;
     Ok(out)
 }
 
@@ -287,7 +312,7 @@ pub const CIFAR_RECORD: usize = 3073;
 
 /// Parses CIFAR-10 binary records (any count).
 pub fn parse_cifar(bytes: &[u8], what: &str) -> Result<Split, Error> {
-    if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(CIFAR_RECORD) {
         return Err(Error::Data(format!(
             "{what}: {} bytes is not a whole number of CIFAR-10 records ({CIFAR_RECORD} bytes each){}",
             bytes.len(),
@@ -379,6 +404,9 @@ fn cifar_from_archive(path: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
     Ok(out)
 }
 
+/// The largest file an archive may hold (CIFAR-10's batches are 30,730,000 bytes).
+const MAX_ARCHIVE_ENTRY: u64 = 256 << 20;
+
 /// (path, contents) of every regular file in a .tar.gz.
 pub fn untar_gz(bytes: &[u8], what: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let bad = |e: std::io::Error| Error::Data(format!("{what}: not a readable .tar.gz ({e})"));
@@ -390,6 +418,12 @@ pub fn untar_gz(bytes: &[u8], what: &str) -> Result<Vec<(String, Vec<u8>)>, Erro
             continue;
         }
         let name = entry.path().map_err(bad)?.display().to_string();
+        let size = entry.header().size().map_err(bad)?;
+        if size > MAX_ARCHIVE_ENTRY {
+            return Err(Error::Data(format!(
+                "{what}: the entry '{name}' declares {size} bytes, more than any data set file here ({MAX_ARCHIVE_ENTRY})"
+            )));
+        }
         let mut data = Vec::new();
         entry.read_to_end(&mut data).map_err(bad)?;
         out.push((name, data));

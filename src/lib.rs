@@ -39,18 +39,27 @@ pub enum Error {
     Data(String),
     #[error("{0}")]
     Model(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    /// A setting that cannot be right (a NaN, a momentum of 1, a final LR above the start).
+    /// The message names the setting, not a command-line flag.
+    #[error("{0}")]
+    Config(String),
+    /// What a configuration needs is more than the machine or the device offers (with numbers).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A loss, score, statistic or parameter stopped being finite (where and which is named).
+    #[error("{0}")]
+    NonFinite(String),
+    // `error` is part of the message and deliberately not a `#[source]`, so a chain printer
+    // (anyhow's `{:#}`) does not print the OS error twice.
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
 }
 
 impl Error {
-    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+    pub fn io(path: impl AsRef<std::path::Path>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().display().to_string(),
-            source,
+            error,
         }
     }
 }

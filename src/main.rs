@@ -146,6 +146,9 @@ pub struct TrainArgs {
     /// Print a JSON summary as the last line.
     #[arg(long)]
     pub json: bool,
+    /// Replace a model (and training state) already in --out that this run did not produce.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args, Debug)]
@@ -196,6 +199,9 @@ pub struct ImportArgs {
     /// Take the configuration from the flags below instead of the file name.
     #[arg(long)]
     pub from_flags: bool,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -223,6 +229,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(seed_args(std::env::args()));
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<cli::Interrupted>().is_some() => {
+            eprintln!("{e:#}");
+            // the shell's code for a run ended by SIGINT
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -71,8 +71,7 @@ impl NetConfig {
         for (name, (layers, filters)) in ['A', 'B', 'C'].iter().zip(self.blocks) {
             if layers > 0 && filters == 0 {
                 return Err(Error::Model(format!(
-                    "block {name} has {layers} layers of 0 filters: give -nf{} at least 1",
-                    name.to_ascii_lowercase()
+                    "block {name} has {layers} layers of 0 filters: give it at least 1 filter"
                 )));
             }
             if layers > 64 {
@@ -231,7 +230,7 @@ pub struct Model {
     scores: Buf,
     dscores: Buf,
     ddense_y: Buf,
-    /// [loss sum, wrong count] accumulated over an epoch.
+    /// The loss kernel's running sums over an epoch: [`LossAcc`] layout.
     pub acc: Buf,
     pub step_scalars: Buf,
     pub adam: AdamConfig,
@@ -255,8 +254,10 @@ impl Model {
     ) -> Result<Self, Error> {
         config.validate()?;
         if max_batch == 0 {
-            return Err(Error::Model("batch size must be at least 1".into()));
+            return Err(Error::Config("the batch size must be at least 1".into()));
         }
+        // refuse with numbers before allocating, rather than abort or fail inside the driver
+        config.memory_plan(max_batch).check(&b.limits(), &config)?;
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut params = Vec::new();
         let mut running = Vec::new();
@@ -445,7 +446,7 @@ impl Model {
             scores: act(b, nb),
             dscores: act(b, nb),
             ddense_y: act(b, nb),
-            acc: b.alloc(2, Dtype::F32),
+            acc: b.alloc(LossAcc::LEN, Dtype::F32),
             step_scalars: b.alloc(StepScalars::LEN, Dtype::F32),
             adam: AdamConfig::default(),
             convs,
@@ -751,63 +752,7 @@ impl Model {
 
     /// Per-layer rows and totals for the start-up summary.
     pub fn summary(&self) -> Summary {
-        let bits = self.config.weight_quant().storage_bits() as usize;
-        let mut rows = Vec::new();
-        let [c, h, w] = self.config.input;
-        rows.push(SummaryRow {
-            name: "input".into(),
-            shape: [c, h, w],
-            params: 0,
-            weight_bits: 0,
-            macs: 0,
-        });
-        let mut weights_bits_total = 0usize;
-        let mut weights_total = 0usize;
-        for stage in &self.stages {
-            match *stage {
-                Stage::Pool(p) => {
-                    let p = &self.pools[p];
-                    rows.push(SummaryRow {
-                        name: "maxpool 2×2".into(),
-                        shape: [p.channels, p.h / 2, p.w / 2],
-                        params: 0,
-                        weight_bits: 0,
-                        macs: 0,
-                    });
-                }
-                Stage::Conv(k) => {
-                    let l = self.convs[k].layer;
-                    let nw = l.cout * l.cin * 9;
-                    weights_bits_total += nw * bits + 4 * l.cout * 32;
-                    weights_total += nw + 4 * l.cout;
-                    rows.push(SummaryRow {
-                        name: format!("conv{k} ({}) + bn + act", l.block),
-                        shape: [l.cout, l.h, l.w],
-                        params: nw + 4 * l.cout,
-                        weight_bits: bits,
-                        macs: nw * l.h * l.w,
-                    });
-                }
-            }
-        }
-        let f = self.config.features();
-        weights_bits_total += (f * CLASSES + 3 * CLASSES) * 32;
-        weights_total += f * CLASSES + 3 * CLASSES;
-        rows.push(SummaryRow {
-            name: "dense + bn".into(),
-            shape: [CLASSES, 1, 1],
-            params: f * CLASSES + 3 * CLASSES,
-            weight_bits: 32,
-            macs: f * CLASSES,
-        });
-        let macs = rows.iter().map(|r| r.macs).sum();
-        Summary {
-            rows,
-            params: weights_total,
-            weight_bytes: weights_bits_total.div_ceil(8),
-            float_bytes: weights_total * 4,
-            macs,
-        }
+        self.config.summary()
     }
 }
 
@@ -860,5 +805,215 @@ impl std::fmt::Display for Summary {
             self.float_bytes as f64 / self.weight_bytes.max(1) as f64,
             self.macs as f64 / 1e6
         )
+    }
+}
+
+/// What a network's buffers take for a batch, worked out from the configuration alone (the same
+/// buffers [`Model::new`] allocates), so a configuration too large for the machine is refused
+/// before anything is allocated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryPlan {
+    pub batch: usize,
+    /// All buffers together, in bytes.
+    pub total_bytes: u64,
+    /// The largest single buffer, in bytes, and what it holds.
+    pub largest_bytes: u64,
+    pub largest: String,
+}
+
+/// Room the GPU backend's scratch buffers take at most (the weight gradient's K slices).
+const SCRATCH_BYTES: u64 = 8 << 20;
+
+/// Bytes as a person reads them.
+pub fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.1} GiB", b / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b / (1u64 << 20) as f64)
+    }
+}
+
+impl MemoryPlan {
+    /// Refuses a plan the device cannot hold, naming the numbers and the batch that would fit.
+    pub fn check(&self, limits: &DeviceLimits, config: &NetConfig) -> Result<(), Error> {
+        if limits.fits(self) {
+            return Ok(());
+        }
+        let fit = config.largest_batch(limits, self.batch);
+        let advice = if fit > 0 {
+            format!("a batch of at most {fit} fits, or use fewer filters")
+        } else {
+            "even a batch of 1 does not fit: use fewer filters or layers".to_string()
+        };
+        let binding = limits.max_binding_bytes.unwrap_or(u64::MAX);
+        let buffer = limits.max_buffer_bytes.unwrap_or(u64::MAX);
+        if self.largest_bytes > binding.min(buffer) {
+            return Err(Error::TooLarge(format!(
+                "a batch of {} needs a {} buffer for {}; this device takes at most {} per buffer: {advice}",
+                self.batch,
+                human_bytes(self.largest_bytes),
+                self.largest,
+                human_bytes(binding.min(buffer))
+            )));
+        }
+        Err(Error::TooLarge(format!(
+            "a batch of {} needs {} of buffers for this network; {} available: {advice}",
+            self.batch,
+            human_bytes(self.total_bytes),
+            human_bytes(limits.memory_bytes.unwrap_or(0))
+        )))
+    }
+}
+
+impl DeviceLimits {
+    pub fn fits(&self, plan: &MemoryPlan) -> bool {
+        let per_buffer = self
+            .max_binding_bytes
+            .unwrap_or(u64::MAX)
+            .min(self.max_buffer_bytes.unwrap_or(u64::MAX));
+        plan.largest_bytes <= per_buffer && self.memory_bytes.is_none_or(|m| plan.total_bytes <= m)
+    }
+}
+
+impl NetConfig {
+    /// The buffers of [`Model::new`] for a batch of `batch`, as (what, f32 elements).
+    fn buffers(&self, batch: usize) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        let [c0, h0, w0] = self.input;
+        out.push(("the input batch".to_string(), batch * c0 * h0 * w0));
+        let quantized = self.weight_quant() != WeightQuant::None;
+        let layers = self.conv_layers();
+        for (k, l) in layers.iter().enumerate() {
+            let nw = l.cout * l.cin * 9;
+            // value, gradient, two optimizer moments (+ the quantized copy)
+            out.push((
+                format!("conv{k}'s weights"),
+                nw * if quantized { 5 } else { 4 },
+            ));
+            out.push((format!("conv{k}'s biases and batch norm"), 16 * l.cout + 1));
+            let act = batch * l.cout * l.h * l.w;
+            let what = format!(
+                "conv{k}'s activations ({batch} × {}×{}×{} floats)",
+                l.cout, l.h, l.w
+            );
+            // z, u, a and their three gradients
+            for _ in 0..6 {
+                out.push((what.clone(), act));
+            }
+        }
+        // pools: output and its gradient, after each block (empty blocks pool the input)
+        let (mut c, mut h, mut w) = (c0, h0, w0);
+        for &(layers, filters) in &self.blocks {
+            if layers > 0 {
+                c = filters;
+            }
+            h /= 2;
+            w /= 2;
+            for _ in 0..2 {
+                out.push((
+                    format!("a pool's output ({batch} × {c}×{h}×{w} floats)"),
+                    batch * c * h * w,
+                ));
+            }
+        }
+        let f = self.features();
+        out.push((
+            "the dense layer".to_string(),
+            4 * f * CLASSES + 14 * CLASSES,
+        ));
+        for _ in 0..4 {
+            out.push(("the scores".to_string(), batch * CLASSES));
+        }
+        out.push(("labels and indices".to_string(), 2 * batch));
+        out
+    }
+
+    /// What the network's buffers take for a batch of `batch`.
+    pub fn memory_plan(&self, batch: usize) -> MemoryPlan {
+        let bufs = self.buffers(batch);
+        let total: u64 = bufs.iter().map(|b| b.1 as u64 * 4).sum::<u64>() + SCRATCH_BYTES;
+        let (largest, n) = bufs.iter().max_by_key(|b| b.1).cloned().unwrap_or_default();
+        MemoryPlan {
+            batch,
+            total_bytes: total,
+            largest_bytes: n as u64 * 4,
+            largest,
+        }
+    }
+
+    /// The largest batch up to `want` whose buffers fit `limits` (0: not even one image).
+    pub fn largest_batch(&self, limits: &DeviceLimits, want: usize) -> usize {
+        let (mut lo, mut hi) = (0usize, want);
+        // buffers grow with the batch, so the batches that fit are 1..=answer
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if limits.fits(&self.memory_plan(mid)) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
+
+    /// Per-layer rows and totals (parameters, memory at the bit width, MACs per image), from the
+    /// configuration alone.
+    pub fn summary(&self) -> Summary {
+        let bits = self.weight_quant().storage_bits() as usize;
+        let mut rows = Vec::new();
+        let [c, h, w] = self.input;
+        rows.push(SummaryRow {
+            name: "input".into(),
+            shape: [c, h, w],
+            params: 0,
+            weight_bits: 0,
+            macs: 0,
+        });
+        let mut weights_bits_total = 0usize;
+        let mut weights_total = 0usize;
+        let (mut cur_c, mut cur_h, mut cur_w) = (c, h, w);
+        let mut layers = self.conv_layers().into_iter().enumerate();
+        for &(n, _) in &self.blocks {
+            for (k, l) in layers.by_ref().take(n) {
+                let nw = l.cout * l.cin * 9;
+                weights_bits_total += nw * bits + 4 * l.cout * 32;
+                weights_total += nw + 4 * l.cout;
+                rows.push(SummaryRow {
+                    name: format!("conv{k} ({}) + bn + act", l.block),
+                    shape: [l.cout, l.h, l.w],
+                    params: nw + 4 * l.cout,
+                    weight_bits: bits,
+                    macs: nw * l.h * l.w,
+                });
+                cur_c = l.cout;
+            }
+            (cur_h, cur_w) = (cur_h / 2, cur_w / 2);
+            rows.push(SummaryRow {
+                name: "maxpool 2×2".into(),
+                shape: [cur_c, cur_h, cur_w],
+                params: 0,
+                weight_bits: 0,
+                macs: 0,
+            });
+        }
+        let f = self.features();
+        weights_bits_total += (f * CLASSES + 3 * CLASSES) * 32;
+        weights_total += f * CLASSES + 3 * CLASSES;
+        rows.push(SummaryRow {
+            name: "dense + bn".into(),
+            shape: [CLASSES, 1, 1],
+            params: f * CLASSES + 3 * CLASSES,
+            weight_bits: 32,
+            macs: f * CLASSES,
+        });
+        let macs = rows.iter().map(|r| r.macs).sum();
+        Summary {
+            rows,
+            params: weights_total,
+            weight_bytes: weights_bits_total.div_ceil(8),
+            float_bytes: weights_total * 4,
+            macs,
+        }
     }
 }

@@ -42,17 +42,18 @@ pub fn check_combination(
     }
     if bits > 16 {
         return Err(format!(
-            "-nb {bits}: bit widths from 0 (binary) to 16 are supported"
+            "{bits} bits: widths from 0 (binary) to 16 are supported"
         ));
     }
     match nl {
         Nonlinearity::Relu if bits <= 1 => Err(format!(
-            "-nl relu with -nb {bits}: the quantized relu has levels 0 .. 1 − 2^(1−nb), so with nb ≤ 1 every \
-             activation is 0 (the seed trains nothing). Use -nb 2 or more with relu, or -nl hardtanh -sym 1 for a binary net"
+            "relu with {bits} bits: the quantized relu has levels 0 .. 1 − 2^(1−nb), so with nb ≤ 1 every \
+             activation is 0 (the seed trains nothing). Use 2 bits or more with relu, or hardtanh with \
+             symmetric clipping for a binary net"
         )),
         Nonlinearity::Hardtanh if bits == 0 && !sym => Err(
-            "-nl hardtanh -nb 0 -sym 0: asymmetric binary activations are all −1 (the seed trains nothing). \
-             Use -sym 1 for BinaryNet's ±1 activations"
+            "hardtanh with 0 bits and asymmetric clipping: binary activations are all −1 (the seed \
+             trains nothing). Use symmetric clipping for BinaryNet's ±1 activations"
                 .to_string(),
         ),
         _ => Ok(()),
@@ -114,9 +115,15 @@ pub enum ActFn {
 }
 
 impl ActFn {
+    /// The activation of `x`; a NaN or infinite `x` gives NaN, so a broken value upstream
+    /// reaches the loss instead of being rounded to a finite level.
     #[inline]
     pub fn forward(self, x: f32) -> f32 {
-        match self {
+        // x − x is 0 for finite x and NaN otherwise: NaN propagation without a branch, so the
+        // element loops still vectorize
+        #[allow(clippy::eq_op)] // deliberate: 0 for finite x, NaN for NaN and ±inf
+        let poison = x - x;
+        let q = match self {
             ActFn::Quantized(l) => {
                 // clip with selects rather than f32::max/min, whose NaN handling defeats vectorization
                 let v = act_unclipped(x, l.scale);
@@ -127,9 +134,16 @@ impl ActFn {
                     v
                 }
             }
-            ActFn::Relu => x.max(0.0),
+            ActFn::Relu => {
+                if x > 0.0 {
+                    x
+                } else {
+                    0.0
+                }
+            }
             ActFn::Hardtanh => x.clamp(-1.0, 1.0),
-        }
+        };
+        q + poison
     }
 
     #[inline]
@@ -214,25 +228,29 @@ impl WeightQuant {
         }
     }
 
-    /// Quantizes one weight given the tensor's max|W|.
+    /// Quantizes one weight given the tensor's max|W|. A NaN or infinite weight gives NaN
+    /// (not a finite level), so the run's finiteness checks see it.
     pub fn apply(self, w: f32, absmax: f32) -> f32 {
-        match self {
-            WeightQuant::None => w,
-            WeightQuant::Binary => {
-                if w >= 0.0 {
-                    1.0
-                } else {
-                    -1.0
+        #[allow(clippy::eq_op)] // deliberate: 0 for finite w, NaN for NaN and ±inf
+        let poison = w - w;
+        poison
+            + match self {
+                WeightQuant::None => w,
+                WeightQuant::Binary => {
+                    if w >= 0.0 {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                }
+                WeightQuant::Bits { bits, sym } => {
+                    let e = bits as i32 - 1 + weight_exponent(absmax);
+                    let scale = ldexp(1.0, e);
+                    let lo = -ldexp(1.0, bits as i32 - 1);
+                    let hi = if sym { -lo } else { -lo - 1.0 };
+                    (w * scale).round_ties_even().clamp(lo, hi) / scale
                 }
             }
-            WeightQuant::Bits { bits, sym } => {
-                let e = bits as i32 - 1 + weight_exponent(absmax);
-                let scale = ldexp(1.0, e);
-                let lo = -ldexp(1.0, bits as i32 - 1);
-                let hi = if sym { -lo } else { -lo - 1.0 };
-                (w * scale).round_ties_even().clamp(lo, hi) / scale
-            }
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, ImageSet, StepScalars};
+use crate::backend::{Backend, ImageSet, LossAcc, StepScalars};
 use crate::data::Split;
 use crate::model::Model;
 use crate::Error;
@@ -35,6 +35,44 @@ pub struct TrainOptions {
 }
 
 impl TrainOptions {
+    /// Refuses settings that cannot be right, naming the setting. Every run checks this once,
+    /// before anything is loaded or allocated.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.epochs == 0 {
+            return bad("the number of epochs must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return bad("the batch size must be at least 1".into());
+        }
+        if !(self.lr_start.is_finite() && self.lr_start > 0.0) {
+            return bad(format!(
+                "learning rate {}: must be a positive number",
+                self.lr_start
+            ));
+        }
+        if !(self.lr_final.is_finite() && self.lr_final > 0.0) {
+            return bad(format!(
+                "final learning rate {}: must be a positive number",
+                self.lr_final
+            ));
+        }
+        if self.lr_final > self.lr_start {
+            return bad(format!(
+                "final learning rate {} is above the starting one {}: the schedule only decays",
+                self.lr_final, self.lr_start
+            ));
+        }
+        if let Optimizer::Sgd { momentum } = self.optimizer {
+            if !(0.0..1.0).contains(&momentum) {
+                return bad(format!(
+                    "momentum {momentum}: must lie in [0, 1) (at 1 or above the steps never shrink)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// LR *= (lr_final/lr_start)^(1/epochs) after each epoch.
     pub fn lr_decay(&self) -> f32 {
         (self.lr_final / self.lr_start).powf(1.0 / self.epochs.max(1) as f32)
@@ -76,6 +114,91 @@ pub struct EpochReport {
     /// Stopped early by the stop flag.
     #[serde(skip)]
     pub interrupted: bool,
+}
+
+/// What a run depends on beyond the network: resuming with any of it changed would silently
+/// train another run (validation images becoming training images, a schedule past its end), so
+/// [`RunIdentity::differences`] names each change and the caller refuses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunIdentity {
+    pub dataset: String,
+    /// MD5 of the training file's and the test file's images and labels.
+    pub data_md5: String,
+    pub train_images: usize,
+    pub valid_images: usize,
+    pub options: TrainOptions,
+}
+
+impl RunIdentity {
+    pub fn new(
+        dataset: &str,
+        data: &crate::data::Dataset,
+        valid: usize,
+        options: &TrainOptions,
+    ) -> Self {
+        let mut h = md5::Md5::default();
+        use md5::Digest;
+        for part in [
+            &data.train.pixels,
+            &data.train.labels,
+            &data.test.pixels,
+            &data.test.labels,
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        Self {
+            dataset: dataset.to_string(),
+            data_md5: format!("{:x}", h.finalize()),
+            train_images: data.train.len().saturating_sub(valid),
+            valid_images: valid,
+            options: options.clone(),
+        }
+    }
+
+    /// (setting, saved value, value now) for every setting that differs.
+    pub fn differences(&self, now: &RunIdentity) -> Vec<(&'static str, String, String)> {
+        let mut d = Vec::new();
+        let mut cmp = |what: &'static str, a: String, b: String| {
+            if a != b {
+                d.push((what, a, b));
+            }
+        };
+        let (s, n) = (&self.options, &now.options);
+        cmp("dataset", self.dataset.clone(), now.dataset.clone());
+        cmp("data", self.data_md5.clone(), now.data_md5.clone());
+        cmp(
+            "validation images",
+            self.valid_images.to_string(),
+            now.valid_images.to_string(),
+        );
+        cmp(
+            "training images",
+            self.train_images.to_string(),
+            now.train_images.to_string(),
+        );
+        cmp("epochs", s.epochs.to_string(), n.epochs.to_string());
+        cmp(
+            "learning rate",
+            s.lr_start.to_string(),
+            n.lr_start.to_string(),
+        );
+        cmp(
+            "final learning rate",
+            s.lr_final.to_string(),
+            n.lr_final.to_string(),
+        );
+        cmp("batch size", s.batch.to_string(), n.batch.to_string());
+        cmp("flips", s.flip.to_string(), n.flip.to_string());
+        cmp("shuffle", s.shuffle.to_string(), n.shuffle.to_string());
+        cmp("seed", s.seed.to_string(), n.seed.to_string());
+        cmp(
+            "optimizer",
+            format!("{:?}", s.optimizer),
+            format!("{:?}", n.optimizer),
+        );
+        d
+    }
 }
 
 /// Progress inside an epoch, for a progress bar.
@@ -131,18 +254,21 @@ impl Trainer {
         valid: &Split,
         test: &Split,
     ) -> Result<Self, Error> {
-        if options.epochs == 0 {
-            return Err(Error::Model(
-                "the number of epochs must be at least 1".into(),
+        options.validate()?;
+        if valid.is_empty() {
+            return Err(Error::Data(
+                "the validation split is empty: the best epoch is chosen on it, so give it at least 1 image".into(),
             ));
         }
-        if !(options.lr_start > 0.0 && options.lr_final > 0.0) {
-            return Err(Error::Model("learning rates must be positive".into()));
+        if test.is_empty() {
+            return Err(Error::Data(
+                "the test set is empty: there is nothing to measure the model on".into(),
+            ));
         }
         let train_n = train.len() * if options.flip { 2 } else { 1 };
-        if options.batch == 0 || options.batch > train_n {
-            return Err(Error::Model(format!(
-                "a batch of {} does not fit a training split of {train_n} images{}: use --batch-size {} or less",
+        if options.batch > train_n {
+            return Err(Error::Config(format!(
+                "a batch of {} does not fit a training split of {train_n} images{}: use a batch of {} or less",
                 options.batch,
                 if options.flip { " (with flips)" } else { "" },
                 train_n
@@ -228,20 +354,10 @@ impl Trainer {
             done = step + 1;
             let mut loss = None;
             if want_loss {
-                let acc = b.read_f32(self.model.acc).await?;
-                let mean = acc[0] as f64 / (done * batch) as f64;
-                if !mean.is_finite() {
-                    let at = if last_checked + 1 == done {
-                        format!("step {done}")
-                    } else {
-                        format!("a step between {} and {done}", last_checked + 1)
-                    };
-                    return Err(Error::Model(format!(
-                        "the training loss became {mean} in epoch {epoch} at {at} of {steps}: lower the learning rate (-lr)"
-                    )));
-                }
+                let acc = LossAcc::from_slice(&b.read_f32(self.model.acc).await?);
+                self.check_loss(b, &acc, epoch, last_checked, done).await?;
                 last_checked = done;
-                loss = Some(mean);
+                loss = Some(acc.loss_sum / (done * batch) as f64);
             }
             want_loss = progress(StepInfo {
                 step: step + 1,
@@ -250,16 +366,67 @@ impl Trainer {
             });
         }
         b.flush();
-        let acc = b.read_f32(self.model.acc).await?;
+        let acc = LossAcc::from_slice(&b.read_f32(self.model.acc).await?);
+        self.check_loss(b, &acc, epoch, last_checked, done).await?;
+        let bad = non_finite_tensors(b, &self.model).await?;
+        if !bad.is_empty() {
+            return Err(Error::NonFinite(format!(
+                "epoch {epoch}, by step {done}: {} not finite; the learning rate may be too high",
+                bad.join(", ")
+            )));
+        }
         let mean = if done == 0 {
             0.0
         } else {
-            acc[0] as f64 / (done * batch) as f64
+            acc.loss_sum / (done * batch) as f64
         };
-        if !mean.is_finite() {
-            return Err(Error::Model(format!("the training loss became {mean} in epoch {epoch} (by step {done}): lower the learning rate (-lr)")));
-        }
         Ok((mean, done))
+    }
+
+    /// Stops the run when the loss kernel saw a non-finite score or loss, naming the step
+    /// (exact: the kernel records the first bad call) and any non-finite tensor.
+    async fn check_loss<B: Backend>(
+        &self,
+        b: &mut B,
+        acc: &LossAcc,
+        epoch: usize,
+        last_checked: usize,
+        done: usize,
+    ) -> Result<(), Error> {
+        if acc.is_finite() {
+            return Ok(());
+        }
+        let step = if acc.first_bad_call > 0 {
+            format!("step {}", acc.first_bad_call)
+        } else {
+            format!("a step between {} and {done}", last_checked + 1)
+        };
+        let mut what = if acc.bad_rows > 0 {
+            format!("the scores of {} images were not finite", acc.bad_rows)
+        } else {
+            format!("the summed training loss became {}", acc.loss_sum)
+        };
+        let bad = non_finite_tensors(b, &self.model).await?;
+        if !bad.is_empty() {
+            what.push_str(&format!("; not finite now: {}", bad.join(", ")));
+        }
+        Err(Error::NonFinite(format!(
+            "epoch {epoch}, {step} of {}: {what}; the learning rate may be too high",
+            self.steps_per_epoch()
+        )))
+    }
+
+    /// Makes a fine-tuning run start from the loaded model's own validation result: an epoch
+    /// becomes the best (and is saved) only when it does at least as well, so a run that ends
+    /// worse never replaces the model it started from.
+    pub async fn set_baseline<B: Backend>(&mut self, b: &mut B) -> Result<Eval, Error> {
+        let val = self.evaluate(b, Which::Valid).await?;
+        let test = self.evaluate(b, Which::Test).await?;
+        self.state.best_epoch = 0;
+        self.state.best_val_error = val.error;
+        self.state.test_loss = test.loss;
+        self.state.test_error = test.error;
+        Ok(val)
     }
 
     /// Loss and error of every image of a set (the last batch may be partial), evaluation mode.
@@ -330,6 +497,9 @@ pub async fn evaluate_set<B: Backend>(
     set: &ImageSet,
     batch: usize,
 ) -> Result<Eval, Error> {
+    if set.count == 0 {
+        return Err(Error::Data("the set to evaluate holds no images".into()));
+    }
     b.fill_zero(model.acc);
     let batch = batch.min(model.max_batch);
     for start in (0..set.count).step_by(batch) {
@@ -339,10 +509,50 @@ pub async fn evaluate_set<B: Backend>(
         b.gather_batch(set, model.indices, n, model.input(), model.labels);
         model.eval_step(b, n);
     }
-    let acc = b.read_f32(model.acc).await?;
-    let n = set.count.max(1) as f64;
+    let acc = LossAcc::from_slice(&b.read_f32(model.acc).await?);
+    if !acc.is_finite() {
+        let bad = non_finite_tensors(b, model).await?;
+        return Err(Error::NonFinite(format!(
+            "evaluation: the scores of {} of {} images are not finite{}",
+            acc.bad_rows,
+            set.count,
+            if bad.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} not finite)", bad.join(", "))
+            }
+        )));
+    }
+    let n = set.count as f64;
     Ok(Eval {
-        loss: acc[0] as f64 / n,
-        error: 100.0 * acc[1] as f64 / n,
+        loss: acc.loss_sum / n,
+        error: 100.0 * acc.wrong / n,
     })
+}
+
+/// Names of the model's parameters and batch-norm statistics holding a NaN or an infinity, with
+/// how many of their values are (one read-back of each; small next to an epoch).
+pub async fn non_finite_tensors<B: Backend>(
+    b: &mut B,
+    model: &Model,
+) -> Result<Vec<String>, Error> {
+    let mut bad = Vec::new();
+    let tensors = model
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.value))
+        .chain(
+            model
+                .running
+                .iter()
+                .map(|(n, buf)| (format!("{n} running statistics"), *buf)),
+        );
+    for (name, buf) in tensors.collect::<Vec<_>>() {
+        let v = b.read_f32(buf).await?;
+        let n = v.iter().filter(|x| !x.is_finite()).count();
+        if n > 0 {
+            bad.push(format!("{name} ({n} of {} values)", v.len()));
+        }
+    }
+    Ok(bad)
 }

@@ -159,12 +159,12 @@ fn squared_hinge_gradient() {
     let y = uniform(&mut r, batch * CLASSES, -2.0, 2.0);
     let labels: Vec<u32> = (0..batch).map(|_| r.random_range(0..10)).collect();
     let loss = |y: &[f32]| {
-        let mut acc = [0.0f32; 2];
+        let mut acc = [0.0f32; qnn::backend::LossAcc::LEN];
         ops::loss::squared_hinge(batch, y, &labels, None, &mut acc);
         acc[0] as f64 / batch as f64 // the batch mean, whose gradient dy is
     };
     let mut dy = vec![0.0; y.len()];
-    let mut acc = [0.0f32; 2];
+    let mut acc = [0.0f32; qnn::backend::LossAcc::LEN];
     ops::loss::squared_hinge(batch, &y, &labels, Some(&mut dy), &mut acc);
     check("hinge dy", &y, &dy, 1e-3, loss);
 }

@@ -460,7 +460,11 @@ fn weight_quantizer_matches_cpu_exactly() {
 
 fn loss_all<B: Backend>(b: &mut B, batch: usize, y: &[f32], labels: &[u32]) -> [Vec<f32>; 3] {
     let (yb, lb) = (upload(b, y), upload_u32(b, labels));
-    let (dy, acc, acc_eval) = (zeros(b, y.len()), zeros(b, 2), zeros(b, 2));
+    let (dy, acc, acc_eval) = (
+        zeros(b, y.len()),
+        zeros(b, LossAcc::LEN),
+        zeros(b, LossAcc::LEN),
+    );
     b.loss(batch, yb, lb, Some(dy), acc);
     b.loss(batch, yb, lb, Some(dy), acc); // accumulates
     b.loss(batch, yb, lb, None, acc_eval);

@@ -194,7 +194,7 @@ fn degenerate_combinations_are_refused() {
     assert!(check_combination(Relu, 0, false, true).is_err());
     assert!(check_combination(Hardtanh, 0, false, true)
         .unwrap_err()
-        .contains("-sym 1"));
+        .contains("symmetric clipping"));
     assert!(check_combination(Hardtanh, 17, true, true)
         .unwrap_err()
         .contains("16"));

@@ -20,18 +20,41 @@ pub fn import(args: ImportArgs) -> Result<()> {
     } else {
         checkpoint::parse_seed_name(&stem)?
     };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.file.with_extension("safetensors"));
+    let same = out == args.file
+        || matches!((out.canonicalize(), args.file.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if same {
+        bail!(
+            "--out {}: that is the input; writing there would destroy the .npz",
+            out.display()
+        );
+    }
+    if out.exists() && !args.overwrite {
+        bail!(
+            "{} already exists: pass --overwrite to replace it, or choose another --out",
+            out.display()
+        );
+    }
     let arrays = read_npz(&args.file)?;
     let tensors = checkpoint::from_lasagne(&config, &arrays)
         .with_context(|| format!("{}", args.file.display()))?;
-    let out = args
-        .out
-        .unwrap_or_else(|| args.file.with_extension("safetensors"));
+    let non_finite = tensors.iter().find(|t| t.2.iter().any(|v| !v.is_finite()));
+    if let Some(t) = non_finite {
+        bail!(
+            "{}: '{}' holds NaN or infinite values; such a model cannot be used",
+            args.file.display(),
+            t.0
+        );
+    }
     let meta = ModelMeta {
         dataset,
         config,
         epoch: 0,
-        val_error: f64::NAN,
-        test_error: f64::NAN,
+        val_error: None,
+        test_error: None,
     };
     checkpoint::save_model(&out, &tensors, &meta)?;
     println!(

@@ -70,6 +70,40 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// A run stopped by Ctrl-C or SIGTERM: `main` exits with 130 and prints the message, which says
+/// what was and was not saved.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Adds the command-line flag to a library error that names a setting (the library's messages
+/// name settings, not flags).
+pub fn with_flag(e: qnn::Error) -> anyhow::Error {
+    let msg = e.to_string();
+    let flag = [
+        ("momentum", "--momentum"),
+        ("final learning rate", "--lr-final"),
+        ("learning rate", "-lr"),
+        ("the number of epochs", "-ne"),
+        ("the batch size", "--batch-size"),
+        ("a batch of", "--batch-size"),
+    ]
+    .iter()
+    .find(|(k, _)| msg.starts_with(k))
+    .map(|(_, f)| *f);
+    match flag {
+        Some(f) => anyhow::anyhow!("{f}: {msg}"),
+        None => e.into(),
+    }
+}
+
 /// Parses the data set flag with the accepted spellings in the message.
 pub fn dataset_kind(s: &str) -> Result<qnn::data::DatasetKind> {
     s.parse().map_err(|e: String| anyhow::anyhow!(e))

@@ -18,6 +18,16 @@ impl Backend for GpuBackend {
         true
     }
 
+    fn limits(&self) -> DeviceLimits {
+        let l = self.device.limits();
+        // wgpu does not say how much memory the GPU has
+        DeviceLimits {
+            max_binding_bytes: Some(l.max_storage_buffer_binding_size),
+            max_buffer_bytes: Some(l.max_buffer_size),
+            memory_bytes: None,
+        }
+    }
+
     fn alloc(&mut self, len: usize, dtype: Dtype) -> Buf {
         // wgpu zero-initializes new buffers
         self.alloc_bytes(len as u64 * 4, len, dtype)

@@ -7,6 +7,7 @@ pub mod device;
 pub mod shaders;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::backend::{Buf, Counters, Dtype};
 use crate::Error;
@@ -75,6 +76,9 @@ pub struct GpuBackend {
     scratch: HashMap<&'static str, Buf>,
     pending: Vec<Cmd>,
     counters: Counters,
+    /// The first error wgpu reported outside an error scope (wgpu's default handler panics):
+    /// the next read-back returns it as [`Error::Device`].
+    device_error: Arc<Mutex<Option<String>>>,
 }
 
 impl GpuBackend {
@@ -88,6 +92,13 @@ impl GpuBackend {
     pub async fn with_adapter(choice: &AdapterChoice) -> Result<Self, Error> {
         let (device, queue) = device::open(choice).await?;
         let max_binding_bytes = device.limits().max_storage_buffer_binding_size;
+        let device_error = Arc::new(Mutex::new(None));
+        let slot = device_error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut first) = slot.lock() {
+                first.get_or_insert_with(|| e.to_string());
+            }
+        }));
         Ok(Self {
             device,
             queue,
@@ -101,6 +112,7 @@ impl GpuBackend {
             scratch: HashMap::new(),
             pending: Vec::new(),
             counters: Counters::default(),
+            device_error,
         })
     }
 
@@ -376,7 +388,16 @@ impl GpuBackend {
             .map_err(|e| Error::ReadBack(e.to_string()))?
             .to_vec();
         staging.unmap();
+        self.check_device_error()?;
         Ok(data)
+    }
+
+    /// The first error the device reported since it opened, if any.
+    pub fn check_device_error(&self) -> Result<(), Error> {
+        match self.device_error.lock().ok().and_then(|e| e.clone()) {
+            Some(e) => Err(Error::Device(format!("the GPU refused the work: {e}"))),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn counters_now(&self) -> Counters {

@@ -14,7 +14,8 @@ pub fn argmax(row: &[f32]) -> usize {
     arg
 }
 
-/// Adds Σ_b mean_k max(0, 1 − t·y)² to acc[0] and the wrong-argmax count to acc[1];
+/// Adds Σ_b mean_k max(0, 1 − t·y)² to acc[0] and the wrong-argmax count to acc[1], counts the
+/// call in acc[2] and non-finite rows in acc[3..5] (layout: [`crate::backend::LossAcc`]);
 /// with `dy`, writes the gradient of the batch mean.
 pub fn squared_hinge(
     batch: usize,
@@ -24,15 +25,17 @@ pub fn squared_hinge(
     acc: &mut [f32],
 ) {
     let grad_scale = -2.0 / (batch * CLASSES) as f32;
-    let (mut loss, mut wrong) = (0.0f64, 0.0f32);
+    let (mut loss, mut wrong, mut bad) = (0.0f64, 0.0f32, 0.0f32);
     for b in 0..batch {
         let row = &y[b * CLASSES..(b + 1) * CLASSES];
         let label = labels[b] as usize;
         let mut sum = 0.0f32;
+        let mut finite = true;
         for (k, &v) in row.iter().enumerate() {
             let t = if k == label { 1.0 } else { -1.0 };
             let h = (1.0 - t * v).max(0.0);
             sum += h * h;
+            finite &= v.is_finite();
             if let Some(d) = dy.as_deref_mut() {
                 d[b * CLASSES + k] = grad_scale * t * h;
             }
@@ -41,9 +44,17 @@ pub fn squared_hinge(
         if argmax(row) != label {
             wrong += 1.0;
         }
+        if !(finite && sum.is_finite()) {
+            bad += 1.0;
+        }
     }
     acc[0] += loss as f32;
     acc[1] += wrong;
+    acc[2] += 1.0;
+    if bad > 0.0 && acc[3] == 0.0 {
+        acc[3] = acc[2];
+    }
+    acc[4] += bad;
 }
 
 // ---- GPU ----------------------------------------------------------------------------------

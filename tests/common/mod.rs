@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use qnn::{Backend, Buf, CpuBackend, Dtype, GpuBackend};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
