@@ -1,7 +1,14 @@
 // Batch norm backward, per channel c over M = batch·hw values, x̂ = (x − mean)·inv_std:
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·inv_std·(dy − dβ/M − x̂·dγ/M).
 
-struct Params { batch: u32, channels: u32, hw: u32, _pad: u32 }
+// The two sums run in two dispatches, so that many workgroups read a channel at once:
+// `bn_backward_partial` sums each of `slices` chunks of a channel (a fixed tree in workgroup
+// memory), `bn_backward_reduce` adds a channel's chunks in order — deterministic.
+
+struct Params {
+    batch: u32, channels: u32, hw: u32, slices: u32,
+    chunk: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -11,6 +18,7 @@ struct Params { batch: u32, channels: u32, hw: u32, _pad: u32 }
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(8) var<storage, read_write> part: array<f32>;   // [C][slices][Σdy, Σdy·x̂]
 
 var<workgroup> red_a: array<f32, 256>;
 var<workgroup> red_b: array<f32, 256>;
@@ -20,16 +28,18 @@ fn at(c: u32, j: u32) -> u32 {
     return (n * P.channels + c) * P.hw + j % P.hw;
 }
 
+// Chunk wid.x of channel wid.y: Σ dy and Σ dy·x̂.
 @compute @workgroup_size(256, 1, 1)
-fn bn_backward_reduce(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let c = wid.x;
+fn bn_backward_partial(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let c = wid.y;
     let lid = lid3.x;
-    let count = P.batch * P.hw;
+    let begin = wid.x * P.chunk;
+    let end = min(P.batch * P.hw, begin + P.chunk);
     let m = stats[c];
     let istd = stats[P.channels + c];
     var sa = 0.0;
     var sb = 0.0;
-    for (var j = lid; j < count; j += 256u) {
+    for (var j = begin + lid; j < end; j += 256u) {
         let i = at(c, j);
         sa += dy[i];
         sb += dy[i] * ((x[i] - m) * istd);
@@ -45,9 +55,26 @@ fn bn_backward_reduce(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(wo
         workgroupBarrier();
     }
     if (lid == 0u) {
-        dbeta[c] = red_a[0];
-        dgamma[c] = red_b[0];
+        let o = (c * P.slices + wid.x) * 2u;
+        part[o] = red_a[0];
+        part[o + 1u] = red_b[0];
     }
+}
+
+// One thread per channel: dβ and dγ, the chunks added in order.
+@compute @workgroup_size(64, 1, 1)
+fn bn_backward_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= P.channels) { return; }
+    var sa = 0.0;
+    var sb = 0.0;
+    for (var s = 0u; s < P.slices; s++) {
+        let o = (c * P.slices + s) * 2u;
+        sa += part[o];
+        sb += part[o + 1u];
+    }
+    dbeta[c] = sa;
+    dgamma[c] = sb;
 }
 
 @compute @workgroup_size(256, 1, 1)

@@ -6,8 +6,14 @@
 // (r = (kh,kw) offsets −1..1). MODE 2 splits K over workgroup_id.z; each slice writes its own
 // partial product, and `sum_slices` adds them in slice order, so results are deterministic.
 //
-// Tiling: a 16×16 workgroup computes a 64×64 output tile, 4×4 per thread, stepping K by 16 through
-// workgroup memory. Loads are coalesced along K for A (MODE 0/1) and along pixels for B.
+// Tiling: a 16×16 workgroup computes a 64×64 output tile, 4×4 per thread held in four vec4
+// registers (rows 4·ty..4·ty+3, columns 4·tx..4·tx+3), stepping K by 16 through workgroup memory
+// stored as vec4s, so the inner loop is two 16-byte shared loads and four vec4 FMAs. Nothing is
+// indexed dynamically in function memory (a dynamically indexed accumulator array is spilled to
+// local memory by GPU compilers, which made the first version run at ~1% of an H200's peak).
+// Each thread loads one K index of 4 consecutive rows of A and one K index of 4 consecutive
+// columns of B per step; the column decomposition (image, y, x — or channel, tap in MODE 2) is
+// worked out once per tile, so the K loop does at most three integer divisions per thread.
 
 override MODE: u32 = 0u;
 
@@ -27,64 +33,20 @@ const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
 
-var<workgroup> tile_a: array<f32, 1024>; // [BK][BM]
-var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
+var<workgroup> tile_a: array<vec4<f32>, 256>; // [BK][BM/4]: rows 4i..4i+3 of A at one k
+var<workgroup> tile_b: array<vec4<f32>, 256>; // [BK][BN/4]: columns 4j..4j+3 of B at one k
 
-// Pixel (n, c, y+dy, x+dx) of a [batch, channels, h, w] tensor, zero outside the image.
-fn pixel(t: u32, n: u32, c: u32, channels: u32, y: i32, x: i32) -> f32 {
-    if (y < 0 || x < 0 || y >= i32(P.h) || x >= i32(P.w)) { return 0.0; }
-    let idx = ((n * channels + c) * P.h + u32(y)) * P.w + u32(x);
-    if (t == 0u) { return src_a[idx]; }
-    return src_b[idx];
+// src_a[idx] where `ok`, else 0 (the index is replaced by 0 so nothing out of range is read).
+fn read_a(idx: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
+    let i = select(vec4<u32>(0u), idx, ok);
+    let v = vec4<f32>(src_a[i.x], src_a[i.y], src_a[i.z], src_a[i.w]);
+    return select(vec4<f32>(0.0), v, ok);
 }
 
-fn load_a(row: u32, col: u32) -> f32 {
-    if (row >= P.m || col >= P.k) { return 0.0; }
-    if (MODE == 0u) {
-        return src_a[row * P.k + col];
-    } else if (MODE == 1u) {
-        // row = ci, col = co·9 + r
-        let co = col / 9u;
-        let r = col % 9u;
-        return src_a[(co * P.cin + row) * 9u + r];
-    }
-    // MODE 2: row = co, col = n·hw + p
-    let hw = P.h * P.w;
-    let n = col / hw;
-    let p = col % hw;
-    return src_a[(n * P.cout + row) * hw + p];
-}
-
-fn load_b(row: u32, col: u32) -> f32 {
-    if (row >= P.k || col >= P.n) { return 0.0; }
-    let hw = P.h * P.w;
-    if (MODE == 0u) {
-        // row = ci·9 + r, col = n·hw + p
-        let ci = row / 9u;
-        let r = row % 9u;
-        let n = col / hw;
-        let p = col % hw;
-        let y = i32(p / P.w) + i32(r / 3u) - 1;
-        let x = i32(p % P.w) + i32(r % 3u) - 1;
-        return pixel(1u, n, ci, P.cin, y, x);
-    } else if (MODE == 1u) {
-        // row = co·9 + r, col = n·hw + p; dX[p] gathers dY[p − r]
-        let co = row / 9u;
-        let r = row % 9u;
-        let n = col / hw;
-        let p = col % hw;
-        let y = i32(p / P.w) - i32(r / 3u) + 1;
-        let x = i32(p % P.w) - i32(r % 3u) + 1;
-        return pixel(1u, n, co, P.cout, y, x);
-    }
-    // MODE 2: row = n·hw + p, col = ci·9 + r
-    let n = row / hw;
-    let p = row % hw;
-    let ci = col / 9u;
-    let r = col % 9u;
-    let y = i32(p / P.w) + i32(r / 3u) - 1;
-    let x = i32(p % P.w) + i32(r % 3u) - 1;
-    return pixel(1u, n, ci, P.cin, y, x);
+fn read_b(idx: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
+    let i = select(vec4<u32>(0u), idx, ok);
+    let v = vec4<f32>(src_b[i.x], src_b[i.y], src_b[i.z], src_b[i.w]);
+    return select(vec4<f32>(0.0), v, ok);
 }
 
 fn store(row: u32, col: u32, slice: u32, v: f32) {
@@ -103,6 +65,13 @@ fn store(row: u32, col: u32, slice: u32, v: f32) {
     }
 }
 
+fn store4(row: u32, col: u32, slice: u32, v: vec4<f32>) {
+    store(row, col, slice, v.x);
+    store(row, col + 1u, slice, v.y);
+    store(row, col + 2u, slice, v.z);
+    store(row, col + 3u, slice, v.w);
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
@@ -114,43 +83,92 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
         k_begin = wid.z * P.k_per_slice;
         k_end = min(P.k, k_begin + P.k_per_slice);
     }
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; }
-    }
+    let hw = P.h * P.w;
+    let h = i32(P.h);
+    let w = i32(P.w);
+    let lane = vec4<u32>(0u, 1u, 2u, 3u);
+    // A loader: k offset tid % 16, rows 4·(tid / 16) + 0..3
+    let a_k = tid % BK;
+    let a_rows = vec4<u32>(row0 + 4u * (tid / BK)) + lane;
+    let a_rows_ok = a_rows < vec4<u32>(P.m);
+    // B loader: k offset tid / 16, columns 4·(tid % 16) + 0..3, decomposed once
+    let b_k = tid / 16u;
+    let b_cols = vec4<u32>(col0 + 4u * (tid % 16u)) + lane;
+    let b_cols_ok = b_cols < vec4<u32>(P.n);
+    // MODE 0/1: a column is a pixel (image n, y, x); MODE 2: a column is (channel, tap)
+    let c_n = b_cols / vec4<u32>(hw);
+    let c_p = b_cols % vec4<u32>(hw);
+    let c_y = vec4<i32>(c_p / vec4<u32>(P.w));
+    let c_x = vec4<i32>(c_p % vec4<u32>(P.w));
+    let c_ci = b_cols / vec4<u32>(9u);
+    let c_r = b_cols % vec4<u32>(9u);
+    let c_dy = vec4<i32>(c_r / vec4<u32>(3u)) - vec4<i32>(1);
+    let c_dx = vec4<i32>(c_r % vec4<u32>(3u)) - vec4<i32>(1);
+
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        for (var e = 0u; e < 4u; e++) {
-            let idx = tid + e * 256u;
-            // A: consecutive threads walk K, the contiguous axis of W (MODE 0, 1) and of dY (MODE 2)
-            let kk = idx % BK;
-            let mm = idx / BK;
-            var a = 0.0;
-            if (k0 + kk < k_end) { a = load_a(row0 + mm, k0 + kk); }
-            tile_a[kk * BM + mm] = a;
-            // B: consecutive threads walk the output columns (pixels in MODE 0/1)
-            let kb = idx / BN;
-            let nb = idx % BN;
-            var b = 0.0;
-            if (k0 + kb < k_end) { b = load_b(k0 + kb, col0 + nb); }
-            tile_b[kb * BN + nb] = b;
+        // ---- A: 4 rows at k = k0 + a_k
+        let ka = k0 + a_k;
+        let a_ok = a_rows_ok & vec4<bool>(ka < k_end);
+        var a_idx: vec4<u32>;
+        if (MODE == 0u) {
+            a_idx = a_rows * P.k + vec4<u32>(ka);                      // W[co, ci·9 + r]
+        } else if (MODE == 1u) {
+            a_idx = (vec4<u32>(ka / 9u * P.cin) + a_rows) * 9u + vec4<u32>(ka % 9u); // W[co, ci, r]
+        } else {
+            let n = ka / hw;
+            a_idx = (vec4<u32>(n * P.cout) + a_rows) * hw + vec4<u32>(ka % hw);       // dY[n, co, p]
         }
+        tile_a[a_k * 16u + tid / BK] = read_a(a_idx, a_ok);
+        // ---- B: 4 columns at k = k0 + b_k
+        let kb = k0 + b_k;
+        var b_ok = b_cols_ok & vec4<bool>(kb < k_end);
+        var y: vec4<i32>;
+        var x: vec4<i32>;
+        var plane: vec4<u32>;
+        if (MODE == 0u) {
+            // X[n, ci, y + dy, x + dx] with k = ci·9 + r
+            let r = kb % 9u;
+            y = c_y + vec4<i32>(i32(r / 3u) - 1);
+            x = c_x + vec4<i32>(i32(r % 3u) - 1);
+            plane = c_n * P.cin + vec4<u32>(kb / 9u);
+        } else if (MODE == 1u) {
+            // dX[p] gathers dY[n, co, y − dy, x − dx] with k = co·9 + r
+            let r = kb % 9u;
+            y = c_y - vec4<i32>(i32(r / 3u) - 1);
+            x = c_x - vec4<i32>(i32(r % 3u) - 1);
+            plane = c_n * P.cout + vec4<u32>(kb / 9u);
+        } else {
+            // X[n, ci, y + dy, x + dx] with k = n·hw + p, column = ci·9 + r
+            let n = kb / hw;
+            let p = kb % hw;
+            y = vec4<i32>(i32(p / P.w)) + c_dy;
+            x = vec4<i32>(i32(p % P.w)) + c_dx;
+            plane = vec4<u32>(n * P.cin) + c_ci;
+        }
+        b_ok = b_ok & (y >= vec4<i32>(0)) & (y < vec4<i32>(h)) & (x >= vec4<i32>(0)) & (x < vec4<i32>(w));
+        let b_idx = (plane * P.h + vec4<u32>(y)) * P.w + vec4<u32>(x);
+        tile_b[b_k * 16u + tid % 16u] = read_b(b_idx, b_ok);
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) { a[i] = tile_a[kk * BM + lid.y + 16u * i]; }
-            for (var j = 0u; j < 4u; j++) { b[j] = tile_b[kk * BN + lid.x + 16u * j]; }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
-            }
+            let a = tile_a[kk * 16u + lid.y];
+            let b = tile_b[kk * 16u + lid.x];
+            acc0 = fma(vec4<f32>(a.x), b, acc0);
+            acc1 = fma(vec4<f32>(a.y), b, acc1);
+            acc2 = fma(vec4<f32>(a.z), b, acc2);
+            acc3 = fma(vec4<f32>(a.w), b, acc3);
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            store(row0 + lid.y + 16u * i, col0 + lid.x + 16u * j, wid.z, acc[i][j]);
-        }
-    }
+    let row = row0 + 4u * lid.y;
+    let col = col0 + 4u * lid.x;
+    store4(row, col, wid.z, acc0);
+    store4(row + 1u, col, wid.z, acc1);
+    store4(row + 2u, col, wid.z, acc2);
+    store4(row + 3u, col, wid.z, acc3);
 }
 
 // dW[i] = Σ_s partial[s, i] over the k-slices, in slice order. Params.m·Params.n elements,

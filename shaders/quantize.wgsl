@@ -7,7 +7,7 @@
 
 struct Params {
     n: u32, mode: u32, scale: f32, lo: f32,
-    hi: f32, bits: u32, _pad0: u32, _pad1: u32,
+    hi: f32, bits: u32, chunk: u32, _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -78,19 +78,22 @@ fn act_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 
 var<workgroup> red: array<f32, 256>;
 
-// out[0] = max|x| over P.n elements: one workgroup, a tree (max is order-free anyway).
+// out[wid.x] = max|x| over elements [wid.x·chunk, (wid.x+1)·chunk) of P.n: a tree in each
+// workgroup. Run over chunks, then once more over their maxima (max is exact in any order).
 @compute @workgroup_size(256, 1, 1)
-fn abs_max(@builtin(local_invocation_id) lid3: vec3<u32>) {
+fn abs_max(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let lid = lid3.x;
+    let begin = wid.x * P.chunk;
+    let end = min(P.n, begin + P.chunk);
     var m = 0.0;
-    for (var i = lid; i < P.n; i += 256u) { m = max(m, abs(x[i])); }
+    for (var i = begin + lid; i < end; i += 256u) { m = max(m, abs(x[i])); }
     red[lid] = m;
     workgroupBarrier();
     for (var s = 128u; s > 0u; s >>= 1u) {
         if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
         workgroupBarrier();
     }
-    if (lid == 0u) { out[0] = red[0]; }
+    if (lid == 0u) { out[wid.x] = red[0]; }
 }
 
 // f = floor(log2(1/m)) exactly: the binary exponent of the f32 1/m (0 for an all-zero tensor).

@@ -258,6 +258,16 @@ pub trait Backend {
     fn read_u32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<u32>, Error>>;
     fn counters(&self) -> Counters;
 
+    /// Turns per-kernel timing on or off; returns whether this backend can time kernels (the
+    /// GPU backend with timestamp queries). For benchmarks: it slows every step.
+    fn set_profiling(&mut self, _on: bool) -> bool {
+        false
+    }
+    /// (kernel, family, seconds) of each kernel run since the last call, while profiling.
+    fn take_profile(&mut self) -> Vec<(&'static str, &'static str, f64)> {
+        Vec::new()
+    }
+
     /// Uploads a data set: `pixels` holds `labels.len()` images of c·h·w bytes.
     fn upload_images(
         &mut self,

@@ -178,9 +178,47 @@ pub struct BenchArgs {
     pub device: Option<DeviceChoice>,
     #[arg(long)]
     pub json: bool,
-    /// Repetitions per measurement.
+    /// Repetitions per measurement (ops).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
+    /// Batch size (train; ops use the seed's 64).
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Seconds to time training steps for, per backend (train).
+    #[arg(long, default_value_t = 6.0)]
+    pub seconds: f64,
+    /// The network to train (train): the seed's CIFAR-10 example by default, 3×32×32 input.
+    #[command(flatten)]
+    pub net: BenchNet,
+}
+
+/// The network of `qnn bench train`: the seed's flags, with the seed's CIFAR-10 example network
+/// (1-64 ×3, 4-bit relu) as defaults.
+#[derive(Args, Debug, Clone)]
+pub struct BenchNet {
+    /// Bits of weights and activations. [seed: -nb]
+    #[arg(long = "bits", alias = "nb", default_value_t = 4)]
+    pub bits: u32,
+    /// 1: quantized network, 0: float. [seed: -q]
+    #[arg(long = "quantized", alias = "q", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub quantized: u8,
+    #[arg(long = "layers-a", alias = "nla", default_value_t = 1)]
+    pub nla: usize,
+    #[arg(long = "filters-a", alias = "nfa", default_value_t = 64)]
+    pub nfa: usize,
+    #[arg(long = "layers-b", alias = "nlb", default_value_t = 1)]
+    pub nlb: usize,
+    #[arg(long = "filters-b", alias = "nfb", default_value_t = 64)]
+    pub nfb: usize,
+    #[arg(long = "layers-c", alias = "nlc", default_value_t = 1)]
+    pub nlc: usize,
+    #[arg(long = "filters-c", alias = "nfc", default_value_t = 64)]
+    pub nfc: usize,
+    /// relu or hardtanh. [seed: -nl]
+    #[arg(long = "nonlinearity", alias = "nl", default_value = "relu")]
+    pub nl: String,
+    #[arg(long = "sym", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub sym: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -218,7 +218,7 @@ fn bn_all<B: Backend>(
     beta: &[f32],
     dy: &[f32],
     running: &[f32],
-) -> [Vec<f32>; 7] {
+) -> [Vec<f32>; 8] {
     let (xb, gb, bb, dyb, rb) = (
         upload(b, x),
         upload(b, gamma),
@@ -239,6 +239,8 @@ fn bn_all<B: Backend>(
     b.bn_train(s, xb, gb, bb, y, stats, rb);
     b.bn_eval(s, xb, gb, bb, rb, ye);
     b.bn_backward(s, dyb, xb, gb, stats, dx, dg, db);
+    let sums = zeros(b, s.channels);
+    b.channel_sum(s, dyb, sums);
     [
         read(b, y),
         read(b, stats),
@@ -247,6 +249,7 @@ fn bn_all<B: Backend>(
         read(b, dx),
         read(b, dg),
         read(b, db),
+        read(b, sums),
     ]
 }
 
@@ -273,6 +276,13 @@ fn batchnorm_train_eval_backward_match_cpu() {
             channels: 64,
             hw: 256,
         },
+        // more than 4096 values per channel: the reductions split each channel into chunks
+        // (here 4, the last one shorter) and merge them
+        ChannelShape {
+            batch: 33,
+            channels: 5,
+            hw: 401,
+        },
     ];
     let (mut g, mut c) = (gpu(), cpu());
     for (i, s) in shapes.into_iter().enumerate() {
@@ -294,6 +304,7 @@ fn batchnorm_train_eval_backward_match_cpu() {
             "dx",
             "dgamma",
             "dbeta",
+            "channel sum",
         ];
         for (k, name) in names.iter().enumerate() {
             assert_close(

@@ -1,6 +1,7 @@
 //! `qnn bench ops` and `qnn bench train`: the seed's CIFAR-10 example shapes (batch 64;
 //! 3→64 and 64→64 convs at 32×32, 16×16, 8×8; dense 1024→10), per backend, side by side in
-//! one run.
+//! one run. Where the backend can time kernels (the GPU with timestamp queries), each op also
+//! gets its GPU time, and a training step its share per kernel family.
 
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use qnn::Backend;
 use serde::Serialize;
 
 use super::{open_device, AnyBackend};
-use crate::{with_backend, BenchArgs, BenchWhat, DeviceChoice};
+use crate::{with_backend, BenchArgs, BenchNet, BenchWhat, DeviceChoice};
 
 const BATCH: usize = 64;
 
@@ -21,10 +22,38 @@ struct OpRow {
     backend: String,
     op: String,
     shape: String,
+    /// Wall time per call (recording, submit and the device's work).
     ms_per_call: f64,
-    /// GFLOP/s for matrix ops, GB/s (bytes read + written) for element-wise ops.
+    /// The kernels' own time per call from GPU timestamps, where the backend has them.
+    kernel_ms_per_call: Option<f64>,
+    /// GFLOP/s for matrix ops, GB/s (bytes read + written) for element-wise ops; from the
+    /// kernel time when there is one, else from the wall time.
     rate: f64,
     unit: &'static str,
+}
+
+/// One kernel family's part of a training step, from GPU timestamps.
+#[derive(Serialize)]
+struct FamilyShare {
+    family: &'static str,
+    ms_per_step: f64,
+    share: f64,
+    /// For the convolution families: the rate their kernels reached.
+    gflops: Option<f64>,
+}
+
+/// FLOPs per training step of each convolution pass: forward and weight gradient for every
+/// layer, input gradient for all but the first (the image needs none).
+fn conv_flops(config: &NetConfig, batch: usize) -> [(&'static str, f64); 3] {
+    let layers = config.conv_layers();
+    let flops = |l: &qnn::model::ConvLayer| 2.0 * (batch * l.cout * l.cin * 9 * l.h * l.w) as f64;
+    let all: f64 = layers.iter().map(flops).sum();
+    let first = layers.first().map_or(0.0, flops);
+    [
+        ("conv forward", all),
+        ("conv grad input", all - first),
+        ("conv grad weight", all),
+    ]
 }
 
 #[derive(Serialize)]
@@ -37,11 +66,17 @@ struct StepCounts {
 #[derive(Serialize)]
 struct TrainRow {
     backend: String,
+    device: String,
+    network: String,
+    batch: usize,
     images_per_second: f64,
     ms_per_step: f64,
     steps_timed: usize,
     dispatches_per_step: u64,
     submits_per_step: u64,
+    /// Sum of the kernels' GPU times per step (timestamps), where available.
+    kernel_ms_per_step: Option<f64>,
+    families: Vec<FamilyShare>,
 }
 
 /// The seed's CIFAR-10 example network: 1-64 ×3, 4-bit relu.
@@ -53,6 +88,35 @@ pub fn seed_network() -> NetConfig {
         bits: 4,
         nonlinearity: Nonlinearity::Relu,
         sym: false,
+    }
+}
+
+/// The network the flags describe, on CIFAR-10-shaped input.
+fn bench_network(n: &BenchNet) -> Result<NetConfig> {
+    let config = NetConfig {
+        input: [3, 32, 32],
+        blocks: [(n.nla, n.nfa), (n.nlb, n.nfb), (n.nlc, n.nfc)],
+        quantized: n.quantized == 1,
+        bits: n.bits,
+        nonlinearity: n.nl.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+        sym: n.sym == 1,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// "1-64 ×3" for equal blocks, else "1-64 / 2-128 / 3-128", with the bits.
+fn network_label(c: &NetConfig) -> String {
+    let [a, b, d] = c.blocks;
+    let blocks = if a == b && b == d {
+        format!("{}-{} ×3", a.0, a.1)
+    } else {
+        format!("{}-{} / {}-{} / {}-{}", a.0, a.1, b.0, b.1, d.0, d.1)
+    };
+    if c.quantized {
+        format!("{blocks}, {}-bit {}", c.bits, c.nonlinearity.name())
+    } else {
+        format!("{blocks}, float {}", c.nonlinearity.name())
     }
 }
 
@@ -90,13 +154,16 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                 );
             } else {
                 println!(
-                    "{:<10} {:<26} {:<22} {:>10} {:>12}",
-                    "backend", "op", "shape (batch 64)", "ms/call", "rate"
+                    "{:<10} {:<26} {:<22} {:>10} {:>10} {:>12}",
+                    "backend", "op", "shape (batch 64)", "ms/call", "kernel ms", "rate"
                 );
                 for r in &rows {
+                    let k = r
+                        .kernel_ms_per_call
+                        .map_or("-".to_string(), |k| format!("{k:.4}"));
                     println!(
-                        "{:<10} {:<26} {:<22} {:>10.3} {:>8.2} {}",
-                        r.backend, r.op, r.shape, r.ms_per_call, r.rate, r.unit
+                        "{:<10} {:<26} {:<22} {:>10.3} {:>10} {:>8.2} {}",
+                        r.backend, r.op, r.shape, r.ms_per_call, k, r.rate, r.unit
                     );
                 }
                 for c in &counts {
@@ -105,22 +172,44 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             }
         }
         BenchWhat::Train => {
+            let config = bench_network(&args.net)?;
+            if args.batch_size == 0 {
+                anyhow::bail!("--batch-size 0: use at least 1");
+            }
             let mut rows = Vec::new();
             for dev in &mut devs {
                 with_backend!(dev, |b| {
                     eprintln!("bench train on {}", b.describe());
-                    rows.push(bench_train(b)?);
+                    rows.push(bench_train(b, &config, args.batch_size, args.seconds)?);
                 });
             }
             if args.json {
                 println!("{}", serde_json::to_string(&rows)?);
             } else {
-                println!("seed CIFAR-10 network (1-64 ×3, 4-bit relu, batch 64), generated data:");
+                println!(
+                    "{} (CIFAR-10 shape), batch {}, generated data:",
+                    network_label(&config),
+                    args.batch_size
+                );
                 for r in &rows {
                     println!(
-                        "{:<10} {:>9.1} images/s  {:>9.1} ms/step  ({} steps timed; {} dispatches, {} submits per step)",
+                        "{:<10} {:>9.1} images/s  {:>9.2} ms/step  ({} steps timed; {} dispatches, {} submits per step)",
                         r.backend, r.images_per_second, r.ms_per_step, r.steps_timed, r.dispatches_per_step, r.submits_per_step
                     );
+                    if let Some(k) = r.kernel_ms_per_step {
+                        println!("           kernels: {k:.3} ms per step (GPU timestamps); by family:");
+                        for f in &r.families {
+                            let rate = f
+                                .gflops
+                                .map_or(String::new(), |g| format!("  {g:.1} GFLOP/s"));
+                            println!(
+                                "             {:<18} {:>8.3} ms {:>6.1}%{rate}",
+                                f.family,
+                                f.ms_per_step,
+                                100.0 * f.share
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -150,14 +239,15 @@ fn random_buf<B: Backend>(b: &mut B, n: usize, seed: u32) -> Buf {
     buf
 }
 
-/// Seconds per call of `op`: one warm-up call, then `reps` calls recorded back to back and one
-/// read-back to wait for them.
+/// (wall seconds, kernel seconds where timed) per call of `op`: one warm-up call, then `reps`
+/// calls recorded back to back and one read-back to wait for them; then, where the backend can
+/// time kernels, `reps` more calls with timestamps.
 fn time_op<B: Backend>(
     b: &mut B,
     reps: usize,
     sync: Buf,
     mut op: impl FnMut(&mut B),
-) -> Result<f64> {
+) -> Result<(f64, Option<f64>)> {
     op(b);
     pollster::block_on(b.read_f32(sync))?;
     let t = Instant::now();
@@ -165,19 +255,33 @@ fn time_op<B: Backend>(
         op(b);
     }
     pollster::block_on(b.read_f32(sync))?;
-    Ok(t.elapsed().as_secs_f64() / reps as f64)
+    let wall = t.elapsed().as_secs_f64() / reps as f64;
+    let mut kernel = None;
+    if b.set_profiling(true) {
+        for _ in 0..reps {
+            op(b);
+        }
+        let samples = b.take_profile();
+        b.set_profiling(false);
+        if !samples.is_empty() {
+            kernel = Some(samples.iter().map(|s| s.2).sum::<f64>() / reps as f64);
+        }
+    }
+    Ok((wall, kernel))
 }
 
 fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
     let name = short_name(b);
     let mut rows = Vec::new();
-    let mut push = |op: &str, shape: String, secs: f64, amount: f64, unit: &'static str| {
+    let mut push = |op: &str, shape: String, secs: (f64, Option<f64>), amount: f64, unit| {
+        let (wall, kernel) = secs;
         rows.push(OpRow {
             backend: name.clone(),
             op: op.into(),
             shape,
-            ms_per_call: secs * 1e3,
-            rate: amount / secs / 1e9,
+            ms_per_call: wall * 1e3,
+            kernel_ms_per_call: kernel.map(|k| k * 1e3),
+            rate: amount / kernel.unwrap_or(wall) / 1e9,
             unit,
         });
     };
@@ -356,37 +460,40 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
     Ok(rows)
 }
 
-/// A model of the seed network on generated data, ready to step.
-fn seed_setup<B: Backend>(b: &mut B) -> Result<(Model, ImageSet)> {
-    let model = Model::new(b, seed_network(), BATCH, 1)?;
-    let n = 256;
-    let pixels: Vec<u8> = (0..n * 3072u32)
+/// A model of `config` on generated data, ready to step.
+fn setup<B: Backend>(b: &mut B, config: &NetConfig, batch: usize) -> Result<(Model, ImageSet)> {
+    let model = Model::new(b, config.clone(), batch, 1)?;
+    let n = 256.max(batch);
+    let len = config.input.iter().product::<usize>() as u32;
+    let pixels: Vec<u8> = (0..n as u32 * len)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    let set = b.upload_images(&pixels, &labels, (3, 32, 32))?;
-    b.write_f32(
-        model.step_scalars,
-        &StepScalars::adam(1e-3, 1, AdamConfig::default()).to_vec(),
-    );
+    let [c, h, w] = config.input;
+    let set = b.upload_images(&pixels, &labels, (c, h, w))?;
     Ok((model, set))
 }
 
-fn one_step<B: Backend>(b: &mut B, model: &Model, set: &ImageSet, step: usize) {
-    let idx: Vec<u32> = (0..BATCH as u32)
-        .map(|i| (i * 7 + step as u32 * 64) % (2 * set.count as u32))
+/// One Adam training step at step number `step + 1`, with no read-back.
+fn one_step<B: Backend>(b: &mut B, model: &Model, set: &ImageSet, batch: usize, step: usize) {
+    let idx: Vec<u32> = (0..batch as u32)
+        .map(|i| (i * 7 + step as u32 * batch as u32) % (2 * set.count as u32))
         .collect();
     b.write_u32(model.indices, &idx);
-    b.gather_batch(set, model.indices, BATCH, model.input(), model.labels);
-    model.train_step(b, BATCH, false);
+    b.write_f32(
+        model.step_scalars,
+        &StepScalars::adam(1e-3, step as u64 + 1, AdamConfig::default()).to_vec(),
+    );
+    b.gather_batch(set, model.indices, batch, model.input(), model.labels);
+    model.train_step(b, batch, false);
 }
 
 fn step_counts<B: Backend>(b: &mut B) -> Result<StepCounts> {
-    let (model, set) = seed_setup(b)?;
-    one_step(b, &model, &set, 0);
+    let (model, set) = setup(b, &seed_network(), BATCH)?;
+    one_step(b, &model, &set, BATCH, 0);
     b.flush();
     let before = b.counters();
-    one_step(b, &model, &set, 1);
+    one_step(b, &model, &set, BATCH, 1);
     b.flush();
     let after = b.counters();
     Ok(StepCounts {
@@ -396,31 +503,78 @@ fn step_counts<B: Backend>(b: &mut B) -> Result<StepCounts> {
     })
 }
 
-fn bench_train<B: Backend>(b: &mut B) -> Result<TrainRow> {
-    let (model, set) = seed_setup(b)?;
-    for s in 0..2 {
-        one_step(b, &model, &set, s);
+fn bench_train<B: Backend>(
+    b: &mut B,
+    config: &NetConfig,
+    batch: usize,
+    seconds: f64,
+) -> Result<TrainRow> {
+    let (model, set) = setup(b, config, batch)?;
+    for s in 0..3 {
+        one_step(b, &model, &set, batch, s);
     }
     pollster::block_on(b.read_f32(model.acc))?;
     let t = Instant::now();
     let mut steps = 0;
-    // at least 3 steps, then until ~6 s have passed (software GPUs take seconds per step)
-    while steps < 3 || (t.elapsed().as_secs_f64() < 6.0 && steps < 200) {
-        one_step(b, &model, &set, steps + 2);
+    // at least 3 steps, then until `seconds` have passed (software GPUs take seconds per step);
+    // a read-back every 16 steps keeps the queue from running far ahead of the clock
+    while steps < 3 || (t.elapsed().as_secs_f64() < seconds && steps < 100_000) {
+        one_step(b, &model, &set, batch, steps + 3);
         steps += 1;
-        if steps % 8 == 0 {
+        if steps % 16 == 0 {
             pollster::block_on(b.read_f32(model.acc))?;
         }
     }
     pollster::block_on(b.read_f32(model.acc))?;
     let secs = t.elapsed().as_secs_f64();
-    let counts = step_counts(b)?;
+    b.flush();
+    let before = b.counters();
+    one_step(b, &model, &set, batch, steps + 3);
+    b.flush();
+    let after = b.counters();
+    // the share of each kernel family, from a few timed steps
+    let mut families: Vec<FamilyShare> = Vec::new();
+    let mut kernel_ms_per_step = None;
+    if b.set_profiling(true) {
+        let timed = 5;
+        for s in 0..timed {
+            one_step(b, &model, &set, batch, steps + 4 + s);
+        }
+        let samples = b.take_profile();
+        b.set_profiling(false);
+        let total: f64 = samples.iter().map(|s| s.2).sum();
+        for (_, family, t) in &samples {
+            match families.iter_mut().find(|f| f.family == *family) {
+                Some(f) => f.ms_per_step += t * 1e3 / timed as f64,
+                None => families.push(FamilyShare {
+                    family,
+                    ms_per_step: t * 1e3 / timed as f64,
+                    share: 0.0,
+                    gflops: None,
+                }),
+            }
+        }
+        let flops = conv_flops(config, batch);
+        for f in &mut families {
+            f.share = f.ms_per_step / (total * 1e3 / timed as f64).max(1e-12);
+            if let Some((_, fl)) = flops.iter().find(|(n, _)| *n == f.family) {
+                f.gflops = Some(fl / (f.ms_per_step * 1e-3) / 1e9);
+            }
+        }
+        families.sort_by(|a, b| b.ms_per_step.total_cmp(&a.ms_per_step));
+        kernel_ms_per_step = (total > 0.0).then_some(total * 1e3 / timed as f64);
+    }
     Ok(TrainRow {
         backend: short_name(b),
-        images_per_second: (steps * BATCH) as f64 / secs,
+        device: b.describe(),
+        network: network_label(config),
+        batch,
+        images_per_second: (steps * batch) as f64 / secs,
         ms_per_step: secs * 1e3 / steps as f64,
         steps_timed: steps,
-        dispatches_per_step: counts.dispatches_per_step,
-        submits_per_step: counts.submits_per_step,
+        dispatches_per_step: after.dispatches - before.dispatches,
+        submits_per_step: after.submits - before.submits,
+        kernel_ms_per_step,
+        families,
     })
 }

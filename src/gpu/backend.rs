@@ -18,6 +18,15 @@ impl Backend for GpuBackend {
         true
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    fn set_profiling(&mut self, on: bool) -> bool {
+        GpuBackend::set_profiling(self, on)
+    }
+
+    fn take_profile(&mut self) -> Vec<(&'static str, &'static str, f64)> {
+        GpuBackend::take_profile(self)
+    }
+
     fn limits(&self) -> DeviceLimits {
         let l = self.device.limits();
         // wgpu does not say how much memory the GPU has

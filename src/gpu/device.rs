@@ -80,7 +80,8 @@ pub async fn open(choice: &AdapterChoice) -> Result<(wgpu::Device, wgpu::Queue),
     };
     let desc = wgpu::DeviceDescriptor {
         label: Some("qnn"),
-        required_features: wgpu::Features::empty(),
+        // timestamps, where the adapter has them, for `qnn bench`'s per-kernel GPU times
+        required_features: choice.adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
         required_limits: limits,
         ..Default::default()
     };

@@ -31,6 +31,47 @@ pub struct Kernel {
     pub storage: &'static [Access],
 }
 
+impl Kernel {
+    /// What the kernel computes, for profiles: the entry point, or for the convolution's one
+    /// entry point the pass its MODE constant selects.
+    pub fn name(&self) -> &'static str {
+        match (self.entry, self.constants.first().map(|c| c.1 as u32)) {
+            ("conv_gemm", Some(0)) => "conv forward",
+            ("conv_gemm", Some(1)) => "conv grad input",
+            ("conv_gemm", Some(2)) => "conv grad weight",
+            ("sum_slices", _) => "conv grad weight (slice sum)",
+            (e, _) => e,
+        }
+    }
+
+    /// The family of ops a kernel belongs to, for the share of a training step each takes.
+    pub fn family(&self) -> &'static str {
+        match self.name() {
+            "conv forward" => "conv forward",
+            "conv grad input" => "conv grad input",
+            n if n.starts_with("conv grad weight") => "conv grad weight",
+            n if n.starts_with("bn_") || n.starts_with("channel_sum") => "batch norm",
+            "act_forward" | "act_backward" | "abs_max" | "weight_quantize" => "quantizers",
+            n if n.starts_with("pool") => "pooling",
+            "adam" | "sgd" => "optimizer",
+            "gather_batch" => "data",
+            "squared_hinge" => "loss",
+            n if n.starts_with("dense") => "dense",
+            _ => "other",
+        }
+    }
+}
+
+/// GPU time per dispatch, measured with timestamp queries (one compute pass per dispatch while
+/// profiling, so the timestamps bracket exactly one kernel).
+struct Profiler {
+    queries: wgpu::QuerySet,
+    capacity: u32,
+    resolve: wgpu::Buffer,
+    /// (kernel, GPU seconds) of every dispatch submitted since the last `take_profile`.
+    samples: Vec<(&'static Kernel, f64)>,
+}
+
 /// Threads per workgroup of every 1-D kernel (the WebGPU default maximum).
 pub const WG: u32 = 256;
 
@@ -49,6 +90,7 @@ struct Pipeline {
 
 enum Cmd {
     Dispatch {
+        kernel: &'static Kernel,
         pipeline: wgpu::ComputePipeline,
         bind: wgpu::BindGroup,
         groups: [u32; 3],
@@ -79,6 +121,7 @@ pub struct GpuBackend {
     /// The first error wgpu reported outside an error scope (wgpu's default handler panics):
     /// the next read-back returns it as [`Error::Device`].
     device_error: Arc<Mutex<Option<String>>>,
+    profiler: Option<Profiler>,
 }
 
 impl GpuBackend {
@@ -113,6 +156,7 @@ impl GpuBackend {
             pending: Vec::new(),
             counters: Counters::default(),
             device_error,
+            profiler: None,
         })
     }
 
@@ -280,6 +324,7 @@ impl GpuBackend {
         let bind = self.binds[&key].clone();
         let pipeline = self.pipeline(k).pipeline.clone();
         self.pending.push(Cmd::Dispatch {
+            kernel: k,
             pipeline,
             bind,
             groups,
@@ -308,6 +353,10 @@ impl GpuBackend {
                 label: Some("step"),
             });
         let cmds = std::mem::take(&mut self.pending);
+        if self.profiler.is_some() {
+            self.submit_profiled(enc, cmds, extra);
+            return;
+        }
         let mut i = 0;
         while i < cmds.len() {
             match &cmds[i] {
@@ -320,6 +369,7 @@ impl GpuBackend {
                         pipeline,
                         bind,
                         groups,
+                        ..
                     }) = cmds.get(i)
                     {
                         pass.set_pipeline(pipeline);
@@ -343,6 +393,123 @@ impl GpuBackend {
         }
         self.queue.submit([enc.finish()]);
         self.counters.submits += 1;
+    }
+
+    /// Turns per-dispatch GPU timing on (when the adapter has timestamp queries; returns whether
+    /// it does) or off. While on, every dispatch runs in its own compute pass and each submit
+    /// waits for its timestamps: for benchmarks only.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn set_profiling(&mut self, on: bool) -> bool {
+        if !on {
+            self.profiler = None;
+            return true;
+        }
+        if !self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return false;
+        }
+        let capacity = 4096;
+        self.profiler = Some(Profiler {
+            queries: self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count: capacity,
+            }),
+            capacity,
+            resolve: self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile resolve"),
+                size: capacity as u64 * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            samples: Vec::new(),
+        });
+        true
+    }
+
+    /// (kernel name, family, GPU seconds) of each dispatch timed since the last call.
+    pub fn take_profile(&mut self) -> Vec<(&'static str, &'static str, f64)> {
+        self.submit(None);
+        match &mut self.profiler {
+            Some(p) => std::mem::take(&mut p.samples)
+                .into_iter()
+                .map(|(k, t)| (k.name(), k.family(), t))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// `submit` while profiling: one pass per dispatch with timestamps at its start and end,
+    /// resolved and read back right away (blocking; native only).
+    fn submit_profiled(
+        &mut self,
+        mut enc: wgpu::CommandEncoder,
+        cmds: Vec<Cmd>,
+        extra: Option<(&wgpu::Buffer, &wgpu::Buffer, u64)>,
+    ) {
+        let p = self.profiler.as_mut().expect("profiling");
+        let mut kernels = Vec::new();
+        for cmd in &cmds {
+            match cmd {
+                Cmd::Dispatch {
+                    kernel,
+                    pipeline,
+                    bind,
+                    groups,
+                } => {
+                    let i = 2 * kernels.len() as u32;
+                    let timestamps = (i + 1 < p.capacity).then(|| wgpu::ComputePassTimestampWrites {
+                        query_set: &p.queries,
+                        beginning_of_pass_write_index: Some(i),
+                        end_of_pass_write_index: Some(i + 1),
+                    });
+                    if timestamps.is_some() {
+                        kernels.push(*kernel);
+                    }
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(kernel.entry),
+                        timestamp_writes: timestamps,
+                    });
+                    pass.set_pipeline(pipeline);
+                    pass.set_bind_group(0, bind, &[]);
+                    pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                }
+                Cmd::Copy { src, dst, bytes } => {
+                    enc.copy_buffer_to_buffer(src, 0, dst, 0, Some(*bytes))
+                }
+                Cmd::Clear { buf } => enc.clear_buffer(buf, 0, None),
+            }
+        }
+        if let Some((src, dst, bytes)) = extra {
+            enc.copy_buffer_to_buffer(src, 0, dst, 0, Some(bytes));
+        }
+        let n = 2 * kernels.len() as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("profile read-back"),
+            size: (n * 8).max(8),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if n > 0 {
+            enc.resolve_query_set(&p.queries, 0..n as u32, &p.resolve, 0);
+            enc.copy_buffer_to_buffer(&p.resolve, 0, &staging, 0, Some(n * 8));
+        }
+        self.queue.submit([enc.finish()]);
+        self.counters.submits += 1;
+        if n == 0 {
+            return;
+        }
+        staging.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        let period = self.queue.get_timestamp_period() as f64 * 1e-9;
+        if let Ok(view) = staging.slice(..).get_mapped_range() {
+            let ticks: &[u64] = bytemuck::cast_slice(&view);
+            for (k, t) in kernels.iter().zip(ticks.chunks_exact(2)) {
+                p.samples
+                    .push((*k, t[1].saturating_sub(t[0]) as f64 * period));
+            }
+        }
+        staging.unmap();
     }
 
     /// Writes go through the queue, which runs them before the next submit's commands: submit

@@ -116,11 +116,17 @@ pub fn channel_sum(s: ChannelShape, x: &[f32], out: &mut [f32]) {
 
 use Access::{Read as R, ReadWrite as W};
 
+static PARTIAL: Kernel = Kernel {
+    shader: &shaders::BATCHNORM,
+    entry: "bn_partial",
+    constants: &[],
+    storage: &[R, R, R, W, W, W, W],
+};
 static STATS: Kernel = Kernel {
     shader: &shaders::BATCHNORM,
     entry: "bn_stats",
     constants: &[],
-    storage: &[R, R, R, W, W, W],
+    storage: &[R, R, R, W, W, W, W],
 };
 static APPLY: Kernel = Kernel {
     shader: &shaders::BATCHNORM,
@@ -128,31 +134,83 @@ static APPLY: Kernel = Kernel {
     constants: &[],
     storage: &[R, R, R, W, W],
 };
+static BACK_PARTIAL: Kernel = Kernel {
+    shader: &shaders::BATCHNORM_BACKWARD,
+    entry: "bn_backward_partial",
+    constants: &[],
+    storage: &[R, R, R, R, W, W, W, W],
+};
 static BACK_REDUCE: Kernel = Kernel {
     shader: &shaders::BATCHNORM_BACKWARD,
     entry: "bn_backward_reduce",
     constants: &[],
-    storage: &[R, R, R, R, W, W, W],
+    storage: &[R, R, R, R, W, W, W, W],
 };
 static BACK_APPLY: Kernel = Kernel {
     shader: &shaders::BATCHNORM_BACKWARD,
     entry: "bn_backward_apply",
     constants: &[],
-    storage: &[R, R, R, R, W, W, W],
+    storage: &[R, R, R, R, W, W, W, W],
+};
+static CHANNEL_SUM_PARTIAL: Kernel = Kernel {
+    shader: &shaders::REDUCE,
+    entry: "channel_sum_partial",
+    constants: &[],
+    storage: &[R, W, W],
 };
 static CHANNEL_SUM: Kernel = Kernel {
     shader: &shaders::REDUCE,
     entry: "channel_sum",
     constants: &[],
-    storage: &[R, W],
+    storage: &[R, W, W],
 };
 
-fn params(s: ChannelShape) -> [u32; 4] {
-    [s.batch as u32, s.channels as u32, s.hw as u32, 0]
+/// The uniform parameters of batchnorm.wgsl, batchnorm_backward.wgsl and reduce.wgsl — the
+/// twin of their `struct Params`, field by field.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    batch: u32,
+    channels: u32,
+    hw: u32,
+    /// Chunks each channel's batch·hw values are split into for the partial reductions.
+    slices: u32,
+    /// Values per chunk.
+    chunk: u32,
+    _pad: [u32; 3],
 }
 
-fn per_channel_grid(s: ChannelShape) -> [u32; 3] {
-    [s.channels as u32, 1, 1]
+/// Values a reduction workgroup takes at least; chunks per channel at most.
+const MIN_CHUNK: usize = 4096;
+const MAX_SLICES: usize = 64;
+
+impl Params {
+    fn new(s: ChannelShape) -> Self {
+        let count = s.batch * s.hw;
+        let slices = count.div_ceil(MIN_CHUNK).clamp(1, MAX_SLICES);
+        Params {
+            batch: s.batch as u32,
+            channels: s.channels as u32,
+            hw: s.hw as u32,
+            slices: slices as u32,
+            chunk: count.div_ceil(slices) as u32,
+            _pad: [0; 3],
+        }
+    }
+
+    fn words(&self) -> &[u32] {
+        bytemuck::cast_slice(std::slice::from_ref(self))
+    }
+
+    /// Grid of the partial reductions: x chunks, y channels.
+    fn partial_grid(&self) -> [u32; 3] {
+        [self.slices, self.channels, 1]
+    }
+
+    /// Grid of the merges: one thread per channel, 64 per workgroup.
+    fn merge_grid(&self) -> [u32; 3] {
+        [self.channels.div_ceil(64), 1, 1]
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -166,18 +224,12 @@ pub(crate) fn gpu_train(
     stats: Buf,
     running: Buf,
 ) {
-    g.dispatch(
-        &STATS,
-        &params(s),
-        &[x, gamma, beta, y, stats, running],
-        per_channel_grid(s),
-    );
-    g.dispatch(
-        &APPLY,
-        &params(s),
-        &[x, gamma, beta, y, stats],
-        grid_1d(s.len()),
-    );
+    let p = Params::new(s);
+    let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
+    let bufs = [x, gamma, beta, y, stats, running, part];
+    g.dispatch(&PARTIAL, p.words(), &bufs, p.partial_grid());
+    g.dispatch(&STATS, p.words(), &bufs, p.merge_grid());
+    g.dispatch(&APPLY, p.words(), &bufs[..5], grid_1d(s.len()));
 }
 
 pub(crate) fn gpu_eval(
@@ -189,9 +241,10 @@ pub(crate) fn gpu_eval(
     stats: Buf,
     y: Buf,
 ) {
+    let p = Params::new(s);
     g.dispatch(
         &APPLY,
-        &params(s),
+        p.words(),
         &[x, gamma, beta, y, stats],
         grid_1d(s.len()),
     );
@@ -209,11 +262,17 @@ pub(crate) fn gpu_backward(
     dgamma: Buf,
     dbeta: Buf,
 ) {
-    let bufs = [dy, x, gamma, stats, dx, dgamma, dbeta];
-    g.dispatch(&BACK_REDUCE, &params(s), &bufs, per_channel_grid(s));
-    g.dispatch(&BACK_APPLY, &params(s), &bufs, grid_1d(s.len()));
+    let p = Params::new(s);
+    let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
+    let bufs = [dy, x, gamma, stats, dx, dgamma, dbeta, part];
+    g.dispatch(&BACK_PARTIAL, p.words(), &bufs, p.partial_grid());
+    g.dispatch(&BACK_REDUCE, p.words(), &bufs, p.merge_grid());
+    g.dispatch(&BACK_APPLY, p.words(), &bufs, grid_1d(s.len()));
 }
 
 pub(crate) fn gpu_channel_sum(g: &mut GpuBackend, s: ChannelShape, x: Buf, out: Buf) {
-    g.dispatch(&CHANNEL_SUM, &params(s), &[x, out], per_channel_grid(s));
+    let p = Params::new(s);
+    let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
+    g.dispatch(&CHANNEL_SUM_PARTIAL, p.words(), &[x, out, part], p.partial_grid());
+    g.dispatch(&CHANNEL_SUM, p.words(), &[x, out, part], p.merge_grid());
 }

@@ -93,26 +93,50 @@ static WEIGHT: Kernel = Kernel {
     storage: RW,
 };
 
-fn act_params(a: ActQuant, n: usize) -> [u32; 8] {
+/// The uniform parameters of quantize.wgsl — the twin of its `struct Params`, field by field.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    mode: u32,
+    scale: f32,
+    lo: f32,
+    hi: f32,
+    bits: u32,
+    /// Elements per workgroup of `abs_max`.
+    chunk: u32,
+    _pad: u32,
+}
+
+impl Params {
+    fn words(&self) -> &[u32] {
+        bytemuck::cast_slice(std::slice::from_ref(self))
+    }
+}
+
+fn act_params(a: ActQuant, n: usize) -> Params {
     let (mode, scale, lo, hi) = match (a, a.levels()) {
         (_, Some(l)) => (0, l.scale, l.lo, l.hi),
         (ActQuant::Float(Nonlinearity::Relu), None) => (1, 1.0, 0.0, 0.0),
         _ => (2, 1.0, 0.0, 0.0),
     };
-    [
-        n as u32,
+    Params {
+        n: n as u32,
         mode,
-        scale.to_bits(),
-        lo.to_bits(),
-        hi.to_bits(),
-        0,
-        0,
-        0,
-    ]
+        scale,
+        lo,
+        hi,
+        bits: 0,
+        chunk: 0,
+        _pad: 0,
+    }
 }
 
+/// Elements one `abs_max` workgroup takes at least.
+const ABS_MAX_CHUNK: usize = 8192;
+
 pub(crate) fn gpu_act_forward(g: &mut GpuBackend, a: ActQuant, n: usize, x: Buf, y: Buf) {
-    g.dispatch(&ACT_FORWARD, &act_params(a, n), &[x, x, y], grid_1d(n));
+    g.dispatch(&ACT_FORWARD, act_params(a, n).words(), &[x, x, y], grid_1d(n));
 }
 
 pub(crate) fn gpu_act_backward(
@@ -123,7 +147,12 @@ pub(crate) fn gpu_act_backward(
     dy: Buf,
     dx: Buf,
 ) {
-    g.dispatch(&ACT_BACKWARD, &act_params(a, n), &[x, dy, dx], grid_1d(n));
+    g.dispatch(
+        &ACT_BACKWARD,
+        act_params(a, n).words(),
+        &[x, dy, dx],
+        grid_1d(n),
+    );
 }
 
 pub(crate) fn gpu_weight_quantize(
@@ -142,16 +171,26 @@ pub(crate) fn gpu_weight_quantize(
             (2, bits, lo, if sym { -lo } else { -lo - 1.0 })
         }
     };
-    let p = [
-        n as u32,
+    // max|w| in two steps so that a large tensor is read by many workgroups: the maxima of
+    // chunks, then the maximum of those (max is exact in any order)
+    let slices = n.div_ceil(ABS_MAX_CHUNK).clamp(1, 1024);
+    let p = Params {
+        n: n as u32,
         mode,
-        1.0f32.to_bits(),
-        lo.to_bits(),
-        hi.to_bits(),
+        scale: 1.0,
+        lo,
+        hi,
         bits,
-        0,
-        0,
-    ];
-    g.dispatch(&ABS_MAX, &p, &[w, w, absmax], [1, 1, 1]);
-    g.dispatch(&WEIGHT, &p, &[w, absmax, wq], grid_1d(n));
+        chunk: n.div_ceil(slices) as u32,
+        _pad: 0,
+    };
+    let part = g.scratch("abs_max_partials", slices);
+    g.dispatch(&ABS_MAX, p.words(), &[w, w, part], [slices as u32, 1, 1]);
+    let merge = Params {
+        n: slices as u32,
+        chunk: slices as u32,
+        ..p
+    };
+    g.dispatch(&ABS_MAX, merge.words(), &[part, part, absmax], [1, 1, 1]);
+    g.dispatch(&WEIGHT, p.words(), &[w, absmax, wq], grid_1d(n));
 }
