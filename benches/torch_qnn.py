@@ -595,7 +595,7 @@ def cmd_check_step(args):
         write_safetensors(args.save, ours, {"format": "torch_qnn-after-step"})
     # A gradient that is zero in exact arithmetic is rounding noise of arbitrary sign, and Adam
     # from zero moments turns any nonzero g into its full step a·(1−β1)/√(1−β2) (= lr at t = 1).
-    # That is every conv bias and dense.bias (each feeds a batch norm; SPEC.md), and also e.g. the
+    # That is every conv bias and dense.bias (each feeds a batch norm; docs/spec.md), and also e.g. the
     # dense.weight columns of a feature that is constant over the batch. Such elements, taken as
     # |g| ≤ --noise·max|g| of their tensor, may differ by two full steps (times W_LR_scale).
     full_step = adam_step(lr, t) * ONE_MINUS_BETA1 / math.sqrt(ONE_MINUS_BETA2)

@@ -1,4 +1,4 @@
-// The quantizers of SPEC.md (twin: src/quant.rs).
+// The quantizers of docs/spec.md (twin: src/quant.rs).
 // Activations: q = clip(2·round(hs(x)·scale)/scale − 1, lo, hi), hs(x) = clip((x+1)/2, 0, 1),
 // rounding half AWAY from zero (WGSL's round() is half to even, so it is not used here);
 // straight-through backward: keep where −1 ≤ x ≤ 1 and the unclipped value lies in [lo, hi].

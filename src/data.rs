@@ -70,7 +70,7 @@ impl DatasetKind {
             _ => (1, 28, 28),
         }
     }
-    /// Validation images taken from the end of the training file (SPEC.md).
+    /// Validation images taken from the end of the training file (docs/spec.md).
     pub fn default_valid(self) -> usize {
         match self {
             DatasetKind::Mnist => 10_000,

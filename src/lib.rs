@@ -1,7 +1,7 @@
 //! qnn: train quantized (binary / n-bit) neural networks on WebGPU.
 //!
 //! Layout, bottom up:
-//! - [`quant`]: the quantizers of SPEC.md as scalar functions (the definition);
+//! - [`quant`]: the quantizers of docs/spec.md as scalar functions (the definition);
 //! - [`backend`]: the `Backend` trait, one call per op of the network;
 //! - [`ops`]: one module per kernel family — its CPU twin and its GPU launcher side by side,
 //!   the WGSL source in `shaders/<family>.wgsl`;

@@ -263,7 +263,31 @@ pub fn seed_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
+/// Mesa's drivers print "error: XDG_RUNTIME_DIR is invalid or not set" before any output of
+/// ours when the variable is missing (cron, ssh without a session, containers): give them a
+/// private directory instead.
+fn ensure_runtime_dir() {
+    let ok = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .is_some_and(|d| d.is_dir());
+    if ok {
+        return;
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("qnn-runtime-{user}"));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        // still single-threaded here: no other thread reads the environment
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
 fn main() -> ExitCode {
+    ensure_runtime_dir();
     let cli = Cli::parse_from(seed_args(std::env::args()));
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

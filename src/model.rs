@@ -245,7 +245,7 @@ enum Src {
 }
 
 impl Model {
-    /// Builds the network with fresh parameters (SPEC's initialisation), seeded.
+    /// Builds the network with fresh parameters (the initialisation of docs/spec.md), seeded.
     pub fn new<B: Backend>(
         b: &mut B,
         config: NetConfig,

@@ -1,4 +1,4 @@
-//! The quantizers of SPEC.md as scalar functions: the definition both backends follow.
+//! The quantizers of docs/spec.md as scalar functions: the definition both backends follow.
 //! `shaders/quantize.wgsl` is the GPU twin; tests/quantizers.rs pins the level tables.
 
 /// The nonlinearity after each conv batch norm.

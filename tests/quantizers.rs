@@ -1,5 +1,5 @@
-//! The quantizers level by level against SPEC.md. Every expected value here is written out from
-//! the SPEC's formulas by hand, not computed by the code under test.
+//! The quantizers level by level against docs/spec.md. Every expected value here is written out from
+//! the spec's formulas by hand, not computed by the code under test.
 
 use qnn::quant::{check_combination, ActQuant, Nonlinearity, WeightQuant};
 

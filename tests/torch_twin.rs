@@ -33,7 +33,9 @@ fn one_step_files(dir: &std::path::Path, cfg: &NetConfig, batch: usize, lr: f32)
         .collect();
     let labels: Vec<u8> = (0..n).map(|i| ((i * 3) % 10) as u8).collect();
     let set = b.upload_images(&pixels, &labels, (c, h, w)).unwrap();
-    let idx: Vec<u32> = (0..batch as u32).map(|i| (i * 5 + 1) % (2 * n as u32)).collect();
+    let idx: Vec<u32> = (0..batch as u32)
+        .map(|i| (i * 5 + 1) % (2 * n as u32))
+        .collect();
     b.write_u32(model.indices, &idx);
     b.gather_batch(&set, model.indices, batch, model.input(), model.labels);
     let x = pollster::block_on(b.read_f32(model.input())).unwrap();
@@ -54,7 +56,11 @@ fn one_step_files(dir: &std::path::Path, cfg: &NetConfig, batch: usize, lr: f32)
     write(
         "batch.safetensors",
         &[
-            ("x".into(), vec![batch, c, h, w], x[..batch * c * h * w].to_vec()),
+            (
+                "x".into(),
+                vec![batch, c, h, w],
+                x[..batch * c * h * w].to_vec(),
+            ),
             (
                 "labels".into(),
                 vec![batch],
@@ -113,7 +119,11 @@ fn pytorch_twin_takes_the_same_training_step() {
             eprintln!("skipped: torch is not installed for {python}; set QNN_TORCH_PYTHON to a Python with torch to run the comparison");
             return;
         }
-        assert!(o.status.success(), "{}: the twins differ:\n{text}", cfg.model_name("twin"));
+        assert!(
+            o.status.success(),
+            "{}: the twins differ:\n{text}",
+            cfg.model_name("twin")
+        );
         eprintln!("{}:\n{text}", cfg.model_name("twin"));
         let _ = std::fs::remove_dir_all(dir);
     }

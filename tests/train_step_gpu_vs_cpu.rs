@@ -6,7 +6,7 @@
 //! Tolerances. Gradients: 1e-3 relative to the tensor's largest element (the backends sum in
 //! different orders, and a quantized activation lying within rounding noise of a level boundary
 //! may land on the other level on one side). Conv and dense biases feed straight into a batch
-//! norm, so their true gradient is 0 and what is computed is rounding noise (SPEC.md): both
+//! norm, so their true gradient is 0 and what is computed is rounding noise (docs/spec.md): both
 //! sides must show it as noise, at most 1e-4 of the weight gradient's scale. Updated tensors:
 //! Adam's first step moves each element by ±lr·scale depending on the gradient's sign, so an
 //! element whose gradient is noise may move either way; all others must agree within 1e-5.

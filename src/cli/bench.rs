@@ -197,7 +197,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                         r.backend, r.images_per_second, r.ms_per_step, r.steps_timed, r.dispatches_per_step, r.submits_per_step
                     );
                     if let Some(k) = r.kernel_ms_per_step {
-                        println!("           kernels: {k:.3} ms per step (GPU timestamps); by family:");
+                        println!(
+                            "           kernels: {k:.3} ms per step (GPU timestamps); by family:"
+                        );
                         for f in &r.families {
                             let rate = f
                                 .gflops

@@ -404,7 +404,11 @@ impl GpuBackend {
             self.profiler = None;
             return true;
         }
-        if !self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+        if !self
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+        {
             return false;
         }
         let capacity = 4096;
@@ -457,11 +461,12 @@ impl GpuBackend {
                     groups,
                 } => {
                     let i = 2 * kernels.len() as u32;
-                    let timestamps = (i + 1 < p.capacity).then(|| wgpu::ComputePassTimestampWrites {
-                        query_set: &p.queries,
-                        beginning_of_pass_write_index: Some(i),
-                        end_of_pass_write_index: Some(i + 1),
-                    });
+                    let timestamps =
+                        (i + 1 < p.capacity).then(|| wgpu::ComputePassTimestampWrites {
+                            query_set: &p.queries,
+                            beginning_of_pass_write_index: Some(i),
+                            end_of_pass_write_index: Some(i + 1),
+                        });
                     if timestamps.is_some() {
                         kernels.push(*kernel);
                     }

@@ -273,6 +273,11 @@ pub(crate) fn gpu_backward(
 pub(crate) fn gpu_channel_sum(g: &mut GpuBackend, s: ChannelShape, x: Buf, out: Buf) {
     let p = Params::new(s);
     let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
-    g.dispatch(&CHANNEL_SUM_PARTIAL, p.words(), &[x, out, part], p.partial_grid());
+    g.dispatch(
+        &CHANNEL_SUM_PARTIAL,
+        p.words(),
+        &[x, out, part],
+        p.partial_grid(),
+    );
     g.dispatch(&CHANNEL_SUM, p.words(), &[x, out, part], p.merge_grid());
 }

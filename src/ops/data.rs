@@ -4,7 +4,7 @@
 use crate::backend::{Buf, ImageSet};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
 
-/// Pixel scaling of SPEC.md: x·2/255 − 1.
+/// Pixel scaling (docs/spec.md): x·2/255 − 1.
 pub fn scale_pixel(v: u8) -> f32 {
     v as f32 * (2.0 / 255.0) - 1.0
 }

@@ -136,7 +136,12 @@ fn act_params(a: ActQuant, n: usize) -> Params {
 const ABS_MAX_CHUNK: usize = 8192;
 
 pub(crate) fn gpu_act_forward(g: &mut GpuBackend, a: ActQuant, n: usize, x: Buf, y: Buf) {
-    g.dispatch(&ACT_FORWARD, act_params(a, n).words(), &[x, x, y], grid_1d(n));
+    g.dispatch(
+        &ACT_FORWARD,
+        act_params(a, n).words(),
+        &[x, x, y],
+        grid_1d(n),
+    );
 }
 
 pub(crate) fn gpu_act_backward(
