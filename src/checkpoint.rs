@@ -124,7 +124,8 @@ pub fn from_bytes(
     Ok((out, meta.metadata().clone().unwrap_or_default()))
 }
 
-pub fn save_model(path: &Path, tensors: &[Tensor], meta: &ModelMeta) -> Result<(), Error> {
+/// A model file's bytes: the tensors and the configuration in the metadata.
+pub fn model_to_bytes(tensors: &[Tensor], meta: &ModelMeta) -> Result<Vec<u8>, Error> {
     let mut m = HashMap::new();
     m.insert("format".into(), "qnn-model-v1".into());
     m.insert(
@@ -145,13 +146,13 @@ pub fn save_model(path: &Path, tensors: &[Tensor], meta: &ModelMeta) -> Result<(
     m.insert("epoch".into(), meta.epoch.to_string());
     m.insert("val_error".into(), percent(meta.val_error));
     m.insert("test_error".into(), percent(meta.test_error));
-    write_atomic(path, &to_bytes(tensors, m)?)
+    to_bytes(tensors, m)
 }
 
-pub fn load_model(path: &Path) -> Result<(Vec<Tensor>, ModelMeta), Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let what = path.display().to_string();
-    let (tensors, meta) = from_bytes(&bytes, &what)?;
+/// Parses a model file's bytes; `what` names it in messages. Refuses files that are not qnn
+/// models, describe an invalid network, or hold non-finite values.
+pub fn model_from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<Tensor>, ModelMeta), Error> {
+    let (tensors, meta) = from_bytes(bytes, what)?;
     let json = meta
         .get("qnn")
         .ok_or_else(|| Error::Model(format!("{what}: a safetensors file, but not a qnn model (no 'qnn' metadata); convert the seed's .npz with `qnn import-npz`")))?;
@@ -163,6 +164,15 @@ pub fn load_model(path: &Path) -> Result<(Vec<Tensor>, ModelMeta), Error> {
         ))
     })?;
     Ok((tensors, meta))
+}
+
+pub fn save_model(path: &Path, tensors: &[Tensor], meta: &ModelMeta) -> Result<(), Error> {
+    write_atomic(path, &model_to_bytes(tensors, meta)?)
+}
+
+pub fn load_model(path: &Path) -> Result<(Vec<Tensor>, ModelMeta), Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    model_from_bytes(&bytes, &path.display().to_string())
 }
 
 /// Converts the parameter arrays of a model saved by the seed (`np.savez(*get_all_param_values)`,

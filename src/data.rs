@@ -121,26 +121,108 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, Error> {
             if !dir.is_dir() {
                 return Err(missing_dir(dir, "MNIST", "mnist"));
             }
-            let pair = |images: &str, labels: &str| -> Result<Split, Error> {
-                let (ip, ib) = read_maybe_gz(dir, images)?;
-                let (lp, lb) = read_maybe_gz(dir, labels)?;
-                mnist_pair(
-                    &ip.display().to_string(),
-                    &ib,
-                    &lp.display().to_string(),
-                    &lb,
-                )
+            let mut files = Vec::new();
+            for name in MNIST_FILES {
+                files.push(read_maybe_gz(dir, name)?);
+            }
+            from_files(kind, &files)
+        }
+        DatasetKind::Cifar10 => load_cifar(dir),
+    }
+}
+
+/// MNIST's four files as distributed (each may also be gzipped, as `name.gz`).
+pub const MNIST_FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// A data set from its files' bytes, as a person hands them over (a file picker, a drop, or
+/// read from a folder): (file name or path, bytes). MNIST: the four IDX files, raw or gzipped
+/// (matched by name, with or without `.gz`). CIFAR-10: the six binary batches, or the official
+/// `.tar.gz` holding them. Messages name the files as given.
+pub fn from_files(kind: DatasetKind, files: &[(String, Vec<u8>)]) -> Result<Dataset, Error> {
+    match kind {
+        DatasetKind::MnistMini => mnist_mini(),
+        DatasetKind::Mnist => {
+            let find = |name: &str| -> Result<(String, Vec<u8>), Error> {
+                let (path, bytes) = files
+                    .iter()
+                    .find(|(p, _)| {
+                        let b = base_name(p);
+                        b == name || b.strip_suffix(".gz") == Some(name)
+                    })
+                    .ok_or_else(|| {
+                        Error::Data(format!(
+                            "MNIST needs {name} (or {name}.gz); it is not among the files given"
+                        ))
+                    })?;
+                let data = if is_gzip(bytes) || path.ends_with(".gz") {
+                    gunzip(bytes, path)?
+                } else {
+                    bytes.clone()
+                };
+                Ok((path.clone(), data))
             };
-            let train = pair("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
-            let test = pair("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+            let pair = |images: &str, labels: &str| -> Result<Split, Error> {
+                let (ip, ib) = find(images)?;
+                let (lp, lb) = find(labels)?;
+                mnist_pair(&ip, &ib, &lp, &lb)
+            };
             Ok(Dataset {
                 kind,
                 chw: (1, 28, 28),
+                train: pair(MNIST_FILES[0], MNIST_FILES[1])?,
+                test: pair(MNIST_FILES[2], MNIST_FILES[3])?,
+            })
+        }
+        DatasetKind::Cifar10 => {
+            // archives unpacked in memory, their entries named "archive:entry"
+            let mut all: Vec<(String, Vec<u8>)> = Vec::new();
+            for (path, bytes) in files {
+                if is_gzip(bytes) || path.ends_with(".gz") {
+                    for (entry, data) in untar_gz(bytes, path)? {
+                        all.push((format!("{path}:{entry}"), data));
+                    }
+                } else {
+                    all.push((path.clone(), bytes.clone()));
+                }
+            }
+            let find = |name: &str| {
+                all.iter()
+                    .find(|(p, _)| base_name(p) == name)
+                    .ok_or_else(|| {
+                        Error::Data(format!(
+                            "CIFAR-10 needs {name} (the binary version, or {CIFAR_ARCHIVE}); it is not among the files given"
+                        ))
+                    })
+            };
+            let mut train = Split::default();
+            for name in CIFAR_TRAIN {
+                let (p, b) = find(name)?;
+                let s = parse_cifar(b, p)?;
+                train.pixels.extend(s.pixels);
+                train.labels.extend(s.labels);
+            }
+            let (p, b) = find(CIFAR_TEST)?;
+            let test = parse_cifar(b, p)?;
+            Ok(Dataset {
+                kind,
+                chw: (3, 32, 32),
                 train,
                 test,
             })
         }
-        DatasetKind::Cifar10 => load_cifar(dir),
     }
 }
 
@@ -205,18 +287,13 @@ fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-/// Reads `dir/name`, or `dir/name.gz` decompressed.
-fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), Error> {
-    let raw = dir.join(name);
-    if raw.is_file() {
-        let b = std::fs::read(&raw).map_err(|e| Error::io(&raw, e))?;
-        return Ok((raw, b));
-    }
-    let gz = dir.join(format!("{name}.gz"));
-    if gz.is_file() {
-        let b = std::fs::read(&gz).map_err(|e| Error::io(&gz, e))?;
-        let d = gunzip(&b, &gz.display().to_string())?;
-        return Ok((gz, d));
+/// Reads `dir/name`, or else `dir/name.gz` (as it is: `from_files` inflates it).
+fn read_maybe_gz(dir: &Path, name: &str) -> Result<(String, Vec<u8>), Error> {
+    for p in [dir.join(name), dir.join(format!("{name}.gz"))] {
+        if p.is_file() {
+            let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            return Ok((p.display().to_string(), b));
+        }
     }
     Err(Error::Data(format!(
         "{}: missing (neither {name} nor {name}.gz is there)",
@@ -351,22 +428,22 @@ fn load_cifar(dir: &Path) -> Result<Dataset, Error> {
     if !dir.is_dir() {
         return Err(missing_dir(dir, "CIFAR-10", "cifar-10"));
     }
+    let read = |p: PathBuf| -> Result<(String, Vec<u8>), Error> {
+        let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        Ok((p.display().to_string(), b))
+    };
     let files: Vec<(String, Vec<u8>)> = if let Some(folder) =
         [dir.to_path_buf(), dir.join("cifar-10-batches-bin")]
             .into_iter()
             .find(|d| d.join(CIFAR_TEST).is_file())
     {
-        let mut v = Vec::new();
-        for name in CIFAR_TRAIN.iter().chain([&CIFAR_TEST]) {
-            let p = folder.join(name);
-            v.push((
-                p.display().to_string(),
-                std::fs::read(&p).map_err(|e| Error::io(&p, e))?,
-            ));
-        }
-        v
+        CIFAR_TRAIN
+            .iter()
+            .chain([&CIFAR_TEST])
+            .map(|name| read(folder.join(name)))
+            .collect::<Result<_, _>>()?
     } else if dir.join(CIFAR_ARCHIVE).is_file() {
-        cifar_from_archive(&dir.join(CIFAR_ARCHIVE))?
+        vec![read(dir.join(CIFAR_ARCHIVE))?]
     } else {
         return Err(Error::Data(format!(
             "{}: no CIFAR-10 binary files (data_batch_1..5.bin and test_batch.bin, here or in cifar-10-batches-bin/) and no {CIFAR_ARCHIVE}; run `qnn download cifar-10 --data-dir {}`",
@@ -374,34 +451,7 @@ fn load_cifar(dir: &Path) -> Result<Dataset, Error> {
             dir.display()
         )));
     };
-    let mut train = Split::default();
-    for (name, bytes) in &files[..5] {
-        let s = parse_cifar(bytes, name)?;
-        train.pixels.extend(s.pixels);
-        train.labels.extend(s.labels);
-    }
-    let test = parse_cifar(&files[5].1, &files[5].0)?;
-    Ok(Dataset {
-        kind: DatasetKind::Cifar10,
-        chw: (3, 32, 32),
-        train,
-        test,
-    })
-}
-
-/// Reads the six batch files out of the official .tar.gz, in memory.
-fn cifar_from_archive(path: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let entries = untar_gz(&bytes, &path.display().to_string())?;
-    let mut out = Vec::new();
-    for name in CIFAR_TRAIN.iter().chain([&CIFAR_TEST]) {
-        let (n, b) = entries
-            .iter()
-            .find(|(n, _)| n.rsplit('/').next() == Some(name))
-            .ok_or_else(|| Error::Data(format!("{}: the archive has no {name}", path.display())))?;
-        out.push((format!("{}:{n}", path.display()), b.clone()));
-    }
-    Ok(out)
+    from_files(DatasetKind::Cifar10, &files)
 }
 
 /// The largest file an archive may hold (CIFAR-10's batches are 30,730,000 bytes).

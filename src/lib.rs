@@ -7,7 +7,8 @@
 //!   the WGSL source in `shaders/<family>.wgsl`;
 //! - [`cpu`] and [`gpu`]: the two backends (plain Rust with rayon; wgpu);
 //! - [`model`], [`train`], [`data`], [`checkpoint`]: the seed's network, its training loop,
-//!   data sets and saved models, written once over any backend.
+//!   data sets and saved models, written once over any backend;
+//! - [`run`]: one whole training run as every front end drives it (bytes in, bytes out).
 
 pub mod backend;
 pub mod checkpoint;
@@ -18,6 +19,7 @@ pub mod model;
 pub mod ops;
 mod par;
 pub mod quant;
+pub mod run;
 pub mod train;
 
 pub use backend::{Backend, Buf, Dtype};
@@ -49,6 +51,9 @@ pub enum Error {
     /// A loss, score, statistic or parameter stopped being finite (where and which is named).
     #[error("{0}")]
     NonFinite(String),
+    /// A saved training state belongs to another run: each setting that differs.
+    #[error("the saved run differs from this one, so resuming would train another run: {}", run::describe_changes(.0))]
+    ResumeMismatch(Vec<run::SettingChange>),
     // `error` is part of the message and deliberately not a `#[source]`, so a chain printer
     // (anyhow's `{:#}`) does not print the OS error twice.
     #[error("{path}: {error}")]

@@ -109,7 +109,7 @@ pub struct EpochReport {
     pub seconds: f64,
     pub images_per_second: f64,
     /// This epoch is the new best (the caller saves the model).
-    #[serde(skip)]
+    #[serde(default)]
     pub improved: bool,
     /// Stopped early by the stop flag.
     #[serde(skip)]

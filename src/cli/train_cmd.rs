@@ -1,6 +1,5 @@
 //! `qnn train`, `qnn eval`, `qnn info`: the seed's job and its files.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,11 +8,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use qnn::backend::Backend;
-use qnn::checkpoint::{self, percent, ModelMeta, Tensor};
-use qnn::data::{self, DatasetKind};
+use qnn::checkpoint::{self, percent};
+use qnn::data;
 use qnn::model::{Model, NetConfig};
 use qnn::quant::Nonlinearity;
-use qnn::train::{EpochReport, Optimizer, RunIdentity, TrainOptions, TrainState, Trainer};
+use qnn::run::{EpochOutcome, Run, RunSettings, Start};
+use qnn::train::{EpochReport, Optimizer, TrainOptions};
 
 use super::{dataset_kind, open_device, plot, with_flag, Interrupted};
 use crate::{with_backend, EvalArgs, NetArgs, OptimizerChoice, TrainArgs};
@@ -118,23 +118,27 @@ fn refuse_overwrite(args: &TrainArgs, paths: &Paths) -> Result<()> {
 
 pub fn train(args: TrainArgs) -> Result<()> {
     let kind = dataset_kind(&args.net.dataset)?;
-    let config = net_config(&args.net, kind.chw())?;
-    let options = TrainOptions {
-        epochs: args.epochs,
-        lr_start: args.lr,
-        lr_final: args.lr_final,
-        batch: args.batch_size,
-        flip: !args.no_flip,
-        shuffle: !args.no_shuffle,
-        seed: args.seed,
-        optimizer: match args.optimizer {
-            OptimizerChoice::Adam => Optimizer::Adam,
-            OptimizerChoice::Sgd => Optimizer::Sgd {
-                momentum: args.momentum,
+    let settings = RunSettings {
+        dataset: kind,
+        net: net_config(&args.net, kind.chw())?,
+        options: TrainOptions {
+            epochs: args.epochs,
+            lr_start: args.lr,
+            lr_final: args.lr_final,
+            batch: args.batch_size,
+            flip: !args.no_flip,
+            shuffle: !args.no_shuffle,
+            seed: args.seed,
+            optimizer: match args.optimizer {
+                OptimizerChoice::Adam => Optimizer::Adam,
+                OptimizerChoice::Sgd => Optimizer::Sgd {
+                    momentum: args.momentum,
+                },
             },
         },
+        valid: args.valid,
     };
-    options.validate().map_err(with_flag)?;
+    settings.validate().map_err(with_flag)?;
     if args.stop_after == Some(0) {
         bail!("--stop-after 0: nothing would be trained; give at least 1 epoch");
     }
@@ -143,47 +147,104 @@ pub fn train(args: TrainArgs) -> Result<()> {
             "--resume continues a run as it was saved: it cannot be combined with --init or -ft 1"
         );
     }
-    let name = config.model_name(kind.name());
-    let paths = Paths::new(&args.out, &name);
+    let paths = Paths::new(&args.out, &settings.model_name());
     // the output is checked, locked and protected before the (slow) data and device start
     let _lock = lock_run(&args.out, &paths)?;
     refuse_overwrite(&args, &paths)?;
     let dataset = data::load(kind, &args.data_dir)?;
-    let valid = args.valid.unwrap_or_else(|| kind.default_valid());
-    if valid == 0 {
-        bail!("--valid 0: the seed's loop selects the best epoch on a validation split; give at least 1 image");
+    let train_images = (dataset.train.len().saturating_sub(settings.valid_images()))
+        * if settings.options.flip { 2 } else { 1 };
+    if settings.options.batch > train_images && train_images > 0 {
+        bail!("--batch-size {} is larger than the training split ({train_images} images): use {train_images} or less", settings.options.batch);
     }
-    let (train_split, valid_split) = dataset.split(valid)?;
-    let train_images = train_split.len() * if options.flip { 2 } else { 1 };
-    if options.batch > train_images {
-        bail!("--batch-size {} is larger than the training split ({train_images} images): use {train_images} or less", options.batch);
-    }
-    let identity = RunIdentity::new(kind.name(), &dataset, valid, &options);
+    let read = |p: &Path, why: &str| {
+        std::fs::read(p).with_context(|| format!("{why} needs {}", p.display()))
+    };
+    let start_bytes = if args.finetune == 1 {
+        Some(read(&paths.model, "-ft 1")?)
+    } else if let Some(init) = &args.init {
+        Some(read(init, "--init")?)
+    } else if args.resume {
+        Some(read(&paths.state, "--resume")?)
+    } else {
+        None
+    };
+    let best_model = if args.resume && paths.model.is_file() {
+        Some(read(&paths.model, "--resume")?)
+    } else {
+        None
+    };
+    let start = match &start_bytes {
+        None => Start::Fresh,
+        Some(b) if args.finetune == 1 => Start::FineTune(b),
+        Some(b) if args.init.is_some() => Start::Init(b),
+        Some(b) => Start::Resume {
+            state: b,
+            best_model: best_model.as_deref(),
+        },
+    };
     let mut dev = open_device(args.device)?;
     with_backend!(&mut dev, |b| run_training(
-        b,
-        &args,
-        kind,
-        config,
-        options,
-        &dataset,
-        (&train_split, &valid_split),
-        &paths,
-        &identity
+        b, &args, settings, &dataset, start, &paths
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What went wrong loading the start of a run, with the file and flag that gave it.
+fn start_error(e: qnn::Error, args: &TrainArgs, paths: &Paths) -> anyhow::Error {
+    match e {
+        qnn::Error::ResumeMismatch(changes) => {
+            let lines: Vec<String> = changes
+                .iter()
+                .map(|c| {
+                    let flag = match c.setting {
+                        "dataset" => "-ds",
+                        "data" => "--data-dir",
+                        "validation images" | "training images" => "--valid",
+                        "epochs" => "-ne",
+                        "learning rate" => "-lr",
+                        "final learning rate" => "--lr-final",
+                        "batch size" => "--batch-size",
+                        "flips" => "--no-flip",
+                        "shuffle" => "--no-shuffle",
+                        "seed" => "--seed",
+                        "network" => "the network flags",
+                        _ => "--optimizer / --momentum",
+                    };
+                    if c.setting == "data" {
+                        format!("the data files differ from the ones the run trained on ({flag})")
+                    } else {
+                        format!("{} ({flag}): saved {}, now {}", c.setting, c.saved, c.now)
+                    }
+                })
+                .collect();
+            anyhow::anyhow!(
+                "{}: this run's settings differ from the saved run's, so resuming would train another run: {}. Resume with the same settings, or start a new run (--overwrite)",
+                paths.state.display(),
+                lines.join("; ")
+            )
+        }
+        e => {
+            let file = if args.finetune == 1 {
+                format!("-ft 1 loads {}", paths.model.display())
+            } else if let Some(init) = &args.init {
+                format!("--init {}", init.display())
+            } else if args.resume {
+                format!("--resume loads {}", paths.state.display())
+            } else {
+                return with_flag(e);
+            };
+            anyhow::anyhow!("{file}: {}", with_flag(e))
+        }
+    }
+}
+
 fn run_training<B: Backend>(
     b: &mut B,
     args: &TrainArgs,
-    kind: DatasetKind,
-    config: NetConfig,
-    options: TrainOptions,
+    settings: RunSettings,
     dataset: &data::Dataset,
-    (train_split, valid_split): (&data::Split, &data::Split),
+    start: Start<'_>,
     paths: &Paths,
-    identity: &RunIdentity,
 ) -> Result<()> {
     let started = Instant::now();
     // first, so that a signal at any moment from here on ends the run with its report
@@ -197,82 +258,67 @@ fn run_training<B: Backend>(
             }
         });
     }
+    let kind = settings.dataset;
+    let epochs = settings.options.epochs;
+    let valid = settings.valid_images();
     println!("device: {}", b.describe());
     println!(
         "data: {} — {} training images{}, {} validation, {} test",
         kind.name(),
-        train_split.len(),
-        if options.flip {
+        dataset.train.len().saturating_sub(valid),
+        if settings.options.flip {
             " (doubled with flips)"
         } else {
             ""
         },
-        valid_split.len(),
+        valid.min(dataset.train.len()),
         dataset.test.len()
     );
-    let model = Model::new(b, config.clone(), options.batch, options.seed).map_err(with_flag)?;
-    if args.finetune == 1 {
-        load_into(b, &model, &paths.model)
-            .with_context(|| format!("-ft 1 loads {}", paths.model.display()))?;
-        println!("fine-tuning from {}", paths.model.display());
-    }
-    if let Some(init) = &args.init {
-        load_into(b, &model, init).with_context(|| format!("--init {}", init.display()))?;
-        println!("initialised from {}", init.display());
-    }
-    println!("{}", model.summary());
-    let mut trainer = Trainer::new(
-        b,
-        model,
-        options.clone(),
-        dataset.chw,
-        train_split,
-        valid_split,
-        &dataset.test,
-    )
-    .map_err(with_flag)?;
-    if args.finetune == 1 {
-        let start = pollster::block_on(trainer.set_baseline(b))?;
+    println!("{}", settings.net.summary());
+    let resuming = matches!(start, Start::Resume { .. });
+    let fine_tune = matches!(start, Start::FineTune(_));
+    let mut run = pollster::block_on(Run::new(b, settings, dataset, start))
+        .map_err(|e| start_error(e, args, paths))?;
+    if fine_tune {
         println!(
-            "the starting model: validation error {:.2}%; an epoch replaces it only by doing at least as well",
-            start.error
+            "fine-tuning from {}: its validation error is {:.2}%; an epoch replaces it only by doing at least as well",
+            paths.model.display(),
+            run.state().best_val_error
         );
     }
-    let mut history: Vec<EpochReport> = Vec::new();
-    if args.resume {
-        history = resume(b, &mut trainer, paths, identity)?;
+    if let Some(init) = &args.init {
+        println!("initialised from {}", init.display());
+    }
+    if resuming {
         println!(
-            "resuming after epoch {} of {} (state in {})",
-            trainer.state.epoch,
-            options.epochs,
+            "resuming after epoch {} of {epochs} (state in {})",
+            run.state().epoch,
             paths.state.display()
         );
     }
     let terminal = std::io::stderr().is_terminal();
-    let last_epoch = args.stop_after.map_or(options.epochs, |n| {
-        (trainer.state.epoch + n).min(options.epochs)
-    });
+    let last_epoch = args
+        .stop_after
+        .map_or(epochs, |n| (run.state().epoch + n).min(epochs));
     // what this invocation saved, for the closing lines
     let mut saved_model = false;
     // (epoch, steps of it done), or (last finished epoch, None) when the signal came between epochs
     let mut interrupted_in: Option<(usize, Option<usize>)> = None;
-    while trainer.state.epoch < last_epoch {
-        let epoch = trainer.state.epoch + 1;
+    while run.state().epoch < last_epoch {
+        let epoch = run.state().epoch + 1;
         let bar = terminal.then(|| {
-            let pb = indicatif::ProgressBar::new(trainer.steps_per_epoch() as u64);
+            let pb = indicatif::ProgressBar::new(run.steps_per_epoch() as u64);
             pb.set_style(
                 indicatif::ProgressStyle::with_template(
                     "epoch {prefix} {bar:30} {pos}/{len} steps {per_sec} {msg}",
                 )
                 .expect("valid template"),
             );
-            pb.set_prefix(format!("{epoch}/{}", options.epochs));
+            pb.set_prefix(format!("{epoch}/{epochs}"));
             pb
         });
         let mut last_read = Instant::now();
-        let mut steps_done = 0;
-        let report = pollster::block_on(trainer.run_epoch(b, &stop, |info| {
-            steps_done = info.step;
+        let outcome = pollster::block_on(run.next_epoch(b, &stop, |info| {
             if let Some(pb) = &bar {
                 pb.set_position(info.step as u64);
                 if let Some(l) = info.loss {
@@ -289,30 +335,27 @@ fn run_training<B: Backend>(
         if let Some(pb) = bar {
             pb.finish_and_clear();
         }
-        let report = report?;
-        if report.interrupted {
-            interrupted_in = Some((epoch, Some(steps_done)));
-            break;
-        }
-        print_report(&report, options.epochs);
+        let report = match outcome? {
+            EpochOutcome::Interrupted { epoch, steps_done } => {
+                interrupted_in = Some((epoch, Some(steps_done)));
+                break;
+            }
+            EpochOutcome::Finished(r) => r,
+        };
+        print_report(&report, epochs);
         if report.improved {
-            let tensors = pollster::block_on(trainer.model.export(b))?;
-            let meta = ModelMeta {
-                dataset: kind.name().into(),
-                config: config.clone(),
-                epoch: report.epoch,
-                val_error: Some(report.val_error),
-                test_error: Some(report.test_error),
-            };
-            checkpoint::save_model(&paths.model, &tensors, &meta)?;
+            let bytes = run
+                .best_model()
+                .expect("an improved epoch is the best model");
+            checkpoint::write_atomic(&paths.model, bytes)?;
             saved_model = true;
         }
-        history.push(report);
-        write_metrics(&paths.metrics, &history)?;
-        if let Err(e) = plot::curves(&paths.plot, &history, &config.model_name(kind.name())) {
+        write_metrics(&paths.metrics, run.history())?;
+        if let Err(e) = plot::curves(&paths.plot, run.history(), &run.settings.model_name()) {
             eprintln!("warning: could not draw {}: {e}", paths.plot.display());
         }
-        save_state(b, &trainer, &paths.state, identity)?;
+        let state = pollster::block_on(run.state_bytes(b))?;
+        checkpoint::write_atomic(&paths.state, &state)?;
         if stop.load(Ordering::Relaxed) {
             // the signal came during validation: the epoch is complete and saved
             interrupted_in = Some((epoch, None));
@@ -320,12 +363,12 @@ fn run_training<B: Backend>(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let s = &trainer.state;
-    let has_best = s.best_epoch > 0 || args.finetune == 1;
-    if interrupted_in.is_none() && trainer.state.epoch < options.epochs {
+    let s = run.state();
+    let has_best = s.best_epoch > 0 || fine_tune;
+    if interrupted_in.is_none() && !run.is_finished() {
         println!(
-            "stopped after epoch {} of {} as asked; continue with --resume",
-            trainer.state.epoch, options.epochs
+            "stopped after epoch {} of {epochs} as asked; continue with --resume",
+            s.epoch
         );
     }
     if has_best {
@@ -338,15 +381,15 @@ fn run_training<B: Backend>(
             seconds
         );
     }
-    if saved_model || paths.model.is_file() && (args.resume || args.finetune == 1) {
-        println!("model:   {}", paths.model.display());
-    } else if args.finetune == 1 {
+    if fine_tune && run.best_is_starting_model() {
         println!(
             "no epoch did as well as the starting model: {} is unchanged",
             paths.model.display()
         );
+    } else if saved_model || paths.model.is_file() && resuming {
+        println!("model:   {}", paths.model.display());
     }
-    if !history.is_empty() {
+    if !run.history().is_empty() {
         println!("metrics: {}", paths.metrics.display());
         println!("plot:    {}", paths.plot.display());
     }
@@ -370,7 +413,7 @@ fn run_training<B: Backend>(
                 s.best_epoch,
                 paths.model.display()
             )
-        } else if args.finetune == 1 || args.resume {
+        } else if fine_tune || resuming {
             format!("{} is unchanged", paths.model.display())
         } else {
             "no epoch finished, so no model was saved".to_string()
@@ -378,7 +421,7 @@ fn run_training<B: Backend>(
         let during = match step {
             Some(step) => format!(
                 "during epoch {epoch} (after {step} of {} steps); that epoch was not saved",
-                trainer.steps_per_epoch()
+                run.steps_per_epoch()
             ),
             None => format!("after epoch {epoch}"),
         };
@@ -410,142 +453,6 @@ fn write_metrics(path: &Path, history: &[EpochReport]) -> Result<()> {
     }
     checkpoint::write_atomic(path, text.as_bytes())?;
     Ok(())
-}
-
-/// Loads a saved model into `model`, refusing another architecture by its first mismatched tensor.
-fn load_into<B: Backend>(b: &mut B, model: &Model, path: &Path) -> Result<()> {
-    let (tensors, meta) = checkpoint::load_model(path)?;
-    if meta.config.input != model.config.input {
-        bail!(
-            "{}: its input is {:?}, this run's is {:?}",
-            path.display(),
-            meta.config.input,
-            model.config.input
-        );
-    }
-    model.import(b, &tensors)?;
-    Ok(())
-}
-
-fn save_state<B: Backend>(
-    b: &mut B,
-    trainer: &Trainer,
-    path: &Path,
-    identity: &RunIdentity,
-) -> Result<()> {
-    let mut tensors: Vec<Tensor> = pollster::block_on(trainer.model.export(b))?;
-    for p in &trainer.model.params {
-        tensors.push((
-            format!("{}.adam_m", p.name),
-            p.shape.clone(),
-            pollster::block_on(b.read_f32(p.m))?,
-        ));
-        tensors.push((
-            format!("{}.adam_v", p.name),
-            p.shape.clone(),
-            pollster::block_on(b.read_f32(p.v))?,
-        ));
-    }
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), "qnn-train-state-v2".to_string());
-    meta.insert(
-        "config".to_string(),
-        serde_json::to_string(&trainer.model.config)?,
-    );
-    meta.insert("run".to_string(), serde_json::to_string(identity)?);
-    meta.insert("state".to_string(), serde_json::to_string(&trainer.state)?);
-    checkpoint::write_atomic(path, &checkpoint::to_bytes(&tensors, meta)?)?;
-    Ok(())
-}
-
-/// Flags that set each setting of [`RunIdentity`], for the refusal message.
-fn identity_flag(setting: &str) -> &'static str {
-    match setting {
-        "dataset" => "-ds",
-        "data" => "--data-dir",
-        "validation images" | "training images" => "--valid",
-        "epochs" => "-ne",
-        "learning rate" => "-lr",
-        "final learning rate" => "--lr-final",
-        "batch size" => "--batch-size",
-        "flips" => "--no-flip",
-        "shuffle" => "--no-shuffle",
-        "seed" => "--seed",
-        _ => "--optimizer / --momentum",
-    }
-}
-
-fn resume<B: Backend>(
-    b: &mut B,
-    trainer: &mut Trainer,
-    paths: &Paths,
-    identity: &RunIdentity,
-) -> Result<Vec<EpochReport>> {
-    let state_file = paths.state.display().to_string();
-    let bytes = std::fs::read(&paths.state).with_context(|| {
-        format!("--resume needs {state_file} (written after each finished epoch)")
-    })?;
-    let (tensors, meta) = checkpoint::from_bytes(&bytes, &state_file)?;
-    let get = |k: &str| {
-        meta.get(k).with_context(|| {
-            format!("{state_file}: not a qnn training state of this version (no '{k}'); start the run again without --resume")
-        })
-    };
-    let config: NetConfig = serde_json::from_str(get("config")?)
-        .with_context(|| format!("{state_file}: unreadable network"))?;
-    if config != trainer.model.config {
-        bail!(
-            "{state_file}: saved for another network ({}); resume with the flags of that run",
-            config.model_name(&identity.dataset)
-        );
-    }
-    let saved: RunIdentity = serde_json::from_str(get("run")?)
-        .with_context(|| format!("{state_file}: unreadable run settings"))?;
-    let diff = saved.differences(identity);
-    if !diff.is_empty() {
-        let lines: Vec<String> = diff
-            .iter()
-            .map(|(what, was, now)| {
-                if *what == "data" {
-                    format!(
-                        "the data files differ from the ones the run trained on ({})",
-                        identity_flag(what)
-                    )
-                } else {
-                    format!("{what} ({}): saved {was}, now {now}", identity_flag(what))
-                }
-            })
-            .collect();
-        bail!(
-            "{state_file}: this run's settings differ from the saved run's, so resuming would train another run: {}. Resume with the same settings, or start a new run (--overwrite)",
-            lines.join("; ")
-        );
-    }
-    let state: TrainState = serde_json::from_str(get("state")?)
-        .with_context(|| format!("{state_file}: unreadable state"))?;
-    trainer.model.import(b, &tensors)?;
-    for p in &trainer.model.params {
-        for (suffix, buf) in [("adam_m", p.m), ("adam_v", p.v)] {
-            let name = format!("{}.{suffix}", p.name);
-            let t = tensors
-                .iter()
-                .find(|t| t.0 == name)
-                .with_context(|| format!("{state_file}: missing '{name}'"))?;
-            b.write_f32(buf, &t.2);
-        }
-    }
-    trainer.state = state;
-    let mut history = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(&paths.metrics) {
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let r: EpochReport = serde_json::from_str(line)
-                .with_context(|| format!("{}: unreadable line", paths.metrics.display()))?;
-            if r.epoch <= trainer.state.epoch {
-                history.push(r);
-            }
-        }
-    }
-    Ok(history)
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {

@@ -3,11 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs qnn. A `train` without `--out` gets a fresh folder of its own, so that tests running in
+/// parallel neither write into the repository's models/ nor wait on each other's run lock.
 pub fn qnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qnn"))
-        .args(args)
-        .output()
-        .expect("run qnn")
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qnn"));
+    cmd.args(args);
+    if args.first() == Some(&"train") && !args.contains(&"--out") {
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = std::env::temp_dir().join(format!("qnn-out-{}-{n}", std::process::id()));
+        cmd.arg("--out").arg(out);
+    }
+    cmd.output().expect("run qnn")
 }
 
 pub fn text(o: &Output) -> String {

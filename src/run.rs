@@ -1,0 +1,389 @@
+//! One training run, owned by the library, so that every front end (the command line, the
+//! desktop window, the web page) drives the same thing and only draws and reacts: the
+//! configuration checked once, the start (fresh, fine-tune, another model's weights, or a saved
+//! state), the epochs, the best model as bytes, the metrics history and the resume state as
+//! bytes. Files are the caller's business: everything here goes in and out as bytes.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), qnn::Error> {
+//! use std::sync::atomic::AtomicBool;
+//! use qnn::run::{EpochOutcome, Run, RunSettings, Start};
+//! let mut b = qnn::CpuBackend::new();
+//! let data = qnn::data::mnist_mini()?;
+//! let settings = RunSettings::new(qnn::data::DatasetKind::MnistMini);
+//! let mut run = Run::new(&mut b, settings, &data, Start::Fresh).await?;
+//! let stop = AtomicBool::new(false);
+//! while !run.is_finished() {
+//!     if let EpochOutcome::Finished(r) = run.next_epoch(&mut b, &stop, |_| false).await? {
+//!         println!("epoch {}: validation error {:.2}%", r.epoch, r.val_error);
+//!     }
+//! }
+//! let model: &[u8] = run.best_model().expect("a best epoch"); // a .safetensors file
+//! # let _ = model; Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+
+use crate::backend::Backend;
+use crate::checkpoint::{self, ModelMeta, Tensor};
+use crate::data::{Dataset, DatasetKind};
+use crate::model::{Model, NetConfig, Summary};
+use crate::quant::Nonlinearity;
+use crate::train::{
+    EpochReport, Optimizer, RunIdentity, StepInfo, TrainOptions, TrainState, Trainer,
+};
+use crate::Error;
+
+/// Everything a run is configured with. Defaults: the seed's command line with the default
+/// network of `qnn train` (4-bit relu, blocks 1×32 / 1×64 / 1×64, 10 epochs, LR 0.03 → 3e-7,
+/// batch 64, flips, Adam).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSettings {
+    pub dataset: DatasetKind,
+    pub net: NetConfig,
+    pub options: TrainOptions,
+    /// Validation images taken from the end of the training file (`None`: the data set's
+    /// default, [`DatasetKind::default_valid`]).
+    pub valid: Option<usize>,
+}
+
+impl RunSettings {
+    pub fn new(dataset: DatasetKind) -> Self {
+        let (c, h, w) = dataset.chw();
+        RunSettings {
+            dataset,
+            net: NetConfig {
+                input: [c, h, w],
+                blocks: [(1, 32), (1, 64), (1, 64)],
+                quantized: true,
+                bits: 4,
+                nonlinearity: Nonlinearity::Relu,
+                sym: false,
+            },
+            options: TrainOptions {
+                epochs: 10,
+                lr_start: 0.03,
+                lr_final: 3e-7,
+                batch: 64,
+                flip: true,
+                shuffle: true,
+                seed: 1234,
+                optimizer: Optimizer::Adam,
+            },
+            valid: None,
+        }
+    }
+
+    /// Refuses settings that cannot be right, naming the setting (not a command-line flag).
+    pub fn validate(&self) -> Result<(), Error> {
+        self.net.validate()?;
+        self.options.validate()?;
+        let (c, h, w) = self.dataset.chw();
+        if self.net.input != [c, h, w] {
+            return Err(Error::Config(format!(
+                "the network's input is {:?}, {} images are {c}×{h}×{w}",
+                self.net.input,
+                self.dataset.name()
+            )));
+        }
+        if self.valid == Some(0) {
+            return Err(Error::Config(
+                "validation images: 0; the best epoch is chosen on the validation split, so give it at least 1 image".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The seed's model name, `{ds}_{nl}_{sym}_quantized_…_{nb}bits`.
+    pub fn model_name(&self) -> String {
+        self.net.model_name(self.dataset.name())
+    }
+
+    pub fn valid_images(&self) -> usize {
+        self.valid.unwrap_or_else(|| self.dataset.default_valid())
+    }
+}
+
+/// Where a run starts from. Model and state files are given as their bytes.
+pub enum Start<'a> {
+    /// Fresh parameters (the seed's initialisation, seeded).
+    Fresh,
+    /// The seed's `-ft 1`: a model of the same network, a fresh schedule and optimizer. The
+    /// loaded model is measured first and stays the best until an epoch does at least as well
+    /// on the validation split, so fine-tuning never makes the best model worse.
+    FineTune(&'a [u8]),
+    /// The parameters of any model of the same shapes, then a fresh run.
+    Init(&'a [u8]),
+    /// A state saved by [`Run::state_bytes`]: the run continues exactly where it was, or is
+    /// refused ([`Error::ResumeMismatch`]) if its settings or data differ. `best_model` is the
+    /// run's best model file where the caller has it, so [`Run::best_model`] hands it out
+    /// until a later epoch does better.
+    Resume {
+        state: &'a [u8],
+        best_model: Option<&'a [u8]>,
+    },
+}
+
+/// How an epoch ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EpochOutcome {
+    /// Trained, validated (and tested when it is the new best).
+    Finished(EpochReport),
+    /// The stop flag was raised: nothing of this epoch counts, the run is as before it.
+    Interrupted { epoch: usize, steps_done: usize },
+}
+
+/// One setting that differs between a saved run and the one asked to resume it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SettingChange {
+    /// The setting, as [`RunIdentity::differences`] names it ("validation images", "data", …).
+    pub setting: &'static str,
+    pub saved: String,
+    pub now: String,
+}
+
+/// "validation images: saved 100, now 50; …" for a message.
+pub fn describe_changes(changes: &[SettingChange]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            if c.setting == "data" {
+                "the data differ from the data the run trained on".to_string()
+            } else {
+                format!("{}: saved {}, now {}", c.setting, c.saved, c.now)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The state format this version writes and reads.
+const STATE_FORMAT: &str = "qnn-train-state-v3";
+
+pub struct Run {
+    pub settings: RunSettings,
+    trainer: Trainer,
+    identity: RunIdentity,
+    history: Vec<EpochReport>,
+    /// The best model so far as a .safetensors file (the starting model when fine-tuning).
+    best_model: Option<Vec<u8>>,
+    fine_tune: bool,
+}
+
+impl Run {
+    /// Checks the settings, builds the model on `b` (refusing one too large for it), loads what
+    /// `start` gives and uploads the data.
+    pub async fn new<B: Backend>(
+        b: &mut B,
+        settings: RunSettings,
+        data: &Dataset,
+        start: Start<'_>,
+    ) -> Result<Self, Error> {
+        settings.validate()?;
+        if data.chw != settings.dataset.chw() {
+            return Err(Error::Data(format!(
+                "the data's images are {:?}, {} needs {:?}",
+                data.chw,
+                settings.dataset.name(),
+                settings.dataset.chw()
+            )));
+        }
+        let valid = settings.valid_images();
+        let (train, val) = data.split(valid)?;
+        let o = &settings.options;
+        let model = Model::new(b, settings.net.clone(), o.batch, o.seed)?;
+        if let Start::FineTune(bytes) | Start::Init(bytes) = start {
+            load_into(b, &model, bytes, "the starting model")?;
+        }
+        let trainer = Trainer::new(b, model, o.clone(), data.chw, &train, &val, &data.test)?;
+        let identity = RunIdentity::new(settings.dataset.name(), data, valid, o);
+        let mut run = Run {
+            settings,
+            trainer,
+            identity,
+            history: Vec::new(),
+            best_model: None,
+            fine_tune: false,
+        };
+        match start {
+            Start::FineTune(bytes) => {
+                run.trainer.set_baseline(b).await?;
+                run.best_model = Some(bytes.to_vec());
+                run.fine_tune = true;
+            }
+            Start::Resume { state, best_model } => {
+                run.restore(b, state).await?;
+                run.best_model = best_model.map(<[u8]>::to_vec);
+            }
+            Start::Fresh | Start::Init(_) => {}
+        }
+        Ok(run)
+    }
+
+    /// Trains one epoch, validates it, tests it when it is the new best (then
+    /// [`Run::best_model`] holds it). `progress` sees every step and returns whether it wants
+    /// the running loss read back at the next one (a device read: a few times a second at most).
+    /// A non-finite value anywhere stops the run with [`Error::NonFinite`].
+    pub async fn next_epoch<B: Backend>(
+        &mut self,
+        b: &mut B,
+        stop: &AtomicBool,
+        mut progress: impl FnMut(StepInfo) -> bool,
+    ) -> Result<EpochOutcome, Error> {
+        let epoch = self.trainer.state.epoch + 1;
+        let mut steps_done = 0;
+        let report = self
+            .trainer
+            .run_epoch(b, stop, |info| {
+                steps_done = info.step;
+                progress(info)
+            })
+            .await?;
+        if report.interrupted {
+            return Ok(EpochOutcome::Interrupted { epoch, steps_done });
+        }
+        if report.improved {
+            let tensors = self.trainer.model.export(b).await?;
+            let meta = ModelMeta {
+                dataset: self.settings.dataset.name().into(),
+                config: self.settings.net.clone(),
+                epoch: report.epoch,
+                val_error: Some(report.val_error),
+                test_error: Some(report.test_error),
+            };
+            self.best_model = Some(checkpoint::model_to_bytes(&tensors, &meta)?);
+        }
+        self.history.push(report.clone());
+        Ok(EpochOutcome::Finished(report))
+    }
+
+    /// All epochs of the schedule are done.
+    pub fn is_finished(&self) -> bool {
+        self.trainer.state.epoch >= self.settings.options.epochs
+    }
+
+    /// The best model so far as a .safetensors file (what `qnn eval` reads); `None` before the
+    /// first epoch of a fresh run.
+    pub fn best_model(&self) -> Option<&[u8]> {
+        self.best_model.as_deref()
+    }
+
+    /// The run started from a model (fine-tuning) that is still its best.
+    pub fn best_is_starting_model(&self) -> bool {
+        self.fine_tune && self.trainer.state.best_epoch == 0
+    }
+
+    /// The report of every finished epoch, the resumed ones included.
+    pub fn history(&self) -> &[EpochReport] {
+        &self.history
+    }
+
+    /// Where the run stands: epochs done, LR, best epoch, its test error.
+    pub fn state(&self) -> &TrainState {
+        &self.trainer.state
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.trainer.steps_per_epoch()
+    }
+
+    pub fn summary(&self) -> Summary {
+        self.settings.net.summary()
+    }
+
+    /// Everything needed to continue the run exactly (parameters, running statistics, optimizer
+    /// moments, where the schedule stands, the history and what the run depends on), as one
+    /// safetensors file. The best model is not in it: keep [`Run::best_model`] beside it.
+    pub async fn state_bytes<B: Backend>(&self, b: &mut B) -> Result<Vec<u8>, Error> {
+        let model = &self.trainer.model;
+        let mut tensors: Vec<Tensor> = model.export(b).await?;
+        for p in &model.params {
+            for (suffix, buf) in [("adam_m", p.m), ("adam_v", p.v)] {
+                let v = b.read_f32(buf).await?;
+                tensors.push((format!("{}.{suffix}", p.name), p.shape.clone(), v));
+            }
+        }
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), STATE_FORMAT.to_string());
+        meta.insert("config".to_string(), json(&model.config));
+        meta.insert("run".to_string(), json(&self.identity));
+        meta.insert("state".to_string(), json(&self.trainer.state));
+        meta.insert("history".to_string(), json(&self.history));
+        checkpoint::to_bytes(&tensors, meta)
+    }
+
+    async fn restore<B: Backend>(&mut self, b: &mut B, bytes: &[u8]) -> Result<(), Error> {
+        let what = "the training state";
+        let (tensors, meta) = checkpoint::from_bytes(bytes, what)?;
+        let get = |k: &str| {
+            meta.get(k).ok_or_else(|| {
+                Error::Model(format!(
+                    "{what} is not a qnn training state of this version (no '{k}'); start the run again"
+                ))
+            })
+        };
+        if get("format")? != STATE_FORMAT {
+            return Err(Error::Model(format!(
+                "{what} was written by another version of qnn ({}); start the run again",
+                get("format")?
+            )));
+        }
+        let bad = |e: serde_json::Error| Error::Model(format!("{what}: unreadable ({e})"));
+        let config: NetConfig = serde_json::from_str(get("config")?).map_err(bad)?;
+        if config != self.settings.net {
+            return Err(Error::ResumeMismatch(vec![SettingChange {
+                setting: "network",
+                saved: config.model_name(self.settings.dataset.name()),
+                now: self.settings.model_name(),
+            }]));
+        }
+        let saved: RunIdentity = serde_json::from_str(get("run")?).map_err(bad)?;
+        let diff = saved.differences(&self.identity);
+        if !diff.is_empty() {
+            return Err(Error::ResumeMismatch(
+                diff.into_iter()
+                    .map(|(setting, saved, now)| SettingChange {
+                        setting,
+                        saved,
+                        now,
+                    })
+                    .collect(),
+            ));
+        }
+        let state: TrainState = serde_json::from_str(get("state")?).map_err(bad)?;
+        let history: Vec<EpochReport> = serde_json::from_str(get("history")?).map_err(bad)?;
+        let model = &self.trainer.model;
+        model.import(b, &tensors)?;
+        for p in &model.params {
+            for (suffix, buf) in [("adam_m", p.m), ("adam_v", p.v)] {
+                let name = format!("{}.{suffix}", p.name);
+                let t = tensors
+                    .iter()
+                    .find(|t| t.0 == name)
+                    .ok_or_else(|| Error::Model(format!("{what}: missing '{name}'")))?;
+                b.write_f32(buf, &t.2);
+            }
+        }
+        self.trainer.state = state;
+        self.history = history;
+        Ok(())
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serializable")
+}
+
+/// Loads a model file's parameters into `model`, refusing another network by its input shape
+/// or its first missing or mis-shaped tensor.
+fn load_into<B: Backend>(b: &mut B, model: &Model, bytes: &[u8], what: &str) -> Result<(), Error> {
+    let (tensors, meta) = checkpoint::model_from_bytes(bytes, what)?;
+    if meta.config.input != model.config.input {
+        return Err(Error::Model(format!(
+            "{what}: its input is {:?}, this run's is {:?}",
+            meta.config.input, model.config.input
+        )));
+    }
+    model.import(b, &tensors)
+}

@@ -1,0 +1,294 @@
+//! The library's training run (`qnn::run::Run`), as every front end drives it: resuming from the
+//! state bytes equals an uninterrupted run, the stop flag, fine-tuning that keeps the starting
+//! model, a resume refused with the changed setting named, and data sets parsed from bytes.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use common::{cpu, gpu};
+use qnn::data::{self, Dataset, DatasetKind, Split};
+use qnn::run::{EpochOutcome, Run, RunSettings, Start};
+use qnn::train::EpochReport;
+use qnn::{Backend, Error};
+
+/// A small MNIST-shaped data set: digit k is a bar at row 2k + 4.
+fn bars(train: usize, test: usize) -> Dataset {
+    let make = |n: usize, offset: usize| {
+        let mut s = Split::default();
+        for i in 0..n {
+            let k = (i * 7 + offset) % 10;
+            let mut img = [0u8; 784];
+            for x in 4..24 {
+                img[(2 * k + 4) * 28 + x] = 255;
+                img[(2 * k + 5) * 28 + x] = ((i * 37) % 200) as u8;
+            }
+            s.pixels.extend(img);
+            s.labels.push(k as u8);
+        }
+        s
+    };
+    Dataset {
+        kind: DatasetKind::Mnist,
+        chw: (1, 28, 28),
+        train: make(train, 0),
+        test: make(test, 3),
+    }
+}
+
+fn settings() -> RunSettings {
+    let mut s = RunSettings::new(DatasetKind::Mnist);
+    s.net.blocks = [(1, 4), (1, 4), (1, 8)];
+    s.options.epochs = 3;
+    s.options.batch = 20;
+    s.options.lr_start = 0.01;
+    s.options.lr_final = 0.001;
+    s.valid = Some(40);
+    s
+}
+
+fn epochs<B: Backend>(b: &mut B, run: &mut Run, n: usize) {
+    let stop = AtomicBool::new(false);
+    for _ in 0..n {
+        match pollster::block_on(run.next_epoch(b, &stop, |_| false)).unwrap() {
+            EpochOutcome::Finished(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// The history without the wall-clock fields.
+fn timeless(h: &[EpochReport]) -> Vec<EpochReport> {
+    h.iter()
+        .map(|r| EpochReport {
+            seconds: 0.0,
+            images_per_second: 0.0,
+            ..r.clone()
+        })
+        .collect()
+}
+
+fn resume_equals_straight<B: Backend>(b: &mut B) {
+    let data = bars(200, 40);
+    let mut straight = pollster::block_on(Run::new(b, settings(), &data, Start::Fresh)).unwrap();
+    epochs(b, &mut straight, 3);
+    assert!(straight.is_finished());
+
+    let mut first = pollster::block_on(Run::new(b, settings(), &data, Start::Fresh)).unwrap();
+    epochs(b, &mut first, 2);
+    let state = pollster::block_on(first.state_bytes(b)).unwrap();
+    let best = first.best_model().map(<[u8]>::to_vec);
+    let start = Start::Resume {
+        state: &state,
+        best_model: best.as_deref(),
+    };
+    let mut resumed = pollster::block_on(Run::new(b, settings(), &data, start)).unwrap();
+    assert_eq!(resumed.state().epoch, 2);
+    epochs(b, &mut resumed, 1);
+    assert_eq!(resumed.state(), straight.state());
+    assert_eq!(timeless(resumed.history()), timeless(straight.history()));
+    // the same tensors and metadata (the file's metadata order is not fixed)
+    let parse =
+        |r: &Run| qnn::checkpoint::model_from_bytes(r.best_model().unwrap(), "best").unwrap();
+    assert_eq!(parse(&resumed), parse(&straight));
+}
+
+#[test]
+fn resume_from_state_bytes_equals_a_straight_run_on_cpu() {
+    resume_equals_straight(&mut cpu());
+}
+
+#[test]
+fn resume_from_state_bytes_equals_a_straight_run_on_gpu() {
+    resume_equals_straight(&mut gpu());
+}
+
+#[test]
+fn stop_flag_interrupts_without_counting_the_epoch() {
+    let mut b = cpu();
+    let data = bars(200, 40);
+    let mut run = pollster::block_on(Run::new(&mut b, settings(), &data, Start::Fresh)).unwrap();
+    let stop = AtomicBool::new(true);
+    let out = pollster::block_on(run.next_epoch(&mut b, &stop, |_| false)).unwrap();
+    assert_eq!(
+        out,
+        EpochOutcome::Interrupted {
+            epoch: 1,
+            steps_done: 0
+        }
+    );
+    assert_eq!(run.state().epoch, 0);
+    assert!(run.best_model().is_none() && run.history().is_empty());
+    // stopping mid-epoch: the progress callback raises the flag after 3 steps
+    let stop = AtomicBool::new(false);
+    let out = pollster::block_on(run.next_epoch(&mut b, &stop, |info| {
+        if info.step == 3 {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        false
+    }))
+    .unwrap();
+    assert_eq!(
+        out,
+        EpochOutcome::Interrupted {
+            epoch: 1,
+            steps_done: 3
+        }
+    );
+    assert_eq!(run.state().epoch, 0);
+}
+
+#[test]
+fn fine_tuning_keeps_the_starting_model_until_an_epoch_does_as_well() {
+    let mut b = cpu();
+    let data = bars(200, 40);
+    let mut run = pollster::block_on(Run::new(&mut b, settings(), &data, Start::Fresh)).unwrap();
+    epochs(&mut b, &mut run, 3);
+    let model = run.best_model().unwrap().to_vec();
+    // a learning rate that wrecks the network: the starting model stays the best
+    let mut wreck = settings();
+    wreck.options.epochs = 1;
+    wreck.options.lr_start = 50.0;
+    wreck.options.lr_final = 50.0;
+    wreck.options.optimizer = qnn::train::Optimizer::Sgd { momentum: 0.0 };
+    let mut ft =
+        pollster::block_on(Run::new(&mut b, wreck, &data, Start::FineTune(&model))).unwrap();
+    assert!(ft.best_is_starting_model());
+    let stop = AtomicBool::new(false);
+    match pollster::block_on(ft.next_epoch(&mut b, &stop, |_| false)) {
+        Ok(EpochOutcome::Finished(r)) => assert!(!r.improved, "{r:?}"),
+        Err(Error::NonFinite(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ft.best_model(), Some(&model[..]));
+}
+
+#[test]
+fn resume_with_other_settings_is_refused_naming_them() {
+    let mut b = cpu();
+    let data = bars(200, 40);
+    let mut run = pollster::block_on(Run::new(&mut b, settings(), &data, Start::Fresh)).unwrap();
+    epochs(&mut b, &mut run, 1);
+    let state = pollster::block_on(run.state_bytes(&mut b)).unwrap();
+    let mut other = settings();
+    other.valid = Some(60);
+    other.options.seed = 9;
+    let start = Start::Resume {
+        state: &state,
+        best_model: None,
+    };
+    match pollster::block_on(Run::new(&mut b, other, &data, start)) {
+        Err(Error::ResumeMismatch(changes)) => {
+            let names: Vec<_> = changes.iter().map(|c| c.setting).collect();
+            assert!(names.contains(&"validation images"), "{names:?}");
+            assert!(names.contains(&"seed"), "{names:?}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("resumed another run"),
+    }
+    // other data
+    let start = Start::Resume {
+        state: &state,
+        best_model: None,
+    };
+    match pollster::block_on(Run::new(&mut b, settings(), &bars(210, 40), start)) {
+        Err(Error::ResumeMismatch(c)) => assert!(c.iter().any(|c| c.setting == "data")),
+        other => panic!("{:?}", other.err()),
+    }
+    // not a state at all
+    let start = Start::Resume {
+        state: b"garbage",
+        best_model: None,
+    };
+    assert!(pollster::block_on(Run::new(&mut b, settings(), &data, start)).is_err());
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn idx(magic: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, magic];
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend(data);
+    v
+}
+
+#[test]
+fn data_sets_parse_from_bytes() {
+    let d = bars(30, 10);
+    // MNIST: names as distributed, some gzipped, in any order, with folders in the names
+    let files = vec![
+        (
+            "dl/t10k-labels-idx1-ubyte.gz".to_string(),
+            gz(&idx(1, &[10], &d.test.labels)),
+        ),
+        (
+            "train-images-idx3-ubyte".to_string(),
+            idx(3, &[30, 28, 28], &d.train.pixels),
+        ),
+        (
+            "train-labels-idx1-ubyte".to_string(),
+            idx(1, &[30], &d.train.labels),
+        ),
+        (
+            "t10k-images-idx3-ubyte.gz".to_string(),
+            gz(&idx(3, &[10, 28, 28], &d.test.pixels)),
+        ),
+    ];
+    let m = data::from_files(DatasetKind::Mnist, &files).unwrap();
+    assert_eq!((m.train, m.test), (d.train.clone(), d.test.clone()));
+    let missing = data::from_files(DatasetKind::Mnist, &files[1..]).unwrap_err();
+    assert!(
+        missing.to_string().contains("t10k-labels-idx1-ubyte"),
+        "{missing}"
+    );
+
+    // CIFAR-10: the binary batches, and the same inside the official .tar.gz
+    let rec = |label: u8, v: u8| {
+        let mut r = vec![label];
+        r.extend(vec![v; 3072]);
+        r
+    };
+    let names = [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+        "test_batch.bin",
+    ];
+    let batches: Vec<(String, Vec<u8>)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), [rec(i as u8, 1), rec(9, i as u8)].concat()))
+        .collect();
+    let plain = data::from_files(DatasetKind::Cifar10, &batches).unwrap();
+    assert_eq!((plain.train.len(), plain.test.len()), (10, 2));
+    let mut tar = tar::Builder::new(Vec::new());
+    for (n, b) in &batches {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(b.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, format!("cifar-10-batches-bin/{n}"), &b[..])
+            .unwrap();
+    }
+    let archive = gz(&tar.into_inner().unwrap());
+    let packed = data::from_files(
+        DatasetKind::Cifar10,
+        &[("cifar-10-binary.tar.gz".to_string(), archive)],
+    )
+    .unwrap();
+    assert_eq!((packed.train, packed.test), (plain.train, plain.test));
+    // a truncated batch is named
+    let mut bad = batches.clone();
+    bad[5].1.pop();
+    let e = data::from_files(DatasetKind::Cifar10, &bad).unwrap_err();
+    assert!(e.to_string().contains("test_batch.bin"), "{e}");
+}
