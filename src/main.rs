@@ -36,6 +36,66 @@ pub enum Command {
     },
     /// Convert a model saved by the seed (np.savez, Lasagne order) into a qnn model.
     ImportNpz(ImportArgs),
+    /// Energy per inference of a model (or of the network the flags describe), layer by layer.
+    Energy(EnergyArgs),
+    /// Train a grid of bit widths × network sizes and find the minimum-energy networks.
+    Sweep(SweepArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EnergyArgs {
+    /// A .safetensors model; without one, the network of the flags below.
+    pub model: Option<PathBuf>,
+    /// Energy constants (JSON, the format of assets/energy/horowitz-45nm.json).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Bit widths to train: 0 (binary, hardtanh ±1), 2 … 16, or `float`.
+    #[arg(long, value_delimiter = ',', default_value = "0,2,4,8")]
+    pub bits: Vec<String>,
+    /// Filters per layer, the same in blocks A, B and C.
+    #[arg(long, value_delimiter = ',', default_value = "16,32")]
+    pub filters: Vec<usize>,
+    /// Layers per block.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub layers: Vec<usize>,
+    /// A grid file instead of --bits/--filters/--layers: one point per line, `qnn train` flags
+    /// (e.g. `-nb 4 -nla 2 -nfa 32 -nlb 2 -nfb 64 -nlc 2 -nfc 64`); # starts a comment.
+    #[arg(long)]
+    pub grid: Option<PathBuf>,
+    /// The sweep's folder: one folder per point, and the results.
+    #[arg(long, default_value = "sweep")]
+    pub out: PathBuf,
+    /// Points trained at once (on the CPU each gets its share of the cores).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Test errors (%) for the minimum-energy table.
+    #[arg(long, value_delimiter = ',', default_value = "2,5,10")]
+    pub targets: Vec<f64>,
+    /// Energy constants (JSON).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Write a Slurm job array for the grid (and a job that collects it) instead of training.
+    #[arg(long, value_enum)]
+    pub emit: Option<EmitChoice>,
+    /// Build the results, plot and table from the finished point folders in DIR, wherever they ran.
+    #[arg(long, value_name = "DIR")]
+    pub collect: Option<PathBuf>,
+    /// `qnn train` flags for every point, after `--` (e.g. `-- -ds mnist-mini -ne 3`).
+    #[arg(last = true, allow_hyphen_values = true)]
+    pub train: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EmitChoice {
+    Slurm,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -686,6 +686,22 @@ impl Model {
         b.loss(batch, self.scores, self.labels, None, self.acc);
     }
 
+    /// Scores [n, 10] of n images x [n, c, h, w] (already scaled to [−1, 1]), evaluation mode;
+    /// n ≤ `max_batch`.
+    pub async fn predict<B: Backend>(&self, b: &mut B, x: &[f32]) -> Result<Vec<f32>, Error> {
+        let n = x.len() / self.config.input.iter().product::<usize>();
+        if n == 0 || n > self.max_batch {
+            return Err(Error::Shape(format!(
+                "predict takes 1 to {} images, got {n}",
+                self.max_batch
+            )));
+        }
+        b.write_f32(self.x, x);
+        self.forward(b, n, false);
+        let s = b.read_f32(self.scores).await?;
+        Ok(s[..n * CLASSES].to_vec())
+    }
+
     /// Resets the optimizer state (fine-tuning restarts it).
     pub fn reset_optimizer<B: Backend>(&self, b: &mut B) {
         for p in &self.params {
@@ -774,6 +790,8 @@ pub struct Summary {
     pub float_bytes: usize,
     /// Multiply-accumulates per image.
     pub macs: usize,
+    /// Energy per inference in µJ ([`crate::energy`], the built-in 45 nm profile).
+    pub energy_uj: f64,
 }
 
 impl std::fmt::Display for Summary {
@@ -798,12 +816,13 @@ impl std::fmt::Display for Summary {
         }
         write!(
             f,
-            "total: {} parameters, {:.1} KiB at the chosen bit width vs {:.1} KiB float32 ({:.1}×), {:.2} M MACs per image",
+            "total: {} parameters, {:.1} KiB at the chosen bit width vs {:.1} KiB float32 ({:.1}×), {:.2} M MACs per image, {:.3} µJ per inference (45 nm model, `qnn energy`)",
             self.params,
             self.weight_bytes as f64 / 1024.0,
             self.float_bytes as f64 / 1024.0,
             self.float_bytes as f64 / self.weight_bytes.max(1) as f64,
-            self.macs as f64 / 1e6
+            self.macs as f64 / 1e6,
+            self.energy_uj
         )
     }
 }
@@ -1014,6 +1033,8 @@ impl NetConfig {
             weight_bytes: weights_bits_total.div_ceil(8),
             float_bytes: weights_total * 4,
             macs,
+            energy_uj: crate::energy::estimate(self, &crate::energy::EnergyProfile::default())
+                .total_uj(),
         }
     }
 }

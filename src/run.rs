@@ -292,6 +292,32 @@ impl Run {
         self.settings.net.summary()
     }
 
+    /// Scores [n, 10] of the current model (evaluation mode) for n images of u8 pixels
+    /// [n, c, h, w], as the data sets store them.
+    pub async fn predict<B: Backend>(&self, b: &mut B, pixels: &[u8]) -> Result<Vec<f32>, Error> {
+        let model = &self.trainer.model;
+        let len: usize = model.config.input.iter().product();
+        if pixels.is_empty() || pixels.len() % len != 0 {
+            return Err(Error::Shape(format!(
+                "{} bytes are not whole images of {len} pixels",
+                pixels.len()
+            )));
+        }
+        let mut scores = Vec::new();
+        for chunk in pixels.chunks(len * model.max_batch) {
+            let x: Vec<f32> = chunk.iter().map(|&p| p as f32 * 2.0 / 255.0 - 1.0).collect();
+            scores.extend(model.predict(b, &x).await?);
+        }
+        Ok(scores)
+    }
+
+    /// Pauses (or resumes) the epoch in progress between two steps.
+    pub fn set_paused(&self, paused: bool) {
+        self.trainer
+            .pause
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Everything needed to continue the run exactly (parameters, running statistics, optimizer
     /// moments, where the schedule stands, the history and what the run depends on), as one
     /// safetensors file. The best model is not in it: keep [`Run::best_model`] beside it.

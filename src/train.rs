@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, ImageSet, LossAcc, StepScalars};
 use crate::data::Split;
 use crate::model::Model;
+use crate::platform::now_seconds;
 use crate::Error;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -214,6 +215,9 @@ pub struct Trainer {
     pub model: Model,
     pub options: TrainOptions,
     pub state: TrainState,
+    /// While set, the epoch waits between steps (a front end's pause button); the stop flag
+    /// still ends it.
+    pub pause: std::sync::Arc<AtomicBool>,
     train: ImageSet,
     valid: ImageSet,
     test: ImageSet,
@@ -224,23 +228,6 @@ pub struct Trainer {
 pub struct Eval {
     pub loss: f64,
     pub error: f64,
-}
-
-/// A monotonic clock that also exists in the browser build (there, durations read as 0).
-fn now_seconds() -> f64 {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use std::sync::OnceLock;
-        static START: OnceLock<std::time::Instant> = OnceLock::new();
-        START
-            .get_or_init(std::time::Instant::now)
-            .elapsed()
-            .as_secs_f64()
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        0.0
-    }
 }
 
 impl Trainer {
@@ -292,6 +279,7 @@ impl Trainer {
             model,
             options,
             state,
+            pause: Default::default(),
         })
     }
 
@@ -333,9 +321,13 @@ impl Trainer {
         let mut last_checked = 0;
         let mut done = 0;
         for step in 0..steps {
+            while self.pause.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                crate::platform::sleep_ms(50).await;
+            }
             if stop.load(Ordering::Relaxed) {
                 break;
             }
+            crate::platform::yield_if_due().await;
             self.state.t += 1;
             let scalars = match self.options.optimizer {
                 Optimizer::Adam => StepScalars::adam(self.state.lr, self.state.t, self.model.adam),

@@ -2,8 +2,10 @@
 
 mod bench;
 mod download;
+mod energy;
 mod import_npz;
 mod plot;
+mod sweep;
 mod train_cmd;
 
 use anyhow::Result;
@@ -67,6 +69,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::bench(args),
         Command::Download { dataset, data_dir } => download::download(&dataset, &data_dir),
         Command::ImportNpz(args) => import_npz::import(args),
+        Command::Energy(args) => energy::energy(args),
+        Command::Sweep(args) => sweep::sweep(args),
     }
 }
 

@@ -10,7 +10,7 @@ use qnn::train::EpochReport;
 
 static FONT: Once = Once::new();
 
-fn register_font() {
+pub fn register_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, bytes);
@@ -106,7 +106,7 @@ pub fn curves(path: &Path, history: &[EpochReport], title: &str) -> Result<()> {
 }
 
 /// Encodes RGB pixels as PNG (plotters' bitmap encoder only writes to a path, not atomically).
-fn image_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
+pub fn image_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let enc = image::codecs::png::PngEncoder::new(&mut out);
     image::ImageEncoder::write_image(enc, rgb, w, h, image::ColorType::Rgb8)?;
