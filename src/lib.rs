@@ -23,6 +23,8 @@ pub mod platform;
 pub mod quant;
 pub mod run;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use backend::{Backend, Buf, Dtype};
 pub use cpu::CpuBackend;

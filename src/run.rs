@@ -292,12 +292,17 @@ impl Run {
         self.settings.net.summary()
     }
 
+    /// Loss and error (%) of the current model on the test set (evaluation mode).
+    pub async fn evaluate_test<B: Backend>(&self, b: &mut B) -> Result<crate::train::Eval, Error> {
+        self.trainer.evaluate(b, crate::train::Which::Test).await
+    }
+
     /// Scores [n, 10] of the current model (evaluation mode) for n images of u8 pixels
     /// [n, c, h, w], as the data sets store them.
     pub async fn predict<B: Backend>(&self, b: &mut B, pixels: &[u8]) -> Result<Vec<f32>, Error> {
         let model = &self.trainer.model;
         let len: usize = model.config.input.iter().product();
-        if pixels.is_empty() || pixels.len() % len != 0 {
+        if pixels.is_empty() || !pixels.len().is_multiple_of(len) {
             return Err(Error::Shape(format!(
                 "{} bytes are not whole images of {len} pixels",
                 pixels.len()
@@ -305,17 +310,19 @@ impl Run {
         }
         let mut scores = Vec::new();
         for chunk in pixels.chunks(len * model.max_batch) {
-            let x: Vec<f32> = chunk.iter().map(|&p| p as f32 * 2.0 / 255.0 - 1.0).collect();
+            let x: Vec<f32> = chunk
+                .iter()
+                .map(|&p| p as f32 * 2.0 / 255.0 - 1.0)
+                .collect();
             scores.extend(model.predict(b, &x).await?);
         }
         Ok(scores)
     }
 
-    /// Pauses (or resumes) the epoch in progress between two steps.
-    pub fn set_paused(&self, paused: bool) {
-        self.trainer
-            .pause
-            .store(paused, std::sync::atomic::Ordering::Relaxed);
+    /// The flag that pauses the epoch in progress between two steps while set (a front end
+    /// keeps a clone: it can set it while an epoch runs).
+    pub fn pause_flag(&self) -> std::sync::Arc<AtomicBool> {
+        self.trainer.pause.clone()
     }
 
     /// Everything needed to continue the run exactly (parameters, running statistics, optimizer

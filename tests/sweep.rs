@@ -13,8 +13,22 @@ use common::cli::*;
 /// `-- ` flags every point gets: the small MNIST folder, one epoch, a small batch.
 fn point_flags(data: &Path) -> Vec<String> {
     [
-        "-ds", "MNIST", "--data-dir", data.to_str().unwrap(), "--valid", "100", "-ne", "1",
-        "--batch-size", "32", "--device", "cpu", "-lr", "0.01", "--lr-final", "0.001",
+        "-ds",
+        "MNIST",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--valid",
+        "100",
+        "-ne",
+        "1",
+        "--batch-size",
+        "32",
+        "--device",
+        "cpu",
+        "-lr",
+        "0.01",
+        "--lr-final",
+        "0.001",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -36,15 +50,35 @@ fn a_small_sweep_trains_refuses_resumes_and_reports() {
     let out = tmp("sw-out");
     let o = out.to_str().unwrap();
     let flags = point_flags(&data);
-    let args = ["--bits", "0,1,4", "--filters", "4", "--out", o, "--jobs", "2", "--targets", "50,95"];
+    let args = [
+        "--bits",
+        "0,1,4",
+        "--filters",
+        "4",
+        "--out",
+        o,
+        "--jobs",
+        "2",
+        "--targets",
+        "50,95",
+    ];
     let r = sweep(&args, &flags);
     assert!(r.status.success(), "{}", text(&r));
     let t = text(&r);
-    assert!(t.contains("1b_1x4") && t.contains("relu with 1 bits"), "{t}");
+    assert!(
+        t.contains("1b_1x4") && t.contains("relu with 1 bits"),
+        "{t}"
+    );
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
-    assert!(csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")), "{csv}");
-    assert!(csv.lines().any(|l| l.starts_with("1b_1x4,\"refused")), "{csv}");
+    assert!(
+        csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines().any(|l| l.starts_with("1b_1x4,\"refused")),
+        "{csv}"
+    );
     for f in ["sweep.jsonl", "sweep.md", "sweep.png", "sweep.svg"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
@@ -53,7 +87,11 @@ fn a_small_sweep_trains_refuses_resumes_and_reports() {
     // the same call again: finished points are skipped
     let again = sweep(&args, &flags);
     assert!(again.status.success(), "{}", text(&again));
-    assert!(text(&again).contains("2 finished already"), "{}", text(&again));
+    assert!(
+        text(&again).contains("2 finished already"),
+        "{}",
+        text(&again)
+    );
 
     // a half-written point folder: the rest of the results still come
     let broken = out.join("points").join("broken");
@@ -62,8 +100,15 @@ fn a_small_sweep_trains_refuses_resumes_and_reports() {
     let c = qnn(&["sweep", "--collect", o]);
     assert!(c.status.success(), "{}", text(&c));
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
-    assert!(csv.lines().any(|l| l.starts_with("broken,\"unreadable model")), "{csv}");
-    assert!(csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("broken,\"unreadable model")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")),
+        "{csv}"
+    );
     for d in [data, out] {
         let _ = std::fs::remove_dir_all(d);
     }
@@ -75,7 +120,13 @@ fn an_empty_grid_is_refused() {
     let grid = d.join("grid.txt");
     std::fs::write(&grid, "# nothing but a comment\n\n").unwrap();
     refused(
-        &["sweep", "--grid", grid.to_str().unwrap(), "--out", d.to_str().unwrap()],
+        &[
+            "sweep",
+            "--grid",
+            grid.to_str().unwrap(),
+            "--out",
+            d.to_str().unwrap(),
+        ],
         &["grid is empty"],
     );
 }
@@ -84,17 +135,35 @@ fn an_empty_grid_is_refused() {
 fn slurm_scripts_are_valid_shell_and_collect_gathers_separate_runs() {
     let d = tmp("sw-slurm");
     let grid = d.join("grid.txt");
-    std::fs::write(&grid, "-nb 4 -nfa 4 -nfb 4 -nfc 8\n-nb 2 -nfa 4 -nfb 4 -nfc 8  # 2-bit\n").unwrap();
+    std::fs::write(
+        &grid,
+        "-nb 4 -nfa 4 -nfb 4 -nfc 8\n-nb 2 -nfa 4 -nfb 4 -nfc 8  # 2-bit\n",
+    )
+    .unwrap();
     let out = d.join("sweep");
     let o = qnn(&[
-        "sweep", "--grid", grid.to_str().unwrap(), "--out", out.to_str().unwrap(), "--emit",
-        "slurm", "--", "-ds", "mnist-mini", "-ne", "1",
+        "sweep",
+        "--grid",
+        grid.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--emit",
+        "slurm",
+        "--",
+        "-ds",
+        "mnist-mini",
+        "-ne",
+        "1",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     for f in ["sweep.slurm", "collect.slurm", "submit.sh"] {
         let p = out.join(f);
         let check = Command::new("bash").arg("-n").arg(&p).output().unwrap();
-        assert!(check.status.success(), "{f}: {}", String::from_utf8_lossy(&check.stderr));
+        assert!(
+            check.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
     }
     let script = std::fs::read_to_string(out.join("sweep.slurm")).unwrap();
     assert!(script.contains("#SBATCH --array=0-1"), "{script}");
@@ -108,22 +177,35 @@ fn slurm_scripts_are_valid_shell_and_collect_gathers_separate_runs() {
         let mut args: Vec<String> = vec!["train".into()];
         args.extend(point_flags(&data));
         args.extend(SMALL.iter().map(|s| s.to_string()));
-        args.extend(["-nb".into(), bits.into(), "--out".into(), dir.display().to_string()]);
+        args.extend([
+            "-nb".into(),
+            bits.into(),
+            "--out".into(),
+            dir.display().to_string(),
+        ]);
         let r = qnn(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(r.status.success(), "{}", text(&r));
     }
     let c = qnn(&["sweep", "--collect", out.to_str().unwrap()]);
     assert!(c.status.success(), "{}", text(&c));
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
-    assert!(csv.lines().any(|l| l.starts_with("a,\"done\",MNIST,4,")), "{csv}");
-    assert!(csv.lines().any(|l| l.starts_with("b,\"done\",MNIST,2,")), "{csv}");
+    assert!(
+        csv.lines().any(|l| l.starts_with("a,\"done\",MNIST,4,")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines().any(|l| l.starts_with("b,\"done\",MNIST,2,")),
+        "{csv}"
+    );
     let _ = std::fs::remove_dir_all(d);
     let _ = std::fs::remove_dir_all(data);
 }
 
 #[test]
 fn energy_command_matches_the_library_and_summaries_show_it() {
-    let o = qnn(&["energy", "-ds", "CIFAR-10", "-nfa", "64", "-nfb", "64", "-nfc", "64", "--json"]);
+    let o = qnn(&[
+        "energy", "-ds", "CIFAR-10", "-nfa", "64", "-nfb", "64", "-nfc", "64", "--json",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let j: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
@@ -137,15 +219,26 @@ fn energy_command_matches_the_library_and_summaries_show_it() {
     };
     let want = qnn::energy::estimate(&config, &qnn::energy::EnergyProfile::default());
     let got = j["total_uj"].as_f64().unwrap();
-    assert!((got - want.total_uj()).abs() < 1e-9, "{got} vs {}", want.total_uj());
+    assert!(
+        (got - want.total_uj()).abs() < 1e-9,
+        "{got} vs {}",
+        want.total_uj()
+    );
     assert_eq!(j["layers"].as_array().unwrap().len(), 4);
     assert!(j["assumptions"].as_array().unwrap().len() >= 5);
     // the text form has the per-layer table and the shares
     let t = qnn(&["energy", "-ds", "CIFAR-10"]);
-    assert!(text(&t).contains("µJ per inference — compute"), "{}", text(&t));
+    assert!(
+        text(&t).contains("µJ per inference — compute"),
+        "{}",
+        text(&t)
+    );
     // a bad profile is refused by name
     let d = tmp("energy-profile");
     let p = d.join("p.json");
     std::fs::write(&p, "{\"name\": 3}").unwrap();
-    refused(&["energy", "--profile", p.to_str().unwrap()], &["p.json", "energy profile"]);
+    refused(
+        &["energy", "--profile", p.to_str().unwrap()],
+        &["p.json", "energy profile"],
+    );
 }

@@ -14,8 +14,8 @@ pub fn load_profile(path: Option<&Path>) -> Result<EnergyProfile> {
     match path {
         None => Ok(EnergyProfile::default()),
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("--profile {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("--profile {}", p.display()))?;
             Ok(EnergyProfile::from_json(&text, &p.display().to_string())?)
         }
     }
@@ -68,7 +68,16 @@ pub fn energy(args: EnergyArgs) -> Result<()> {
 pub fn print_table(e: &Energy, profile: &EnergyProfile) {
     println!(
         "{:<12} {:>4} {:>8} {:>13} {:>10} {:>11} {:>11} {:>11} {:>11} {:>11}",
-        "layer", "Q", "MAC bits", "MACs (N_c)", "weights", "activ.", "compute µJ", "weights µJ", "activ. µJ", "total µJ"
+        "layer",
+        "Q",
+        "MAC bits",
+        "MACs (N_c)",
+        "weights",
+        "activ.",
+        "compute µJ",
+        "weights µJ",
+        "activ. µJ",
+        "total µJ"
     );
     for l in &e.layers {
         println!(

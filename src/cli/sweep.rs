@@ -33,8 +33,8 @@ struct Point {
 fn grid(args: &SweepArgs) -> Result<Vec<Point>> {
     let mut points = Vec::new();
     if let Some(file) = &args.grid {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("--grid {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("--grid {}", file.display()))?;
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -46,7 +46,10 @@ fn grid(args: &SweepArgs) -> Result<Vec<Point>> {
                 .map(|f| f.trim_start_matches('-'))
                 .collect::<Vec<_>>()
                 .join("_")
-                .replace(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'), "-");
+                .replace(
+                    |c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'),
+                    "-",
+                );
             points.push(Point { name, flags });
         }
     } else {
@@ -95,7 +98,10 @@ fn point_files(dir: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
-            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if n.starts_with('.') {
                 continue;
             }
@@ -123,7 +129,9 @@ fn progress_of(state: &Path) -> Result<(usize, usize)> {
 
 fn finished(dir: &Path) -> bool {
     match point_files(dir) {
-        (Some(_), Some(state)) => progress_of(&state).is_ok_and(|(done, all)| all > 0 && done >= all),
+        (Some(_), Some(state)) => {
+            progress_of(&state).is_ok_and(|(done, all)| all > 0 && done >= all)
+        }
         _ => false,
     }
 }
@@ -145,7 +153,10 @@ fn train_point(args: &SweepArgs, p: &Point, threads: usize) -> Result<Option<Str
     }
     cmd.env("RAYON_NUM_THREADS", threads.to_string());
     let o = cmd.output().context("running qnn train")?;
-    std::fs::write(dir.join("train.log"), [&o.stdout[..], &o.stderr[..]].concat())?;
+    std::fs::write(
+        dir.join("train.log"),
+        [&o.stdout[..], &o.stderr[..]].concat(),
+    )?;
     if o.status.success() {
         return Ok(None);
     }
@@ -203,8 +214,10 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let pb = indicatif::ProgressBar::new(todo.len() as u64);
         pb.set_style(
-            indicatif::ProgressStyle::with_template("sweep {bar:30} {pos}/{len} points {elapsed} {msg}")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template(
+                "sweep {bar:30} {pos}/{len} points {elapsed} {msg}",
+            )
+            .expect("valid template"),
         );
         pb
     });
@@ -224,7 +237,10 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
                 let line = match train_point(&args, p, threads) {
                     Ok(None) => format!("{}: done", p.name),
                     Ok(Some(m)) => {
-                        failures.lock().expect("lock").push((p.name.clone(), m.clone()));
+                        failures
+                            .lock()
+                            .expect("lock")
+                            .push((p.name.clone(), m.clone()));
                         format!("{}: {m}", p.name)
                     }
                     Err(e) => format!("{}: {e:#}", p.name),
@@ -255,7 +271,10 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
 
 /// Quotes a word for a POSIX shell.
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:+".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -269,7 +288,10 @@ fn emit_slurm(args: &SweepArgs, points: &[Point]) -> Result<()> {
     let mut lines = String::new();
     for p in points {
         let flags: Vec<String> = p.flags.iter().map(|f| shell_quote(f)).collect();
-        lines.push_str(&format!("  {}\n", shell_quote(&format!("{}|{}", p.name, flags.join(" ")))));
+        lines.push_str(&format!(
+            "  {}\n",
+            shell_quote(&format!("{}|{}", p.name, flags.join(" ")))
+        ));
     }
     let o = shell_quote(&out.display().to_string());
     let array = format!(
@@ -321,7 +343,11 @@ sbatch --dependency=afterany:\"$jid\" collect.slurm
 "
     );
     std::fs::create_dir_all(out.join("points"))?;
-    for (name, text) in [("sweep.slurm", array), ("collect.slurm", collect), ("submit.sh", submit)] {
+    for (name, text) in [
+        ("sweep.slurm", array),
+        ("collect.slurm", collect),
+        ("submit.sh", submit),
+    ] {
         checkpoint::write_atomic(&out.join(name), text.as_bytes())?;
         #[cfg(unix)]
         {
@@ -367,7 +393,10 @@ fn bits_label(c: &NetConfig) -> String {
 
 /// Reads one point folder; a half-written or failed one becomes a row that says so.
 fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
-    let point = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let point = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut row = Row {
         point,
         status: String::new(),
@@ -406,7 +435,12 @@ fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
     let summary = c.summary();
     row.dataset = meta.dataset.clone();
     row.bits = bits_label(c);
-    row.blocks = c.blocks.iter().map(|(l, f)| format!("{l}-{f}")).collect::<Vec<_>>().join("/");
+    row.blocks = c
+        .blocks
+        .iter()
+        .map(|(l, f)| format!("{l}-{f}"))
+        .collect::<Vec<_>>()
+        .join("/");
     row.test_error = meta.test_error;
     row.val_error = meta.val_error;
     row.energy_uj = Some(e.total_uj());
@@ -418,12 +452,17 @@ fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
     let metrics = model.with_file_name(
         model
             .file_name()
-            .map(|n| n.to_string_lossy().replace(".safetensors", ".metrics.jsonl"))
+            .map(|n| {
+                n.to_string_lossy()
+                    .replace(".safetensors", ".metrics.jsonl")
+            })
             .unwrap_or_default(),
     );
     if let Ok(text) = std::fs::read_to_string(&metrics) {
-        let reports: Vec<qnn::train::EpochReport> =
-            text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let reports: Vec<qnn::train::EpochReport> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
         if !reports.is_empty() {
             row.train_seconds = Some(reports.iter().map(|r| r.seconds).sum());
             row.images_per_second = Some(
@@ -443,7 +482,12 @@ fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
 /// The points with a test error that no cheaper point beats, by energy.
 fn pareto(rows: &[&Row]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..rows.len()).collect();
-    idx.sort_by(|&a, &b| rows[a].energy_uj.partial_cmp(&rows[b].energy_uj).expect("finite"));
+    idx.sort_by(|&a, &b| {
+        rows[a]
+            .energy_uj
+            .partial_cmp(&rows[b].energy_uj)
+            .expect("finite")
+    });
     let mut best = f64::INFINITY;
     let mut front = Vec::new();
     for i in idx {
@@ -459,7 +503,12 @@ fn pareto(rows: &[&Row]) -> Vec<usize> {
 fn collect(dir: &Path, targets: &[f64], profile: &EnergyProfile) -> Result<()> {
     let points = dir.join("points");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&points)
-        .with_context(|| format!("{}: no point folders (is this a sweep folder?)", points.display()))?
+        .with_context(|| {
+            format!(
+                "{}: no point folders (is this a sweep folder?)",
+                points.display()
+            )
+        })?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_dir())
@@ -517,25 +566,55 @@ fn collect(dir: &Path, targets: &[f64], profile: &EnergyProfile) -> Result<()> {
     }
     md.push_str(&format!(
         "\nPareto front (no cheaper network has a lower test error): {}\n\n",
-        front.iter().map(|&i| done[i].point.as_str()).collect::<Vec<_>>().join(" → ")
+        front
+            .iter()
+            .map(|&i| done[i].point.as_str())
+            .collect::<Vec<_>>()
+            .join(" → ")
     ));
     md.push_str("| target test error | minimum-energy network | its energy | best 8-bit network | its energy | 8-bit / minimum |\n|---|---|---|---|---|---|\n");
     for &t in targets {
-        let reach: Vec<&&Row> = done.iter().filter(|r| r.test_error.unwrap_or(f64::INFINITY) <= t).collect();
+        let reach: Vec<&&Row> = done
+            .iter()
+            .filter(|r| r.test_error.unwrap_or(f64::INFINITY) <= t)
+            .collect();
         let cheapest = |rs: &[&&Row]| -> Option<Row> {
             rs.iter()
                 .min_by(|a, b| a.energy_uj.partial_cmp(&b.energy_uj).expect("finite"))
                 .map(|r| (**r).clone())
         };
         let best = cheapest(&reach);
-        let eight = cheapest(&reach.iter().copied().filter(|r| r.bits == "8").collect::<Vec<_>>());
-        let name = |r: &Option<Row>| r.as_ref().map_or("none reaches it".into(), |r| format!("{} ({:.2}%)", r.point, r.test_error.unwrap_or(0.0)));
-        let energy = |r: &Option<Row>| r.as_ref().and_then(|r| r.energy_uj).map_or("–".into(), |e| format!("{e:.3} µJ"));
+        let eight = cheapest(
+            &reach
+                .iter()
+                .copied()
+                .filter(|r| r.bits == "8")
+                .collect::<Vec<_>>(),
+        );
+        let name = |r: &Option<Row>| {
+            r.as_ref().map_or("none reaches it".into(), |r| {
+                format!("{} ({:.2}%)", r.point, r.test_error.unwrap_or(0.0))
+            })
+        };
+        let energy = |r: &Option<Row>| {
+            r.as_ref()
+                .and_then(|r| r.energy_uj)
+                .map_or("–".into(), |e| format!("{e:.3} µJ"))
+        };
         let ratio = match (&best, &eight) {
-            (Some(b), Some(e)) => format!("{:.1}×", e.energy_uj.unwrap_or(0.0) / b.energy_uj.unwrap_or(1.0)),
+            (Some(b), Some(e)) => format!(
+                "{:.1}×",
+                e.energy_uj.unwrap_or(0.0) / b.energy_uj.unwrap_or(1.0)
+            ),
             _ => "–".into(),
         };
-        md.push_str(&format!("| ≤ {t}% | {} | {} | {} | {} | {ratio} |\n", name(&best), energy(&best), name(&eight), energy(&eight)));
+        md.push_str(&format!(
+            "| ≤ {t}% | {} | {} | {} | {} | {ratio} |\n",
+            name(&best),
+            energy(&best),
+            name(&eight),
+            energy(&eight)
+        ));
     }
     checkpoint::write_atomic(&dir.join("sweep.md"), md.as_bytes())?;
     print!("{md}");
@@ -570,10 +649,15 @@ fn draw<DB: DrawingBackend>(
     root.fill(&WHITE)?;
     let e: Vec<f64> = rows.iter().map(|r| r.energy_uj.unwrap_or(1.0)).collect();
     let t: Vec<f64> = rows.iter().map(|r| r.test_error.unwrap_or(0.0)).collect();
-    let (lo, hi) = e.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = e
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     let top = t.iter().fold(1.0f64, |a, &v| a.max(v)) * 1.15;
     let mut chart = ChartBuilder::on(&root)
-        .caption("test error against energy per inference", ("sans-serif", 22))
+        .caption(
+            "test error against energy per inference",
+            ("sans-serif", 22),
+        )
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(56)
@@ -595,8 +679,15 @@ fn draw<DB: DrawingBackend>(
         let s = chart.draw_series(std::iter::once(Circle::new((e[i], t[i]), 5, c.filled())))?;
         if !seen.contains(&r.bits) {
             seen.push(r.bits.clone());
-            let label = if r.bits == "0" { "binary".to_string() } else if r.bits == "float" { "float".into() } else { format!("{}-bit", r.bits) };
-            s.label(label).legend(move |(x, y)| Circle::new((x + 9, y), 5, c.filled()));
+            let label = if r.bits == "0" {
+                "binary".to_string()
+            } else if r.bits == "float" {
+                "float".into()
+            } else {
+                format!("{}-bit", r.bits)
+            };
+            s.label(label)
+                .legend(move |(x, y)| Circle::new((x + 9, y), 5, c.filled()));
         }
         chart.draw_series(std::iter::once(Text::new(
             r.point.clone(),
@@ -618,12 +709,20 @@ fn plot(dir: &Path, rows: &[&Row], front: &[usize]) -> Result<()> {
     super::plot::register_font();
     let (w, h) = (960u32, 640u32);
     let mut rgb = vec![0u8; (w * h * 3) as usize];
-    draw(BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(), rows, front)
-        .map_err(|e| anyhow::anyhow!("drawing the sweep: {e}"))?;
+    draw(
+        BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
+        rows,
+        front,
+    )
+    .map_err(|e| anyhow::anyhow!("drawing the sweep: {e}"))?;
     checkpoint::write_atomic(&dir.join("sweep.png"), &super::plot::image_png(&rgb, w, h)?)?;
     let mut svg = String::new();
-    draw(SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area(), rows, front)
-        .map_err(|e| anyhow::anyhow!("drawing the sweep: {e}"))?;
+    draw(
+        SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area(),
+        rows,
+        front,
+    )
+    .map_err(|e| anyhow::anyhow!("drawing the sweep: {e}"))?;
     checkpoint::write_atomic(&dir.join("sweep.svg"), svg.as_bytes())?;
     Ok(())
 }

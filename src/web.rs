@@ -1,0 +1,347 @@
+//! The web page's bindings (wasm32 only): one [`Run`] driven from JavaScript. The page draws
+//! and reacts; everything it trains, measures and saves goes through the library's run, as the
+//! command line's does. Built with `scripts/web.sh` (wasm-bindgen, `--target web`).
+//!
+//! An epoch holds the run (a `RefCell` borrow across its awaits) on purpose: every other entry
+//! point takes it with `try_borrow` and answers "busy" instead of waiting or panicking; stop and
+//! pause are atomics outside it.
+#![allow(clippy::await_holding_refcell_ref)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use crate::backend::Backend;
+use crate::data::{self, Dataset, DatasetKind};
+use crate::model::NetConfig;
+use crate::quant::Nonlinearity;
+use crate::run::{EpochOutcome, Run, RunSettings, Start};
+use crate::train::{Optimizer, TrainOptions};
+use crate::{CpuBackend, Error, GpuBackend};
+
+/// The page's settings, as its form and its URL parameters give them.
+#[derive(Deserialize)]
+#[serde(default)]
+struct PageSettings {
+    dataset: String,
+    bits: u32,
+    quantized: bool,
+    nla: usize,
+    nfa: usize,
+    nlb: usize,
+    nfb: usize,
+    nlc: usize,
+    nfc: usize,
+    nl: String,
+    sym: bool,
+    epochs: usize,
+    lr: f32,
+    lr_final: f32,
+    batch: usize,
+    valid: Option<usize>,
+    flip: bool,
+    seed: u64,
+    /// Train on the first `limit` training images only (quick demos and tests).
+    limit: Option<usize>,
+}
+
+impl Default for PageSettings {
+    fn default() -> Self {
+        PageSettings {
+            dataset: "mnist-mini".into(),
+            bits: 4,
+            quantized: true,
+            nla: 1,
+            nfa: 32,
+            nlb: 1,
+            nfb: 64,
+            nlc: 1,
+            nfc: 64,
+            nl: "relu".into(),
+            sym: false,
+            epochs: 10,
+            lr: 0.03,
+            lr_final: 3e-7,
+            batch: 64,
+            valid: None,
+            flip: true,
+            seed: 1234,
+            limit: None,
+        }
+    }
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsValue {
+    JsValue::from_str(&e.to_string())
+}
+
+fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
+    let p: PageSettings = serde_json::from_str(json)
+        .map_err(|e| Error::Config(format!("unreadable settings ({e})")))?;
+    let dataset: DatasetKind = p.dataset.parse().map_err(Error::Config)?;
+    let nonlinearity: Nonlinearity = p.nl.parse().map_err(Error::Config)?;
+    let (c, h, w) = dataset.chw();
+    let settings = RunSettings {
+        dataset,
+        net: NetConfig {
+            input: [c, h, w],
+            blocks: [(p.nla, p.nfa), (p.nlb, p.nfb), (p.nlc, p.nfc)],
+            quantized: p.quantized,
+            bits: p.bits,
+            nonlinearity,
+            sym: p.sym,
+        },
+        options: TrainOptions {
+            epochs: p.epochs,
+            lr_start: p.lr,
+            lr_final: p.lr_final,
+            batch: p.batch,
+            flip: p.flip,
+            shuffle: true,
+            seed: p.seed,
+            optimizer: Optimizer::Adam,
+        },
+        valid: p.valid,
+    };
+    settings.validate()?;
+    Ok((settings, p.limit))
+}
+
+/// The model summary of a settings JSON (parameters, memory at the bit width, MACs, energy), or
+/// the reason the settings are refused.
+#[wasm_bindgen]
+pub fn summarize(settings: &str) -> Result<String, JsValue> {
+    let (s, _) = parse_settings(settings).map_err(js_err)?;
+    Ok(s.net.summary().to_string())
+}
+
+/// The data set the settings name: mnist-mini from the module, else parsed from the files
+/// (an array of `[name, Uint8Array]`).
+fn dataset(kind: DatasetKind, files: &js_sys::Array) -> Result<Dataset, Error> {
+    let mut named = Vec::new();
+    for f in files.iter() {
+        let pair: js_sys::Array = f.into();
+        let name = pair.get(0).as_string().unwrap_or_default();
+        let bytes = js_sys::Uint8Array::new(&pair.get(1)).to_vec();
+        named.push((name, bytes));
+    }
+    data::from_files(kind, &named)
+}
+
+enum Device {
+    Cpu(CpuBackend),
+    Gpu(Box<GpuBackend>),
+}
+
+macro_rules! on_device {
+    ($dev:expr, |$b:ident| $body:expr) => {
+        match $dev {
+            Device::Cpu($b) => $body,
+            Device::Gpu(g) => {
+                let $b = &mut **g;
+                $body
+            }
+        }
+    };
+}
+
+struct Inner {
+    device: Device,
+    run: Run,
+    data: Dataset,
+}
+
+/// One training run in the page.
+#[wasm_bindgen]
+pub struct WebRun {
+    inner: Rc<RefCell<Inner>>,
+    stop: Arc<AtomicBool>,
+    pause: Arc<AtomicBool>,
+    describe: String,
+}
+
+fn busy() -> JsValue {
+    js_err("the run is busy (an epoch is in progress)")
+}
+
+#[wasm_bindgen]
+impl WebRun {
+    /// Opens the device (`"gpu"` for WebGPU, `"cpu"` for the CPU backend in wasm), loads the
+    /// data and builds the run. `model` (a .safetensors file) starts it from that model
+    /// (`mode` "finetune" or "init").
+    pub async fn create(
+        settings: String,
+        files: js_sys::Array,
+        device: String,
+        model: Option<Vec<u8>>,
+        mode: Option<String>,
+    ) -> Result<WebRun, JsValue> {
+        let (settings, limit) = parse_settings(&settings).map_err(js_err)?;
+        let mut data = dataset(settings.dataset, &files).map_err(js_err)?;
+        if let Some(n) = limit {
+            let len = data.image_len();
+            let n = n.min(data.train.len());
+            data.train = data.train.slice(0, n, len);
+        }
+        let mut dev = match device.as_str() {
+            "gpu" => {
+                let adapter = crate::gpu::best_adapter().await.map_err(js_err)?;
+                let g = GpuBackend::with_adapter(&adapter).await.map_err(js_err)?;
+                Device::Gpu(Box::new(g))
+            }
+            _ => Device::Cpu(CpuBackend::new()),
+        };
+        let start = match (&model, mode.as_deref()) {
+            (Some(m), Some("init")) => Start::Init(m),
+            (Some(m), _) => Start::FineTune(m),
+            (None, _) => Start::Fresh,
+        };
+        let describe = on_device!(&mut dev, |b| b.describe());
+        let run =
+            on_device!(&mut dev, |b| Run::new(b, settings, &data, start).await).map_err(js_err)?;
+        let pause = run.pause_flag();
+        Ok(WebRun {
+            pause,
+            inner: Rc::new(RefCell::new(Inner {
+                device: dev,
+                run,
+                data,
+            })),
+            stop: Arc::new(AtomicBool::new(false)),
+            describe,
+        })
+    }
+
+    /// The device in use, in words.
+    pub fn device(&self) -> String {
+        self.describe.clone()
+    }
+
+    /// Trains the next epoch. `on_step(step, steps, loss)` is called at every step (loss is
+    /// `undefined` except a few times a second). Resolves to the epoch's report as JSON, or to
+    /// `{"interrupted": true, ...}` after [`WebRun::stop`].
+    pub fn epoch(&self, on_step: js_sys::Function) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        let stop = self.stop.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+            let Inner { device, run, .. } = &mut *guard;
+            let mut last = 0.0;
+            let outcome = on_device!(device, |b| {
+                run.next_epoch(b, &stop, |info| {
+                    let loss = info.loss.map_or(JsValue::UNDEFINED, JsValue::from);
+                    let _ = on_step.call3(
+                        &JsValue::NULL,
+                        &(info.step as f64).into(),
+                        &(info.steps as f64).into(),
+                        &loss,
+                    );
+                    // ask for the running loss about twice a second
+                    let now = crate::platform::now_seconds();
+                    let want = now - last > 0.5;
+                    if want {
+                        last = now;
+                    }
+                    want
+                })
+                .await
+            })
+            .map_err(js_err)?;
+            stop.store(false, Ordering::SeqCst);
+            let json = match outcome {
+                EpochOutcome::Finished(r) => serde_json::to_string(&r).map_err(js_err)?,
+                EpochOutcome::Interrupted { epoch, steps_done } => serde_json::json!({
+                    "interrupted": true, "epoch": epoch, "steps_done": steps_done
+                })
+                .to_string(),
+            };
+            Ok(JsValue::from_str(&json))
+        })
+    }
+
+    /// Ends the epoch in progress after its current step (nothing of it counts).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Pauses or resumes the epoch in progress between two steps.
+    pub fn pause(&self, paused: bool) {
+        self.pause.store(paused, Ordering::SeqCst);
+    }
+
+    pub fn is_finished(&self) -> Result<bool, JsValue> {
+        Ok(self
+            .inner
+            .try_borrow()
+            .map_err(|_| busy())?
+            .run
+            .is_finished())
+    }
+
+    /// Epochs done, best epoch and its errors, as JSON.
+    pub fn state(&self) -> Result<String, JsValue> {
+        let g = self.inner.try_borrow().map_err(|_| busy())?;
+        serde_json::to_string(g.run.state()).map_err(js_err)
+    }
+
+    /// The best model so far as a .safetensors file (what `qnn eval` reads).
+    pub fn best_model(&self) -> Result<Option<Vec<u8>>, JsValue> {
+        let g = self.inner.try_borrow().map_err(|_| busy())?;
+        Ok(g.run.best_model().map(<[u8]>::to_vec))
+    }
+
+    /// Scores [n·10] of n images of u8 pixels (the data set's shape).
+    pub fn predict(&self, pixels: Vec<u8>) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+            let Inner { device, run, .. } = &mut *guard;
+            let scores = on_device!(device, |b| run.predict(b, &pixels).await).map_err(js_err)?;
+            Ok(js_sys::Float32Array::from(&scores[..]).into())
+        })
+    }
+
+    /// Test loss and error (%) of the current model, as JSON `{"loss": …, "error": …}`.
+    pub fn evaluate(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+            let Inner { device, run, .. } = &mut *guard;
+            let e = on_device!(device, |b| run.evaluate_test(b).await).map_err(js_err)?;
+            Ok(JsValue::from_str(
+                &serde_json::json!({"loss": e.loss, "error": e.error}).to_string(),
+            ))
+        })
+    }
+
+    /// The first `n` test images (u8 pixels) and their labels.
+    pub fn test_images(&self, n: usize) -> Result<Vec<u8>, JsValue> {
+        let g = self.inner.try_borrow().map_err(|_| busy())?;
+        let n = n.min(g.data.test.len());
+        Ok(g.data.test.pixels[..n * g.data.image_len()].to_vec())
+    }
+
+    pub fn test_labels(&self, n: usize) -> Result<Vec<u8>, JsValue> {
+        let g = self.inner.try_borrow().map_err(|_| busy())?;
+        let n = n.min(g.data.test.len());
+        Ok(g.data.test.labels[..n].to_vec())
+    }
+}
+
+/// The settings (as the page's form holds them) of the network a .safetensors model describes.
+#[wasm_bindgen]
+pub fn model_settings(model: &[u8]) -> Result<String, JsValue> {
+    let (_, meta) = crate::checkpoint::model_from_bytes(model, "the model file").map_err(js_err)?;
+    let c = &meta.config;
+    Ok(serde_json::json!({
+        "dataset": meta.dataset, "bits": c.bits, "quantized": c.quantized,
+        "nla": c.blocks[0].0, "nfa": c.blocks[0].1, "nlb": c.blocks[1].0, "nfb": c.blocks[1].1,
+        "nlc": c.blocks[2].0, "nfc": c.blocks[2].1, "nl": c.nonlinearity.name(), "sym": c.sym,
+        "epoch": meta.epoch, "val_error": meta.val_error, "test_error": meta.test_error,
+    })
+    .to_string())
+}

@@ -1,0 +1,59 @@
+// The page's benchmark mode in headless Chromium: training images/s of the seed's CIFAR-10
+// example network (1-64 ×3, 4-bit relu, batch 64, generated data) on each path — WebGPU (here
+// SwiftShader) and the wasm CPU backend. With --default-run, also the page's default run on
+// mnist-mini (10 epochs) on the path the page picks: its time and test accuracy.
+//
+//   scripts/web.sh --build && cd tests/web && npm ci && node bench.mjs [--default-run]
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const web = path.join(root, "web");
+const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
+const server = http.createServer((req, res) => {
+  let p = path.join(web, decodeURIComponent(new URL(req.url, "http://x").pathname));
+  if (fs.existsSync(p) && fs.statSync(p).isDirectory()) p = path.join(p, "index.html");
+  if (!p.startsWith(web) || !fs.existsSync(p)) { res.writeHead(404); return res.end(); }
+  res.writeHead(200, { "content-type": types[path.extname(p)] || "application/octet-stream" });
+  res.end(fs.readFileSync(p));
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const base = `http://127.0.0.1:${server.address().port}/`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  ignoreDefaultArgs: true,
+  args: ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--no-default-browser-check",
+    "--remote-debugging-pipe", `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), "qnn-chromium-"))}`, "about:blank"],
+});
+const version = browser.version();
+
+async function run(query, timeout) {
+  const page = await browser.newPage();
+  const t0 = Date.now();
+  await page.goto(base + "?" + query);
+  await page.waitForFunction(() => window.qnn && ["done", "error"].includes(window.qnn.status), null, { timeout, polling: 1000 });
+  const q = await page.evaluate(() => window.qnn);
+  await page.close();
+  if (q.status !== "done") throw new Error(`${query}: ${JSON.stringify(q.errors)}`);
+  return { ...q, wall_seconds: (Date.now() - t0) / 1000 };
+}
+
+const results = { browser: `Chromium ${version} (headless)` };
+for (const device of ["gpu", "cpu"]) {
+  const q = await run(`bench=1&device=${device}&bench_images=${device === "gpu" ? 128 : 256}`, 900_000);
+  results[device] = q.bench;
+  console.log(`seed CIFAR-10 network, batch 64, ${device === "gpu" ? "WebGPU" : "wasm CPU"} (${q.bench.device}): ${q.bench.images_per_second.toFixed(2)} training images/s`);
+}
+if (process.argv.includes("--default-run")) {
+  const q = await run("autostart=1", 3_600_000);
+  results.default_run = { device: q.device, seconds: q.wall_seconds, test_accuracy: 100 - q.state.test_error };
+  console.log(`default run (mnist-mini, 10 epochs, ${q.device}): ${q.wall_seconds.toFixed(0)} s, test accuracy ${(100 - q.state.test_error).toFixed(2)}%`);
+}
+console.log(JSON.stringify(results));
+await browser.close();
+server.close();

@@ -1,0 +1,106 @@
+// The web page in headless Chromium (Debian's `chromium`, WebGPU on SwiftShader), driven by
+// playwright-core: on both paths (WebGPU and the wasm CPU backend) a short run on mnist-mini
+// must beat chance by far, its downloaded model must give `qnn eval` the same test error, a
+// corrupt model file must give a message (and the page keep working), and nothing may throw.
+// Needs the page built (scripts/web.sh --build) and the release binary (cargo build --release).
+//
+//   cd tests/web && npm ci && npm test
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const web = path.join(root, "web");
+const qnn = path.join(root, "target/release/qnn");
+const out = path.join(root, "target/web-test");
+fs.mkdirSync(out, { recursive: true });
+assert.ok(fs.existsSync(path.join(web, "pkg/qnn_bg.wasm")), "build the page first: scripts/web.sh --build");
+assert.ok(fs.existsSync(qnn), "build the binary first: cargo build --release");
+
+// a static server for web/ on loopback
+const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
+const server = http.createServer((req, res) => {
+  const p = path.join(web, decodeURIComponent(new URL(req.url, "http://x").pathname));
+  if (!p.startsWith(web) || !fs.existsSync(p) || fs.statSync(p).isDirectory()) {
+    const index = path.join(p, "index.html");
+    if (fs.existsSync(index)) { res.writeHead(200, { "content-type": "text/html" }); return res.end(fs.readFileSync(index)); }
+    res.writeHead(404); return res.end();
+  }
+  res.writeHead(200, { "content-type": types[path.extname(p)] || "application/octet-stream" });
+  res.end(fs.readFileSync(p));
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  ignoreDefaultArgs: true,
+  args: ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--no-default-browser-check",
+    "--remote-debugging-pipe", `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), "qnn-chromium-"))}`, "about:blank"],
+});
+after(async () => { await browser.close(); server.close(); });
+
+/** A page that records every uncaught error and console error. */
+async function open(query) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(`uncaught: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
+  await page.goto(base + "?" + query);
+  await page.waitForFunction(() => window.qnn && window.qnn.status !== "loading", null, { timeout: 60_000 });
+  return { page, errors };
+}
+
+async function trainAndCheck(device, query, floor) {
+  const { page, errors } = await open(`autostart=1&device=${device}&${query}`);
+  await page.waitForFunction(() => ["done", "error"].includes(window.qnn.status), null, { timeout: 600_000, polling: 500 });
+  const q = await page.evaluate(() => ({ status: window.qnn.status, state: window.qnn.state, device: window.qnn.device, errors: window.qnn.errors }));
+  assert.equal(q.status, "done", `${device}: ${JSON.stringify(q)}`);
+  assert.equal(q.device, device);
+  const accuracy = 100 - q.state.test_error;
+  assert.ok(accuracy >= floor, `${device}: test accuracy ${accuracy}% is below ${floor}%`);
+  // the downloaded model is the file `qnn eval` reads, and measures the same
+  const download = page.waitForEvent("download");
+  await page.click("#download");
+  const file = path.join(out, `${device}.safetensors`);
+  await (await download).saveAs(file);
+  const evaluated = JSON.parse(execFileSync(qnn, ["eval", "--model", file, "--device", "cpu", "--json"]).toString().trim().split("\n").pop());
+  assert.ok(Math.abs(evaluated.test_error - q.state.test_error) <= 0.2,
+    `${device}: qnn eval ${evaluated.test_error}% vs the page's ${q.state.test_error}%`);
+  await page.screenshot({ path: path.join(out, `page-${device}.png`), fullPage: true });
+  assert.deepEqual(errors, [], `${device}: errors in the page`);
+  console.log(`${device}: test accuracy ${accuracy.toFixed(2)}%, qnn eval agrees (${evaluated.test_error}%)`);
+  await page.close();
+}
+
+test("the wasm CPU backend trains mnist-mini well above chance", async () => {
+  await trainAndCheck("cpu", "epochs=2&limit=4000&valid=300&nfa=8&nfb=16&nfc=16&batch=32&lr=0.01&lr_final=0.001", 70);
+});
+
+test("WebGPU (SwiftShader) trains mnist-mini well above chance", async () => {
+  await trainAndCheck("gpu", "epochs=1&limit=1100&valid=100&nfa=4&nfb=8&nfc=8&batch=64&lr=0.02&lr_final=0.002", 40);
+});
+
+test("a corrupt model file gives a message and the page keeps working", async () => {
+  const { page, errors } = await open("device=cpu");
+  await page.setInputFiles("#model", { name: "broken.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":") });
+  await page.waitForFunction(() => document.getElementById("message").textContent.length > 0, null, { timeout: 30_000 });
+  const msg = await page.textContent("#message");
+  assert.match(msg, /broken\.safetensors: .*safetensors/);
+  // a settings mistake is a message too, and the page still summarizes a good network after it
+  await page.fill("input[name=bits]", "1");
+  await page.waitForFunction(() => /relu with 1 bits/.test(document.getElementById("message").textContent));
+  await page.fill("input[name=bits]", "4");
+  await page.waitForFunction(() => /MACs/.test(document.getElementById("summary").textContent));
+  assert.equal(await page.isEnabled("#start"), true);
+  await page.screenshot({ path: path.join(out, "page-error.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -1,0 +1,275 @@
+// The page: settings (also URL parameters), one WebRun from the wasm module, and the views.
+// Everything it trains, measures and saves goes through the library's run (src/web.rs).
+import init, { WebRun, summarize, model_settings } from "./pkg/qnn.js";
+import uPlot from "./vendor/uplot/uPlot.esm.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("form");
+const params = new URLSearchParams(location.search);
+const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null };
+// what the browser test and the benchmark read
+window.qnn = { status: "loading", reports: [], errors: [], device: null };
+
+function message(text) { $("message").textContent = text || ""; if (text) window.qnn.errors.push(text); }
+function status(text) { $("status").textContent = text; }
+
+// ---- settings <-> form <-> URL
+const numbers = ["bits", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "epochs", "lr", "lr_final", "batch", "seed", "valid", "limit"];
+const checks = ["quantized", "sym", "flip"];
+for (const [k, v] of params) {
+  const el = form.elements[k];
+  if (!el) continue;
+  if (checks.includes(k)) el.checked = v === "1" || v === "true";
+  else el.value = v;
+}
+function settings() {
+  const s = {};
+  for (const k of numbers) { const v = form.elements[k].value; if (v !== "") s[k] = Number(v); }
+  for (const k of checks) s[k] = form.elements[k].checked;
+  s.dataset = form.elements.dataset.value;
+  s.nl = form.elements.nl.value;
+  return s;
+}
+function syncUrl() {
+  const p = new URLSearchParams();
+  const s = settings();
+  for (const [k, v] of Object.entries(s)) p.set(k, typeof v === "boolean" ? (v ? "1" : "0") : v);
+  p.set("device", form.elements.device.value);
+  history.replaceState(null, "", "?" + p.toString());
+}
+function updateSummary() {
+  try { $("summary").textContent = summarize(JSON.stringify(settings())); message(""); }
+  catch (e) { $("summary").textContent = ""; message(String(e)); }
+}
+form.addEventListener("input", () => { syncUrl(); updateSummary(); });
+
+// ---- files: picker and drop
+async function takeFiles(list) {
+  state.files = [];
+  for (const f of list) state.files.push([f.name, new Uint8Array(await f.arrayBuffer())]);
+  $("filelist").textContent = state.files.map((f) => f[0]).join(", ");
+}
+$("files").addEventListener("change", (e) => takeFiles(e.target.files));
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); takeFiles(e.dataTransfer.files); });
+
+// ---- device: WebGPU where the browser has a hardware adapter, else the CPU backend in wasm
+async function chooseDevice() {
+  const want = form.elements.device.value;
+  if (want === "cpu") return ["cpu", "CPU backend (WebAssembly), as asked"];
+  if (!navigator.gpu) return ["cpu", "CPU backend (WebAssembly): this browser has no WebGPU"];
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) return ["cpu", "CPU backend (WebAssembly): WebGPU found no adapter"];
+  const info = adapter.info || {};
+  const fallback = adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
+  if (want === "gpu") return ["gpu", `WebGPU (${info.vendor || "adapter"} ${info.architecture || ""})${fallback ? ", a software fallback, as asked" : ""}`];
+  if (fallback) return ["cpu", "CPU backend (WebAssembly): the only WebGPU adapter is a software fallback (choose WebGPU to use it anyway)"];
+  return ["gpu", `WebGPU (${info.vendor || "adapter"} ${info.architecture || ""})`];
+}
+
+// ---- chart and table
+function chart() {
+  const h = state.history;
+  const data = [h.map((r) => r.epoch), h.map((r) => r.train_loss), h.map((r) => r.val_loss), h.map((r) => r.val_error), h.map((r) => r.test_error)];
+  if (!state.chart) {
+    state.chart = new uPlot({
+      width: Math.min(1060, window.innerWidth - 40), height: 260,
+      scales: { x: { time: false }, err: { auto: true } },
+      axes: [{ label: "epoch" }, { label: "loss" }, { side: 1, scale: "err", label: "error %", grid: { show: false } }],
+      series: [{ label: "epoch" },
+        { label: "training loss", stroke: "#27c" }, { label: "validation loss", stroke: "#d22" },
+        { label: "validation error %", stroke: "#e80", scale: "err" }, { label: "test error % (best)", stroke: "#2a7", scale: "err" }],
+    }, data, $("chart"));
+  } else state.chart.setData(data);
+  const row = h[h.length - 1];
+  const tr = document.createElement("tr");
+  for (const v of [row.epoch, row.seconds.toFixed(1) + " s", row.images_per_second.toFixed(1), row.lr.toExponential(2),
+    row.train_loss.toFixed(4), row.val_loss.toFixed(4), row.val_error.toFixed(2) + "%", row.best_epoch, row.test_error.toFixed(2) + "%"]) {
+    const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+  }
+  $("epochs").querySelector("tbody").appendChild(tr);
+}
+
+// ---- training
+function buttons() {
+  $("start").disabled = state.running;
+  $("pause").disabled = !state.running;
+  $("stop").disabled = !state.running;
+  $("pause").textContent = state.paused ? "Resume" : "Pause";
+  for (const el of form.elements) el.disabled = state.running;
+}
+
+async function makeRun(model, mode) {
+  const [device, why] = await chooseDevice();
+  state.backend = device;
+  $("device").textContent = "device: " + why;
+  window.qnn.device = device;
+  const files = settings().dataset === "mnist-mini" ? [] : state.files;
+  return await WebRun.create(JSON.stringify(settings()), files, device, model || undefined, mode || undefined);
+}
+
+async function start() {
+  message("");
+  state.running = true; state.paused = false; buttons();
+  state.history = []; $("epochs").querySelector("tbody").innerHTML = "";
+  try {
+    status("preparing…"); window.qnn.status = "preparing";
+    state.run = await makeRun(state.startModel, state.startModel ? "finetune" : null);
+    state.startModel = null;
+    status(`training on ${state.run.device()}`); window.qnn.status = "training";
+    while (!state.run.is_finished()) {
+      const t0 = performance.now();
+      const report = JSON.parse(await state.run.epoch((step, steps, loss) => {
+        $("bar").style.width = `${(100 * step) / steps}%`;
+        const secs = (performance.now() - t0) / 1000;
+        const ips = (step * settings().batch) / Math.max(secs, 1e-3);
+        status(`epoch ${state.history.length + 1}: step ${step} of ${steps}, ${ips.toFixed(1)} images/s` + (loss === undefined ? "" : `, loss ${loss.toFixed(4)}`));
+      }));
+      if (report.interrupted) { status(`stopped during epoch ${report.epoch}; the best model so far is kept`); break; }
+      state.history.push(report); window.qnn.reports.push(report);
+      chart();
+      $("download").disabled = !state.run.best_model();
+    }
+    const s = JSON.parse(state.run.state());
+    if (state.run.is_finished()) status(`done: best epoch ${s.best_epoch}, test error ${s.test_error.toFixed(2)}% (accuracy ${(100 - s.test_error).toFixed(2)}%)`);
+    await showGrid();
+    window.qnn.state = s; window.qnn.status = "done";
+  } catch (e) {
+    message(String(e)); status("stopped by an error"); window.qnn.status = "error";
+  }
+  state.running = false; buttons();
+}
+
+$("start").addEventListener("click", start);
+$("pause").addEventListener("click", () => { state.paused = !state.paused; state.run.pause(state.paused); buttons(); });
+$("stop").addEventListener("click", () => { state.paused = false; state.run.pause(false); state.run.stop(); });
+$("download").addEventListener("click", () => {
+  let bytes;
+  try { bytes = state.run && state.run.best_model(); } catch (e) { return message(String(e)); }
+  if (!bytes) return;
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
+  const s = settings();
+  a.download = `${s.dataset}_${s.nl}_${s.sym ? 1 : 0}_${s.quantized ? "quantized" : "float"}_${s.nla}_${s.nfa}_${s.nlb}_${s.nfb}_${s.nlc}_${s.nfc}_${s.bits}bits.safetensors`;
+  a.click();
+});
+
+// ---- loading a model: evaluate it, or fine-tune it with the form's schedule
+$("model").addEventListener("change", async (e) => {
+  const f = e.target.files[0];
+  e.target.value = "";
+  if (!f || state.running) return;
+  message("");
+  try {
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    const m = JSON.parse(model_settings(bytes));
+    for (const k of ["bits", "nla", "nfa", "nlb", "nfb", "nlc", "nfc"]) form.elements[k].value = m[k];
+    form.elements.quantized.checked = m.quantized; form.elements.sym.checked = m.sym;
+    form.elements.nl.value = m.nl; form.elements.dataset.value = m.dataset;
+    syncUrl(); updateSummary();
+    if ($("modelmode").value === "finetune") { state.startModel = bytes; return start(); }
+    state.running = true; buttons(); status(`evaluating ${f.name}…`);
+    state.run = await makeRun(bytes, "init");
+    const r = JSON.parse(await state.run.evaluate());
+    status(`${f.name}: test loss ${r.loss.toFixed(4)}, test error ${r.error.toFixed(2)}%`);
+    window.qnn.evaluation = r;
+    await showGrid();
+  } catch (err) {
+    message(`${f.name}: ${err}`);
+  }
+  state.running = false; buttons();
+});
+
+// ---- what the model does: a grid of test images, and a pad to draw a digit
+async function showGrid() {
+  const run = state.run;
+  if (!run) return;
+  const s = settings();
+  const [c, side] = s.dataset === "CIFAR-10" ? [3, 32] : [1, 28];
+  const n = 48;
+  const pixels = run.test_images(n), labels = run.test_labels(n);
+  const count = labels.length;
+  const scores = await run.predict(pixels);
+  const grid = $("grid"); grid.innerHTML = "";
+  let wrong = 0;
+  for (let i = 0; i < count; i++) {
+    const row = scores.slice(i * 10, i * 10 + 10);
+    const pred = row.indexOf(Math.max(...row));
+    const fig = document.createElement("figure");
+    const cv = document.createElement("canvas"); cv.width = side; cv.height = side;
+    const ctx = cv.getContext("2d"), img = ctx.createImageData(side, side);
+    for (let p = 0; p < side * side; p++) {
+      for (let k = 0; k < 3; k++) img.data[4 * p + k] = pixels[i * c * side * side + (c === 3 ? k : 0) * side * side + p];
+      img.data[4 * p + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    const cap = document.createElement("figcaption"); cap.textContent = `${pred} (true ${labels[i]})`;
+    if (pred !== labels[i]) { fig.className = "wrong"; wrong++; }
+    fig.append(cv, cap); grid.appendChild(fig);
+  }
+  window.qnn.gridWrong = wrong;
+}
+
+const pad = $("pad"), pctx = pad.getContext("2d");
+pctx.fillStyle = "#000"; pctx.fillRect(0, 0, 280, 280);
+let drawing = false;
+pad.addEventListener("pointerdown", (e) => { drawing = true; stroke(e); });
+pad.addEventListener("pointermove", (e) => drawing && stroke(e));
+window.addEventListener("pointerup", () => { if (drawing) { drawing = false; classifyPad(); } });
+$("clear").addEventListener("click", () => { pctx.fillStyle = "#000"; pctx.fillRect(0, 0, 280, 280); $("scores").innerHTML = ""; });
+function stroke(e) {
+  const r = pad.getBoundingClientRect();
+  pctx.fillStyle = "#fff"; pctx.beginPath();
+  pctx.arc(e.clientX - r.left, e.clientY - r.top, 11, 0, 2 * Math.PI); pctx.fill();
+}
+async function classifyPad() {
+  if (!state.run || state.running || settings().dataset === "CIFAR-10") return;
+  // 280×280 → 28×28 by averaging 10×10 cells, as MNIST digits are grey on black
+  const src = pctx.getImageData(0, 0, 280, 280).data, px = new Uint8Array(784);
+  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
+    let s = 0;
+    for (let dy = 0; dy < 10; dy++) for (let dx = 0; dx < 10; dx++) s += src[4 * ((y * 10 + dy) * 280 + x * 10 + dx)];
+    px[y * 28 + x] = Math.round(s / 100);
+  }
+  try {
+    const scores = await state.run.predict(px);
+    const best = scores.indexOf(Math.max(...scores));
+    $("scores").innerHTML = Array.from(scores).map((v, k) =>
+      `<div>${k === best ? "<b>" : ""}${k}: ${v.toFixed(2).padStart(6)} <span style="width:${Math.max(0, (v + 2) * 20)}px"></span>${k === best ? "</b>" : ""}</div>`).join("");
+  } catch (e) { message(String(e)); }
+}
+
+// ---- benchmark mode (?bench=1): the seed's CIFAR-10 example network, 1-64 ×3, 4-bit relu,
+// batch 64, on generated CIFAR-shaped data, training images/s on the path the page picks
+async function bench() {
+  const n = Number(params.get("bench_images") || 256);
+  const rec = 3073, files = [];
+  for (const name of ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"]) {
+    const b = new Uint8Array(rec * (name.startsWith("test") ? 64 : Math.ceil((n + 64) / 5)));
+    for (let i = 0; i < b.length; i++) b[i] = (i * 2654435761) >>> 24;
+    for (let r = 0; r < b.length / rec; r++) b[r * rec] = r % 10;
+    files.push([name, b]);
+  }
+  const s = { dataset: "CIFAR-10", bits: 4, quantized: true, nl: "relu", sym: false, nla: 1, nfa: 64, nlb: 1, nfb: 64, nlc: 1, nfc: 64,
+    epochs: 1, lr: 0.001, lr_final: 0.0001, batch: 64, valid: 64, limit: n + 64, flip: true, seed: 1 };
+  const [device, why] = await chooseDevice();
+  $("device").textContent = "device: " + why;
+  status("benchmark: the seed's CIFAR-10 network, batch 64…");
+  const run = await WebRun.create(JSON.stringify(s), files, device, undefined, undefined);
+  const r = JSON.parse(await run.epoch(() => {}));
+  window.qnn.bench = { device: run.device(), path: device, images_per_second: r.images_per_second, images: 2 * n };
+  status(`benchmark: ${r.images_per_second.toFixed(2)} training images/s on ${run.device()}`);
+  window.qnn.status = "done";
+}
+
+await init();
+syncUrl();
+updateSummary();
+buttons();
+const [dev, why] = await chooseDevice();
+$("device").textContent = "device: " + why;
+window.qnn.status = "ready";
+if (params.get("bench") === "1") bench().catch((e) => { message(String(e)); window.qnn.status = "error"; });
+else if (params.get("autostart") === "1") start();
