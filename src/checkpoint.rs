@@ -257,7 +257,7 @@ pub fn from_lasagne(
 /// (`_float_` when not quantized) into the data set name and the network.
 pub fn parse_seed_name(stem: &str) -> Result<(String, NetConfig), Error> {
     let bad = || {
-        Error::Model(format!("'{stem}' is not a seed model name ({{ds}}_{{nl}}_{{sym}}_quantized_{{nla}}_{{nfa}}_{{nlb}}_{{nfb}}_{{nlc}}_{{nfc}}_{{nb}}bits); give the network with --from-flags"))
+        Error::Model(format!("'{stem}' is not a seed model name ({{ds}}_{{nl}}_{{sym}}_quantized_{{nla}}_{{nfa}}_{{nlb}}_{{nfb}}_{{nlc}}_{{nfc}}_{{nb}}bits); give the network explicitly"))
     };
     let parts: Vec<&str> = stem.split('_').collect();
     if parts.len() != 11 {

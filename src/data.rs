@@ -228,8 +228,7 @@ pub fn from_files(kind: DatasetKind, files: &[(String, Vec<u8>)]) -> Result<Data
 
 fn missing_dir(dir: &Path, what: &str, dl: &str) -> Error {
     Error::Data(format!(
-        "data folder '{}' does not exist: put the {what} files there, or run `qnn download {dl} --data-dir {}`",
-        dir.display(),
+        "data folder '{}' does not exist: put the {what} files there (`qnn download {dl}` fetches them)",
         dir.display()
     ))
 }
@@ -446,8 +445,7 @@ fn load_cifar(dir: &Path) -> Result<Dataset, Error> {
         vec![read(dir.join(CIFAR_ARCHIVE))?]
     } else {
         return Err(Error::Data(format!(
-            "{}: no CIFAR-10 binary files (data_batch_1..5.bin and test_batch.bin, here or in cifar-10-batches-bin/) and no {CIFAR_ARCHIVE}; run `qnn download cifar-10 --data-dir {}`",
-            dir.display(),
+            "{}: no CIFAR-10 binary files (data_batch_1..5.bin and test_batch.bin, here or in cifar-10-batches-bin/) and no {CIFAR_ARCHIVE} (`qnn download cifar-10` fetches it)",
             dir.display()
         )));
     };

@@ -151,7 +151,7 @@ impl Energy {
     /// What the numbers assume, for the output's footnote.
     pub fn footnotes(profile: &EnergyProfile) -> Vec<String> {
         vec![
-            format!("constants: {} (--profile FILE for others)", profile.name),
+            format!("constants: {} (another profile: a JSON file of the same form)", profile.name),
             "Q = the bit width of weights and activations (binary: Q = 1, its MACs are XNOR-popcounts); float networks count at the profile's float width".into(),
             format!("the first layer reads {}-bit pixels: its MACs run at max({}, Q) bits", profile.input_bits.value, profile.input_bits.value),
             format!("the last (dense) layer is float and counts at {} bits", profile.float_bits.value),

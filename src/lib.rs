@@ -33,7 +33,7 @@ pub use gpu::GpuBackend;
 /// Everything that can go wrong in the library, each with a message meant for a person.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no GPU adapter found (wgpu saw none). On Linux without a GPU install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers`, or use --device cpu")]
+    #[error("no GPU adapter found (wgpu saw none). On Linux without a GPU install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers`, or use the CPU backend")]
     NoAdapter,
     #[error("could not open the GPU device: {0}")]
     Device(String),

@@ -18,7 +18,8 @@ pub fn import(args: ImportArgs) -> Result<()> {
             super::train_cmd::net_config(&args.net, kind.chw())?,
         )
     } else {
-        checkpoint::parse_seed_name(&stem)?
+        checkpoint::parse_seed_name(&stem)
+            .map_err(|e| anyhow::anyhow!("{e} (with --from-flags and the network flags)"))?
     };
     let out = args
         .out

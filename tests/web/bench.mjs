@@ -4,32 +4,10 @@
 // mnist-mini (10 epochs) on the path the page picks: its time and test accuracy.
 //
 //   scripts/web.sh --build && cd tests/web && npm ci && node bench.mjs [--default-run]
-import fs from "node:fs";
-import http from "node:http";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch, serve } from "./harness.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const web = path.join(root, "web");
-const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
-const server = http.createServer((req, res) => {
-  let p = path.join(web, decodeURIComponent(new URL(req.url, "http://x").pathname));
-  if (fs.existsSync(p) && fs.statSync(p).isDirectory()) p = path.join(p, "index.html");
-  if (!p.startsWith(web) || !fs.existsSync(p)) { res.writeHead(404); return res.end(); }
-  res.writeHead(200, { "content-type": types[path.extname(p)] || "application/octet-stream" });
-  res.end(fs.readFileSync(p));
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const base = `http://127.0.0.1:${server.address().port}/`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  ignoreDefaultArgs: true,
-  args: ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--no-default-browser-check",
-    "--remote-debugging-pipe", `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), "qnn-chromium-"))}`, "about:blank"],
-});
+const [server, base] = await serve();
+const browser = await launch();
 const version = browser.version();
 
 async function run(query, timeout) {

@@ -9,42 +9,16 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch, root, serve, web } from "./harness.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const web = path.join(root, "web");
 const qnn = path.join(root, "target/release/qnn");
 const out = path.join(root, "target/web-test");
 fs.mkdirSync(out, { recursive: true });
 assert.ok(fs.existsSync(path.join(web, "pkg/qnn_bg.wasm")), "build the page first: scripts/web.sh --build");
 assert.ok(fs.existsSync(qnn), "build the binary first: cargo build --release");
-
-// a static server for web/ on loopback
-const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
-const server = http.createServer((req, res) => {
-  const p = path.join(web, decodeURIComponent(new URL(req.url, "http://x").pathname));
-  if (!p.startsWith(web) || !fs.existsSync(p) || fs.statSync(p).isDirectory()) {
-    const index = path.join(p, "index.html");
-    if (fs.existsSync(index)) { res.writeHead(200, { "content-type": "text/html" }); return res.end(fs.readFileSync(index)); }
-    res.writeHead(404); return res.end();
-  }
-  res.writeHead(200, { "content-type": types[path.extname(p)] || "application/octet-stream" });
-  res.end(fs.readFileSync(p));
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const base = `http://127.0.0.1:${server.address().port}/`;
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  ignoreDefaultArgs: true,
-  args: ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--no-default-browser-check",
-    "--remote-debugging-pipe", `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), "qnn-chromium-"))}`, "about:blank"],
-});
+const [server, base] = await serve();
+const browser = await launch();
 after(async () => { await browser.close(); server.close(); });
 
 /** A page that records every uncaught error and console error. */
