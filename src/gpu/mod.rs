@@ -267,18 +267,19 @@ impl GpuBackend {
         &self.pipelines[&key]
     }
 
-    /// Records one dispatch of `k` with uniform `params` (u32 words; f32 values as bits) and
-    /// the storage buffers `bufs` bound at 1, 2, …
-    pub(crate) fn dispatch(
+    /// Records one dispatch of `k` with the uniform `params` (a `#[repr(C)]` Pod struct, the
+    /// twin of the shader's `struct Params`, of 4-byte fields) and the storage buffers `bufs`
+    /// bound at 1, 2, …
+    pub(crate) fn dispatch<P: bytemuck::Pod>(
         &mut self,
         k: &'static Kernel,
-        params: &[u32],
+        params: &P,
         bufs: &[Buf],
         groups: [u32; 3],
     ) {
         debug_assert_eq!(bufs.len(), k.storage.len(), "{}: binding count", k.entry);
-        let mut words = params.to_vec();
-        words.resize(params.len().next_multiple_of(4).max(4), 0);
+        let mut words: Vec<u32> = bytemuck::pod_collect_to_vec(bytemuck::bytes_of(params));
+        words.resize(words.len().next_multiple_of(4).max(4), 0);
         let key = (
             k as *const Kernel as usize,
             words.clone(),

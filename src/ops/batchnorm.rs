@@ -198,10 +198,6 @@ impl Params {
         }
     }
 
-    fn words(&self) -> &[u32] {
-        bytemuck::cast_slice(std::slice::from_ref(self))
-    }
-
     /// Grid of the partial reductions: x chunks, y channels.
     fn partial_grid(&self) -> [u32; 3] {
         [self.slices, self.channels, 1]
@@ -227,9 +223,9 @@ pub(crate) fn gpu_train(
     let p = Params::new(s);
     let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
     let bufs = [x, gamma, beta, y, stats, running, part];
-    g.dispatch(&PARTIAL, p.words(), &bufs, p.partial_grid());
-    g.dispatch(&STATS, p.words(), &bufs, p.merge_grid());
-    g.dispatch(&APPLY, p.words(), &bufs[..5], grid_1d(s.len()));
+    g.dispatch(&PARTIAL, &p, &bufs, p.partial_grid());
+    g.dispatch(&STATS, &p, &bufs, p.merge_grid());
+    g.dispatch(&APPLY, &p, &bufs[..5], grid_1d(s.len()));
 }
 
 pub(crate) fn gpu_eval(
@@ -242,12 +238,7 @@ pub(crate) fn gpu_eval(
     y: Buf,
 ) {
     let p = Params::new(s);
-    g.dispatch(
-        &APPLY,
-        p.words(),
-        &[x, gamma, beta, y, stats],
-        grid_1d(s.len()),
-    );
+    g.dispatch(&APPLY, &p, &[x, gamma, beta, y, stats], grid_1d(s.len()));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -265,19 +256,14 @@ pub(crate) fn gpu_backward(
     let p = Params::new(s);
     let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
     let bufs = [dy, x, gamma, stats, dx, dgamma, dbeta, part];
-    g.dispatch(&BACK_PARTIAL, p.words(), &bufs, p.partial_grid());
-    g.dispatch(&BACK_REDUCE, p.words(), &bufs, p.merge_grid());
-    g.dispatch(&BACK_APPLY, p.words(), &bufs, grid_1d(s.len()));
+    g.dispatch(&BACK_PARTIAL, &p, &bufs, p.partial_grid());
+    g.dispatch(&BACK_REDUCE, &p, &bufs, p.merge_grid());
+    g.dispatch(&BACK_APPLY, &p, &bufs, grid_1d(s.len()));
 }
 
 pub(crate) fn gpu_channel_sum(g: &mut GpuBackend, s: ChannelShape, x: Buf, out: Buf) {
     let p = Params::new(s);
     let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
-    g.dispatch(
-        &CHANNEL_SUM_PARTIAL,
-        p.words(),
-        &[x, out, part],
-        p.partial_grid(),
-    );
-    g.dispatch(&CHANNEL_SUM, p.words(), &[x, out, part], p.merge_grid());
+    g.dispatch(&CHANNEL_SUM_PARTIAL, &p, &[x, out, part], p.partial_grid());
+    g.dispatch(&CHANNEL_SUM, &p, &[x, out, part], p.merge_grid());
 }

@@ -169,22 +169,37 @@ static SUM_SLICES: Kernel = Kernel {
 
 const TILE: usize = 64;
 
-fn params(s: ConvShape, m: usize, n: usize, k: usize, k_per_slice: usize) -> [u32; 12] {
-    [
-        s.batch,
-        s.cin,
-        s.cout,
-        s.h,
-        s.w,
-        m,
-        n,
-        k,
-        k_per_slice,
-        0,
-        0,
-        0,
-    ]
-    .map(|v| v as u32)
+/// The uniform parameters of conv.wgsl — the twin of its `struct Params`, field by field. The
+/// GEMM is M×N×K (see the shader's header); `k_per_slice` is the K range of one slice of the
+/// weight gradient (and the slice count for `sum_slices`).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    batch: u32,
+    cin: u32,
+    cout: u32,
+    h: u32,
+    w: u32,
+    m: u32,
+    n: u32,
+    k: u32,
+    k_per_slice: u32,
+    _pad: [u32; 3],
+}
+
+fn params(s: ConvShape, m: usize, n: usize, k: usize, k_per_slice: usize) -> Params {
+    Params {
+        batch: s.batch as u32,
+        cin: s.cin as u32,
+        cout: s.cout as u32,
+        h: s.h as u32,
+        w: s.w as u32,
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        k_per_slice: k_per_slice as u32,
+        _pad: [0; 3],
+    }
 }
 
 fn grid(m: usize, n: usize, slices: usize) -> [u32; 3] {

@@ -66,6 +66,22 @@ static GATHER: Kernel = Kernel {
     storage: &[R, R, R, W, W],
 };
 
+/// The uniform parameters of data.wgsl — the twin of its `struct Params`, field by field.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    batch: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    /// Images in the whole set (indices ≥ count are flipped images).
+    count: u32,
+    /// The first image and the number of images in this shard.
+    shard_start: u32,
+    shard_count: u32,
+    _pad: u32,
+}
+
 /// Images per shard so that one shard fits a storage binding of `max_bytes`.
 pub fn images_per_shard(image_len: usize, max_bytes: u64) -> usize {
     ((max_bytes / image_len.max(1) as u64) as usize).max(1)
@@ -80,7 +96,16 @@ pub(crate) fn gpu_gather_batch(
     labels: Buf,
 ) {
     for &(shard, start, count) in &set.shards {
-        let p = [batch, set.c, set.h, set.w, set.count, start, count, 0].map(|v| v as u32);
+        let p = Params {
+            batch: batch as u32,
+            c: set.c as u32,
+            h: set.h as u32,
+            w: set.w as u32,
+            count: set.count as u32,
+            shard_start: start as u32,
+            shard_count: count as u32,
+            _pad: 0,
+        };
         g.dispatch(
             &GATHER,
             &p,

@@ -73,8 +73,23 @@ static GRAD_WEIGHT: Kernel = Kernel {
     storage: RW,
 };
 
-fn params(s: DenseShape) -> [u32; 4] {
-    [s.batch as u32, s.inputs as u32, s.outputs as u32, 0]
+/// The uniform parameters of dense.wgsl — the twin of its `struct Params`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    batch: u32,
+    inputs: u32,
+    outputs: u32,
+    _pad: u32,
+}
+
+fn params(s: DenseShape) -> Params {
+    Params {
+        batch: s.batch as u32,
+        inputs: s.inputs as u32,
+        outputs: s.outputs as u32,
+        _pad: 0,
+    }
 }
 
 pub(crate) fn gpu_forward(g: &mut GpuBackend, s: DenseShape, x: Buf, w: Buf, b: Buf, y: Buf) {

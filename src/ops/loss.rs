@@ -59,6 +59,16 @@ pub fn squared_hinge(
 
 // ---- GPU ----------------------------------------------------------------------------------
 
+/// The uniform parameters of loss.wgsl — the twin of its `struct Params`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    batch: u32,
+    /// 1: write the gradient into `dy`.
+    write_grad: u32,
+    _pad: [u32; 2],
+}
+
 static SQUARED_HINGE: Kernel = Kernel {
     shader: &shaders::LOSS,
     entry: "squared_hinge",
@@ -84,10 +94,10 @@ pub(crate) fn gpu_squared_hinge(
         Some(d) => (d, 1),
         None => (g.scratch("loss_no_grad", batch * CLASSES), 0),
     };
-    g.dispatch(
-        &SQUARED_HINGE,
-        &[batch as u32, write, 0, 0],
-        &[y, labels, dy, acc],
-        [1, 1, 1],
-    );
+    let p = Params {
+        batch: batch as u32,
+        write_grad: write,
+        _pad: [0; 2],
+    };
+    g.dispatch(&SQUARED_HINGE, &p, &[y, labels, dy, acc], [1, 1, 1]);
 }

@@ -56,21 +56,34 @@ static SGD: Kernel = Kernel {
     storage: &[R, R, W, W],
 };
 
-fn params(rule: UpdateRule, n: usize, cfg: AdamConfig) -> [u32; 8] {
-    let (r, scale) = match rule {
+/// The uniform parameters of optimizer.wgsl — the twin of its `struct Params`, field by field.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    /// 0: plain, 1: BinaryNet's scaled and clipped update.
+    rule: u32,
+    scale: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    _pad: [u32; 2],
+}
+
+fn params(rule: UpdateRule, n: usize, cfg: AdamConfig) -> Params {
+    let (rule, scale) = match rule {
         UpdateRule::Plain => (0, 1.0f32),
         UpdateRule::ScaledClip { scale } => (1, scale),
     };
-    [
-        n as u32,
-        r,
-        scale.to_bits(),
-        cfg.beta1.to_bits(),
-        cfg.beta2.to_bits(),
-        cfg.eps.to_bits(),
-        0,
-        0,
-    ]
+    Params {
+        n: n as u32,
+        rule,
+        scale,
+        beta1: cfg.beta1,
+        beta2: cfg.beta2,
+        eps: cfg.eps,
+        _pad: [0; 2],
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -57,8 +57,23 @@ static BACKWARD: Kernel = Kernel {
     storage: RW,
 };
 
-fn params(s: PoolShape) -> [u32; 4] {
-    [s.planes as u32, s.h as u32, s.w as u32, 0]
+/// The uniform parameters of pool.wgsl — the twin of its `struct Params`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    planes: u32,
+    h: u32,
+    w: u32,
+    _pad: u32,
+}
+
+fn params(s: PoolShape) -> Params {
+    Params {
+        planes: s.planes as u32,
+        h: s.h as u32,
+        w: s.w as u32,
+        _pad: 0,
+    }
 }
 
 pub(crate) fn gpu_forward(g: &mut GpuBackend, s: PoolShape, x: Buf, y: Buf) {

@@ -108,12 +108,6 @@ struct Params {
     _pad: u32,
 }
 
-impl Params {
-    fn words(&self) -> &[u32] {
-        bytemuck::cast_slice(std::slice::from_ref(self))
-    }
-}
-
 fn act_params(a: ActQuant, n: usize) -> Params {
     let (mode, scale, lo, hi) = match (a, a.levels()) {
         (_, Some(l)) => (0, l.scale, l.lo, l.hi),
@@ -136,12 +130,7 @@ fn act_params(a: ActQuant, n: usize) -> Params {
 const ABS_MAX_CHUNK: usize = 8192;
 
 pub(crate) fn gpu_act_forward(g: &mut GpuBackend, a: ActQuant, n: usize, x: Buf, y: Buf) {
-    g.dispatch(
-        &ACT_FORWARD,
-        act_params(a, n).words(),
-        &[x, x, y],
-        grid_1d(n),
-    );
+    g.dispatch(&ACT_FORWARD, &act_params(a, n), &[x, x, y], grid_1d(n));
 }
 
 pub(crate) fn gpu_act_backward(
@@ -152,12 +141,7 @@ pub(crate) fn gpu_act_backward(
     dy: Buf,
     dx: Buf,
 ) {
-    g.dispatch(
-        &ACT_BACKWARD,
-        act_params(a, n).words(),
-        &[x, dy, dx],
-        grid_1d(n),
-    );
+    g.dispatch(&ACT_BACKWARD, &act_params(a, n), &[x, dy, dx], grid_1d(n));
 }
 
 pub(crate) fn gpu_weight_quantize(
@@ -190,12 +174,12 @@ pub(crate) fn gpu_weight_quantize(
         _pad: 0,
     };
     let part = g.scratch("abs_max_partials", slices);
-    g.dispatch(&ABS_MAX, p.words(), &[w, w, part], [slices as u32, 1, 1]);
+    g.dispatch(&ABS_MAX, &p, &[w, w, part], [slices as u32, 1, 1]);
     let merge = Params {
         n: slices as u32,
         chunk: slices as u32,
         ..p
     };
-    g.dispatch(&ABS_MAX, merge.words(), &[part, part, absmax], [1, 1, 1]);
-    g.dispatch(&WEIGHT, p.words(), &[w, absmax, wq], grid_1d(n));
+    g.dispatch(&ABS_MAX, &merge, &[part, part, absmax], [1, 1, 1]);
+    g.dispatch(&WEIGHT, &p, &[w, absmax, wq], grid_1d(n));
 }
