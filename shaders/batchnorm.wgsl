@@ -96,7 +96,7 @@ fn bn_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
 // y = (x − mean)·γ·inv_std + β, element-wise; `stats` holds the batch or the running statistics.
 @compute @workgroup_size(256, 1, 1)
 fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_id(gid, nwg);
     if (i >= P.batch * P.channels * P.hw) { return; }
     let c = (i / P.hw) % P.channels;
     y[i] = (x[i] - stats[c]) * (gamma[c] * stats[P.channels + c]) + beta[c];

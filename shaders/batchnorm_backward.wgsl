@@ -79,7 +79,7 @@ fn bn_backward_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(256, 1, 1)
 fn bn_backward_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_id(gid, nwg);
     if (i >= P.batch * P.channels * P.hw) { return; }
     let c = (i / P.hw) % P.channels;
     let inv_m = 1.0 / f32(P.batch * P.hw);

@@ -175,7 +175,7 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
 // Params.k_per_slice holds the slice count here.
 @compute @workgroup_size(256, 1, 1)
 fn sum_slices(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_id(gid, nwg);
     let total = P.m * P.n;
     if (i >= total) { return; }
     var s = 0.0;

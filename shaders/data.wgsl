@@ -17,7 +17,7 @@ struct Params {
 
 @compute @workgroup_size(256, 1, 1)
 fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_id(gid, nwg);
     let image_len = P.c * P.h * P.w;
     if (i >= P.batch * image_len) { return; }
     let b = i / image_len;

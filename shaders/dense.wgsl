@@ -10,7 +10,6 @@ struct Params { batch: u32, inputs: u32, outputs: u32, _pad: u32 }
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
 
 // y[n,o] = b[o] + Σ_i x[n,i]·W[o,i]        src_a = x, src_b = W
 @compute @workgroup_size(256, 1, 1)

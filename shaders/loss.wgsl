@@ -20,9 +20,6 @@ var<workgroup> red_loss: array<f32, 256>;
 var<workgroup> red_wrong: array<f32, 256>;
 var<workgroup> red_bad: array<f32, 256>;
 
-// Tested on the bits: WGSL lets compilers assume floats are finite, so comparisons cannot.
-fn non_finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }
-
 @compute @workgroup_size(256, 1, 1)
 fn squared_hinge(@builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;

@@ -17,7 +17,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> m: array<f32>;   // Adam's first moment, or SGD's velocity
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 
-fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
 
 fn apply_rule(old: f32, new_value: f32) -> f32 {
     if (P.rule == 1u) { return clamp(old + P.scale * (new_value - old), -1.0, 1.0); }

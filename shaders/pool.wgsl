@@ -9,7 +9,6 @@ struct Params { planes: u32, h: u32, w: u32, _pad: u32 }
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
 
 // Index (0..3) of the first maximum of the window at output (plane, oy, ox), and its value.
 fn window_max(plane: u32, oy: u32, ox: u32) -> vec2<f32> {

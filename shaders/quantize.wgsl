@@ -24,13 +24,10 @@ const W_FLOAT: u32 = 0u;
 const W_BINARY: u32 = 1u;
 const W_BITS: u32 = 2u;
 
-fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
 
-// NaN or ±inf, tested on the bits: WGSL lets compilers assume float values are finite, so a
-// float comparison cannot be trusted to see a NaN. A non-finite input is passed on as it is (not
-// rounded to a finite level), so the run's checks downstream see it; the CPU twin gives NaN.
-// (A NaN constant is not allowed in WGSL, hence the input itself.)
-fn non_finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }
+// A non-finite input (`non_finite`, common.wgsl) is passed on as it is, not rounded to a finite
+// level, so the run's checks downstream see it; the CPU twin gives NaN. (A NaN constant is not
+// allowed in WGSL, hence the input itself.)
 
 fn round_half_away(v: f32) -> f32 {
     let t = trunc(v);

@@ -1,4 +1,5 @@
-//! The WGSL sources, one file per kernel family, compiled into the binary.
+//! The WGSL sources, one file per kernel family, compiled into the binary; each is followed by
+//! `shaders/common.wgsl` (the helpers every family uses), so the family's line numbers hold.
 
 /// A WGSL source file.
 #[derive(Debug)]
@@ -11,7 +12,10 @@ macro_rules! shader {
     ($id:ident, $file:literal) => {
         pub static $id: Shader = Shader {
             name: $file,
-            source: include_str!(concat!("../../shaders/", $file)),
+            source: concat!(
+                include_str!(concat!("../../shaders/", $file)),
+                include_str!("../../shaders/common.wgsl")
+            ),
         };
     };
 }
