@@ -14,15 +14,20 @@ use crate::Error;
 /// Element type of a buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dtype {
+    /// 32-bit float.
     F32,
+    /// 32-bit unsigned integer.
     U32,
 }
 
 /// A buffer owned by a backend: a handle, cheap to copy. `len` counts elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Buf {
+    /// The backend's index of the buffer.
     pub id: u32,
+    /// Length in elements.
     pub len: usize,
+    /// Element type.
     pub dtype: Dtype,
 }
 
@@ -30,20 +35,28 @@ pub struct Buf {
 /// weights [cout, cin, 3, 3], bias [cout].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvShape {
+    /// Images in the batch.
     pub batch: usize,
+    /// Input channels.
     pub cin: usize,
+    /// Output channels.
     pub cout: usize,
+    /// Image height in pixels (same for input and output).
     pub h: usize,
+    /// Image width in pixels (same for input and output).
     pub w: usize,
 }
 
 impl ConvShape {
+    /// Elements of x: batch·cin·h·w.
     pub fn x_len(&self) -> usize {
         self.batch * self.cin * self.h * self.w
     }
+    /// Elements of y: batch·cout·h·w.
     pub fn y_len(&self) -> usize {
         self.batch * self.cout * self.h * self.w
     }
+    /// Elements of the weights: cout·cin·9.
     pub fn w_len(&self) -> usize {
         self.cout * self.cin * 9
     }
@@ -57,15 +70,20 @@ impl ConvShape {
 /// The dense layer's output is [batch, units, 1].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ChannelShape {
+    /// Images in the batch.
     pub batch: usize,
+    /// Channels (or dense units).
     pub channels: usize,
+    /// Elements per channel per image: h·w (1 for a dense layer).
     pub hw: usize,
 }
 
 impl ChannelShape {
+    /// Elements of the tensor: batch·channels·hw.
     pub fn len(&self) -> usize {
         self.batch * self.channels * self.hw
     }
+    /// True when the tensor has no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -74,29 +92,39 @@ impl ChannelShape {
 /// Dense layer: x [batch, inputs] → y [batch, outputs]; weights [outputs, inputs], bias [outputs].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DenseShape {
+    /// Rows in the batch.
     pub batch: usize,
+    /// Input features per row.
     pub inputs: usize,
+    /// Output units per row.
     pub outputs: usize,
 }
 
 /// Max pool 2×2 stride 2 over x [batch·channels, h, w] → y [batch·channels, h/2, w/2] (floor).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PoolShape {
+    /// Planes pooled independently: batch·channels.
     pub planes: usize,
+    /// Input height in pixels.
     pub h: usize,
+    /// Input width in pixels.
     pub w: usize,
 }
 
 impl PoolShape {
+    /// Output height: h/2 (floor).
     pub fn out_h(&self) -> usize {
         self.h / 2
     }
+    /// Output width: w/2 (floor).
     pub fn out_w(&self) -> usize {
         self.w / 2
     }
+    /// Elements of x: planes·h·w.
     pub fn x_len(&self) -> usize {
         self.planes * self.h * self.w
     }
+    /// Elements of y: planes·out_h·out_w.
     pub fn y_len(&self) -> usize {
         self.planes * self.out_h() * self.out_w()
     }
@@ -108,15 +136,21 @@ pub enum UpdateRule {
     /// p ← p_new
     Plain,
     /// BinaryNet's rule for quantized weights: W ← clip(W + scale·(W_new − W), −1, 1).
-    ScaledClip { scale: f32 },
+    ScaledClip {
+        /// Factor on the step: BinaryNet's per-layer learning-rate scale (1 / Glorot bound).
+        scale: f32,
+    },
 }
 
 /// The optimizer's constant hyper-parameters; the learning rate lives in a device buffer
 /// (see [`StepScalars`]) so changing it needs no new pipeline or bind group.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
+    /// Decay of the first-moment (mean) estimate.
     pub beta1: f32,
+    /// Decay of the second-moment (uncentred variance) estimate.
     pub beta2: f32,
+    /// Added to √v in the denominator.
     pub eps: f32,
 }
 
@@ -134,13 +168,18 @@ impl Default for AdamConfig {
 /// `[adam_step, lr, momentum, 0]` where adam_step = lr·√(1−β2^t)/(1−β1^t) (Lasagne's form).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepScalars {
+    /// Adam's bias-corrected step size lr·√(1−β2^t)/(1−β1^t).
     pub adam_step: f32,
+    /// Learning rate.
     pub lr: f32,
+    /// SGD momentum μ (0 for Adam).
     pub momentum: f32,
 }
 
 impl StepScalars {
+    /// Length in f32 of the device buffer.
     pub const LEN: usize = 4;
+    /// Scalars for Adam step `t` (1-based) at learning rate `lr`.
     pub fn adam(lr: f32, t: u64, cfg: AdamConfig) -> Self {
         let t = t as i32;
         let b1 = (cfg.beta1 as f64).powi(t);
@@ -152,6 +191,7 @@ impl StepScalars {
             momentum: 0.0,
         }
     }
+    /// Scalars for SGD with momentum.
     pub fn sgd(lr: f32, momentum: f32) -> Self {
         Self {
             adam_step: 0.0,
@@ -159,6 +199,7 @@ impl StepScalars {
             momentum,
         }
     }
+    /// The buffer's contents: `[adam_step, lr, momentum, 0]`.
     pub fn to_vec(self) -> [f32; 4] {
         [self.adam_step, self.lr, self.momentum, 0.0]
     }
@@ -168,16 +209,22 @@ impl StepScalars {
 /// The GPU keeps the pixels in shards no larger than the device's storage-binding limit.
 #[derive(Clone, Debug)]
 pub struct ImageSet {
+    /// Number of images.
     pub count: usize,
+    /// Channels per image.
     pub c: usize,
+    /// Image height in pixels.
     pub h: usize,
+    /// Image width in pixels.
     pub w: usize,
     /// (buffer of packed u8 as u32 words, first image, image count)
     pub shards: Vec<(Buf, usize, usize)>,
+    /// Labels: u32, one per image.
     pub labels: Buf,
 }
 
 impl ImageSet {
+    /// Bytes (pixels) per image: c·h·w.
     pub fn image_len(&self) -> usize {
         self.c * self.h * self.w
     }
@@ -186,7 +233,9 @@ impl ImageSet {
 /// How much work the device was given: dispatches recorded and queue submits made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Compute dispatches recorded.
     pub dispatches: u64,
+    /// Queue submits made.
     pub submits: u64,
 }
 
@@ -201,16 +250,23 @@ pub const CLASSES: usize = 10;
 /// run went non-finite, without a read-back per step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LossAcc {
+    /// Sum over calls and rows of each row's mean squared hinge loss.
     pub loss_sum: f64,
+    /// Rows whose argmax was not the label.
     pub wrong: f64,
+    /// Loss calls (training or evaluation steps) made.
     pub calls: u64,
+    /// 1-based call that first saw a non-finite row; 0 while none has.
     pub first_bad_call: u64,
+    /// Rows whose scores or loss were non-finite.
     pub bad_rows: u64,
 }
 
 impl LossAcc {
+    /// Length in f32 of the device buffer.
     pub const LEN: usize = 5;
 
+    /// Reads the accumulator from the buffer's contents (at least [`LossAcc::LEN`] values).
     pub fn from_slice(v: &[f32]) -> Self {
         Self {
             loss_sum: v[0] as f64,
@@ -238,6 +294,8 @@ pub struct DeviceLimits {
     pub memory_bytes: Option<u64>,
 }
 
+/// A device that holds buffers and runs the network's ops on them: [`crate::cpu::CpuBackend`]
+/// or [`crate::gpu::GpuBackend`].
 pub trait Backend {
     /// Human-readable name of the device in use.
     fn describe(&self) -> String;
@@ -248,14 +306,21 @@ pub trait Backend {
 
     /// A zero-filled buffer of `len` elements.
     fn alloc(&mut self, len: usize, dtype: Dtype) -> Buf;
+    /// Writes `data` into the start of an f32 buffer.
     fn write_f32(&mut self, buf: Buf, data: &[f32]);
+    /// Writes `data` into the start of a u32 buffer.
     fn write_u32(&mut self, buf: Buf, data: &[u32]);
+    /// Sets every element of `buf` to zero.
     fn fill_zero(&mut self, buf: Buf);
+    /// Copies the contents of `src` into `dst` (same dtype).
     fn copy(&mut self, src: Buf, dst: Buf);
     /// Submits what was recorded; the CPU backend has nothing to do.
     fn flush(&mut self);
+    /// Flushes, then reads an f32 buffer back to the host.
     fn read_f32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<f32>, Error>>;
+    /// Flushes, then reads a u32 buffer back to the host.
     fn read_u32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<u32>, Error>>;
+    /// Dispatches and submits so far (zero on the CPU).
     fn counters(&self) -> Counters;
 
     /// Turns per-kernel timing on or off; returns whether this backend can time kernels (the
@@ -280,14 +345,20 @@ pub trait Backend {
     /// (index − count is then the image); labels[b] likewise.
     fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf);
 
+    /// y [batch, cout, h, w] = conv(x [batch, cin, h, w], w [cout, cin, 3, 3]) + bias b.
     fn conv_forward(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf);
+    /// dx [batch, cin, h, w] from dy [batch, cout, h, w] and w.
     fn conv_grad_input(&mut self, s: ConvShape, dy: Buf, w: Buf, dx: Buf);
+    /// dw [cout, cin, 3, 3] from dy [batch, cout, h, w] and x [batch, cin, h, w].
     fn conv_grad_weight(&mut self, s: ConvShape, dy: Buf, x: Buf, dw: Buf);
     /// out[c] = Σ_{b,hw} x[b,c,hw] (bias gradients).
     fn channel_sum(&mut self, s: ChannelShape, x: Buf, out: Buf);
 
+    /// y [batch, outputs] = x [batch, inputs]·Wᵀ + b.
     fn dense_forward(&mut self, s: DenseShape, x: Buf, w: Buf, b: Buf, y: Buf);
+    /// dx [batch, inputs] = dy·W.
     fn dense_grad_input(&mut self, s: DenseShape, dy: Buf, w: Buf, dx: Buf);
+    /// dW [outputs, inputs] = dyᵀ·x.
     fn dense_grad_weight(&mut self, s: DenseShape, dy: Buf, x: Buf, dw: Buf);
 
     /// Training-mode batch norm: batch statistics (biased variance, eps 1e-4) into `stats`
@@ -325,7 +396,9 @@ pub trait Backend {
     /// dx = dy · act'(x) (straight-through mask).
     fn act_backward(&mut self, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf);
 
+    /// y = max of each 2×2 window of x.
     fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf);
+    /// dx: dy routed to each window's first maximum in x, zero elsewhere.
     fn pool_backward(&mut self, s: PoolShape, x: Buf, dy: Buf, dx: Buf);
 
     /// wq = quantize(w); `absmax` (one f32) receives max|w|.

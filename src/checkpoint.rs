@@ -41,11 +41,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// What a model file says about itself (safetensors metadata, as strings).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
+    /// Name of the data set it was trained on.
     pub dataset: String,
+    /// The network.
     pub config: NetConfig,
+    /// The epoch it was saved after (0 for an imported model).
     pub epoch: usize,
-    /// Validation and test error (%) of the saved epoch; `None` where unknown (an imported model).
+    /// Validation error (%) of the saved epoch; `None` where unknown (an imported model).
     pub val_error: Option<f64>,
+    /// Test error (%) of the saved epoch; `None` where unknown (an imported model).
     pub test_error: Option<f64>,
 }
 
@@ -54,6 +58,7 @@ pub fn percent(e: Option<f64>) -> String {
     e.map_or("unknown".into(), |e| format!("{e:.2}%"))
 }
 
+/// A safetensors file's bytes holding `tensors` (as f32) and `metadata`.
 pub fn to_bytes(tensors: &[Tensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, Error> {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
@@ -166,10 +171,12 @@ pub fn model_from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<Tensor>, ModelM
     Ok((tensors, meta))
 }
 
+/// Writes a model file (see [`model_to_bytes`]) to `path`, atomically.
 pub fn save_model(path: &Path, tensors: &[Tensor], meta: &ModelMeta) -> Result<(), Error> {
     write_atomic(path, &model_to_bytes(tensors, meta)?)
 }
 
+/// Reads and checks a model file (see [`model_from_bytes`]); messages name its path.
 pub fn load_model(path: &Path) -> Result<(Vec<Tensor>, ModelMeta), Error> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     model_from_bytes(&bytes, &path.display().to_string())

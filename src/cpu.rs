@@ -17,12 +17,14 @@ enum Store {
     Taken,
 }
 
+/// The CPU backend: one host `Vec` per buffer.
 #[derive(Default)]
 pub struct CpuBackend {
     store: Vec<Store>,
 }
 
 impl CpuBackend {
+    /// An empty backend with no buffers.
     pub fn new() -> Self {
         Self::default()
     }

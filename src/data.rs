@@ -9,18 +9,22 @@ use crate::Error;
 /// Images and labels: `pixels` holds `labels.len()` images of c·h·w bytes, NCHW.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Split {
+    /// The images, bytes 0..=255, one after another.
     pub pixels: Vec<u8>,
+    /// One class 0..=9 per image.
     pub labels: Vec<u8>,
 }
 
 impl Split {
+    /// The number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
+    /// No images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
-    /// Images [from, to).
+    /// Images [from, to), each of `image_len` bytes.
     pub fn slice(&self, from: usize, to: usize, image_len: usize) -> Split {
         Split {
             pixels: self.pixels[from * image_len..to * image_len].to_vec(),
@@ -29,10 +33,15 @@ impl Split {
     }
 }
 
+/// Which data set; parsed from a name such as `MNIST`, `cifar-10` or `mnist_mini`
+/// (case, `-` and `_` ignored).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DatasetKind {
+    /// MNIST digits, 1×28×28, from IDX files (raw or .gz).
     Mnist,
+    /// CIFAR-10, 3×32×32, from the binary version (folder or .tar.gz).
     Cifar10,
+    /// The embedded mnist-mini subset of MNIST, 1×28×28.
     MnistMini,
 }
 
@@ -64,6 +73,7 @@ impl DatasetKind {
             DatasetKind::MnistMini => "mnist-mini",
         }
     }
+    /// Image shape (channels, height, width).
     pub fn chw(self) -> (usize, usize, usize) {
         match self {
             DatasetKind::Cifar10 => (3, 32, 32),
@@ -83,13 +93,18 @@ impl DatasetKind {
 /// A data set as its files hold it: the whole training file and the test file.
 #[derive(Clone, Debug)]
 pub struct Dataset {
+    /// Which data set.
     pub kind: DatasetKind,
+    /// Image shape (channels, height, width).
     pub chw: (usize, usize, usize),
+    /// The whole training file (validation is split off by [`Dataset::split`]).
     pub train: Split,
+    /// The test file.
     pub test: Split,
 }
 
 impl Dataset {
+    /// Bytes per image, c·h·w.
     pub fn image_len(&self) -> usize {
         self.chw.0 * self.chw.1 * self.chw.2
     }
@@ -421,6 +436,7 @@ const CIFAR_TRAIN: [&str; 5] = [
     "data_batch_5.bin",
 ];
 const CIFAR_TEST: &str = "test_batch.bin";
+/// The file name of the official CIFAR-10 binary archive.
 pub const CIFAR_ARCHIVE: &str = "cifar-10-binary.tar.gz";
 
 fn load_cifar(dir: &Path) -> Result<Dataset, Error> {

@@ -22,13 +22,16 @@ use crate::Error;
 /// A constant of the profile with where it comes from.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Constant {
+    /// The value, in the unit its field's name gives (pJ, bits, or a count).
     pub value: f64,
+    /// Where the value comes from.
     pub source: String,
 }
 
 /// The energy constants, at 16 bits.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct EnergyProfile {
+    /// The profile's name, for the output's footnotes.
     pub name: String,
     /// One 16-bit multiply-accumulate, pJ.
     pub e_mac16_pj: Constant,
@@ -105,20 +108,28 @@ impl EnergyProfile {
 /// One layer's counts and energies (pJ).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerEnergy {
+    /// The layer's name: `conv0 (a)`, … (the block in brackets), then `dense`.
     pub name: String,
-    /// Bits of its weights and activations (Q), and of its multiply-accumulates.
+    /// Bits of its weights and activations (Q).
     pub bits: f64,
+    /// Bits of its multiply-accumulates (the first layer's: at least the input pixels' width).
     pub mac_bits: f64,
-    /// N_c, N_s, A_s.
+    /// Multiply-accumulates (N_c).
     pub macs: u64,
+    /// Weights (N_s).
     pub weights: u64,
+    /// Activations it writes (A_s).
     pub activations: u64,
+    /// Compute energy E_C, pJ.
     pub compute_pj: f64,
+    /// Weight energy E_W, pJ.
     pub weights_pj: f64,
+    /// Activation energy E_A, pJ.
     pub activations_pj: f64,
 }
 
 impl LayerEnergy {
+    /// E_C + E_W + E_A, pJ.
     pub fn total_pj(&self) -> f64 {
         self.compute_pj + self.weights_pj + self.activations_pj
     }
@@ -127,19 +138,24 @@ impl LayerEnergy {
 /// A network's energy per inference, layer by layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Energy {
+    /// Every layer: the conv layers in order, then the dense one.
     pub layers: Vec<LayerEnergy>,
 }
 
 impl Energy {
+    /// Compute energy of all layers, pJ.
     pub fn compute_pj(&self) -> f64 {
         self.layers.iter().map(|l| l.compute_pj).sum()
     }
+    /// Weight energy of all layers, pJ.
     pub fn weights_pj(&self) -> f64 {
         self.layers.iter().map(|l| l.weights_pj).sum()
     }
+    /// Activation energy of all layers, pJ.
     pub fn activations_pj(&self) -> f64 {
         self.layers.iter().map(|l| l.activations_pj).sum()
     }
+    /// Total per inference in pJ.
     pub fn total_pj(&self) -> f64 {
         self.compute_pj() + self.weights_pj() + self.activations_pj()
     }

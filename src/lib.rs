@@ -1,14 +1,51 @@
-//! qnn: train quantized (binary / n-bit) neural networks on WebGPU.
+//! # qnn — quantized neural networks on WebGPU
 //!
-//! Layout, bottom up:
-//! - [`quant`]: the quantizers of docs/spec.md as scalar functions (the definition);
-//! - [`backend`]: the `Backend` trait, one call per op of the network;
+//! qnn trains binary and few-bit convolutional networks — the VGG-like A/B/C networks of Moons et
+//! al., "Minimum Energy Quantized Neural Networks" (2017), with their quantizers,
+//! straight-through estimators and BinaryNet's update rule — with its math in WGSL compute
+//! shaders on [wgpu](https://wgpu.rs) (Vulkan, Metal, DX12, and WebGPU in the browser) or on a
+//! multi-threaded CPU backend that is also the reference the GPU kernels are tested against.
+//! What it computes is specified in `docs/spec.md`; how it is built, in `docs/architecture.md`.
+//!
+//! Training the default network on the embedded mnist-mini (`examples/train.rs`):
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use qnn::run::{EpochOutcome, Run, RunSettings, Start};
+//! # fn main() -> Result<(), qnn::Error> {
+//! let mut b = qnn::CpuBackend::new(); // or qnn::GpuBackend::new()?
+//! let data = qnn::data::mnist_mini()?;
+//! let settings = RunSettings::new(qnn::data::DatasetKind::MnistMini); // 4-bit relu, 10 epochs
+//! let mut run = pollster::block_on(Run::new(&mut b, settings, &data, Start::Fresh))?;
+//! let stop = AtomicBool::new(false);
+//! while !run.is_finished() {
+//!     if let EpochOutcome::Finished(r) = pollster::block_on(run.next_epoch(&mut b, &stop, |_| false))? {
+//!         println!("epoch {}: validation error {:.2}%", r.epoch, r.val_error);
+//!     }
+//! }
+//! std::fs::write("model.safetensors", run.best_model().expect("a best epoch")).ok();
+//! # Ok(()) }
+//! ```
+//!
+//! The modules, bottom up:
+//! - [`quant`]: the quantizers as scalar functions (the definition both backends follow), with
+//!   their level tables;
+//! - [`backend`]: the [`Backend`] trait, one call per op of the network;
 //! - [`ops`]: one module per kernel family — its CPU twin and its GPU launcher side by side,
 //!   the WGSL source in `shaders/<family>.wgsl`;
-//! - [`cpu`] and [`gpu`]: the two backends (plain Rust with rayon; wgpu);
-//! - [`model`], [`train`], [`data`], [`checkpoint`]: the seed's network, its training loop,
-//!   data sets and saved models, written once over any backend;
-//! - [`run`]: one whole training run as every front end drives it (bytes in, bytes out).
+//! - [`cpu`] and [`gpu`]: the two backends ([`CpuBackend`]: plain Rust with rayon;
+//!   [`GpuBackend`]: wgpu, one queue submit per training step);
+//! - [`model`]: the seed's network over any backend; [`train`]: its epoch loop;
+//! - [`run`]: one whole training run as every front end drives it (bytes in, bytes out);
+//! - [`data`]: MNIST, CIFAR-10 and the embedded mnist-mini, from folders or bytes;
+//! - [`checkpoint`]: saved models and training states (safetensors, atomic writes);
+//! - [`energy`]: energy per inference in Moons et al.'s model;
+//! - [`platform`]: the clock and the event-loop turns that differ in the browser.
+//!
+//! Shapes in the docs are written like `x [batch, channels, h, w]` (row-major, images NCHW).
+#![warn(missing_docs)]
+// shapes such as `w [cout, cin, 3, 3]` are not links
+#![allow(rustdoc::broken_intra_doc_links)]
 
 pub mod backend;
 pub mod checkpoint;
@@ -33,16 +70,22 @@ pub use gpu::GpuBackend;
 /// Everything that can go wrong in the library, each with a message meant for a person.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// wgpu found no GPU adapter on this machine.
     #[error("no GPU adapter found (wgpu saw none). On Linux without a GPU install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers`, or use the CPU backend")]
     NoAdapter,
+    /// The GPU device could not be opened, or it refused submitted work (wgpu's message).
     #[error("could not open the GPU device: {0}")]
     Device(String),
+    /// Reading a buffer back from the GPU failed (mapping error or device lost).
     #[error("GPU read-back failed: {0}")]
     ReadBack(String),
+    /// A buffer or batch has the wrong size for the operation (e.g. too many images to predict).
     #[error("{0}")]
     Shape(String),
+    /// A data set file is missing, corrupt or malformed (bad gzip, header, checksum, counts).
     #[error("{0}")]
     Data(String),
+    /// An architecture that cannot be built, or a model file that does not fit the network.
     #[error("{0}")]
     Model(String),
     /// A setting that cannot be right (a NaN, a momentum of 1, a final LR above the start).
@@ -60,11 +103,18 @@ pub enum Error {
     ResumeMismatch(Vec<run::SettingChange>),
     // `error` is part of the message and deliberately not a `#[source]`, so a chain printer
     // (anyhow's `{:#}`) does not print the OS error twice.
+    /// Reading or writing a file failed.
     #[error("{path}: {error}")]
-    Io { path: String, error: std::io::Error },
+    Io {
+        /// The file, as displayed in the message.
+        path: String,
+        /// The OS error.
+        error: std::io::Error,
+    },
 }
 
 impl Error {
+    /// An [`Error::Io`] for `path`.
     pub fn io(path: impl AsRef<std::path::Path>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().display().to_string(),

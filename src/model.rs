@@ -19,8 +19,11 @@ pub struct NetConfig {
     pub input: [usize; 3],
     /// (layers, filters) of blocks A, B, C.
     pub blocks: [(usize, usize); 3],
+    /// Quantize weights and activations (-q 1); off trains in float.
     pub quantized: bool,
+    /// Bits nb of weights and activations when quantized, 0 (binary) to 16.
     pub bits: u32,
+    /// The activation after each conv batch norm.
     pub nonlinearity: Nonlinearity,
     /// Symmetric clipping (hardtanh only; forced off for relu).
     pub sym: bool,
@@ -55,16 +58,23 @@ impl std::str::FromStr for Nonlinearity {
 /// One conv layer of the network, with where it sits.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConvLayer {
+    /// Input channels.
     pub cin: usize,
+    /// Output channels (the block's filters).
     pub cout: usize,
+    /// Height of its input and output (3×3, padding 1).
     pub h: usize,
+    /// Width of its input and output.
     pub w: usize,
     /// A max pool follows this layer (the last layer of a block).
     pub pool_after: bool,
+    /// Its block: `'A'`, `'B'` or `'C'`.
     pub block: char,
 }
 
 impl NetConfig {
+    /// Refuses a configuration that cannot train: a refused quantizer combination (see
+    /// [`check_combination`]), a block of 0 filters or over 64 layers, an input under 8×8.
     pub fn validate(&self) -> Result<(), Error> {
         check_combination(self.nonlinearity, self.bits, self.sym, self.quantized)
             .map_err(Error::Model)?;
@@ -94,10 +104,12 @@ impl NetConfig {
         self.sym && self.nonlinearity == Nonlinearity::Hardtanh
     }
 
+    /// The conv weights' quantizer.
     pub fn weight_quant(&self) -> WeightQuant {
         WeightQuant::new(self.quantized, self.bits, self.weight_sym())
     }
 
+    /// The activation after each conv batch norm.
     pub fn activation(&self) -> ActQuant {
         if self.quantized {
             ActQuant::Quantized {
@@ -143,6 +155,7 @@ impl NetConfig {
         [c, self.input[1] / 8, self.input[2] / 8]
     }
 
+    /// Elements per image after the three blocks, c·h·w of [`NetConfig::features_shape`].
     pub fn features(&self) -> usize {
         self.features_shape().iter().product()
     }
@@ -163,12 +176,19 @@ impl NetConfig {
 /// A trainable tensor with its gradient and optimizer state.
 #[derive(Clone, Debug)]
 pub struct Param {
+    /// Its name in the saved model, e.g. `conv0.weight`.
     pub name: String,
+    /// Its shape, e.g. [cout, cin, 3, 3] for a conv weight.
     pub shape: Vec<usize>,
+    /// The values (f32).
     pub value: Buf,
+    /// The gradient of the loss, same shape.
     pub grad: Buf,
+    /// Adam's first moment, or SGD's momentum.
     pub m: Buf,
+    /// Adam's second moment.
     pub v: Buf,
+    /// How the optimizer updates it.
     pub rule: UpdateRule,
 }
 
@@ -211,9 +231,14 @@ enum Stage {
     Pool(usize),
 }
 
+/// The network on a backend: its configuration and every buffer a batch of up to `max_batch`
+/// images needs.
 pub struct Model {
+    /// The network's shape and arithmetic.
     pub config: NetConfig,
+    /// The largest batch its buffers hold.
     pub max_batch: usize,
+    /// The trainable tensors, in network order.
     pub params: Vec<Param>,
     /// Running batch-norm statistics, (name, buffer of [mean; inv_std]).
     pub running: Vec<(String, Buf)>,
@@ -221,7 +246,9 @@ pub struct Model {
     pools: Vec<PoolBufs>,
     stages: Vec<Stage>,
     x: Buf,
+    /// The batch's labels, u32 `[max_batch]`.
     pub labels: Buf,
+    /// Indices of the batch's images in the data set on the device, u32 `[max_batch]`.
     pub indices: Buf,
     dense: (usize, usize, usize, usize), // params: W, b, gamma, beta
     dense_y: Buf,
@@ -232,7 +259,9 @@ pub struct Model {
     ddense_y: Buf,
     /// The loss kernel's running sums over an epoch: [`LossAcc`] layout.
     pub acc: Buf,
+    /// The optimizer's per-step scalars, f32 [[`StepScalars::LEN`]].
     pub step_scalars: Buf,
+    /// Adam's constant hyper-parameters.
     pub adam: AdamConfig,
 }
 
@@ -476,6 +505,7 @@ impl Model {
         Src::Pool(self.pools.len() - 1)
     }
 
+    /// The input buffer, f32 [max_batch, c, h, w], scaled to [−1, 1].
     pub fn input(&self) -> Buf {
         self.x
     }
@@ -772,21 +802,31 @@ impl Model {
     }
 }
 
+/// One row of the network summary: a layer (input, conv, pool or dense).
 #[derive(Clone, Debug)]
 pub struct SummaryRow {
+    /// The layer, e.g. `conv0 (A) + bn + act`.
     pub name: String,
+    /// Output shape [c, h, w].
     pub shape: [usize; 3],
+    /// Trainable parameters (weights, bias, batch norm).
     pub params: usize,
+    /// Bits per weight (32 for float, 0 for layers without weights).
     pub weight_bits: usize,
+    /// Multiply-accumulates per image.
     pub macs: usize,
 }
 
+/// The network summary printed at start-up: per-layer rows and totals. `Display` prints a table.
 #[derive(Clone, Debug)]
 pub struct Summary {
+    /// One row per layer, in network order.
     pub rows: Vec<SummaryRow>,
+    /// Trainable parameters in all.
     pub params: usize,
     /// Parameter memory at the chosen bit width (biases, batch norm and dense stay float32).
     pub weight_bytes: usize,
+    /// Parameter memory all in float32.
     pub float_bytes: usize,
     /// Multiply-accumulates per image.
     pub macs: usize,
@@ -832,11 +872,13 @@ impl std::fmt::Display for Summary {
 /// before anything is allocated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemoryPlan {
+    /// The batch size planned for.
     pub batch: usize,
     /// All buffers together, in bytes.
     pub total_bytes: u64,
     /// The largest single buffer, in bytes, and what it holds.
     pub largest_bytes: u64,
+    /// What the largest buffer holds.
     pub largest: String,
 }
 
@@ -886,6 +928,7 @@ impl MemoryPlan {
 }
 
 impl DeviceLimits {
+    /// The plan's largest buffer fits the per-buffer limits and its total the memory (if known).
     pub fn fits(&self, plan: &MemoryPlan) -> bool {
         let per_buffer = self
             .max_binding_bytes

@@ -4,11 +4,14 @@
 /// The nonlinearity after each conv batch norm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Nonlinearity {
+    /// max(x, 0); quantized, its levels start at 0.
     Relu,
+    /// clip(x, −1, 1); quantized, its levels start at −1.
     Hardtanh,
 }
 
 impl Nonlinearity {
+    /// The lower-case name: `"relu"` or `"hardtanh"`.
     pub fn name(self) -> &'static str {
         match self {
             Nonlinearity::Relu => "relu",
@@ -18,14 +21,39 @@ impl Nonlinearity {
 }
 
 /// An activation function as the network applies it.
+///
+/// Quantized, q = clip(2·round(hs(x)·2^nb)/2^nb − 1, lo, hi) with hs(x) = clip((x+1)/2, 0, 1),
+/// rounding half away from zero: levels a step of 2^(1−nb) apart, from lo to hi.
+///
+/// | activation            | lo | hi           | number of levels       |
+/// |-----------------------|----|--------------|------------------------|
+/// | relu, nb ≥ 1          | 0  | 1 − 2^(1−nb) | 2^(nb−1)               |
+/// | hardtanh sym, nb ≥ 1  | −1 | 1            | 2^nb + 1               |
+/// | hardtanh asym, nb ≥ 1 | −1 | 1 − 2^(1−nb) | 2^nb                   |
+/// | any, nb = 0           | −1 | 1            | 2 (sign, +1 for x ≥ 0) |
+///
+/// For example:
+///
+/// | nb | relu                 | hardtanh sym            | hardtanh asym        |
+/// |----|----------------------|-------------------------|----------------------|
+/// | 0  | {−1, 1} (refused)    | {−1, 1}                 | {−1, 1} (refused)    |
+/// | 1  | {0} (refused)        | {−1, 0, 1}              | {−1, 0}              |
+/// | 2  | {0, 0.5}             | {−1, −0.5, 0, 0.5, 1}   | {−1, −0.5, 0, 0.5}   |
+/// | 3  | {0, 0.25, 0.5, 0.75} | {−1, −0.75, …, 0.75, 1} | {−1, −0.75, …, 0.75} |
+/// | 4  | {0, 1/8, …, 7/8}     | {−1, −7/8, …, 7/8, 1}   | {−1, −7/8, …, 7/8}   |
+///
+/// ("refused": [`check_combination`] rejects it, as the seed would train nothing.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ActQuant {
     /// Float mode (-q 0): plain ReLU or clip(x, −1, 1).
     Float(Nonlinearity),
     /// Quantized with `bits` bits (0 = BinaryNet's sign). `sym` only matters for hardtanh.
     Quantized {
+        /// The nonlinearity whose range is quantized.
         nl: Nonlinearity,
+        /// Bits nb, 0 to 16 (0 = binary ±1).
         bits: u32,
+        /// Symmetric clipping: hardtanh reaches +1 (levels −1 .. 1, not −1 .. 1 − 2^(1−nb)).
         sym: bool,
     },
 }
@@ -63,12 +91,25 @@ pub fn check_combination(
 /// Constants of the quantized activation: q = clip(2·round(hs(x)·scale)/scale − 1, lo, hi).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ActLevels {
+    /// 2^nb (1 for binary).
     pub scale: f32,
+    /// The lowest level: 0 for relu, −1 otherwise.
     pub lo: f32,
+    /// The highest level: 1 for binary and symmetric hardtanh, else 1 − 2^(1−nb).
     pub hi: f32,
 }
 
 impl ActQuant {
+    /// The quantizer's constants; `None` in float mode.
+    ///
+    /// | activation            | scale | lo | hi           |
+    /// |-----------------------|-------|----|--------------|
+    /// | any, nb = 0           | 1     | −1 | 1            |
+    /// | relu, nb ≥ 1          | 2^nb  | 0  | 1 − 2^(1−nb) |
+    /// | hardtanh sym, nb ≥ 1  | 2^nb  | −1 | 1            |
+    /// | hardtanh asym, nb ≥ 1 | 2^nb  | −1 | 1 − 2^(1−nb) |
+    ///
+    /// E.g. relu at nb = 2: scale 4, lo 0, hi 0.5, levels {0, 0.5}.
     pub fn levels(self) -> Option<ActLevels> {
         match self {
             ActQuant::Float(_) => None,
@@ -86,7 +127,7 @@ impl ActQuant {
         }
     }
 
-    /// The forward value.
+    /// The forward value: one of the levels in the table of [`ActQuant`] when quantized.
     pub fn forward(self, x: f32) -> f32 {
         self.compile().forward(x)
     }
@@ -109,8 +150,11 @@ impl ActQuant {
 /// An activation ready to apply element by element.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ActFn {
+    /// A quantized activation with these constants.
     Quantized(ActLevels),
+    /// Float ReLU, max(x, 0).
     Relu,
+    /// Float hardtanh, clip(x, −1, 1).
     Hardtanh,
 }
 
@@ -146,6 +190,8 @@ impl ActFn {
         q + poison
     }
 
+    /// The straight-through derivative at `x`: 1 where the gradient passes, else 0.
+    /// Quantized, it passes for x in [−1, 1] whose unclipped level lies in [lo, hi].
     #[inline]
     pub fn grad_mask(self, x: f32) -> f32 {
         let pass = match self {
@@ -200,6 +246,21 @@ pub fn round_half_away(v: f32) -> f32 {
 }
 
 /// How conv weights are quantized.
+///
+/// With nb ≥ 1 bits, a tensor with max|W| in (2^−(f+1), 2^−f], i.e. f = floor(log2(1/max|W|))
+/// (see [`weight_exponent`]), gets the levels k/2^(nb−1+f) for k in −2^(nb−1) ..= U, with
+/// U = 2^(nb−1) when symmetric, else 2^(nb−1) − 1; w·2^(nb−1+f) is rounded half to even and
+/// clipped to that range of k. At f = 0 (max|W| in (0.5, 1]):
+///
+/// | nb | sym                      | asym                     |
+/// |----|--------------------------|--------------------------|
+/// | 0  | {−1, 1} (sign)           | {−1, 1} (sign)           |
+/// | 1  | {−1, 0, 1}               | {−1, 0}                  |
+/// | 2  | {−1, −0.5, 0, 0.5, 1}    | {−1, −0.5, 0, 0.5}       |
+/// | 3  | {−1, −0.75, …, 0.75, 1}  | {−1, −0.75, …, 0.75}     |
+/// | 8  | k/128, k in −128 ..= 128 | k/128, k in −128 ..= 127 |
+///
+/// Each further f halves the levels (f = 1, nb = 2, asym: {−0.5, −0.25, 0, 0.25}).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WeightQuant {
     /// Real-valued weights are used as they are (float mode).
@@ -207,10 +268,17 @@ pub enum WeightQuant {
     /// nb = 0: sign, +1 for W ≥ 0.
     Binary,
     /// nb ≥ 1: per-tensor power-of-two scale, levels −2^(nb−1) .. U.
-    Bits { bits: u32, sym: bool },
+    Bits {
+        /// Bits nb per weight, at least 1.
+        bits: u32,
+        /// Symmetric: U = 2^(nb−1) (one level more than the nb bits hold) instead of 2^(nb−1) − 1.
+        sym: bool,
+    },
 }
 
 impl WeightQuant {
+    /// The weight quantizer of a run: [`None`](WeightQuant::None) unless `quantized`,
+    /// [`Binary`](WeightQuant::Binary) for 0 bits, else [`Bits`](WeightQuant::Bits).
     pub fn new(quantized: bool, bits: u32, sym: bool) -> Self {
         match (quantized, bits) {
             (false, _) => WeightQuant::None,
@@ -228,7 +296,8 @@ impl WeightQuant {
         }
     }
 
-    /// Quantizes one weight given the tensor's max|W|. A NaN or infinite weight gives NaN
+    /// Quantizes one weight given the tensor's max|W|, to a level of the table of
+    /// [`WeightQuant`] (binary: +1 for w ≥ 0, including −0, else −1). A NaN or infinite weight gives NaN
     /// (not a finite level), so the run's finiteness checks see it.
     pub fn apply(self, w: f32, absmax: f32) -> f32 {
         #[allow(clippy::eq_op)] // deliberate: 0 for finite w, NaN for NaN and ±inf

@@ -40,8 +40,11 @@ use crate::Error;
 /// batch 64, flips, Adam).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunSettings {
+    /// The data set to train on.
     pub dataset: DatasetKind,
+    /// The network.
     pub net: NetConfig,
+    /// How it trains.
     pub options: TrainOptions,
     /// Validation images taken from the end of the training file (`None`: the data set's
     /// default, [`DatasetKind::default_valid`]).
@@ -49,6 +52,7 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
+    /// The defaults (see [`RunSettings`]) for `dataset`, with its input shape.
     pub fn new(dataset: DatasetKind) -> Self {
         let (c, h, w) = dataset.chw();
         RunSettings {
@@ -100,6 +104,7 @@ impl RunSettings {
         self.net.model_name(self.dataset.name())
     }
 
+    /// Validation images the run takes: `valid`, else the data set's default.
     pub fn valid_images(&self) -> usize {
         self.valid.unwrap_or_else(|| self.dataset.default_valid())
     }
@@ -120,7 +125,9 @@ pub enum Start<'a> {
     /// run's best model file where the caller has it, so [`Run::best_model`] hands it out
     /// until a later epoch does better.
     Resume {
+        /// The saved state's bytes.
         state: &'a [u8],
+        /// The run's best model file, where the caller has it.
         best_model: Option<&'a [u8]>,
     },
 }
@@ -131,7 +138,12 @@ pub enum EpochOutcome {
     /// Trained, validated (and tested when it is the new best).
     Finished(EpochReport),
     /// The stop flag was raised: nothing of this epoch counts, the run is as before it.
-    Interrupted { epoch: usize, steps_done: usize },
+    Interrupted {
+        /// The epoch that was stopped (1-based).
+        epoch: usize,
+        /// Steps it had done when stopped.
+        steps_done: usize,
+    },
 }
 
 /// One setting that differs between a saved run and the one asked to resume it.
@@ -139,7 +151,9 @@ pub enum EpochOutcome {
 pub struct SettingChange {
     /// The setting, as [`RunIdentity::differences`] names it ("validation images", "data", …).
     pub setting: &'static str,
+    /// Its value in the saved run.
     pub saved: String,
+    /// Its value now.
     pub now: String,
 }
 
@@ -161,7 +175,9 @@ pub fn describe_changes(changes: &[SettingChange]) -> String {
 /// The state format this version writes and reads.
 const STATE_FORMAT: &str = "qnn-train-state-v3";
 
+/// One training run: its settings, the model and schedule, the best model and the history.
 pub struct Run {
+    /// What the run is configured with.
     pub settings: RunSettings,
     trainer: Trainer,
     identity: RunIdentity,
@@ -284,10 +300,12 @@ impl Run {
         &self.trainer.state
     }
 
+    /// Training steps (full batches) per epoch.
     pub fn steps_per_epoch(&self) -> usize {
         self.trainer.steps_per_epoch()
     }
 
+    /// The network's summary: layers, parameters, memory at the bit width, MACs, energy (µJ).
     pub fn summary(&self) -> Summary {
         self.settings.net.summary()
     }

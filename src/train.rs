@@ -16,22 +16,36 @@ use crate::model::Model;
 use crate::platform::now_seconds;
 use crate::Error;
 
+/// The rule that updates the parameters from their gradients.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Optimizer {
+    /// Adam (the seed's optimizer); its step count is [`TrainState::t`].
     Adam,
-    Sgd { momentum: f32 },
+    /// Stochastic gradient descent with momentum.
+    Sgd {
+        /// Momentum, in [0, 1).
+        momentum: f32,
+    },
 }
 
+/// How a run trains: the schedule, the batch, flips, shuffling and the optimizer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
+    /// Epochs to train.
     pub epochs: usize,
+    /// Learning rate of the first epoch.
     pub lr_start: f32,
+    /// Learning rate the schedule reaches after the last epoch (it decays geometrically).
     pub lr_final: f32,
+    /// Images per training step.
     pub batch: usize,
     /// Double the training split with left-right flips.
     pub flip: bool,
+    /// Shuffle the training images every epoch (seeded by `seed` and the epoch).
     pub shuffle: bool,
+    /// Seed of the parameter initialisation and of the shuffles.
     pub seed: u64,
+    /// The optimizer.
     pub optimizer: Optimizer,
 }
 
@@ -89,25 +103,41 @@ pub struct TrainState {
     pub lr: f32,
     /// Optimizer steps taken (Adam's t).
     pub t: u64,
+    /// Epoch with the lowest validation error so far (0: none yet, or the starting model when
+    /// fine-tuning).
     pub best_epoch: usize,
+    /// Validation error (%) of the best epoch (infinite before the first).
     pub best_val_error: f64,
+    /// Mean test loss of the best epoch.
     pub test_loss: f64,
+    /// Test error (%) of the best epoch.
     pub test_error: f64,
 }
 
 /// What the seed prints per epoch, plus throughput. Errors in percent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochReport {
+    /// The epoch (1-based).
     pub epoch: usize,
+    /// Learning rate it trained at.
     pub lr: f32,
+    /// Mean training loss over its steps.
     pub train_loss: f64,
+    /// Mean validation loss.
     pub val_loss: f64,
+    /// Validation error (%).
     pub val_error: f64,
+    /// Mean test loss of the best epoch so far.
     pub test_loss: f64,
+    /// Test error (%) of the best epoch so far.
     pub test_error: f64,
+    /// Best epoch so far (this one when `improved`).
     pub best_epoch: usize,
+    /// Validation error (%) of the best epoch so far.
     pub best_val_error: f64,
+    /// Wall time of the whole epoch (training, validation and any test), seconds.
     pub seconds: f64,
+    /// Training throughput, images per second (validation and test not counted).
     pub images_per_second: f64,
     /// This epoch is the new best (the caller saves the model).
     #[serde(default)]
@@ -122,15 +152,21 @@ pub struct EpochReport {
 /// [`RunIdentity::differences`] names each change and the caller refuses.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunIdentity {
+    /// The data set's name.
     pub dataset: String,
     /// MD5 of the training file's and the test file's images and labels.
     pub data_md5: String,
+    /// Training images, the validation split excluded (flips not counted).
     pub train_images: usize,
+    /// Validation images, taken from the end of the training file.
     pub valid_images: usize,
+    /// The training options.
     pub options: TrainOptions,
 }
 
 impl RunIdentity {
+    /// The identity of a run on `data` (named `dataset`) that holds out the last `valid`
+    /// training images for validation.
     pub fn new(
         dataset: &str,
         data: &crate::data::Dataset,
@@ -205,15 +241,21 @@ impl RunIdentity {
 /// Progress inside an epoch, for a progress bar.
 #[derive(Clone, Copy, Debug)]
 pub struct StepInfo {
+    /// Steps done in this epoch (1-based: the step just taken).
     pub step: usize,
+    /// Steps in the epoch.
     pub steps: usize,
     /// Mean training loss so far, when it was read back at this step.
     pub loss: Option<f64>,
 }
 
+/// The training loop over one model and its uploaded training, validation and test splits.
 pub struct Trainer {
+    /// The network being trained.
     pub model: Model,
+    /// How it trains.
     pub options: TrainOptions,
+    /// Where the run stands.
     pub state: TrainState,
     /// While set, the epoch waits between steps (a front end's pause button); the stop flag
     /// still ends it.
@@ -226,7 +268,9 @@ pub struct Trainer {
 /// Loss and error (%) over a set.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Eval {
+    /// Mean loss per image.
     pub loss: f64,
+    /// Error rate (%).
     pub error: f64,
 }
 
@@ -283,6 +327,7 @@ impl Trainer {
         })
     }
 
+    /// Full batches per epoch, flipped images included (a partial last batch is left out).
     pub fn steps_per_epoch(&self) -> usize {
         self.train_count() / self.options.batch
     }
@@ -476,9 +521,12 @@ impl Trainer {
     }
 }
 
+/// Which held-out set to evaluate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
+    /// The validation split.
     Valid,
+    /// The test set.
     Test,
 }
 

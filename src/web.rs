@@ -273,6 +273,7 @@ impl WebRun {
         self.pause.store(paused, Ordering::SeqCst);
     }
 
+    /// All epochs of the schedule are done (an error while an epoch is in progress).
     pub fn is_finished(&self) -> Result<bool, JsValue> {
         Ok(self
             .inner
@@ -318,13 +319,15 @@ impl WebRun {
         })
     }
 
-    /// The first `n` test images (u8 pixels) and their labels.
+    /// The first `n` test images (u8 pixels, the data set's shape); their labels come from
+    /// [`WebRun::test_labels`].
     pub fn test_images(&self, n: usize) -> Result<Vec<u8>, JsValue> {
         let g = self.inner.try_borrow().map_err(|_| busy())?;
         let n = n.min(g.data.test.len());
         Ok(g.data.test.pixels[..n * g.data.image_len()].to_vec())
     }
 
+    /// The labels (0–9) of the first `n` test images.
     pub fn test_labels(&self, n: usize) -> Result<Vec<u8>, JsValue> {
         let g = self.inner.try_borrow().map_err(|_| busy())?;
         let n = n.min(g.data.test.len());

@@ -5,7 +5,9 @@ use crate::Error;
 /// What kind of adapter wgpu found.
 #[derive(Clone, Debug)]
 pub struct AdapterChoice {
+    /// The adapter.
     pub adapter: wgpu::Adapter,
+    /// Its name, backend and device type.
     pub info: wgpu::AdapterInfo,
 }
 
@@ -14,6 +16,7 @@ impl AdapterChoice {
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
+    /// "name (backend, device type)".
     pub fn describe(&self) -> String {
         format!(
             "{} ({:?}, {:?})",

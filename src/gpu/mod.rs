@@ -18,16 +18,22 @@ pub use shaders::Shader;
 /// storage buffers follow at 1, 2, … in the order given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
+    /// `var<storage, read>`.
     Read,
+    /// `var<storage, read_write>`.
     ReadWrite,
 }
 
 /// One compute entry point with its override constants and binding layout.
 #[derive(Debug)]
 pub struct Kernel {
+    /// The WGSL file that holds the entry point.
     pub shader: &'static Shader,
+    /// Name of the `@compute` function.
     pub entry: &'static str,
+    /// Pipeline-overridable constants: (name, value).
     pub constants: &'static [(&'static str, f64)],
+    /// Access of each storage buffer, bindings 1, 2, ….
     pub storage: &'static [Access],
 }
 
@@ -105,10 +111,15 @@ enum Cmd {
     },
 }
 
+/// The wgpu backend: buffers on one device, ops recorded until the next flush.
 pub struct GpuBackend {
+    /// The wgpu device.
     pub device: wgpu::Device,
+    /// The device's queue.
     pub queue: wgpu::Queue,
+    /// The adapter the device was opened on.
     pub info: wgpu::AdapterInfo,
+    /// Largest storage-buffer binding in bytes (`max_storage_buffer_binding_size`).
     pub max_binding_bytes: u64,
     bufs: Vec<wgpu::Buffer>,
     modules: HashMap<&'static str, wgpu::ShaderModule>,

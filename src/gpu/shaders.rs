@@ -4,12 +4,15 @@
 /// A WGSL source file.
 #[derive(Debug)]
 pub struct Shader {
+    /// File name under `shaders/`.
     pub name: &'static str,
+    /// The WGSL text, with `shaders/common.wgsl` appended.
     pub source: &'static str,
 }
 
 macro_rules! shader {
     ($id:ident, $file:literal) => {
+        #[doc = concat!("`shaders/", $file, "` followed by `shaders/common.wgsl`.")]
         pub static $id: Shader = Shader {
             name: $file,
             source: concat!(

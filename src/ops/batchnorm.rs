@@ -7,7 +7,9 @@ use crate::backend::{Buf, ChannelShape};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
 use crate::par;
 
+/// Added to the variance before the inverse square root.
 pub const EPS: f32 = 1e-4;
+/// Weight of the batch statistics in the running statistics' moving average.
 pub const ALPHA: f32 = 0.1;
 
 /// Sums over batch and hw of f(c, i) for each channel c (i the flat index), accumulated in f64.

@@ -31,6 +31,8 @@ pub fn adam(
     }
 }
 
+/// SGD with momentum: vel = μ·vel − lr·g, then `rule` applied to p + vel; `step` is the
+/// [`StepScalars`] buffer's contents.
 pub fn sgd(rule: UpdateRule, p: &mut [f32], g: &[f32], vel: &mut [f32], step: &[f32]) {
     let (lr, mu) = (step[1], step[2]);
     for i in 0..p.len() {

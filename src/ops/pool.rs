@@ -17,6 +17,7 @@ fn window_max(x: &[f32], w: usize, base: usize) -> (usize, f32) {
     (arg, v[arg])
 }
 
+/// y [planes, h/2, w/2] = max of each 2×2 window of x [planes, h, w].
 pub fn forward(s: PoolShape, x: &[f32], y: &mut [f32]) {
     let (oh, ow) = (s.out_h(), s.out_w());
     par::for_each_chunk(&mut y[..s.y_len()], (oh * ow).max(1), |p, out| {
@@ -27,6 +28,7 @@ pub fn forward(s: PoolShape, x: &[f32], y: &mut [f32]) {
     });
 }
 
+/// dx [planes, h, w]: dy routed to each window's first maximum in x, zero elsewhere.
 pub fn backward(s: PoolShape, x: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (oh, ow) = (s.out_h(), s.out_w());
     par::for_each_chunk(&mut dx[..s.x_len()], s.h * s.w, |p, out| {

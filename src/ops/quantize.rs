@@ -8,6 +8,7 @@ use crate::quant::{ActFn, ActQuant, Nonlinearity, WeightQuant};
 
 const CHUNK: usize = 1 << 14;
 
+/// y = act(x), element-wise over x's length.
 pub fn act_forward(a: ActQuant, x: &[f32], y: &mut [f32]) {
     let n = x.len();
     let f = a.compile();
@@ -31,6 +32,7 @@ pub fn act_forward(a: ActQuant, x: &[f32], y: &mut [f32]) {
     });
 }
 
+/// dx = dy · act'(x) (straight-through mask), element-wise over x's length.
 pub fn act_backward(a: ActQuant, x: &[f32], dy: &[f32], dx: &mut [f32]) {
     let n = x.len();
     let f = a.compile();
@@ -52,6 +54,7 @@ pub fn act_backward(a: ActQuant, x: &[f32], dy: &[f32], dx: &mut [f32]) {
     });
 }
 
+/// max|w| (0 for an empty slice).
 pub fn abs_max(w: &[f32]) -> f32 {
     w.iter().fold(0.0f32, |m, v| m.max(v.abs()))
 }
