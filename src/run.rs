@@ -208,6 +208,8 @@ impl Run {
         let valid = settings.valid_images();
         let (train, val) = data.split(valid)?;
         let o = &settings.options;
+        // before the model is built: a batch the split cannot fill is refused as such
+        crate::train::check_batch(o, train.len())?;
         let model = Model::new(b, settings.net.clone(), o.batch, o.seed)?;
         if let Start::FineTune(bytes) | Start::Init(bytes) = start {
             load_into(b, &model, bytes, "the starting model")?;

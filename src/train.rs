@@ -296,15 +296,7 @@ impl Trainer {
                 "the test set is empty: there is nothing to measure the model on".into(),
             ));
         }
-        let train_n = train.len() * if options.flip { 2 } else { 1 };
-        if options.batch > train_n {
-            return Err(Error::Config(format!(
-                "a batch of {} does not fit a training split of {train_n} images{}: use a batch of {} or less",
-                options.batch,
-                if options.flip { " (with flips)" } else { "" },
-                train_n
-            )));
-        }
+        check_batch(&options, train.len())?;
         if options.batch > model.max_batch {
             return Err(Error::Model(format!(
                 "batch {} is larger than the model's buffers ({})",
@@ -528,6 +520,20 @@ pub enum Which {
     Valid,
     /// The test set.
     Test,
+}
+
+/// Refuses a batch larger than a training split of `train_images` (doubled with flips).
+pub fn check_batch(options: &TrainOptions, train_images: usize) -> Result<(), Error> {
+    let train_n = train_images * if options.flip { 2 } else { 1 };
+    if options.batch > train_n {
+        return Err(Error::Config(format!(
+            "a batch of {} does not fit a training split of {train_n} images{}: use a batch of {} or less",
+            options.batch,
+            if options.flip { " (with flips)" } else { "" },
+            train_n
+        )));
+    }
+    Ok(())
 }
 
 /// Loss and error (%) of a model over every image of an uploaded set.

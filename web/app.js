@@ -77,7 +77,9 @@ function chart() {
     state.chart = new uPlot({
       width: Math.min(1060, window.innerWidth - 40), height: 260,
       scales: { x: { time: false }, err: { auto: true } },
-      axes: [{ label: "epoch" }, { label: "loss" }, { side: 1, scale: "err", label: "error %", grid: { show: false } }],
+      legend: { live: false },
+      // epochs are whole numbers: no 1.1, 1.2 … ticks
+      axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100] }, { label: "loss" }, { side: 1, scale: "err", label: "error %", grid: { show: false } }],
       series: [{ label: "epoch" },
         { label: "training loss", stroke: "#27c" }, { label: "validation loss", stroke: "#d22" },
         { label: "validation error %", stroke: "#e80", scale: "err" }, { label: "test error % (best)", stroke: "#2a7", scale: "err" }],

@@ -145,9 +145,10 @@ fn train_point(args: &SweepArgs, p: &Point, threads: usize) -> Result<Option<Str
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("train").args(&args.train).args(&p.flags);
     cmd.arg("--out").arg(&dir).arg("--json");
-    if point_files(&dir).1.is_some() {
+    let (model, state) = point_files(&dir);
+    if state.is_some() {
         cmd.arg("--resume");
-    } else if point_files(&dir).0.is_some() {
+    } else if model.is_some() {
         // a model without a state: left by an earlier sweep that did not finish its first epoch
         cmd.arg("--overwrite");
     }

@@ -96,24 +96,25 @@ fn refuse_overwrite(args: &TrainArgs, paths: &Paths) -> Result<()> {
     if args.resume || args.finetune == 1 || args.overwrite {
         return Ok(());
     }
-    for f in [&paths.model, &paths.state] {
-        if f.exists() {
-            let what = match checkpoint::load_model(&paths.model) {
-                Ok((_, m)) => format!(
-                    " (epoch {}, validation error {})",
-                    m.epoch,
-                    percent(m.val_error)
-                ),
-                Err(_) => String::new(),
-            };
-            bail!(
-                "{} already exists{what}: continue that run with --resume, fine-tune it with -ft 1, \
-                 pass --overwrite to replace it, or choose another --out",
-                f.display()
-            );
-        }
-    }
-    Ok(())
+    let Some(f) = [&paths.model, &paths.state]
+        .into_iter()
+        .find(|f| f.exists())
+    else {
+        return Ok(());
+    };
+    let what = match checkpoint::load_model(&paths.model) {
+        Ok((_, m)) => format!(
+            " (epoch {}, validation error {})",
+            m.epoch,
+            percent(m.val_error)
+        ),
+        Err(_) => String::new(),
+    };
+    bail!(
+        "{} already exists{what}: continue that run with --resume, fine-tune it with -ft 1, \
+         pass --overwrite to replace it, or choose another --out",
+        f.display()
+    )
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
@@ -152,11 +153,6 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let _lock = lock_run(&args.out, &paths)?;
     refuse_overwrite(&args, &paths)?;
     let dataset = data::load(kind, &args.data_dir)?;
-    let train_images = (dataset.train.len().saturating_sub(settings.valid_images()))
-        * if settings.options.flip { 2 } else { 1 };
-    if settings.options.batch > train_images && train_images > 0 {
-        bail!("--batch-size {} is larger than the training split ({train_images} images): use {train_images} or less", settings.options.batch);
-    }
     let read = |p: &Path, why: &str| {
         std::fs::read(p).with_context(|| format!("{why} needs {}", p.display()))
     };
