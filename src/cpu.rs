@@ -21,6 +21,8 @@ enum Store {
 #[derive(Default)]
 pub struct CpuBackend {
     store: Vec<Store>,
+    /// (op, family, seconds) of each op while profiling (`qnn bench train`'s shares).
+    profile: Option<Vec<(&'static str, &'static str, f64)>>,
 }
 
 impl CpuBackend {
@@ -51,6 +53,26 @@ impl CpuBackend {
             Store::U8(v) => v,
             _ => panic!("buffer {} is not u8", b.id),
         }
+    }
+
+    /// Runs `op` and, while profiling, records its wall time under `name` and `family` (the
+    /// families of the GPU's kernels, so the two profiles read alike).
+    fn timed<R>(
+        &mut self,
+        name: &'static str,
+        family: &'static str,
+        op: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        if self.profile.is_none() {
+            return op(self);
+        }
+        let t0 = crate::platform::now_seconds();
+        let r = op(self);
+        let dt = crate::platform::now_seconds() - t0;
+        if let Some(p) = &mut self.profile {
+            p.push((name, family, dt));
+        }
+        r
     }
 
     /// Runs `f` with the f32 buffers `outs` lent out mutably and `self` readable for the inputs.
@@ -142,6 +164,18 @@ impl Backend for CpuBackend {
 
     fn flush(&mut self) {}
 
+    fn set_profiling(&mut self, on: bool) -> bool {
+        self.profile = on.then(Vec::new);
+        true
+    }
+
+    fn take_profile(&mut self) -> Vec<(&'static str, &'static str, f64)> {
+        self.profile
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     fn read_f32(&mut self, buf: Buf) -> impl Future<Output = Result<Vec<f32>, Error>> {
         std::future::ready(Ok(self.f32(buf)[..buf.len].to_vec()))
     }
@@ -182,63 +216,79 @@ impl Backend for CpuBackend {
     }
 
     fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf) {
-        let idx = self.u32(indices)[..batch].to_vec();
-        let mut lab = vec![0u32; batch];
-        self.write([x], |me, [xv]| {
-            let pixels = me.u8(set.shards[0].0);
-            ops::data::gather_batch(
-                pixels,
-                me.u32(set.labels),
-                (set.c, set.h, set.w),
-                set.count,
-                &idx,
-                xv,
-                &mut lab,
-            );
-        });
-        self.write_u32(labels, &lab);
+        self.timed("gather_batch", "data", |me| {
+            let idx = me.u32(indices)[..batch].to_vec();
+            let mut lab = vec![0u32; batch];
+            me.write([x], |me, [xv]| {
+                let pixels = me.u8(set.shards[0].0);
+                ops::data::gather_batch(
+                    pixels,
+                    me.u32(set.labels),
+                    (set.c, set.h, set.w),
+                    set.count,
+                    &idx,
+                    xv,
+                    &mut lab,
+                );
+            });
+            me.write_u32(labels, &lab);
+        })
     }
 
     fn conv_forward(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
-        self.write([y], |me, [yv]| {
-            ops::conv::forward(s, me.f32(x), me.f32(w), me.f32(b), yv)
-        });
+        self.timed("conv_forward", "conv forward", |me| {
+            me.write([y], |me, [yv]| {
+                ops::conv::forward(s, me.f32(x), me.f32(w), me.f32(b), yv)
+            });
+        })
     }
 
     fn conv_grad_input(&mut self, s: ConvShape, dy: Buf, w: Buf, dx: Buf) {
-        self.write([dx], |me, [d]| {
-            ops::conv::grad_input(s, me.f32(dy), me.f32(w), d)
-        });
+        self.timed("conv_grad_input", "conv grad input", |me| {
+            me.write([dx], |me, [d]| {
+                ops::conv::grad_input(s, me.f32(dy), me.f32(w), d)
+            });
+        })
     }
 
     fn conv_grad_weight(&mut self, s: ConvShape, dy: Buf, x: Buf, dw: Buf) {
-        self.write([dw], |me, [d]| {
-            ops::conv::grad_weight(s, me.f32(dy), me.f32(x), d)
-        });
+        self.timed("conv_grad_weight", "conv grad weight", |me| {
+            me.write([dw], |me, [d]| {
+                ops::conv::grad_weight(s, me.f32(dy), me.f32(x), d)
+            });
+        })
     }
 
     fn channel_sum(&mut self, s: ChannelShape, x: Buf, out: Buf) {
-        self.write([out], |me, [o]| {
-            ops::batchnorm::channel_sum(s, me.f32(x), o)
-        });
+        self.timed("channel_sum", "batch norm", |me| {
+            me.write([out], |me, [o]| {
+                ops::batchnorm::channel_sum(s, me.f32(x), o)
+            });
+        })
     }
 
     fn dense_forward(&mut self, s: DenseShape, x: Buf, w: Buf, b: Buf, y: Buf) {
-        self.write([y], |me, [yv]| {
-            ops::dense::forward(s, me.f32(x), me.f32(w), me.f32(b), yv)
-        });
+        self.timed("dense_forward", "dense", |me| {
+            me.write([y], |me, [yv]| {
+                ops::dense::forward(s, me.f32(x), me.f32(w), me.f32(b), yv)
+            });
+        })
     }
 
     fn dense_grad_input(&mut self, s: DenseShape, dy: Buf, w: Buf, dx: Buf) {
-        self.write([dx], |me, [d]| {
-            ops::dense::grad_input(s, me.f32(dy), me.f32(w), d)
-        });
+        self.timed("dense_grad_input", "dense", |me| {
+            me.write([dx], |me, [d]| {
+                ops::dense::grad_input(s, me.f32(dy), me.f32(w), d)
+            });
+        })
     }
 
     fn dense_grad_weight(&mut self, s: DenseShape, dy: Buf, x: Buf, dw: Buf) {
-        self.write([dw], |me, [d]| {
-            ops::dense::grad_weight(s, me.f32(dy), me.f32(x), d)
-        });
+        self.timed("dense_grad_weight", "dense", |me| {
+            me.write([dw], |me, [d]| {
+                ops::dense::grad_weight(s, me.f32(dy), me.f32(x), d)
+            });
+        })
     }
 
     fn bn_train(
@@ -251,15 +301,19 @@ impl Backend for CpuBackend {
         stats: Buf,
         running: Buf,
     ) {
-        self.write([y, stats, running], |me, [yv, st, run]| {
-            ops::batchnorm::train(s, me.f32(x), me.f32(gamma), me.f32(beta), yv, st, run)
-        });
+        self.timed("bn_train", "batch norm", |me| {
+            me.write([y, stats, running], |me, [yv, st, run]| {
+                ops::batchnorm::train(s, me.f32(x), me.f32(gamma), me.f32(beta), yv, st, run)
+            });
+        })
     }
 
     fn bn_eval(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf) {
-        self.write([y], |me, [yv]| {
-            ops::batchnorm::eval(s, me.f32(x), me.f32(gamma), me.f32(beta), me.f32(stats), yv)
-        });
+        self.timed("bn_eval", "batch norm", |me| {
+            me.write([y], |me, [yv]| {
+                ops::batchnorm::eval(s, me.f32(x), me.f32(gamma), me.f32(beta), me.f32(stats), yv)
+            });
+        })
     }
 
     fn bn_backward(
@@ -273,58 +327,72 @@ impl Backend for CpuBackend {
         dgamma: Buf,
         dbeta: Buf,
     ) {
-        self.write([dx, dgamma, dbeta], |me, [d, dg, db]| {
-            ops::batchnorm::backward(
-                s,
-                me.f32(dy),
-                me.f32(x),
-                me.f32(gamma),
-                me.f32(stats),
-                d,
-                dg,
-                db,
-            )
-        });
+        self.timed("bn_backward", "batch norm", |me| {
+            me.write([dx, dgamma, dbeta], |me, [d, dg, db]| {
+                ops::batchnorm::backward(
+                    s,
+                    me.f32(dy),
+                    me.f32(x),
+                    me.f32(gamma),
+                    me.f32(stats),
+                    d,
+                    dg,
+                    db,
+                )
+            });
+        })
     }
 
     fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf) {
-        self.write([y], |me, [yv]| {
-            ops::quantize::act_forward(a, &me.f32(x)[..n], yv)
-        });
+        self.timed("act_forward", "quantizers", |me| {
+            me.write([y], |me, [yv]| {
+                ops::quantize::act_forward(a, &me.f32(x)[..n], yv)
+            });
+        })
     }
 
     fn act_backward(&mut self, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf) {
-        self.write([dx], |me, [d]| {
-            ops::quantize::act_backward(a, &me.f32(x)[..n], me.f32(dy), d)
-        });
+        self.timed("act_backward", "quantizers", |me| {
+            me.write([dx], |me, [d]| {
+                ops::quantize::act_backward(a, &me.f32(x)[..n], me.f32(dy), d)
+            });
+        })
     }
 
     fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf) {
-        self.write([y], |me, [yv]| ops::pool::forward(s, me.f32(x), yv));
+        self.timed("pool_forward", "pooling", |me| {
+            me.write([y], |me, [yv]| ops::pool::forward(s, me.f32(x), yv));
+        })
     }
 
     fn pool_backward(&mut self, s: PoolShape, x: Buf, dy: Buf, dx: Buf) {
-        self.write([dx], |me, [d]| {
-            ops::pool::backward(s, me.f32(x), me.f32(dy), d)
-        });
+        self.timed("pool_backward", "pooling", |me| {
+            me.write([dx], |me, [d]| {
+                ops::pool::backward(s, me.f32(x), me.f32(dy), d)
+            });
+        })
     }
 
     fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf) {
-        self.write([absmax, wq], |me, [m, out]| {
-            m[0] = ops::quantize::weight_quantize(q, me.f32(w), out)
-        });
+        self.timed("weight_quantize", "quantizers", |me| {
+            me.write([absmax, wq], |me, [m, out]| {
+                m[0] = ops::quantize::weight_quantize(q, me.f32(w), out)
+            });
+        })
     }
 
     fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
-        let lab = self.u32(labels)[..batch].to_vec();
-        match dy {
-            Some(d) => self.write([d, acc], |me, [dv, a]| {
-                ops::loss::squared_hinge(batch, me.f32(y), &lab, Some(dv), a)
-            }),
-            None => self.write([acc], |me, [a]| {
-                ops::loss::squared_hinge(batch, me.f32(y), &lab, None, a)
-            }),
-        }
+        self.timed("loss", "loss", |me| {
+            let lab = me.u32(labels)[..batch].to_vec();
+            match dy {
+                Some(d) => me.write([d, acc], |me, [dv, a]| {
+                    ops::loss::squared_hinge(batch, me.f32(y), &lab, Some(dv), a)
+                }),
+                None => me.write([acc], |me, [a]| {
+                    ops::loss::squared_hinge(batch, me.f32(y), &lab, None, a)
+                }),
+            }
+        })
     }
 
     fn adam(
@@ -337,15 +405,19 @@ impl Backend for CpuBackend {
         v: Buf,
         step: Buf,
     ) {
-        self.write([p, m, v], |me, [pv, mv, vv]| {
-            ops::optimizer::adam(rule, cfg, pv, me.f32(g), mv, vv, me.f32(step))
-        });
+        self.timed("adam", "optimizer", |me| {
+            me.write([p, m, v], |me, [pv, mv, vv]| {
+                ops::optimizer::adam(rule, cfg, pv, me.f32(g), mv, vv, me.f32(step))
+            });
+        })
     }
 
     fn sgd(&mut self, rule: UpdateRule, p: Buf, g: Buf, vel: Buf, step: Buf) {
-        self.write([p, vel], |me, [pv, vv]| {
-            ops::optimizer::sgd(rule, pv, me.f32(g), vv, me.f32(step))
-        });
+        self.timed("sgd", "optimizer", |me| {
+            me.write([p, vel], |me, [pv, vv]| {
+                ops::optimizer::sgd(rule, pv, me.f32(g), vv, me.f32(step))
+            });
+        })
     }
 }
 

@@ -53,6 +53,7 @@ pub mod cpu;
 pub mod data;
 pub mod energy;
 pub mod gpu;
+pub mod inspect;
 pub mod model;
 pub mod ops;
 mod par;

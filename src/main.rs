@@ -1,6 +1,8 @@
 //! The `qnn` command line: train, eval, info, bench, download, import-npz.
 
 mod cli;
+#[cfg(feature = "gui")]
+mod gui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +42,27 @@ pub enum Command {
     Energy(EnergyArgs),
     /// Train a grid of bit widths × network sizes and find the minimum-energy networks.
     Sweep(SweepArgs),
+    /// Open the desktop window: train and watch the network learn (accepts `qnn train`'s flags).
+    #[cfg(feature = "gui")]
+    Gui(GuiArgs),
+}
+
+#[cfg(feature = "gui")]
+#[derive(Args, Debug)]
+pub struct GuiArgs {
+    /// Settings for the window (they replace the remembered ones when any is given).
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Start training as soon as the window opens (with --resume: continue the saved run).
+    #[arg(long)]
+    pub start: bool,
+    /// Close the window when the run ends (a scripted run: prints each epoch, exits 0 when it
+    /// trained, 1 when it failed).
+    #[arg(long)]
+    pub exit_when_done: bool,
+    /// Save a PNG of the window just before it closes.
+    #[arg(long, value_name = "PNG")]
+    pub screenshot: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -348,8 +371,33 @@ fn ensure_runtime_dir() {
 
 fn main() -> ExitCode {
     ensure_runtime_dir();
-    let cli = Cli::parse_from(seed_args(std::env::args()));
-    match cli::run(cli) {
+    let args = seed_args(std::env::args());
+    let matches = <Cli as clap::CommandFactory>::command().get_matches_from(&args);
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    #[cfg(feature = "gui")]
+    if let Command::Gui(g) = cli.command {
+        let flags_given = matches.subcommand_matches("gui").is_some_and(|m| {
+            m.ids().any(|id| {
+                !matches!(id.as_str(), "start" | "exit_when_done" | "screenshot")
+                    && m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+            })
+        });
+        return exit_code(gui::gui(gui::Launch {
+            train: g.train,
+            flags_given,
+            start: g.start,
+            exit_when_done: g.exit_when_done,
+            screenshot: g.screenshot,
+        }));
+    }
+    exit_code(cli::run(cli))
+}
+
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<cli::Interrupted>().is_some() => {
             eprintln!("{e:#}");

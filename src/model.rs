@@ -727,9 +727,42 @@ impl Model {
             )));
         }
         b.write_f32(self.x, x);
+        self.eval_scores(b, n).await
+    }
+
+    /// Scores [n, 10] of the n images already in the input buffer, evaluation mode.
+    pub async fn eval_scores<B: Backend>(&self, b: &mut B, n: usize) -> Result<Vec<f32>, Error> {
         self.forward(b, n, false);
         let s = b.read_f32(self.scores).await?;
         Ok(s[..n * CLASSES].to_vec())
+    }
+
+    /// Each conv layer's quantized activations `[n, cout, h, w]` from the forward pass recorded
+    /// last (over n ≤ `max_batch` images), named `conv{k} ({block})`.
+    pub async fn activations<B: Backend>(
+        &self,
+        b: &mut B,
+        n: usize,
+    ) -> Result<Vec<(String, Vec<f32>)>, Error> {
+        let mut out = Vec::with_capacity(self.convs.len());
+        for (k, c) in self.convs.iter().enumerate() {
+            let l = c.layer;
+            let v = b.read_f32(c.a).await?;
+            out.push((
+                format!("conv{k} ({})", l.block),
+                v[..n * l.cout * l.h * l.w].to_vec(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The first conv layer's float weights `[cout, cin, 3, 3]`.
+    pub async fn first_layer_weights<B: Backend>(&self, b: &mut B) -> Result<Vec<f32>, Error> {
+        let c = self
+            .convs
+            .first()
+            .ok_or_else(|| Error::Model("the network has no conv layer".into()))?;
+        b.read_f32(self.params[c.w].value).await
     }
 
     /// Resets the optimizer state (fine-tuning restarts it).

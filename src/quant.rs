@@ -127,6 +127,15 @@ impl ActQuant {
         }
     }
 
+    /// Every level the quantizer gives, ascending (lo, lo + 2/scale, …, hi); `None` in float
+    /// mode. E.g. 2-bit relu: [0, 0.5]; binary: [−1, 1].
+    pub fn level_values(self) -> Option<Vec<f32>> {
+        let l = self.levels()?;
+        let step = 2.0 / l.scale;
+        let n = ((l.hi - l.lo) / step).round() as usize + 1;
+        Some((0..n).map(|k| l.lo + k as f32 * step).collect())
+    }
+
     /// The forward value: one of the levels in the table of [`ActQuant`] when quantized.
     pub fn forward(self, x: f32) -> f32 {
         self.compile().forward(x)
@@ -293,6 +302,21 @@ impl WeightQuant {
             WeightQuant::None => 32,
             WeightQuant::Binary => 1,
             WeightQuant::Bits { bits, .. } => bits,
+        }
+    }
+
+    /// Every level [`WeightQuant::apply`] can give a tensor whose max|W| is `absmax`,
+    /// ascending; `None` in float mode. E.g. 2 bits, sym, max|W| 0.3: k/4 for k in −2..=2.
+    pub fn levels(self, absmax: f32) -> Option<Vec<f32>> {
+        match self {
+            WeightQuant::None => None,
+            WeightQuant::Binary => Some(vec![-1.0, 1.0]),
+            WeightQuant::Bits { bits, sym } => {
+                let scale = ldexp(1.0, bits as i32 - 1 + weight_exponent(absmax));
+                let lo = -(1i64 << (bits - 1));
+                let hi = if sym { -lo } else { -lo - 1 };
+                Some((lo..=hi).map(|k| k as f32 / scale).collect())
+            }
         }
     }
 

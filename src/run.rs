@@ -31,7 +31,8 @@ use crate::data::{Dataset, DatasetKind};
 use crate::model::{Model, NetConfig, Summary};
 use crate::quant::Nonlinearity;
 use crate::train::{
-    EpochReport, Optimizer, RunIdentity, StepInfo, TrainOptions, TrainState, Trainer,
+    EpochReport, Optimizer, RunIdentity, StepInfo, StepWants, TrainOptions, TrainState, Trainer,
+    Which,
 };
 use crate::Error;
 
@@ -243,11 +244,11 @@ impl Run {
     /// [`Run::best_model`] holds it). `progress` sees every step and returns whether it wants
     /// the running loss read back at the next one (a device read: a few times a second at most).
     /// A non-finite value anywhere stops the run with [`Error::NonFinite`].
-    pub async fn next_epoch<B: Backend>(
+    pub async fn next_epoch<B: Backend, W: Into<StepWants>>(
         &mut self,
         b: &mut B,
         stop: &AtomicBool,
-        mut progress: impl FnMut(StepInfo) -> bool,
+        mut progress: impl FnMut(StepInfo) -> W,
     ) -> Result<EpochOutcome, Error> {
         let epoch = self.trainer.state.epoch + 1;
         let mut steps_done = 0;
@@ -339,10 +340,41 @@ impl Run {
         Ok(scores)
     }
 
+    /// A [`Probe`](crate::inspect::Probe) of the current model on the first validation images.
+    pub async fn probe<B: Backend>(&self, b: &mut B) -> Result<crate::inspect::Probe, Error> {
+        self.trainer.probe(b).await
+    }
+
+    /// The confusion matrix of the current model on the validation split.
+    pub async fn validation_confusion<B: Backend>(
+        &self,
+        b: &mut B,
+        data: &Dataset,
+    ) -> Result<crate::inspect::ConfusionMatrix, Error> {
+        let scores = self.trainer.scores(b, Which::Valid).await?;
+        // the validation split is the end of the training file (Dataset::split)
+        let labels = &data.train.labels;
+        let valid = scores.len() / crate::inspect::CLASSES;
+        if valid > labels.len() {
+            return Err(Error::Data(
+                "these data are not the ones the run was built with".into(),
+            ));
+        }
+        Ok(crate::inspect::ConfusionMatrix::new(
+            &scores,
+            &labels[labels.len() - valid..],
+        ))
+    }
+
     /// The flag that pauses the epoch in progress between two steps while set (a front end
     /// keeps a clone: it can set it while an epoch runs).
     pub fn pause_flag(&self) -> std::sync::Arc<AtomicBool> {
         self.trainer.pause.clone()
+    }
+
+    /// Makes `flag` the run's pause flag (a front end that made its flag before the run).
+    pub fn share_pause_flag(&mut self, flag: std::sync::Arc<AtomicBool>) {
+        self.trainer.pause = flag;
     }
 
     /// Everything needed to continue the run exactly (parameters, running statistics, optimizer

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, ImageSet, LossAcc, StepScalars};
 use crate::data::Split;
+use crate::inspect::Probe;
 use crate::model::Model;
 use crate::platform::now_seconds;
 use crate::Error;
@@ -238,8 +239,8 @@ impl RunIdentity {
     }
 }
 
-/// Progress inside an epoch, for a progress bar.
-#[derive(Clone, Copy, Debug)]
+/// Progress inside an epoch, for a progress bar and live views.
+#[derive(Clone, Debug)]
 pub struct StepInfo {
     /// Steps done in this epoch (1-based: the step just taken).
     pub step: usize,
@@ -247,6 +248,26 @@ pub struct StepInfo {
     pub steps: usize,
     /// Mean training loss so far, when it was read back at this step.
     pub loss: Option<f64>,
+    /// Training error (%) so far in this epoch, read back with the loss.
+    pub error: Option<f64>,
+    /// A look inside the network after this step, when the previous call asked for one.
+    pub probe: Option<Probe>,
+}
+
+/// What a progress callback asks of the next step. A plain `bool` means "read the loss".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepWants {
+    /// Read the running loss and error back (a device read: a few times a second at most).
+    pub loss: bool,
+    /// Measure a [`Probe`] on the first validation images (a forward pass and a few reads:
+    /// about once a second at most).
+    pub probe: bool,
+}
+
+impl From<bool> for StepWants {
+    fn from(loss: bool) -> Self {
+        StepWants { loss, probe: false }
+    }
 }
 
 /// The training loop over one model and its uploaded training, validation and test splits.
@@ -342,11 +363,11 @@ impl Trainer {
 
     /// Trains one epoch; `progress` sees each step and returns whether it wants the running loss
     /// read back at the next step (a device read: ask a few times a second at most).
-    pub async fn train_epoch<B: Backend>(
+    pub async fn train_epoch<B: Backend, W: Into<StepWants>>(
         &mut self,
         b: &mut B,
         stop: &AtomicBool,
-        mut progress: impl FnMut(StepInfo) -> bool,
+        mut progress: impl FnMut(StepInfo) -> W,
     ) -> Result<(f64, usize), Error> {
         let epoch = self.state.epoch + 1;
         let order = self.epoch_order(epoch);
@@ -354,7 +375,7 @@ impl Trainer {
         let batch = self.options.batch;
         b.fill_zero(self.model.acc);
         let sgd = matches!(self.options.optimizer, Optimizer::Sgd { .. });
-        let mut want_loss = false;
+        let mut wants = StepWants::default();
         let mut last_checked = 0;
         let mut done = 0;
         for step in 0..steps {
@@ -381,18 +402,25 @@ impl Trainer {
             );
             self.model.train_step(b, batch, sgd);
             done = step + 1;
-            let mut loss = None;
-            if want_loss {
+            let (mut loss, mut error, mut probe) = (None, None, None);
+            if wants.loss {
                 let acc = LossAcc::from_slice(&b.read_f32(self.model.acc).await?);
                 self.check_loss(b, &acc, epoch, last_checked, done).await?;
                 last_checked = done;
                 loss = Some(acc.loss_sum / (done * batch) as f64);
+                error = Some(100.0 * acc.wrong / (done * batch) as f64);
             }
-            want_loss = progress(StepInfo {
+            if wants.probe {
+                probe = Some(self.probe(b).await?);
+            }
+            wants = progress(StepInfo {
                 step: step + 1,
                 steps,
                 loss,
-            });
+                error,
+                probe,
+            })
+            .into();
         }
         b.flush();
         let acc = LossAcc::from_slice(&b.read_f32(self.model.acc).await?);
@@ -445,6 +473,45 @@ impl Trainer {
         )))
     }
 
+    /// A [`Probe`] of the model as it is now, on the first (up to 64) validation images.
+    pub async fn probe<B: Backend>(&self, b: &mut B) -> Result<Probe, Error> {
+        let n = self.valid.count.min(self.model.max_batch).min(64);
+        let idx: Vec<u32> = (0..n as u32).collect();
+        b.write_u32(self.model.indices, &idx);
+        b.gather_batch(
+            &self.valid,
+            self.model.indices,
+            n,
+            self.model.input(),
+            self.model.labels,
+        );
+        Probe::measure(b, &self.model, n).await
+    }
+
+    /// Scores `[n, 10]` of every image of a set (evaluation mode), in order.
+    pub async fn scores<B: Backend>(&self, b: &mut B, which: Which) -> Result<Vec<f32>, Error> {
+        let set = match which {
+            Which::Valid => &self.valid,
+            Which::Test => &self.test,
+        };
+        let batch = self.options.batch.min(self.model.max_batch);
+        let mut out = Vec::with_capacity(set.count * crate::inspect::CLASSES);
+        for start in (0..set.count).step_by(batch) {
+            let n = batch.min(set.count - start);
+            let idx: Vec<u32> = (start as u32..(start + n) as u32).collect();
+            b.write_u32(self.model.indices, &idx);
+            b.gather_batch(
+                set,
+                self.model.indices,
+                n,
+                self.model.input(),
+                self.model.labels,
+            );
+            out.extend(self.model.eval_scores(b, n).await?);
+        }
+        Ok(out)
+    }
+
     /// Makes a fine-tuning run start from the loaded model's own validation result: an epoch
     /// becomes the best (and is saved) only when it does at least as well, so a run that ends
     /// worse never replaces the model it started from.
@@ -469,11 +536,11 @@ impl Trainer {
 
     /// One whole epoch as the seed runs it: train, validate, test when the validation error is
     /// at most the best so far; LR decays after it.
-    pub async fn run_epoch<B: Backend>(
+    pub async fn run_epoch<B: Backend, W: Into<StepWants>>(
         &mut self,
         b: &mut B,
         stop: &AtomicBool,
-        progress: impl FnMut(StepInfo) -> bool,
+        progress: impl FnMut(StepInfo) -> W,
     ) -> Result<EpochReport, Error> {
         let t0 = now_seconds();
         let lr = self.state.lr;

@@ -292,3 +292,83 @@ fn data_sets_parse_from_bytes() {
     let e = data::from_files(DatasetKind::Cifar10, &bad).unwrap_err();
     assert!(e.to_string().contains("test_batch.bin"), "{e}");
 }
+
+/// What the window shows comes from the run itself: a probe asked for mid-epoch arrives with the
+/// step, leaves training untouched (same result as a run without probes), counts every
+/// activation on a level and shows the first layer's weights quantized as the forward pass uses
+/// them; the confusion matrix agrees with the validation error; the explorer (a saved model on
+/// the CPU) predicts what the run predicts.
+#[test]
+fn probes_confusion_and_explorer_match_the_run() {
+    use qnn::inspect::{ConfusionMatrix, Explorer, Filters};
+    use qnn::train::StepWants;
+    let data = bars(140, 30);
+    let s = settings();
+    let mut b = cpu();
+    let mut plain = pollster::block_on(Run::new(&mut b, s.clone(), &data, Start::Fresh)).unwrap();
+    epochs(&mut b, &mut plain, 1);
+    let mut b2 = cpu();
+    let mut run = pollster::block_on(Run::new(&mut b2, s.clone(), &data, Start::Fresh)).unwrap();
+    let stop = AtomicBool::new(false);
+    let mut probes = Vec::new();
+    let out = pollster::block_on(run.next_epoch(&mut b2, &stop, |info| {
+        if let Some(p) = info.probe {
+            probes.push((info.step, p));
+        }
+        StepWants {
+            loss: true,
+            probe: info.step % 2 == 1,
+        }
+    }))
+    .unwrap();
+    let EpochOutcome::Finished(r) = out else {
+        panic!("{out:?}")
+    };
+    // a probe after every second step; training identical to the run without probes
+    assert_eq!(
+        probes.iter().map(|p| p.0).collect::<Vec<_>>(),
+        vec![2, 4, 6, 8, 10]
+    );
+    assert_eq!(timeless(run.history()), timeless(plain.history()));
+    let act = s.net.activation();
+    let levels = act.level_values().unwrap();
+    for (_, p) in &probes {
+        assert_eq!(p.images, 20); // the model's buffers hold one batch
+        for (h, layer) in p.activations.iter().zip(s.net.conv_layers()) {
+            assert_eq!(
+                h.total(),
+                (20 * layer.cout * layer.h * layer.w) as u64,
+                "{}",
+                h.layer
+            );
+            assert_eq!(h.levels, levels);
+            assert_eq!(h.non_finite, 0);
+        }
+    }
+    // the last probe's filters are the model's first layer, quantized
+    let model = qnn::checkpoint::model_from_bytes(run.best_model().unwrap(), "best").unwrap();
+    let w = &model.0.iter().find(|t| t.0 == "conv0.weight").unwrap().2;
+    let now = pollster::block_on(run.probe(&mut b2)).unwrap();
+    assert_eq!(now.filters, Filters::new(&s.net, w).unwrap());
+    assert!(now
+        .filters
+        .values
+        .iter()
+        .all(|v| now.filters.levels.as_ref().unwrap().contains(v)));
+    // the confusion matrix is the validation error
+    let m: ConfusionMatrix = pollster::block_on(run.validation_confusion(&mut b2, &data)).unwrap();
+    assert_eq!(m.total(), 40);
+    assert!(
+        (m.error_percent() - r.val_error).abs() < 1e-9,
+        "{} vs {}",
+        m.error_percent(),
+        r.val_error
+    );
+    // the explorer of the best model scores test images as the run does
+    let pixels = &data.test.pixels[..10 * 784];
+    let from_run = pollster::block_on(run.predict(&mut b2, pixels)).unwrap();
+    let mut ex = Explorer::from_model_bytes(run.best_model().unwrap(), "best").unwrap();
+    let from_file = ex.scores(pixels).unwrap();
+    assert_eq!(from_run, from_file);
+    assert_eq!(ex.probe(pixels).unwrap().filters, now.filters);
+}

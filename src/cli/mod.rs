@@ -4,9 +4,9 @@ mod bench;
 mod download;
 mod energy;
 mod import_npz;
-mod plot;
+pub mod plot;
 mod sweep;
-mod train_cmd;
+pub mod train_cmd;
 
 use anyhow::Result;
 use qnn::gpu::best_adapter;
@@ -71,6 +71,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ImportNpz(args) => import_npz::import(args),
         Command::Energy(args) => energy::energy(args),
         Command::Sweep(args) => sweep::sweep(args),
+        #[cfg(feature = "gui")]
+        Command::Gui(_) => anyhow::bail!("the window is opened by main, not here"),
     }
 }
 

@@ -46,16 +46,17 @@ pub fn net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig
     Ok(config)
 }
 
-struct Paths {
-    model: PathBuf,
-    metrics: PathBuf,
-    plot: PathBuf,
-    state: PathBuf,
-    lock: PathBuf,
+/// The files of a run in its folder (`--out`), named after the model.
+pub struct Paths {
+    pub model: PathBuf,
+    pub metrics: PathBuf,
+    pub plot: PathBuf,
+    pub state: PathBuf,
+    pub lock: PathBuf,
 }
 
 impl Paths {
-    fn new(out: &Path, name: &str) -> Self {
+    pub fn new(out: &Path, name: &str) -> Self {
         Paths {
             model: out.join(format!("{name}.safetensors")),
             metrics: out.join(format!("{name}.metrics.jsonl")),
@@ -69,7 +70,7 @@ impl Paths {
 /// Makes `out`, proves it writable and takes the run's lock file in it, held until the returned
 /// file is dropped (the OS releases it if the process dies), so two runs never write into one
 /// model's files at once.
-fn lock_run(out: &Path, paths: &Paths) -> Result<std::fs::File> {
+pub fn lock_run(out: &Path, paths: &Paths) -> Result<std::fs::File> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("--out {}: cannot create the folder", out.display()))?;
     let file = std::fs::OpenOptions::new()
@@ -441,7 +442,7 @@ fn print_report(r: &EpochReport, epochs: usize) {
     println!("  test error rate:               {:.2}%", r.test_error);
 }
 
-fn write_metrics(path: &Path, history: &[EpochReport]) -> Result<()> {
+pub fn write_metrics(path: &Path, history: &[EpochReport]) -> Result<()> {
     let mut text = String::new();
     for r in history {
         text.push_str(&serde_json::to_string(r)?);

@@ -75,22 +75,28 @@ pub async fn best_adapter() -> Result<AdapterChoice, Error> {
 /// and the WebGPU defaults for everything the shaders are written against (8 storage buffers
 /// per stage, 256 invocations per workgroup, 16 KiB workgroup memory).
 pub async fn open(choice: &AdapterChoice) -> Result<(wgpu::Device, wgpu::Queue), Error> {
-    let have = choice.adapter.limits();
+    choice
+        .adapter
+        .request_device(&device_descriptor(&choice.adapter))
+        .await
+        .map_err(|e| Error::Device(e.to_string()))
+}
+
+/// What [`open`] asks of an adapter. A program that opens the device itself (the desktop
+/// window opens one device for drawing and training) asks for this, then builds the backend
+/// with [`GpuBackend::from_device`](crate::GpuBackend::from_device).
+pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
+    let have = adapter.limits();
     let limits = wgpu::Limits {
         max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
         max_buffer_size: have.max_buffer_size,
         ..wgpu::Limits::default()
     };
-    let desc = wgpu::DeviceDescriptor {
+    wgpu::DeviceDescriptor {
         label: Some("qnn"),
         // timestamps, where the adapter has them, for `qnn bench`'s per-kernel GPU times
-        required_features: choice.adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+        required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
         required_limits: limits,
         ..Default::default()
-    };
-    choice
-        .adapter
-        .request_device(&desc)
-        .await
-        .map_err(|e| Error::Device(e.to_string()))
+    }
 }

@@ -145,6 +145,13 @@ impl GpuBackend {
     /// Opens this adapter.
     pub async fn with_adapter(choice: &AdapterChoice) -> Result<Self, Error> {
         let (device, queue) = device::open(choice).await?;
+        Ok(Self::from_device(device, queue, choice.info.clone()))
+    }
+
+    /// The backend on a device opened elsewhere (e.g. by a window that draws with it too), best
+    /// opened with [`device_descriptor`](device::device_descriptor)'s limits. Both may submit
+    /// to its queue; the trainer's buffers and pipelines are its own.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
         let max_binding_bytes = device.limits().max_storage_buffer_binding_size;
         let device_error = Arc::new(Mutex::new(None));
         let slot = device_error.clone();
@@ -153,10 +160,10 @@ impl GpuBackend {
                 first.get_or_insert_with(|| e.to_string());
             }
         }));
-        Ok(Self {
+        Self {
             device,
             queue,
-            info: choice.info.clone(),
+            info,
             max_binding_bytes,
             bufs: Vec::new(),
             modules: HashMap::new(),
@@ -168,7 +175,7 @@ impl GpuBackend {
             counters: Counters::default(),
             device_error,
             profiler: None,
-        })
+        }
     }
 
     /// Native convenience: blocks on [`GpuBackend::new_async`].

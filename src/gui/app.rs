@@ -1,0 +1,762 @@
+//! The window's state and how it reacts: buttons, dropped files, the worker's events.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use eframe::egui;
+use qnn::data::{Dataset, DatasetKind};
+use qnn::inspect::{ConfusionMatrix, Explorer, Probe};
+use qnn::train::EpochReport;
+
+use super::settings::{Device, Settings};
+use super::worker::{self, DataSource, Event, Handle, Job, SharedGpu, StartFrom};
+use super::{views, Launch};
+
+const SETTINGS_KEY: &str = "settings";
+
+/// What the window tells the process when it closes (for `--exit-when-done` runs and scripts).
+#[derive(Clone, Default)]
+pub struct ExitReport(Arc<Mutex<ExitState>>);
+
+#[derive(Default)]
+struct ExitState {
+    lines: Vec<String>,
+    failed: Option<String>,
+    screenshot_error: Option<String>,
+}
+
+impl ExitReport {
+    fn line(&self, s: String) {
+        if let Ok(mut st) = self.0.lock() {
+            st.lines.push(s);
+        }
+    }
+    fn fail(&self, s: String) {
+        if let Ok(mut st) = self.0.lock() {
+            st.failed = Some(s);
+        }
+    }
+    /// Prints what the window did; an error when its run failed.
+    pub fn finish(&self) -> Result<()> {
+        let st = self
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("window state lost"))?;
+        for l in &st.lines {
+            println!("{l}");
+        }
+        if let Some(e) = &st.screenshot_error {
+            anyhow::bail!("{e}");
+        }
+        if let Some(e) = &st.failed {
+            anyhow::bail!("{e}");
+        }
+        Ok(())
+    }
+}
+
+/// Frame intervals while a run trains: how smooth the window stays.
+#[derive(Default)]
+pub struct FrameStats {
+    last: Option<Instant>,
+    /// Milliseconds between consecutive frames drawn while training.
+    pub intervals_ms: Vec<f64>,
+}
+
+impl FrameStats {
+    fn tick(&mut self, training: bool) {
+        let now = Instant::now();
+        if let (Some(last), true) = (self.last, training) {
+            self.intervals_ms
+                .push(now.duration_since(last).as_secs_f64() * 1e3);
+        }
+        self.last = Some(now);
+    }
+    /// (median, 95th percentile, worst) in ms.
+    pub fn summary(&self) -> Option<(f64, f64, f64)> {
+        if self.intervals_ms.is_empty() {
+            return None;
+        }
+        let mut v = self.intervals_ms.clone();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        Some((at(0.5), at(0.95), v[v.len() - 1]))
+    }
+}
+
+/// A point of the curves within an epoch: (epoch as a fraction, value).
+pub type Curve = Vec<[f64; 2]>;
+
+/// What the views show of the current run or model.
+#[derive(Default)]
+pub struct Shown {
+    pub history: Vec<EpochReport>,
+    pub step_loss: Curve,
+    pub step_error: Curve,
+    /// (epoch, step, steps) of the last step.
+    pub progress: Option<(usize, usize, usize)>,
+    pub epochs: usize,
+    pub images_per_second: f64,
+    pub seconds_left: Option<f64>,
+    pub probe: Option<Probe>,
+    pub confusion: Option<ConfusionMatrix>,
+    /// Predicted classes of the grid's test images.
+    pub grid: Vec<u8>,
+    /// The best model so far (or the loaded one), as its file's bytes.
+    pub best_model: Option<Vec<u8>>,
+    /// A title for what is shown ("run …" or "model file …").
+    pub title: String,
+}
+
+/// The draw pad: 28×28 intensities and the scores of the model for them.
+pub struct Pad {
+    pub pixels: Vec<f32>,
+    pub scores: Option<Vec<f32>>,
+    pub dirty: bool,
+}
+
+impl Default for Pad {
+    fn default() -> Self {
+        Pad {
+            pixels: vec![0.0; 28 * 28],
+            scores: None,
+            dirty: false,
+        }
+    }
+}
+
+pub struct Running {
+    pub handle: Handle,
+    pub pause: Option<Arc<AtomicBool>>,
+    pub device: String,
+    pub started: Instant,
+    pub epoch_started: Instant,
+}
+
+/// A question the window asks before acting.
+pub enum Ask {
+    /// A fresh start would replace this run's files.
+    Overwrite(PathBuf),
+}
+
+pub struct QnnApp {
+    pub settings: Settings,
+    gpu: Option<SharedGpu>,
+    /// What the window's GPU is, for the device line.
+    pub adapter: String,
+    gpu_is_hardware: bool,
+    data: Option<(DataSource, Arc<Dataset>)>,
+    pub running: Option<Running>,
+    pub shown: Shown,
+    pub explorer: Option<Explorer>,
+    pub pad: Pad,
+    pub messages: Vec<(bool, String)>,
+    pub ask: Option<Ask>,
+    pub status: String,
+    pub frames: FrameStats,
+    pub grid_textures: Vec<egui::TextureHandle>,
+    exit_when_done: bool,
+    screenshot: Option<PathBuf>,
+    closing: bool,
+    exit: ExitReport,
+    pending_start: bool,
+}
+
+impl QnnApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, launch: Launch, exit: ExitReport) -> Self {
+        let remembered: Option<Settings> =
+            cc.storage.and_then(|s| eframe::get_value(s, SETTINGS_KEY));
+        let settings = if launch.flags_given || remembered.is_none() {
+            Settings::from_args(&launch.train)
+        } else {
+            remembered.unwrap_or_default()
+        };
+        let (gpu, adapter, gpu_is_hardware) = match &cc.wgpu_render_state {
+            Some(rs) => {
+                let info = rs.adapter.get_info();
+                let hardware =
+                    info.device_type != wgpu::DeviceType::Cpu && info.backend != wgpu::Backend::Gl;
+                let compute = info.backend != wgpu::Backend::Gl;
+                let adapter = format!("{} ({:?})", info.name, info.backend);
+                let gpu = compute.then(|| SharedGpu {
+                    device: rs.device.clone(),
+                    queue: rs.queue.clone(),
+                    info,
+                });
+                (gpu, adapter, hardware)
+            }
+            None => (None, "none".to_string(), false),
+        };
+        let mut app = QnnApp {
+            settings,
+            gpu,
+            adapter,
+            gpu_is_hardware,
+            data: None,
+            running: None,
+            shown: Shown::default(),
+            explorer: None,
+            pad: Pad::default(),
+            messages: Vec::new(),
+            ask: None,
+            status: "ready".into(),
+            frames: FrameStats::default(),
+            grid_textures: Vec::new(),
+            exit_when_done: launch.exit_when_done,
+            screenshot: launch.screenshot,
+            closing: false,
+            exit,
+            pending_start: launch.start,
+        };
+        let (_, reason) = app.training_device();
+        if let Some(r) = reason {
+            app.say(false, r);
+        }
+        if launch.train.resume && launch.start {
+            app.pending_start = false;
+            app.start(StartFrom::Resume, &cc.egui_ctx);
+        }
+        app
+    }
+
+    /// A line in the message area (`true`: an error).
+    pub fn say(&mut self, error: bool, text: String) {
+        self.messages.push((error, text));
+        if self.messages.len() > 6 {
+            self.messages.remove(0);
+        }
+    }
+
+    /// The GPU the trainer would use and, when it trains on the CPU, why.
+    pub fn training_device(&self) -> (Option<SharedGpu>, Option<String>) {
+        match (self.settings.device, &self.gpu) {
+            (Device::Cpu, _) => (None, Some("training on the CPU backend (chosen)".into())),
+            (_, None) => (
+                None,
+                Some(format!(
+                    "no GPU the trainer can use ({}): training on the CPU backend",
+                    self.adapter
+                )),
+            ),
+            (Device::Auto, Some(_)) if !self.gpu_is_hardware => (
+                None,
+                Some(format!(
+                    "the window's GPU is a software rasterizer ({}): training on the CPU backend (choose device GPU to force it)",
+                    self.adapter
+                )),
+            ),
+            (_, Some(g)) => (Some(g.clone()), None),
+        }
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// The data of the current source, when already loaded.
+    pub fn data(&self) -> Option<&Arc<Dataset>> {
+        let src = self.source().ok()?;
+        self.data
+            .as_ref()
+            .filter(|(s, _)| *s == src)
+            .map(|(_, d)| d)
+    }
+
+    fn source(&self) -> Result<DataSource, String> {
+        Ok(DataSource {
+            kind: self.settings.kind()?,
+            path: self.settings.data_path.clone(),
+        })
+    }
+
+    /// The run's files for the current settings.
+    pub fn run_files(&self) -> Option<crate::cli::train_cmd::Paths> {
+        let s = self.settings.run_settings().ok()?;
+        Some(crate::cli::train_cmd::Paths::new(
+            &self.settings.out,
+            &s.model_name(),
+        ))
+    }
+
+    /// Starts a run (the Start, Resume and Fine-tune buttons).
+    pub fn start(&mut self, from: StartFrom, ctx: &egui::Context) {
+        if self.is_training() {
+            return;
+        }
+        let settings = match self.settings.run_settings() {
+            Ok(s) => s,
+            Err(e) => {
+                self.say(true, e);
+                return;
+            }
+        };
+        let source = match self.source() {
+            Ok(s) => s,
+            Err(e) => {
+                self.say(true, e);
+                return;
+            }
+        };
+        if let (StartFrom::Fresh { overwrite: false }, Some(p)) = (&from, self.run_files()) {
+            if let Some(f) = [&p.model, &p.state].into_iter().find(|f| f.exists()) {
+                self.ask = Some(Ask::Overwrite(f.clone()));
+                return;
+            }
+        }
+        let (gpu, cpu_reason) = self.training_device();
+        let resuming = matches!(from, StartFrom::Resume);
+        let job = Job {
+            settings: settings.clone(),
+            source,
+            data: self.data().cloned(),
+            start: from,
+            gpu,
+            cpu_reason,
+            out: self.settings.out.clone(),
+        };
+        let ctx2 = ctx.clone();
+        let handle = worker::spawn(job, move || ctx2.request_repaint());
+        self.shown = Shown {
+            title: settings.model_name(),
+            epochs: settings.options.epochs,
+            ..Shown::default()
+        };
+        self.pad.scores = None;
+        self.explorer = None;
+        self.running = Some(Running {
+            handle,
+            pause: None,
+            device: String::new(),
+            started: Instant::now(),
+            epoch_started: Instant::now(),
+        });
+        self.status = if resuming {
+            "resuming…".into()
+        } else {
+            "loading data…".into()
+        };
+    }
+
+    fn on_event(&mut self, ev: Event, ctx: &egui::Context) {
+        match ev {
+            Event::Data(d) => {
+                if let Ok(src) = self.source() {
+                    self.data = Some((src, d));
+                    self.grid_textures.clear();
+                }
+            }
+            Event::Started {
+                device,
+                steps,
+                epochs,
+                history,
+                folder,
+                pause,
+                note,
+            } => {
+                if let Some(n) = note.filter(|n| self.messages.last().is_none_or(|(_, m)| m != n)) {
+                    self.say(false, n);
+                }
+                self.say(
+                    false,
+                    format!(
+                        "training on {device}: {steps} steps per epoch; files in {}",
+                        folder.display()
+                    ),
+                );
+                self.shown.epochs = epochs;
+                self.shown.history = history;
+                if let Some(r) = &mut self.running {
+                    r.pause = Some(pause);
+                    r.device = device;
+                    r.epoch_started = Instant::now();
+                }
+                self.status = "training".into();
+            }
+            Event::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+                error,
+                images_per_second,
+            } => {
+                let x = epoch as f64 - 1.0 + step as f64 / steps as f64;
+                if let Some(l) = loss {
+                    self.shown.step_loss.push([x, l]);
+                }
+                if let Some(e) = error {
+                    self.shown.step_error.push([x, e]);
+                }
+                self.shown.progress = Some((epoch, step, steps));
+                self.shown.images_per_second = images_per_second;
+                if let Some(r) = &self.running {
+                    let per_step = r.epoch_started.elapsed().as_secs_f64() / step as f64;
+                    let epochs_left = self.shown.epochs.saturating_sub(epoch);
+                    self.shown.seconds_left =
+                        Some(per_step * ((steps - step) + epochs_left * steps) as f64);
+                }
+            }
+            Event::Probe(p) => self.shown.probe = Some(*p),
+            Event::Grid(g) => self.shown.grid = g,
+            Event::Epoch {
+                report,
+                confusion,
+                best_model,
+            } => {
+                self.exit.line(format!(
+                    "epoch {} of {}: training loss {:.4}, validation error {:.2}%, test error {:.2}% (best epoch {}), {:.0} images/s",
+                    report.epoch,
+                    self.shown.epochs,
+                    report.train_loss,
+                    report.val_error,
+                    report.test_error,
+                    report.best_epoch,
+                    report.images_per_second
+                ));
+                self.shown.history.push(report);
+                self.shown.confusion = Some(confusion);
+                if let Some(m) = best_model {
+                    self.shown.best_model = Some(m);
+                    self.explorer = None;
+                    self.pad.dirty = true;
+                }
+                if let Some(r) = &mut self.running {
+                    r.epoch_started = Instant::now();
+                }
+            }
+            Event::Done { finished, message } => {
+                self.say(false, message.clone());
+                self.exit.line(message);
+                self.finish_run(finished, ctx);
+            }
+            Event::Failed(msg) => {
+                self.say(true, msg.clone());
+                self.exit.fail(msg);
+                self.finish_run(false, ctx);
+            }
+        }
+    }
+
+    fn finish_run(&mut self, finished: bool, ctx: &egui::Context) {
+        let elapsed = self.running.as_ref().map(|r| r.started.elapsed());
+        self.running = None;
+        self.status = if finished { "done" } else { "stopped" }.into();
+        if let Some(t) = elapsed {
+            self.status
+                .push_str(&format!(" after {:.0} s", t.as_secs_f64()));
+        }
+        if let Some((median, p95, worst)) = self.frames.summary() {
+            self.exit.line(format!(
+                "window: {} frames while training, frame interval median {median:.1} ms, 95th percentile {p95:.1} ms, worst {worst:.1} ms",
+                self.frames.intervals_ms.len()
+            ));
+        }
+        if self.exit_when_done {
+            self.close(ctx);
+        }
+    }
+
+    /// Closes the window, after taking the screenshot when one was asked for.
+    fn close(&mut self, ctx: &egui::Context) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        match self.screenshot.take() {
+            Some(path) => {
+                let exit = self.exit.clone();
+                let ctx2 = ctx.clone();
+                ctx.request_screenshot(move |img| {
+                    if let Err(e) = save_screenshot(&path, &img) {
+                        if let Ok(mut st) = exit.0.lock() {
+                            st.screenshot_error = Some(format!("{}: {e:#}", path.display()));
+                        }
+                    } else {
+                        exit.line(format!("screenshot: {}", path.display()));
+                    }
+                    ctx2.send_viewport_cmd(egui::ViewportCommand::Close);
+                });
+                ctx.request_repaint();
+            }
+            None => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    pub fn toggle_pause(&mut self) {
+        if let Some(p) = self.running.as_ref().and_then(|r| r.pause.as_ref()) {
+            let now = !p.load(Ordering::Relaxed);
+            p.store(now, Ordering::Relaxed);
+            self.status = if now { "paused" } else { "training" }.into();
+        }
+    }
+
+    pub fn paused(&self) -> bool {
+        self.running
+            .as_ref()
+            .and_then(|r| r.pause.as_ref())
+            .is_some_and(|p| p.load(Ordering::Relaxed))
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(r) = &self.running {
+            r.handle.stop();
+            if let Some(p) = &r.pause {
+                p.store(false, Ordering::Relaxed);
+            }
+            self.status = "stopping after this step…".into();
+        }
+    }
+
+    /// Sets the data source from a path (file dialog or drop), guessing the data set.
+    pub fn take_data_path(&mut self, path: PathBuf) {
+        let name = path.to_string_lossy().to_lowercase();
+        let kind = if name.contains("cifar") || name.ends_with(".bin") || name.ends_with(".tar.gz")
+        {
+            DatasetKind::Cifar10
+        } else {
+            DatasetKind::Mnist
+        };
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            self.load_model(&path);
+            return;
+        }
+        self.settings.dataset = kind.name().into();
+        self.say(
+            false,
+            format!("data: {} from {}", kind.name(), path.display()),
+        );
+        self.settings.data_path = Some(path);
+    }
+
+    /// Loads a model file to explore, evaluate or fine-tune.
+    pub fn load_model(&mut self, path: &Path) {
+        let loaded = std::fs::read(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|bytes| {
+                let ex = Explorer::from_model_bytes(&bytes, &path.display().to_string())
+                    .map_err(|e| e.to_string())?;
+                Ok((bytes, ex))
+            });
+        match loaded {
+            Ok((bytes, ex)) => {
+                let m = &ex.meta;
+                self.say(
+                    false,
+                    format!(
+                        "loaded {}: {} (epoch {}, test error {})",
+                        path.display(),
+                        m.config.model_name(&m.dataset),
+                        m.epoch,
+                        qnn::checkpoint::percent(m.test_error)
+                    ),
+                );
+                self.settings.take_network(&m.dataset, &m.config);
+                self.shown = Shown {
+                    title: format!("model file {}", path.display()),
+                    best_model: Some(bytes),
+                    ..Shown::default()
+                };
+                self.explorer = Some(ex);
+                self.pad.dirty = true;
+                self.explore();
+            }
+            Err(e) => self.say(true, e),
+        }
+    }
+
+    /// Fills the views from the loaded model on the current data (test images).
+    pub fn explore(&mut self) {
+        let Some(data) = self.data().cloned() else {
+            return;
+        };
+        let Some(ex) = self.explorer.as_mut() else {
+            return;
+        };
+        if ex.config().input != [data.chw.0, data.chw.1, data.chw.2] {
+            return;
+        }
+        let len = data.image_len();
+        let n = worker::GRID_IMAGES.min(data.test.len());
+        let r = ex
+            .scores(&data.test.pixels[..n * len])
+            .and_then(|s| Ok((s, ex.probe(&data.test.pixels[..n * len])?)));
+        match r {
+            Ok((scores, probe)) => {
+                self.shown.grid = qnn::inspect::predicted_classes(&scores);
+                self.shown.probe = Some(probe);
+            }
+            Err(e) => self.say(true, e.to_string()),
+        }
+    }
+
+    /// Evaluates the shown model on the whole test set (CPU, a few seconds), for its
+    /// confusion matrix and error.
+    pub fn evaluate_shown(&mut self) {
+        let Some(data) = self.data().cloned() else {
+            self.say(
+                true,
+                "load the data first (Start loads them, or Load data)".into(),
+            );
+            return;
+        };
+        let Some(bytes) = self.shown.best_model.clone() else {
+            return;
+        };
+        let r = Explorer::from_model_bytes(&bytes, "the model").and_then(|mut ex| {
+            let s = ex.scores(&data.test.pixels)?;
+            Ok(ConfusionMatrix::new(&s, &data.test.labels))
+        });
+        match r {
+            Ok(m) => {
+                self.say(
+                    false,
+                    format!(
+                        "test set: {:.2}% error on {} images",
+                        m.error_percent(),
+                        m.total()
+                    ),
+                );
+                self.shown.confusion = Some(m);
+            }
+            Err(e) => self.say(true, e.to_string()),
+        }
+    }
+
+    /// Loads the data of the current source now (for exploring a model without training).
+    pub fn load_data_now(&mut self) {
+        match self.source().and_then(|s| Ok((s.clone(), s.load()?))) {
+            Ok((src, d)) => {
+                self.data = Some((src, Arc::new(d)));
+                self.grid_textures.clear();
+                self.explore();
+            }
+            Err(e) => self.say(true, e),
+        }
+    }
+
+    /// Runs the draw pad through the shown model when it changed.
+    pub fn update_pad(&mut self) {
+        if !self.pad.dirty {
+            return;
+        }
+        self.pad.dirty = false;
+        if self.explorer.is_none() {
+            if let Some(bytes) = &self.shown.best_model {
+                match Explorer::from_model_bytes(bytes, "the best model") {
+                    Ok(e) => self.explorer = Some(e),
+                    Err(e) => {
+                        self.say(true, e.to_string());
+                        return;
+                    }
+                }
+            }
+        }
+        let Some(ex) = self.explorer.as_mut() else {
+            return;
+        };
+        if ex.config().input != [1, 28, 28] || self.pad.pixels.iter().all(|&p| p == 0.0) {
+            self.pad.scores = None;
+            return;
+        }
+        let img = qnn::inspect::center_digit(&self.pad.pixels);
+        self.pad.scores = ex.scores(&img).ok();
+    }
+
+    fn poll_worker(&mut self, ctx: &egui::Context) {
+        let mut events = Vec::new();
+        if let Some(r) = &self.running {
+            while let Ok(ev) = r.handle.events.try_recv() {
+                events.push(ev);
+            }
+        }
+        for ev in events {
+            self.on_event(ev, ctx);
+        }
+        // a worker that ended without its last word (it cannot, but a window must not hang)
+        if self
+            .running
+            .as_ref()
+            .is_some_and(|r| r.handle.is_finished() && r.handle.events.try_recv().is_err())
+        {
+            self.finish_run(false, ctx);
+        }
+    }
+}
+
+impl eframe::App for QnnApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.frames.tick(self.is_training());
+        self.poll_worker(&ctx);
+        if self.pending_start {
+            self.pending_start = false;
+            self.start(StartFrom::Fresh { overwrite: false }, &ctx);
+            if let Some(Ask::Overwrite(f)) = &self.ask {
+                // a scripted start does not wait for a person
+                let msg = format!(
+                    "{} already exists: resume that run (--resume) or pass --overwrite",
+                    f.display()
+                );
+                self.ask = None;
+                self.say(true, msg.clone());
+                if self.exit_when_done {
+                    self.exit.fail(msg);
+                    self.close(&ctx);
+                }
+            }
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        for p in dropped {
+            self.take_data_path(p);
+        }
+        views::window(self, ui);
+        self.update_pad();
+        if self.is_training() {
+            // keep drawing while training, so the window's smoothness is measurable and seen
+            ctx.request_repaint_after(Duration::from_millis(33));
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+    }
+
+    fn on_exit(&mut self) {
+        if let Some(r) = self.running.take() {
+            // stops the run after its current step and waits for it (Handle's drop)
+            drop(r);
+        }
+    }
+}
+
+/// Overwrite a run's files after the person said so.
+pub fn overwrite_and_start(app: &mut QnnApp, ctx: &egui::Context) {
+    app.ask = None;
+    app.start(StartFrom::Fresh { overwrite: true }, ctx);
+}
+
+/// Saves the window's pixels as a PNG (written atomically).
+fn save_screenshot(path: &Path, img: &egui::ColorImage) -> Result<()> {
+    let [w, h] = img.size;
+    let rgb: Vec<u8> = img
+        .pixels
+        .iter()
+        .flat_map(|c| [c.r(), c.g(), c.b()])
+        .collect();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let png = crate::cli::plot::image_png(&rgb, w as u32, h as u32)?;
+    qnn::checkpoint::write_atomic(path, &png)?;
+    Ok(())
+}

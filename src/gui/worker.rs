@@ -1,0 +1,383 @@
+//! The training thread of the window: loads the data, opens the backend (the window's own
+//! wgpu device when training on the GPU), drives [`Run`] epoch by epoch, writes the run's files
+//! as `qnn train` does, and reports what happened as [`Event`]s. The window never waits on it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use qnn::backend::Backend;
+use qnn::checkpoint;
+use qnn::data::{Dataset, DatasetKind};
+use qnn::inspect::{predicted_classes, ConfusionMatrix, Probe};
+use qnn::run::{EpochOutcome, Run, RunSettings, Start};
+use qnn::train::{EpochReport, StepWants};
+use qnn::{CpuBackend, GpuBackend};
+
+use crate::cli::plot;
+use crate::cli::train_cmd::{lock_run, write_metrics, Paths};
+
+/// Test images shown in the window's grid.
+pub const GRID_IMAGES: usize = 40;
+
+/// The window's wgpu device, shared with the trainer.
+#[derive(Clone)]
+pub struct SharedGpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+}
+
+/// Where the data come from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSource {
+    pub kind: DatasetKind,
+    /// A folder or archive (ignored for mnist-mini).
+    pub path: Option<PathBuf>,
+}
+
+impl DataSource {
+    /// Reads the data set: mnist-mini from the binary, a folder as `qnn train --data-dir`, a
+    /// file (CIFAR-10's .tar.gz, a batch, an MNIST file beside its three siblings) by content.
+    pub fn load(&self) -> Result<Dataset, String> {
+        let e = |e: qnn::Error| e.to_string();
+        match (&self.path, self.kind) {
+            (_, DatasetKind::MnistMini) => qnn::data::mnist_mini().map_err(e),
+            (None, k) => Err(format!(
+                "{} needs its files: choose a folder or archive (Data… or drop it on the window)",
+                k.name()
+            )),
+            (Some(p), k) if p.is_dir() => qnn::data::load(k, p).map_err(e),
+            (Some(p), k) => {
+                let dir = p.parent().unwrap_or(std::path::Path::new("."));
+                let mut files = Vec::new();
+                if k == DatasetKind::Mnist {
+                    // one of the four files was chosen: its siblings are beside it
+                    return qnn::data::load(k, dir).map_err(e);
+                }
+                let bytes = std::fs::read(p).map_err(|err| format!("{}: {err}", p.display()))?;
+                files.push((p.display().to_string(), bytes));
+                qnn::data::from_files(k, &files).map_err(e)
+            }
+        }
+    }
+}
+
+/// How the run starts.
+pub enum StartFrom {
+    Fresh {
+        overwrite: bool,
+    },
+    /// The seed's -ft 1: a saved model's bytes.
+    FineTune(Vec<u8>),
+    /// The run folder's state file.
+    Resume,
+}
+
+/// One run to train.
+pub struct Job {
+    pub settings: RunSettings,
+    pub source: DataSource,
+    /// The data already in memory for this source.
+    pub data: Option<Arc<Dataset>>,
+    pub start: StartFrom,
+    /// The window's GPU, when the trainer is to use it.
+    pub gpu: Option<SharedGpu>,
+    /// Why the CPU trains, when it does.
+    pub cpu_reason: Option<String>,
+
+    pub out: PathBuf,
+}
+
+/// What the worker reports.
+pub enum Event {
+    /// The data are in memory (the window keeps them for its views).
+    Data(Arc<Dataset>),
+    /// The run is built.
+    Started {
+        device: String,
+        steps: usize,
+        epochs: usize,
+        history: Vec<EpochReport>,
+        folder: PathBuf,
+        pause: Arc<AtomicBool>,
+        note: Option<String>,
+    },
+    /// A training step.
+    Step {
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        loss: Option<f64>,
+        error: Option<f64>,
+        images_per_second: f64,
+    },
+    /// A look inside the network.
+    Probe(Box<Probe>),
+    /// Predictions for the first test images.
+    Grid(Vec<u8>),
+    /// An epoch finished (files written).
+    Epoch {
+        report: EpochReport,
+        confusion: ConfusionMatrix,
+        best_model: Option<Vec<u8>>,
+    },
+    /// The run ended: `finished` when all epochs are done, else stopped; `message` says what
+    /// was saved.
+    Done { finished: bool, message: String },
+    /// The run could not go on.
+    Failed(String),
+}
+
+/// The window's handle on a running worker.
+pub struct Handle {
+    pub events: Receiver<Event>,
+    pub stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    /// Asks the run to stop after the current step.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// The thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // a closing window stops the run and lets it write what it has
+        self.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the worker; `repaint` wakes the window after each event.
+pub fn spawn(job: Job, repaint: impl Fn() + Send + Sync + 'static) -> Handle {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("qnn-train".into())
+        .spawn(move || {
+            let send = |e: Event| {
+                let _ = tx.send(e);
+                repaint();
+            };
+            if let Err(msg) = work(job, &thread_stop, &send) {
+                send(Event::Failed(msg));
+            }
+        })
+        .expect("a thread can be started");
+    Handle {
+        events: rx,
+        stop,
+        thread: Some(thread),
+    }
+}
+
+fn work(job: Job, stop: &AtomicBool, send: &(dyn Fn(Event) + Sync)) -> Result<(), String> {
+    let data = match &job.data {
+        Some(d) => d.clone(),
+        None => {
+            let d = Arc::new(job.source.load()?);
+            send(Event::Data(d.clone()));
+            d
+        }
+    };
+    match &job.gpu {
+        Some(g) => {
+            let mut b = GpuBackend::from_device(g.device.clone(), g.queue.clone(), g.info.clone());
+            drive(&mut b, &job, &data, stop, send)
+        }
+        None => {
+            let mut b = CpuBackend::new();
+            drive(&mut b, &job, &data, stop, send)
+        }
+    }
+}
+
+fn drive<B: Backend>(
+    b: &mut B,
+    job: &Job,
+    data: &Dataset,
+    stop: &AtomicBool,
+    send: &(dyn Fn(Event) + Sync),
+) -> Result<(), String> {
+    let settings = job.settings.clone();
+    let paths = Paths::new(&job.out, &settings.model_name());
+    let _lock = lock_run(&job.out, &paths).map_err(|e| format!("{e:#}"))?;
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let (start_bytes, best_bytes) = match &job.start {
+        StartFrom::Fresh { overwrite } => {
+            if !overwrite {
+                if let Some(f) = [&paths.model, &paths.state]
+                    .into_iter()
+                    .find(|f| f.exists())
+                {
+                    return Err(format!(
+                        "{} already exists: resume that run, or start over (replacing it)",
+                        f.display()
+                    ));
+                }
+            }
+            (None, None)
+        }
+        StartFrom::FineTune(bytes) => (Some(bytes.clone()), None),
+        StartFrom::Resume => (
+            Some(read(&paths.state)?),
+            paths
+                .model
+                .is_file()
+                .then(|| read(&paths.model))
+                .transpose()?,
+        ),
+    };
+    let start = match (&job.start, &start_bytes) {
+        (StartFrom::FineTune(_), Some(bytes)) => Start::FineTune(bytes),
+        (StartFrom::Resume, Some(state)) => Start::Resume {
+            state,
+            best_model: best_bytes.as_deref(),
+        },
+        _ => Start::Fresh,
+    };
+    let fine_tune = matches!(start, Start::FineTune(_));
+    let mut run = pollster::block_on(Run::new(b, settings, data, start)).map_err(|e| match e {
+        qnn::Error::ResumeMismatch(_) => format!(
+            "{}: {e}. Resume with the settings of that run, or start over",
+            paths.state.display()
+        ),
+        e => e.to_string(),
+    })?;
+    let pause = Arc::new(AtomicBool::new(false));
+    run.share_pause_flag(pause.clone());
+    let epochs = run.settings.options.epochs;
+    send(Event::Started {
+        device: b.describe(),
+        steps: run.steps_per_epoch(),
+        epochs,
+        history: run.history().to_vec(),
+        folder: job.out.clone(),
+        pause,
+        note: job.cpu_reason.clone(),
+    });
+    let e = |e: qnn::Error| e.to_string();
+    let image_len = data.image_len();
+    let grid_pixels = &data.test.pixels[..GRID_IMAGES.min(data.test.len()) * image_len];
+    let grid = |run: &Run, b: &mut B| -> Result<Vec<u8>, String> {
+        let scores = pollster::block_on(run.predict(b, grid_pixels)).map_err(e)?;
+        Ok(predicted_classes(&scores))
+    };
+    send(Event::Grid(grid(&run, b)?));
+    send(Event::Probe(Box::new(
+        pollster::block_on(run.probe(b)).map_err(e)?,
+    )));
+    let batch = run.settings.options.batch;
+    while !run.is_finished() {
+        let epoch = run.state().epoch + 1;
+        let t0 = Instant::now();
+        let (mut last_loss, mut last_probe) = (Instant::now(), Instant::now());
+        let outcome = pollster::block_on(run.next_epoch(b, stop, |info| {
+            if let Some(p) = info.probe {
+                send(Event::Probe(Box::new(p)));
+            }
+            send(Event::Step {
+                epoch,
+                step: info.step,
+                steps: info.steps,
+                loss: info.loss,
+                error: info.error,
+                images_per_second: (info.step * batch) as f64 / t0.elapsed().as_secs_f64(),
+            });
+            // a device read for the curves 4 times a second, a look inside about once a second
+            let loss = last_loss.elapsed().as_secs_f64() > 0.25;
+            let probe = last_probe.elapsed().as_secs_f64() > 1.0;
+            if loss {
+                last_loss = Instant::now();
+            }
+            if probe {
+                last_probe = Instant::now();
+            }
+            StepWants { loss, probe }
+        }))
+        .map_err(e)?;
+        let report = match outcome {
+            EpochOutcome::Interrupted { epoch, steps_done } => {
+                let kept = if run.state().epoch > 0 {
+                    format!(
+                        "epochs 1–{} are saved in {} (Resume continues)",
+                        run.state().epoch,
+                        job.out.display()
+                    )
+                } else if fine_tune {
+                    "the starting model is unchanged".to_string()
+                } else {
+                    "no epoch finished, so nothing was saved".to_string()
+                };
+                send(Event::Done {
+                    finished: false,
+                    message: format!(
+                        "stopped during epoch {epoch} (after {steps_done} steps, not saved); {kept}"
+                    ),
+                });
+                return Ok(());
+            }
+            EpochOutcome::Finished(r) => r,
+        };
+        let write = |p: &std::path::Path, bytes: &[u8]| {
+            checkpoint::write_atomic(p, bytes).map_err(|e| e.to_string())
+        };
+        let best_model = if report.improved {
+            let bytes = run
+                .best_model()
+                .expect("an improved epoch is the best model");
+            write(&paths.model, bytes)?;
+            Some(bytes.to_vec())
+        } else {
+            None
+        };
+        write_metrics(&paths.metrics, run.history()).map_err(|e| format!("{e:#}"))?;
+        // the PNG is a convenience: a failure to draw it is not a failure of the run
+        let _ = plot::curves(&paths.plot, run.history(), &run.settings.model_name());
+        let state = pollster::block_on(run.state_bytes(b)).map_err(e)?;
+        write(&paths.state, &state)?;
+        let confusion = pollster::block_on(run.validation_confusion(b, data)).map_err(e)?;
+        send(Event::Grid(grid(&run, b)?));
+        send(Event::Epoch {
+            report,
+            confusion,
+            best_model,
+        });
+        if stop.load(Ordering::Relaxed) {
+            send(Event::Done {
+                finished: false,
+                message: format!(
+                    "stopped after epoch {epoch}; it is saved in {} (Resume continues)",
+                    job.out.display()
+                ),
+            });
+            return Ok(());
+        }
+    }
+    let s = run.state();
+    send(Event::Done {
+        finished: true,
+        message: format!(
+            "done: best epoch {}, validation error {:.2}%, test error {:.2}%; model in {}",
+            s.best_epoch,
+            s.best_val_error,
+            s.test_error,
+            paths.model.display()
+        ),
+    });
+    Ok(())
+}

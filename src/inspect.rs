@@ -1,0 +1,558 @@
+//! What a front end shows of a network while it trains: the first layer's filters at their
+//! quantized levels, how each layer's activations fall on the 2^nb levels, a confusion matrix,
+//! and the predictions behind a grid of test images or a drawn digit. Everything is computed
+//! here, from plain numbers, so the desktop window only draws it (and the tests check it).
+//!
+//! ```
+//! use qnn::inspect::{ConfusionMatrix, LevelHistogram};
+//! use qnn::quant::{ActQuant, Nonlinearity};
+//! // 2-bit relu: levels {0, 0.5}
+//! let act = ActQuant::Quantized { nl: Nonlinearity::Relu, bits: 2, sym: false };
+//! let h = LevelHistogram::new("conv0", &[0.0, 0.5, 0.5, 0.0, 0.5], act);
+//! assert_eq!(h.levels, vec![0.0, 0.5]);
+//! assert_eq!(h.counts, vec![2, 3]);
+//! // two images of class 3, one predicted as 5
+//! let scores = [[0.0f32; 10], [0.0; 10]].concat();
+//! let mut s = scores.clone();
+//! s[3] = 1.0;
+//! s[10 + 5] = 1.0;
+//! let m = ConfusionMatrix::new(&s, &[3, 3]);
+//! assert_eq!((m.get(3, 3), m.get(3, 5)), (1, 1));
+//! ```
+
+use crate::backend::Backend;
+use std::cmp::Ordering;
+
+use crate::model::{Model, NetConfig};
+use crate::ops::loss::argmax;
+use crate::quant::ActQuant;
+use crate::Error;
+
+/// Classes of every data set here (MNIST and CIFAR-10).
+pub const CLASSES: usize = 10;
+
+/// Most bins a histogram keeps: wider quantizers (nb > 8) and float activations are binned.
+pub const MAX_BINS: usize = 256;
+
+/// The first conv layer's weights as the forward pass uses them: quantized to their levels
+/// (binary ±1, n-bit k·2^−e) or the float weights in float mode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filters {
+    /// Filters (output channels).
+    pub cout: usize,
+    /// Input channels of each filter.
+    pub cin: usize,
+    /// The effective weights, `[cout, cin, 3, 3]`.
+    pub values: Vec<f32>,
+    /// Every level the quantizer can give this tensor, ascending; `None` in float mode.
+    pub levels: Option<Vec<f32>>,
+    /// Weights on each level (same order as `levels`); empty in float mode.
+    pub level_counts: Vec<u64>,
+}
+
+impl Filters {
+    /// Quantizes the float weights `w [cout, cin, 3, 3]` of the first layer of `config` exactly
+    /// as the forward pass does (max|W| of the whole tensor sets the scale).
+    pub fn new(config: &NetConfig, w: &[f32]) -> Result<Self, Error> {
+        let first = config
+            .conv_layers()
+            .first()
+            .copied()
+            .ok_or_else(|| Error::Model("the network has no conv layer".into()))?;
+        let (cout, cin) = (first.cout, first.cin);
+        if w.len() != cout * cin * 9 {
+            return Err(Error::Shape(format!(
+                "the first layer's weights hold {} values, [{cout}, {cin}, 3, 3] needs {}",
+                w.len(),
+                cout * cin * 9
+            )));
+        }
+        let q = config.weight_quant();
+        let absmax = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let values: Vec<f32> = w.iter().map(|&v| q.apply(v, absmax)).collect();
+        let levels = q.levels(absmax);
+        let level_counts = match &levels {
+            Some(l) => {
+                let mut counts = vec![0u64; l.len()];
+                for v in &values {
+                    if let Ok(i) =
+                        l.binary_search_by(|x| x.partial_cmp(v).unwrap_or(Ordering::Less))
+                    {
+                        counts[i] += 1;
+                    }
+                }
+                counts
+            }
+            None => Vec::new(),
+        };
+        Ok(Filters {
+            cout,
+            cin,
+            values,
+            levels,
+            level_counts,
+        })
+    }
+
+    /// The 3×3 kernel of filter `f` on input channel `c`, row-major.
+    pub fn kernel(&self, f: usize, c: usize) -> &[f32] {
+        let at = (f * self.cin + c) * 9;
+        &self.values[at..at + 9]
+    }
+
+    /// A shade in [0, 1] for a weight: its level's rank among the levels (so binary weights
+    /// are black and white and 2-bit weights four greys), or, in float mode, 0.5 + w/(2·max|W|).
+    pub fn shade(&self, w: f32) -> f32 {
+        match &self.levels {
+            Some(l) if l.len() > 1 => {
+                let i = l
+                    .binary_search_by(|x| x.partial_cmp(&w).unwrap_or(Ordering::Less))
+                    .unwrap_or(0);
+                i as f32 / (l.len() - 1) as f32
+            }
+            Some(_) => 0.5,
+            None => {
+                let m = self.values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                if m > 0.0 {
+                    0.5 + 0.5 * w / m
+                } else {
+                    0.5
+                }
+            }
+        }
+    }
+
+    /// Levels holding at least one weight.
+    pub fn levels_used(&self) -> usize {
+        self.level_counts.iter().filter(|&&c| c > 0).count()
+    }
+}
+
+/// How the values of one layer's activations fall on the quantizer's levels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LevelHistogram {
+    /// The layer, e.g. `conv0 (A)`.
+    pub layer: String,
+    /// One value per bin: the level itself, or the lowest level of a bin of several (wide
+    /// quantizers), or the left edge of a float bin.
+    pub levels: Vec<f32>,
+    /// Values per bin.
+    pub counts: Vec<u64>,
+    /// Levels the quantizer has (bins are levels when this equals `levels.len()`); `None` in
+    /// float mode.
+    pub quantizer_levels: Option<usize>,
+    /// Values that were NaN or infinite (counted in no bin).
+    pub non_finite: u64,
+}
+
+impl LevelHistogram {
+    /// Counts `values` per level of `act` (binning wide quantizers into [`MAX_BINS`]); float
+    /// activations get 32 equal bins between their smallest and largest value.
+    pub fn new(layer: &str, values: &[f32], act: ActQuant) -> Self {
+        let non_finite = values.iter().filter(|v| !v.is_finite()).count() as u64;
+        let finite = values.iter().copied().filter(|v| v.is_finite());
+        let (levels, counts, quantizer_levels) = match act.level_values() {
+            Some(all) => {
+                let n = all.len();
+                let per_bin = n.div_ceil(MAX_BINS);
+                let bins = n.div_ceil(per_bin);
+                let mut counts = vec![0u64; bins];
+                let l = act.levels().expect("quantized");
+                let step = 2.0 / l.scale;
+                for v in finite {
+                    // levels are lo + k·step exactly; rounding finds k for any value near one
+                    let k = ((v - l.lo) / step).round().clamp(0.0, (n - 1) as f32) as usize;
+                    counts[k / per_bin] += 1;
+                }
+                let levels = all.iter().step_by(per_bin).copied().collect();
+                (levels, counts, Some(n))
+            }
+            None => {
+                const FLOAT_BINS: usize = 32;
+                let (lo, hi) = finite
+                    .clone()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+                        (a.min(v), b.max(v))
+                    });
+                if lo > hi {
+                    (Vec::new(), Vec::new(), None)
+                } else {
+                    let width = ((hi - lo) / FLOAT_BINS as f32).max(f32::MIN_POSITIVE);
+                    let mut counts = vec![0u64; FLOAT_BINS];
+                    for v in finite {
+                        let i = (((v - lo) / width) as usize).min(FLOAT_BINS - 1);
+                        counts[i] += 1;
+                    }
+                    let levels = (0..FLOAT_BINS).map(|i| lo + i as f32 * width).collect();
+                    (levels, counts, None)
+                }
+            }
+        };
+        LevelHistogram {
+            layer: layer.to_string(),
+            levels,
+            counts,
+            quantizer_levels,
+            non_finite,
+        }
+    }
+
+    /// Bins holding at least one value: for a quantized layer, how many levels the network
+    /// really uses.
+    pub fn used(&self) -> usize {
+        self.counts.iter().filter(|&&c| c > 0).count()
+    }
+
+    /// Values counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// Counts of (true class, predicted class) over a set of images.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfusionMatrix {
+    /// `counts[t * CLASSES + p]`: images of class t predicted as p.
+    pub counts: Vec<u64>,
+}
+
+impl ConfusionMatrix {
+    /// From scores `[n, 10]` and n labels; the prediction is the first highest score, as the
+    /// loss kernel counts errors.
+    pub fn new(scores: &[f32], labels: &[u8]) -> Self {
+        let mut counts = vec![0u64; CLASSES * CLASSES];
+        for (row, &t) in scores.chunks_exact(CLASSES).zip(labels) {
+            counts[t as usize * CLASSES + argmax(row)] += 1;
+        }
+        ConfusionMatrix { counts }
+    }
+
+    /// Images of class `truth` predicted as `predicted`.
+    pub fn get(&self, truth: usize, predicted: usize) -> u64 {
+        self.counts[truth * CLASSES + predicted]
+    }
+
+    /// Images counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Misclassified images in percent (0 for an empty matrix).
+    pub fn error_percent(&self) -> f64 {
+        let total = self.total();
+        if total == 0 {
+            return 0.0;
+        }
+        let right: u64 = (0..CLASSES).map(|c| self.get(c, c)).sum();
+        100.0 * (total - right) as f64 / total as f64
+    }
+
+    /// The most frequent confusions (truth, predicted, count), largest first, at most `n`.
+    pub fn worst(&self, n: usize) -> Vec<(usize, usize, u64)> {
+        let mut off: Vec<(usize, usize, u64)> = (0..CLASSES * CLASSES)
+            .map(|i| (i / CLASSES, i % CLASSES, self.counts[i]))
+            .filter(|&(t, p, c)| t != p && c > 0)
+            .collect();
+        off.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        off.truncate(n);
+        off
+    }
+}
+
+/// The class of each row of scores `[n, 10]` (the first highest score).
+pub fn predicted_classes(scores: &[f32]) -> Vec<u8> {
+    scores
+        .chunks_exact(CLASSES)
+        .map(|r| argmax(r) as u8)
+        .collect()
+}
+
+/// Softmax of one row of scores, for showing ten scores as shares that add up to 1.
+pub fn softmax(row: &[f32]) -> Vec<f32> {
+    let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let e: Vec<f32> = row.iter().map(|&v| (v - m).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
+
+/// A drawn digit (28×28 intensities in [0, 1]) as MNIST presents digits: u8 pixels with the
+/// centre of mass moved to the middle (whole pixels; what falls off the edge is dropped).
+pub fn center_digit(ink: &[f32]) -> Vec<u8> {
+    const S: usize = 28;
+    let mass: f32 = ink.iter().sum();
+    let mut out = vec![0u8; S * S];
+    if ink.len() != S * S || mass <= 0.0 {
+        return out;
+    }
+    let (mut cy, mut cx) = (0.0f32, 0.0f32);
+    for (i, &v) in ink.iter().enumerate() {
+        cy += v * (i / S) as f32;
+        cx += v * (i % S) as f32;
+    }
+    // the middle of a 28-pixel image lies between pixels 13 and 14
+    let dy = (13.5 - cy / mass).round() as isize;
+    let dx = (13.5 - cx / mass).round() as isize;
+    for (i, &v) in ink.iter().enumerate() {
+        let (y, x) = ((i / S) as isize + dy, (i % S) as isize + dx);
+        if (0..S as isize).contains(&y) && (0..S as isize).contains(&x) {
+            out[y as usize * S + x as usize] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        }
+    }
+    out
+}
+
+/// A look inside the network on a few images: its first layer's filters and each conv layer's
+/// activation histogram.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    /// The first conv layer's effective weights.
+    pub filters: Filters,
+    /// One histogram per conv layer, in network order.
+    pub activations: Vec<LevelHistogram>,
+    /// Images the activations were measured on.
+    pub images: usize,
+}
+
+impl Probe {
+    /// Runs the forward pass (evaluation mode) over the `n` images already in the model's input
+    /// buffer and reads the first layer's weights and every conv layer's activations. Between
+    /// two training steps this changes nothing the next step reads.
+    pub async fn measure<B: Backend>(b: &mut B, model: &Model, n: usize) -> Result<Self, Error> {
+        model.forward(b, n, false);
+        let act = model.config.activation();
+        let mut activations = Vec::new();
+        for (name, values) in model.activations(b, n).await? {
+            activations.push(LevelHistogram::new(&name, &values, act));
+        }
+        let w = model.first_layer_weights(b).await?;
+        Ok(Probe {
+            filters: Filters::new(&model.config, &w)?,
+            activations,
+            images: n,
+        })
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use explorer::Explorer;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod explorer {
+    use super::*;
+    use crate::checkpoint;
+
+    /// A saved model on the CPU backend, to explore without a training run: scores for images,
+    /// probes, a confusion matrix. (The desktop window's draw pad and loaded models use it.)
+    pub struct Explorer {
+        backend: crate::CpuBackend,
+        model: Model,
+        /// The model file's description: data set, network, epoch and errors.
+        pub meta: checkpoint::ModelMeta,
+    }
+
+    impl Explorer {
+        /// Builds the model of a `.safetensors` file (as `qnn train` saves it) on the CPU.
+        pub fn from_model_bytes(bytes: &[u8], what: &str) -> Result<Self, Error> {
+            let (tensors, meta) = checkpoint::model_from_bytes(bytes, what)?;
+            let mut backend = crate::CpuBackend::new();
+            let model = Model::new(&mut backend, meta.config.clone(), 64, 0)?;
+            model.import(&mut backend, &tensors)?;
+            Ok(Explorer {
+                backend,
+                model,
+                meta,
+            })
+        }
+
+        /// The network.
+        pub fn config(&self) -> &NetConfig {
+            &self.model.config
+        }
+
+        /// Scores `[n, 10]` for n images of u8 pixels `[n, c, h, w]`.
+        pub fn scores(&mut self, pixels: &[u8]) -> Result<Vec<f32>, Error> {
+            let len: usize = self.model.config.input.iter().product();
+            if pixels.is_empty() || !pixels.len().is_multiple_of(len) {
+                return Err(Error::Shape(format!(
+                    "{} bytes are not whole images of {len} pixels",
+                    pixels.len()
+                )));
+            }
+            let mut out = Vec::with_capacity(pixels.len() / len * CLASSES);
+            for chunk in pixels.chunks(len * self.model.max_batch) {
+                let x = scale_pixels(chunk);
+                out.extend(pollster::block_on(
+                    self.model.predict(&mut self.backend, &x),
+                )?);
+            }
+            Ok(out)
+        }
+
+        /// A probe on up to 64 of these images.
+        pub fn probe(&mut self, pixels: &[u8]) -> Result<Probe, Error> {
+            let len: usize = self.model.config.input.iter().product();
+            let n = (pixels.len() / len).min(self.model.max_batch);
+            if n == 0 {
+                return Err(Error::Shape("a probe needs at least one image".into()));
+            }
+            let x = scale_pixels(&pixels[..n * len]);
+            self.backend.write_f32(self.model.input(), &x);
+            pollster::block_on(Probe::measure(&mut self.backend, &self.model, n))
+        }
+    }
+}
+
+/// Pixels 0..=255 to the network's input range [−1, 1], as the data kernels scale them.
+pub fn scale_pixels(pixels: &[u8]) -> Vec<f32> {
+    pixels
+        .iter()
+        .map(|&p| p as f32 * 2.0 / 255.0 - 1.0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::Nonlinearity;
+
+    fn config(bits: u32, quantized: bool) -> NetConfig {
+        NetConfig {
+            input: [1, 8, 8],
+            blocks: [(1, 2), (1, 2), (0, 2)],
+            quantized,
+            bits,
+            nonlinearity: Nonlinearity::Hardtanh,
+            sym: true,
+        }
+    }
+
+    #[test]
+    fn binary_filters_are_two_shades() {
+        // 2 filters × 1 channel × 9 weights; sign: +1 for w ≥ 0 (−0 included)
+        let w: Vec<f32> = (0..18).map(|i| i as f32 - 8.5).collect();
+        let f = Filters::new(&config(0, true), &w).unwrap();
+        assert_eq!(f.levels, Some(vec![-1.0, 1.0]));
+        assert_eq!(f.level_counts, vec![9, 9]);
+        assert_eq!(f.kernel(0, 0), &[-1.0; 9]);
+        assert_eq!(f.kernel(1, 0), &[1.0; 9]);
+        assert_eq!((f.shade(-1.0), f.shade(1.0)), (0.0, 1.0));
+        assert_eq!(f.levels_used(), 2);
+    }
+
+    #[test]
+    fn two_bit_filters_fall_on_the_quantizers_levels() {
+        // max|W| = 0.3 → f = floor(log2(1/0.3)) = 1, scale 2^(nb−1+f) = 4, levels k/4, k ∈ −2..=2 (sym)
+        let mut w = vec![0.0f32; 18];
+        w[0] = 0.3; // 1.2 → round → 1 → 0.25
+        w[1] = -0.3; // −1.2 → −1 → −0.25
+        w[2] = 0.1; // 0.4 → 0
+        w[3] = 0.13; // 0.52 → 1 → 0.25
+        let f = Filters::new(&config(2, true), &w).unwrap();
+        assert_eq!(f.levels, Some(vec![-0.5, -0.25, 0.0, 0.25, 0.5]));
+        assert_eq!(&f.values[..4], &[0.25, -0.25, 0.0, 0.25]);
+        assert_eq!(f.level_counts, vec![0, 1, 15, 2, 0]);
+        assert_eq!(f.levels_used(), 3);
+        assert_eq!(f.shade(0.0), 0.5);
+    }
+
+    #[test]
+    fn float_filters_keep_their_values() {
+        let w: Vec<f32> = (0..18).map(|i| (i as f32 - 9.0) / 10.0).collect();
+        let f = Filters::new(&config(4, false), &w).unwrap();
+        assert_eq!(f.values, w);
+        assert_eq!(f.levels, None);
+        assert_eq!(f.shade(-0.9), 0.0);
+        assert!(Filters::new(&config(4, false), &w[..17]).is_err());
+    }
+
+    #[test]
+    fn histograms_count_each_level() {
+        // binary hardtanh: {−1, 1}
+        let bin = ActQuant::Quantized {
+            nl: Nonlinearity::Hardtanh,
+            bits: 0,
+            sym: true,
+        };
+        let h = LevelHistogram::new("a", &[-1.0, 1.0, 1.0, f32::NAN], bin);
+        assert_eq!(
+            (h.levels.clone(), h.counts.clone()),
+            (vec![-1.0, 1.0], vec![1, 2])
+        );
+        assert_eq!((h.non_finite, h.used(), h.total()), (1, 2, 3));
+        // 4-bit relu: 8 levels k/8, k = 0..8; every value the quantizer gives lands on its level
+        let r4 = ActQuant::Quantized {
+            nl: Nonlinearity::Relu,
+            bits: 4,
+            sym: false,
+        };
+        let xs: Vec<f32> = (-300..300).map(|i| i as f32 / 200.0).collect();
+        let q: Vec<f32> = xs.iter().map(|&x| r4.forward(x)).collect();
+        let h = LevelHistogram::new("b", &q, r4);
+        assert_eq!(h.levels, (0..8).map(|k| k as f32 / 8.0).collect::<Vec<_>>());
+        assert_eq!(h.quantizer_levels, Some(8));
+        for (level, count) in h.levels.iter().zip(&h.counts) {
+            let expect = q.iter().filter(|&&v| v == *level).count() as u64;
+            assert_eq!(*count, expect, "level {level}");
+        }
+        assert_eq!(h.total(), q.len() as u64);
+        // 12-bit hardtanh sym: 4097 levels binned into at most MAX_BINS
+        let wide = ActQuant::Quantized {
+            nl: Nonlinearity::Hardtanh,
+            bits: 12,
+            sym: true,
+        };
+        let h = LevelHistogram::new("c", &[-1.0, 1.0, 0.0], wide);
+        assert!(h.levels.len() <= MAX_BINS);
+        assert_eq!(h.quantizer_levels, Some(4097));
+        assert_eq!(
+            (h.counts[0], *h.counts.last().unwrap(), h.total()),
+            (1, 1, 3)
+        );
+        // float: 32 bins over [min, max]
+        let h = LevelHistogram::new("d", &[0.0, 1.0, 0.5], ActQuant::Float(Nonlinearity::Relu));
+        assert_eq!(
+            (h.counts.len(), h.counts[0], h.counts[16], h.counts[31]),
+            (32, 1, 1, 1)
+        );
+        assert_eq!(h.quantizer_levels, None);
+    }
+
+    #[test]
+    fn a_drawn_digit_is_centred() {
+        // a 2×2 blot in the top-left corner moves to the middle
+        let mut ink = vec![0.0f32; 28 * 28];
+        for (y, x) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            ink[y * 28 + x] = 1.0;
+        }
+        let img = center_digit(&ink);
+        let at: Vec<usize> = (0..784).filter(|&i| img[i] > 0).collect();
+        // centre of mass 0.5 → 13.5: shift by 13 (13.0 rounds to 13)
+        assert_eq!(
+            at,
+            vec![13 * 28 + 13, 13 * 28 + 14, 14 * 28 + 13, 14 * 28 + 14]
+        );
+        assert!(at.iter().all(|&i| img[i] == 255));
+        assert_eq!(center_digit(&vec![0.0; 784]), vec![0u8; 784]);
+    }
+
+    #[test]
+    fn confusion_matrix_counts_pairs() {
+        let mut scores = vec![0.0f32; 4 * CLASSES];
+        scores[2] = 1.0; // image 0 → 2
+        scores[CLASSES + 2] = 1.0; // image 1 → 2
+        scores[2 * CLASSES + 7] = 1.0; // image 2 → 7
+                                       // image 3: all equal → class 0 (the first highest, as the loss kernel counts)
+        let m = ConfusionMatrix::new(&scores, &[2, 7, 7, 0]);
+        assert_eq!(
+            (m.get(2, 2), m.get(7, 2), m.get(7, 7), m.get(0, 0)),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(m.total(), 4);
+        assert_eq!(m.error_percent(), 25.0);
+        assert_eq!(m.worst(3), vec![(7, 2, 1)]);
+        assert_eq!(predicted_classes(&scores), vec![2, 2, 7, 0]);
+        let p = softmax(&scores[..CLASSES]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(argmax(&p), 2);
+    }
+}
