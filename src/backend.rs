@@ -396,6 +396,70 @@ pub trait Backend {
     /// dx = dy · act'(x) (straight-through mask).
     fn act_backward(&mut self, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf);
 
+    /// A conv layer's batch norm and activation (training mode): u = bn(z) as [`bn_train`],
+    /// a = act(u). The default records the two ops; a backend may fuse them into one pass and
+    /// leave `u` unwritten, as long as its [`act_bn_backward`] does not read it.
+    ///
+    /// [`bn_train`]: Backend::bn_train
+    /// [`act_bn_backward`]: Backend::act_bn_backward
+    #[allow(clippy::too_many_arguments)]
+    fn bn_act_train(
+        &mut self,
+        s: ChannelShape,
+        act: ActQuant,
+        z: Buf,
+        gamma: Buf,
+        beta: Buf,
+        u: Buf,
+        a: Buf,
+        stats: Buf,
+        running: Buf,
+    ) {
+        self.bn_train(s, z, gamma, beta, u, stats, running);
+        self.act_forward(act, s.len(), u, a);
+    }
+
+    /// Evaluation-mode [`bn_act_train`](Backend::bn_act_train) with the given statistics.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_act_eval(
+        &mut self,
+        s: ChannelShape,
+        act: ActQuant,
+        z: Buf,
+        gamma: Buf,
+        beta: Buf,
+        stats: Buf,
+        u: Buf,
+        a: Buf,
+    ) {
+        self.bn_eval(s, z, gamma, beta, stats, u);
+        self.act_forward(act, s.len(), u, a);
+    }
+
+    /// The backward of [`bn_act_train`](Backend::bn_act_train): du = da·act'(u), then
+    /// [`bn_backward`](Backend::bn_backward) into dz, dγ, dβ. `u` and `du` are the forward's
+    /// output and scratch where the default is used.
+    #[allow(clippy::too_many_arguments)]
+    fn act_bn_backward(
+        &mut self,
+        s: ChannelShape,
+        act: ActQuant,
+        da: Buf,
+        z: Buf,
+        u: Buf,
+        du: Buf,
+        gamma: Buf,
+        beta: Buf,
+        stats: Buf,
+        dz: Buf,
+        dgamma: Buf,
+        dbeta: Buf,
+    ) {
+        let _ = beta;
+        self.act_backward(act, s.len(), u, da, du);
+        self.bn_backward(s, du, z, gamma, stats, dz, dgamma, dbeta);
+    }
+
     /// y = max of each 2×2 window of x.
     fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf);
     /// dx: dy routed to each window's first maximum in x, zero elsewhere.

@@ -343,6 +343,94 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn bn_act_train(
+        &mut self,
+        s: ChannelShape,
+        act: ActQuant,
+        z: Buf,
+        gamma: Buf,
+        beta: Buf,
+        _u: Buf,
+        a: Buf,
+        stats: Buf,
+        running: Buf,
+    ) {
+        // one pass: u is not stored (act_bn_backward recomputes it)
+        self.timed("bn_act_train", "batch norm + act", |me| {
+            me.write([a, stats, running], |me, [av, st, run]| {
+                ops::batchnorm::train_act(
+                    s,
+                    act,
+                    me.f32(z),
+                    me.f32(gamma),
+                    me.f32(beta),
+                    av,
+                    st,
+                    run,
+                )
+            })
+        })
+    }
+
+    fn bn_act_eval(
+        &mut self,
+        s: ChannelShape,
+        act: ActQuant,
+        z: Buf,
+        gamma: Buf,
+        beta: Buf,
+        stats: Buf,
+        _u: Buf,
+        a: Buf,
+    ) {
+        self.timed("bn_act_eval", "batch norm + act", |me| {
+            me.write([a], |me, [av]| {
+                ops::batchnorm::eval_act(
+                    s,
+                    act,
+                    me.f32(z),
+                    me.f32(gamma),
+                    me.f32(beta),
+                    me.f32(stats),
+                    av,
+                )
+            })
+        })
+    }
+
+    fn act_bn_backward(
+        &mut self,
+        s: ChannelShape,
+        act: ActQuant,
+        da: Buf,
+        z: Buf,
+        _u: Buf,
+        _du: Buf,
+        gamma: Buf,
+        beta: Buf,
+        stats: Buf,
+        dz: Buf,
+        dgamma: Buf,
+        dbeta: Buf,
+    ) {
+        self.timed("act_bn_backward", "batch norm + act", |me| {
+            me.write([dz, dgamma, dbeta], |me, [d, dg, db]| {
+                ops::batchnorm::act_backward(
+                    s,
+                    act,
+                    me.f32(da),
+                    me.f32(z),
+                    me.f32(gamma),
+                    me.f32(beta),
+                    me.f32(stats),
+                    d,
+                    dg,
+                    db,
+                )
+            })
+        })
+    }
+
     fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf) {
         self.timed("act_forward", "quantizers", |me| {
             me.write([y], |me, [yv]| {

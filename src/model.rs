@@ -547,11 +547,10 @@ impl Model {
                     };
                     let (g, be) = (self.params[c.gamma].value, self.params[c.beta].value);
                     if train {
-                        b.bn_train(cs, c.z, g, be, c.u, c.stats, c.running);
+                        b.bn_act_train(cs, act, c.z, g, be, c.u, c.a, c.stats, c.running);
                     } else {
-                        b.bn_eval(cs, c.z, g, be, c.running, c.u);
+                        b.bn_act_eval(cs, act, c.z, g, be, c.running, c.u, c.a);
                     }
-                    b.act_forward(act, cs.len(), c.u, c.a);
                 }
             }
         }
@@ -648,13 +647,15 @@ impl Model {
                         channels: l.cout,
                         hw: l.h * l.w,
                     };
-                    b.act_backward(act, cs.len(), c.u, c.da, c.du);
-                    let gamma = self.params[c.gamma].value;
-                    b.bn_backward(
+                    b.act_bn_backward(
                         cs,
-                        c.du,
+                        act,
+                        c.da,
                         c.z,
-                        gamma,
+                        c.u,
+                        c.du,
+                        self.params[c.gamma].value,
+                        self.params[c.beta].value,
                         c.stats,
                         c.dz,
                         self.params[c.gamma].grad,

@@ -203,19 +203,16 @@ impl ActFn {
     /// Quantized, it passes for x in [−1, 1] whose unclipped level lies in [lo, hi].
     #[inline]
     pub fn grad_mask(self, x: f32) -> f32 {
+        // `&` rather than `&&`: no branches, so element loops vectorize (NaN fails every test)
         let pass = match self {
             ActFn::Quantized(l) => {
                 let v = act_unclipped(x, l.scale);
-                (-1.0..=1.0).contains(&x) && v >= l.lo && v <= l.hi
+                (-1.0..=1.0).contains(&x) & (v >= l.lo) & (v <= l.hi)
             }
             ActFn::Relu => x > 0.0,
             ActFn::Hardtanh => (-1.0..=1.0).contains(&x),
         };
-        if pass {
-            1.0
-        } else {
-            0.0
-        }
+        pass as u32 as f32
     }
 }
 
@@ -234,11 +231,16 @@ pub fn act_unclipped(x: f32, scale: f32) -> f32 {
     2.0 * round_half_away_nonneg(hs * scale) / scale - 1.0
 }
 
-/// [`round_half_away`] for v ≥ 0, without branches so that element loops vectorize.
+/// [`round_half_away`] for 0 ≤ v < 2^23, in float operations only (no float→int conversion,
+/// whose saturating form keeps element loops scalar), so that they vectorize: adding and
+/// removing 2^23 rounds v to an integer, a compare makes it the floor, and v − floor(v) is
+/// exact (Sterbenz). The quantizers call it with v = hs·2^nb ≤ 2^16.
 #[inline]
 fn round_half_away_nonneg(v: f32) -> f32 {
-    let t = v as i32 as f32;
-    t + ((v - t) >= 0.5) as i32 as f32
+    const TWO_23: f32 = 8_388_608.0;
+    let nearest = (v + TWO_23) - TWO_23;
+    let floor = nearest - (nearest > v) as u32 as f32;
+    floor + ((v - floor) >= 0.5) as u32 as f32
 }
 
 /// Round half away from zero for |v| < 2^31, exactly (v − trunc(v) is exact in f32). Same result
@@ -384,6 +386,26 @@ mod tests {
         }
         for v in [0.49999997f32, 0.5, 1.5, 2.5, -0.5, -2.5, 65535.5, 0.0] {
             assert_eq!(round_half_away(v), v.round(), "{v}");
+        }
+    }
+
+    #[test]
+    fn float_only_rounding_matches_round_half_away() {
+        // every quarter and its neighbours one ulp away, up to 2^16 (the largest hs·2^nb)
+        for i in 0..=(1u32 << 18) {
+            let v = i as f32 / 4.0;
+            for x in [
+                v,
+                f32::from_bits(v.to_bits().saturating_sub(1)),
+                f32::from_bits(v.to_bits() + 1),
+            ] {
+                if x >= 0.0 {
+                    assert_eq!(round_half_away_nonneg(x), x.round(), "{x}");
+                }
+            }
+        }
+        for x in [0.49999997f32, 0.5, 1.4999999, 2.5, 65535.5, 65536.0, 0.0] {
+            assert_eq!(round_half_away_nonneg(x), x.round(), "{x}");
         }
     }
 

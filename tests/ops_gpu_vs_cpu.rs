@@ -618,3 +618,78 @@ fn same_inputs_give_identical_bits_run_after_run() {
     let b = conv_all(&mut g, s, &x, &w, &bias, &dy);
     assert_eq!(a, b);
 }
+
+/// The CPU backend fuses a conv layer's batch norm and activation into one pass forward and
+/// two backward (u = bn(z) is recomputed, not stored): it must give exactly what the two
+/// separate ops give (the path the GPU takes), bit for bit, for every activation.
+#[test]
+fn fused_batchnorm_activation_equals_the_two_ops() {
+    let shapes = [
+        ChannelShape {
+            batch: 3,
+            channels: 5,
+            hw: 49,
+        },
+        ChannelShape {
+            batch: 8,
+            channels: 16,
+            hw: 256,
+        },
+        ChannelShape {
+            batch: 2,
+            channels: 3,
+            hw: 1,
+        },
+    ];
+    for (i, s) in shapes.into_iter().enumerate() {
+        let mut r = rng(900 + i as u64);
+        let z = uniform(&mut r, s.len(), -3.0, 3.0);
+        let gamma = uniform(&mut r, s.channels, 0.5, 1.5);
+        let beta = uniform(&mut r, s.channels, -0.5, 0.5);
+        let da = uniform(&mut r, s.len(), -1.0, 1.0);
+        let mut running = uniform(&mut r, s.channels, -0.1, 0.1);
+        running.extend(uniform(&mut r, s.channels, 0.5, 2.0));
+        for act in all_activations() {
+            let mut results = Vec::new();
+            for fused in [true, false] {
+                let b = &mut cpu();
+                let (zb, gb, bb, dab, rb) = (
+                    upload(b, &z),
+                    upload(b, &gamma),
+                    upload(b, &beta),
+                    upload(b, &da),
+                    upload(b, &running),
+                );
+                let (u, a, ae, stats) = (
+                    zeros(b, s.len()),
+                    zeros(b, s.len()),
+                    zeros(b, s.len()),
+                    zeros(b, 2 * s.channels),
+                );
+                let (du, dz, dg, db) = (
+                    zeros(b, s.len()),
+                    zeros(b, s.len()),
+                    zeros(b, s.channels),
+                    zeros(b, s.channels),
+                );
+                if fused {
+                    b.bn_act_train(s, act, zb, gb, bb, u, a, stats, rb);
+                    b.bn_act_eval(s, act, zb, gb, bb, rb, u, ae);
+                    b.act_bn_backward(s, act, dab, zb, u, du, gb, bb, stats, dz, dg, db);
+                } else {
+                    b.bn_train(s, zb, gb, bb, u, stats, rb);
+                    b.act_forward(act, s.len(), u, a);
+                    b.act_backward(act, s.len(), u, dab, du);
+                    b.bn_backward(s, du, zb, gb, stats, dz, dg, db);
+                    b.bn_eval(s, zb, gb, bb, rb, u);
+                    b.act_forward(act, s.len(), u, ae);
+                }
+                results.push([a, ae, stats, rb, dz, dg, db].map(|buf| read(b, buf)));
+            }
+            let names = ["a", "eval a", "stats", "running", "dz", "dgamma", "dbeta"];
+            for (k, name) in names.iter().enumerate() {
+                assert_eq!(results[0][k], results[1][k], "{act:?} {s:?} {name}");
+            }
+        }
+    }
+}

@@ -6,37 +6,226 @@
 use crate::backend::{Buf, ChannelShape};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
 use crate::par;
+use crate::quant::{ActFn, ActQuant};
 
 /// Added to the variance before the inverse square root.
 pub const EPS: f32 = 1e-4;
 /// Weight of the batch statistics in the running statistics' moving average.
 pub const ALPHA: f32 = 0.1;
 
-/// Sums over batch and hw of f(c, i) for each channel c (i the flat index), accumulated in f64.
-fn per_channel(s: ChannelShape, f: impl Fn(usize, usize) -> f64 + Sync + Send) -> Vec<f64> {
+/// Lanes of the CPU reductions: each plane is summed in 16 f32 partial sums (so the loop
+/// vectorizes), planes are added in f64 in a fixed order.
+const LANES: usize = 16;
+
+/// Σ over batch and hw of `plane_sum(c, n, base)` for each channel c, where `plane_sum` sums
+/// the plane of image n starting at flat index `base`; channels in parallel.
+fn per_channel(s: ChannelShape, plane_sum: impl Fn(usize, usize) -> f64 + Sync + Send) -> Vec<f64> {
     par::map(s.channels, |c| {
-        let mut acc = 0.0f64;
-        for n in 0..s.batch {
-            let base = (n * s.channels + c) * s.hw;
-            for i in base..base + s.hw {
-                acc += f(c, i);
-            }
-        }
-        acc
+        (0..s.batch)
+            .map(|n| plane_sum(c, (n * s.channels + c) * s.hw))
+            .sum()
     })
 }
 
-/// y = (x − mean)·γ·inv_std + β per channel (element-wise part of both modes).
-fn apply(s: ChannelShape, x: &[f32], gamma: &[f32], beta: &[f32], stats: &[f32], y: &mut [f32]) {
+/// (Σ f(a, b).0, Σ f(a, b).1) over two equally long slices, in [`LANES`] f32 partial sums,
+/// returned in f64. Inlined into its (multiversioned) callers so the loop gets their vector
+/// width; `f` must be monomorphic there (no match per element) for the loop to vectorize.
+#[inline(always)]
+fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
+    let (mut s0, mut s1) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let (ac, at) = a.as_chunks::<LANES>();
+    let (bc, bt) = b.as_chunks::<LANES>();
+    for (x, y) in ac.iter().zip(bc) {
+        for j in 0..LANES {
+            let (p, q) = f(x[j], y[j]);
+            s0[j] += p;
+            s1[j] += q;
+        }
+    }
+    let (mut t0, mut t1) = (0.0f64, 0.0f64);
+    for (&x, &y) in at.iter().zip(bt) {
+        let (p, q) = f(x, y);
+        t0 += p as f64;
+        t1 += q as f64;
+    }
+    let add = |s: [f32; LANES]| s.iter().map(|&v| v as f64).sum::<f64>();
+    (add(s0) + t0, add(s1) + t1)
+}
+
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn sum(v: &[f32]) -> f64 {
+    lane_sums(v, v, |x, _| (x, 0.0)).0
+}
+
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn sum_sq_diff(v: &[f32], m: f32) -> f64 {
+    lane_sums(v, v, |x, _| ((x - m) * (x - m), 0.0)).0
+}
+
+/// (Σ du, Σ du·x̂) over a plane, x̂ = (x − m)·istd, du = dy·mask(u) with u = (x − m)·k + b.
+#[inline(always)]
+fn grad_sums_with(
+    dy: &[f32],
+    x: &[f32],
+    m: f32,
+    istd: f32,
+    k: f32,
+    b: f32,
+    mask: impl Fn(f32) -> f32,
+) -> (f64, f64) {
+    lane_sums(dy, x, |g, v| {
+        let du = g * mask((v - m) * k + b);
+        (du, du * ((v - m) * istd))
+    })
+}
+
+/// (Σ dy, Σ dy·x̂) over a plane, x̂ = (x − m)·istd; with `act`, dy is first multiplied by the
+/// activation's straight-through mask at u = (x − m)·k + b (the fused backward of [`train_act`]).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn grad_sums(
+    dy: &[f32],
+    x: &[f32],
+    m: f32,
+    istd: f32,
+    k: f32,
+    b: f32,
+    act: Option<ActFn>,
+) -> (f64, f64) {
+    match act {
+        None => lane_sums(dy, x, |g, v| (g, g * ((v - m) * istd))),
+        Some(ActFn::Quantized(l)) => {
+            grad_sums_with(dy, x, m, istd, k, b, |u| ActFn::Quantized(l).grad_mask(u))
+        }
+        Some(ActFn::Relu) => grad_sums_with(dy, x, m, istd, k, b, |u| ActFn::Relu.grad_mask(u)),
+        Some(ActFn::Hardtanh) => {
+            grad_sums_with(dy, x, m, istd, k, b, |u| ActFn::Hardtanh.grad_mask(u))
+        }
+    }
+}
+
+/// One plane of y = (x − m)·k + b, then the activation when there is one.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn apply_plane(x: &[f32], m: f32, k: f32, b: f32, act: Option<ActFn>, y: &mut [f32]) {
+    // one loop per activation, so each is monomorphic and vectorizes
+    match act {
+        None => y.iter_mut().zip(x).for_each(|(o, &v)| *o = (v - m) * k + b),
+        Some(ActFn::Quantized(l)) => y
+            .iter_mut()
+            .zip(x)
+            .for_each(|(o, &v)| *o = ActFn::Quantized(l).forward((v - m) * k + b)),
+        Some(ActFn::Relu) => y
+            .iter_mut()
+            .zip(x)
+            .for_each(|(o, &v)| *o = ActFn::Relu.forward((v - m) * k + b)),
+        Some(ActFn::Hardtanh) => y
+            .iter_mut()
+            .zip(x)
+            .for_each(|(o, &v)| *o = ActFn::Hardtanh.forward((v - m) * k + b)),
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grad_plane_with(
+    dy: &[f32],
+    x: &[f32],
+    m: f32,
+    istd: f32,
+    k: f32,
+    b: f32,
+    db: f32,
+    dg: f32,
+    dx: &mut [f32],
+    mask: impl Fn(f32) -> f32,
+) {
+    for ((o, &g), &v) in dx.iter_mut().zip(dy).zip(x) {
+        let du = g * mask((v - m) * k + b);
+        *o = k * (du - db - (v - m) * istd * dg);
+    }
+}
+
+/// One plane of dx = k·(du − db − x̂·dg), du = dy (times the activation's mask with `act`).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+#[allow(clippy::too_many_arguments)]
+fn grad_plane(
+    dy: &[f32],
+    x: &[f32],
+    m: f32,
+    istd: f32,
+    k: f32,
+    b: f32,
+    db: f32,
+    dg: f32,
+    act: Option<ActFn>,
+    dx: &mut [f32],
+) {
+    match act {
+        None => grad_plane_with(dy, x, m, istd, k, b, db, dg, dx, |_| 1.0),
+        Some(ActFn::Quantized(l)) => grad_plane_with(dy, x, m, istd, k, b, db, dg, dx, |u| {
+            ActFn::Quantized(l).grad_mask(u)
+        }),
+        Some(ActFn::Relu) => grad_plane_with(dy, x, m, istd, k, b, db, dg, dx, |u| {
+            ActFn::Relu.grad_mask(u)
+        }),
+        Some(ActFn::Hardtanh) => grad_plane_with(dy, x, m, istd, k, b, db, dg, dx, |u| {
+            ActFn::Hardtanh.grad_mask(u)
+        }),
+    }
+}
+
+/// y = (x − mean)·γ·inv_std + β per channel, then `act` if any (element-wise part of both modes).
+fn apply(
+    s: ChannelShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    act: Option<ActFn>,
+    y: &mut [f32],
+) {
     let c_n = s.channels;
     par::for_each_chunk(&mut y[..s.len()], s.hw, |plane, out| {
         let c = plane % c_n;
         let (m, k, b) = (stats[c], gamma[c] * stats[c_n + c], beta[c]);
-        let src = &x[plane * s.hw..(plane + 1) * s.hw];
-        out.iter_mut()
-            .zip(src)
-            .for_each(|(o, &v)| *o = (v - m) * k + b);
+        apply_plane(&x[plane * s.hw..(plane + 1) * s.hw], m, k, b, act, out);
     });
+}
+
+/// Batch statistics (biased variance) into `stats`, running statistics moved towards them.
+fn batch_stats(s: ChannelShape, x: &[f32], stats: &mut [f32], running: &mut [f32]) {
+    let count = (s.batch * s.hw) as f64;
+    let plane = |base: usize| &x[base..base + s.hw];
+    let mean = per_channel(s, |_, base| sum(plane(base)));
+    let mean: Vec<f32> = mean.iter().map(|&v| (v / count) as f32).collect();
+    let var = per_channel(s, |c, base| sum_sq_diff(plane(base), mean[c]));
+    let c_n = s.channels;
+    for c in 0..c_n {
+        let istd = 1.0 / ((var[c] / count) as f32 + EPS).sqrt();
+        stats[c] = mean[c];
+        stats[c_n + c] = istd;
+        running[c] = (1.0 - ALPHA) * running[c] + ALPHA * mean[c];
+        running[c_n + c] = (1.0 - ALPHA) * running[c_n + c] + ALPHA * istd;
+    }
 }
 
 /// Training mode: batch statistics (biased variance) into `stats`, running statistics updated.
@@ -49,27 +238,43 @@ pub fn train(
     stats: &mut [f32],
     running: &mut [f32],
 ) {
-    let count = (s.batch * s.hw) as f64;
-    let mean = per_channel(s, |_, i| x[i] as f64);
-    let mean: Vec<f32> = mean.iter().map(|&v| (v / count) as f32).collect();
-    let var = per_channel(s, |c, i| {
-        let d = (x[i] - mean[c]) as f64;
-        d * d
-    });
-    let c_n = s.channels;
-    for c in 0..c_n {
-        let istd = 1.0 / ((var[c] / count) as f32 + EPS).sqrt();
-        stats[c] = mean[c];
-        stats[c_n + c] = istd;
-        running[c] = (1.0 - ALPHA) * running[c] + ALPHA * mean[c];
-        running[c_n + c] = (1.0 - ALPHA) * running[c_n + c] + ALPHA * istd;
-    }
-    apply(s, x, gamma, beta, stats, y);
+    batch_stats(s, x, stats, running);
+    apply(s, x, gamma, beta, stats, None, y);
+}
+
+/// [`train`] and the activation in one pass over memory: a = act(bn(x)); bn(x) itself is not
+/// stored (its backward, [`act_backward`] with the forward's x, recomputes it).
+#[allow(clippy::too_many_arguments)]
+pub fn train_act(
+    s: ChannelShape,
+    act: ActQuant,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    a: &mut [f32],
+    stats: &mut [f32],
+    running: &mut [f32],
+) {
+    batch_stats(s, x, stats, running);
+    apply(s, x, gamma, beta, stats, Some(act.compile()), a);
 }
 
 /// Evaluation mode with the given (running) statistics.
 pub fn eval(s: ChannelShape, x: &[f32], gamma: &[f32], beta: &[f32], stats: &[f32], y: &mut [f32]) {
-    apply(s, x, gamma, beta, stats, y);
+    apply(s, x, gamma, beta, stats, None, y);
+}
+
+/// [`eval`] followed by the activation, in one pass.
+pub fn eval_act(
+    s: ChannelShape,
+    act: ActQuant,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    a: &mut [f32],
+) {
+    apply(s, x, gamma, beta, stats, Some(act.compile()), a);
 }
 
 /// dβ = Σ dy, dγ = Σ dy·x̂, dx = γ·inv_std·(dy − dβ/M − x̂·dγ/M), x̂ = (x − mean)·inv_std.
@@ -84,32 +289,96 @@ pub fn backward(
     dgamma: &mut [f32],
     dbeta: &mut [f32],
 ) {
+    backward_with(s, None, dy, x, gamma, &[], stats, dx, dgamma, dbeta);
+}
+
+/// The backward of [`train_act`]: du = da·act'(bn(x)) (bn(x) recomputed from x and the
+/// statistics, exactly as the forward computed it), then [`backward`] with du — one pass for
+/// the sums and one for dx, with no du buffer.
+#[allow(clippy::too_many_arguments)]
+pub fn act_backward(
+    s: ChannelShape,
+    act: ActQuant,
+    da: &[f32],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
+    backward_with(
+        s,
+        Some(act.compile()),
+        da,
+        x,
+        gamma,
+        beta,
+        stats,
+        dx,
+        dgamma,
+        dbeta,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_with(
+    s: ChannelShape,
+    act: Option<ActFn>,
+    dy: &[f32],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
     let c_n = s.channels;
-    let sum_dy = per_channel(s, |_, i| dy[i] as f64);
-    let sum_dy_xhat = per_channel(s, |c, i| {
-        dy[i] as f64 * ((x[i] - stats[c]) * stats[c_n + c]) as f64
+    let coef = |c: usize| {
+        let (m, istd) = (stats[c], stats[c_n + c]);
+        let b = if act.is_some() { beta[c] } else { 0.0 };
+        (m, istd, gamma[c] * istd, b)
+    };
+    let sums = par::map(s.channels, |c| {
+        let (m, istd, k, b) = coef(c);
+        (0..s.batch).fold((0.0f64, 0.0f64), |(a, g), n| {
+            let base = (n * c_n + c) * s.hw;
+            let r = base..base + s.hw;
+            let (sa, sg) = grad_sums(&dy[r.clone()], &x[r], m, istd, k, b, act);
+            (a + sa, g + sg)
+        })
     });
-    for c in 0..c_n {
-        dbeta[c] = sum_dy[c] as f32;
-        dgamma[c] = sum_dy_xhat[c] as f32;
+    for (c, (sdy, sdyx)) in sums.into_iter().enumerate() {
+        dbeta[c] = sdy as f32;
+        dgamma[c] = sdyx as f32;
     }
     let inv_m = 1.0 / (s.batch * s.hw) as f32;
     let (dgamma, dbeta) = (&*dgamma, &*dbeta);
     par::for_each_chunk(&mut dx[..s.len()], s.hw, |plane, out| {
         let c = plane % c_n;
-        let (m, istd) = (stats[c], stats[c_n + c]);
-        let (db, dg, k) = (dbeta[c] * inv_m, dgamma[c] * inv_m, gamma[c] * istd);
-        let base = plane * s.hw;
-        for (j, o) in out.iter_mut().enumerate() {
-            let xh = (x[base + j] - m) * istd;
-            *o = k * (dy[base + j] - db - xh * dg);
-        }
+        let (m, istd, k, b) = coef(c);
+        let r = plane * s.hw..(plane + 1) * s.hw;
+        grad_plane(
+            &dy[r.clone()],
+            &x[r],
+            m,
+            istd,
+            k,
+            b,
+            dbeta[c] * inv_m,
+            dgamma[c] * inv_m,
+            act,
+            out,
+        );
     });
 }
 
 /// out[c] = Σ_{n,hw} x[n,c,hw]
 pub fn channel_sum(s: ChannelShape, x: &[f32], out: &mut [f32]) {
-    for (o, v) in out.iter_mut().zip(per_channel(s, |_, i| x[i] as f64)) {
+    let sums = per_channel(s, |_, base| sum(&x[base..base + s.hw]));
+    for (o, v) in out.iter_mut().zip(sums) {
         *o = v as f32;
     }
 }

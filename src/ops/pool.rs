@@ -5,41 +5,86 @@ use crate::backend::{Buf, PoolShape};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
 use crate::par;
 
-/// Offset (0..3 as dy·2+dx) of the window's first maximum, and the maximum.
-fn window_max(x: &[f32], w: usize, base: usize) -> (usize, f32) {
-    let v = [x[base], x[base + 1], x[base + w], x[base + w + 1]];
-    let mut arg = 0;
-    for k in 1..4 {
-        if v[k] > v[arg] {
-            arg = k;
+/// Which of a window's four values (row-major a, b / c, d) is its first maximum, as 0..3.
+#[inline(always)]
+fn first_max(a: f32, b: f32, c: f32, d: f32) -> (u32, f32) {
+    // compare-and-select only (no branches), so rows of windows vectorize
+    let (mut arg, mut m) = (0u32, a);
+    if b > m {
+        (arg, m) = (1, b);
+    }
+    if c > m {
+        (arg, m) = (2, c);
+    }
+    if d > m {
+        (arg, m) = (3, d);
+    }
+    (arg, m)
+}
+
+/// One plane: y [h/2, w/2] = max of each 2×2 window of x [h, w].
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn forward_plane(x: &[f32], h: usize, w: usize, y: &mut [f32]) {
+    let ow = w / 2;
+    for (oy, out) in y.chunks_exact_mut(ow.max(1)).take(h / 2).enumerate() {
+        let (r0, _) = x[2 * oy * w..][..2 * ow].as_chunks::<2>();
+        let (r1, _) = x[(2 * oy + 1) * w..][..2 * ow].as_chunks::<2>();
+        for ((o, p), q) in out.iter_mut().zip(r0).zip(r1) {
+            *o = first_max(p[0], p[1], q[0], q[1]).1;
         }
     }
-    (arg, v[arg])
+}
+
+/// One plane: dy [h/2, w/2] routed to each window's first maximum in x [h, w]; zero elsewhere.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn backward_plane(x: &[f32], dy: &[f32], h: usize, w: usize, dx: &mut [f32]) {
+    let (oh, ow) = (h / 2, w / 2);
+    // rows and columns past the last whole window (odd sizes) get no gradient
+    dx[2 * oh * w..].fill(0.0);
+    for oy in 0..oh {
+        let g = &dy[oy * ow..(oy + 1) * ow];
+        let (top, bottom) = dx[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+        top[2 * ow..].fill(0.0);
+        bottom[2 * ow..].fill(0.0);
+        let (d0, _) = top[..2 * ow].as_chunks_mut::<2>();
+        let (d1, _) = bottom[..2 * ow].as_chunks_mut::<2>();
+        let (r0, _) = x[2 * oy * w..][..2 * ow].as_chunks::<2>();
+        let (r1, _) = x[(2 * oy + 1) * w..][..2 * ow].as_chunks::<2>();
+        for ((((p, q), o0), o1), &gv) in r0.iter().zip(r1).zip(d0).zip(d1).zip(g) {
+            let (arg, _) = first_max(p[0], p[1], q[0], q[1]);
+            let on = |k: u32| (arg == k) as u32 as f32 * gv;
+            *o0 = [on(0), on(1)];
+            *o1 = [on(2), on(3)];
+        }
+    }
 }
 
 /// y [planes, h/2, w/2] = max of each 2×2 window of x [planes, h, w].
 pub fn forward(s: PoolShape, x: &[f32], y: &mut [f32]) {
     let (oh, ow) = (s.out_h(), s.out_w());
-    par::for_each_chunk(&mut y[..s.y_len()], (oh * ow).max(1), |p, out| {
-        for (i, o) in out.iter_mut().enumerate() {
-            let base = (p * s.h + 2 * (i / ow)) * s.w + 2 * (i % ow);
-            *o = window_max(x, s.w, base).1;
-        }
+    if oh * ow == 0 {
+        return;
+    }
+    let hw = s.h * s.w;
+    par::for_each_chunk(&mut y[..s.y_len()], oh * ow, |p, out| {
+        forward_plane(&x[p * hw..(p + 1) * hw], s.h, s.w, out);
     });
 }
 
 /// dx [planes, h, w]: dy routed to each window's first maximum in x, zero elsewhere.
 pub fn backward(s: PoolShape, x: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (oh, ow) = (s.out_h(), s.out_w());
-    par::for_each_chunk(&mut dx[..s.x_len()], s.h * s.w, |p, out| {
-        out.fill(0.0);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let base = (p * s.h + 2 * oy) * s.w + 2 * ox;
-                let (arg, _) = window_max(x, s.w, base);
-                out[(2 * oy + arg / 2) * s.w + 2 * ox + arg % 2] = dy[(p * oh + oy) * ow + ox];
-            }
-        }
+    let hw = s.h * s.w;
+    par::for_each_chunk(&mut dx[..s.x_len()], hw, |p, out| {
+        backward_plane(&x[p * hw..(p + 1) * hw], &dy[p * oh * ow..], s.h, s.w, out);
     });
 }
 
