@@ -1,24 +1,13 @@
 //! 3×3 convolution, stride 1, pad 1, with bias — shaders/conv.wgsl.
 //!
-//! CPU: per image, im2col then one SIMD GEMM (ndarray → matrixmultiply), images in parallel.
+//! CPU: per image, im2col then one SIMD GEMM (ops/gemm.rs), images in parallel.
 //! GPU: implicit GEMM (no im2col buffer), 64×64 tiles in workgroup memory; the weight gradient
 //! splits its long K = batch·h·w over slices that a second kernel adds in a fixed order.
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
-
 use crate::backend::{Buf, ConvShape};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::ops::gemm;
 use crate::par;
-
-fn view(data: &[f32], rows: usize, cols: usize) -> ArrayView2<'_, f32> {
-    ArrayView2::from_shape((rows, cols), &data[..rows * cols]).expect("shape checked by caller")
-}
-
-fn view_mut(data: &mut [f32], rows: usize, cols: usize) -> ArrayViewMut2<'_, f32> {
-    ArrayViewMut2::from_shape((rows, cols), &mut data[..rows * cols])
-        .expect("shape checked by caller")
-}
 
 /// col[(ci·9 + kh·3 + kw), y·w + x] = x_img[ci, y+kh−1, x+kw−1] (0 outside).
 fn im2col(x: &[f32], cin: usize, h: usize, w: usize, col: &mut [f32]) {
@@ -78,31 +67,25 @@ fn col2im(col: &[f32], cin: usize, h: usize, w: usize, dx: &mut [f32]) {
 /// y [batch, cout, h, w] = conv(x [batch, cin, h, w], w [cout, cin, 3, 3]) + b [cout]
 pub fn forward(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
     let (hw, k) = (s.h * s.w, s.cin * 9);
-    let wv = view(w, s.cout, k);
     par::for_each_chunk(&mut y[..s.y_len()], s.cout * hw, |n, y_n| {
         let mut col = vec![0.0f32; k * hw];
         im2col(&x[n * s.cin * hw..], s.cin, s.h, s.w, &mut col);
         for (co, row) in y_n.chunks_mut(hw).enumerate() {
             row.fill(b[co]);
         }
-        general_mat_mul(
-            1.0,
-            &wv,
-            &view(&col, k, hw),
-            1.0,
-            &mut view_mut(y_n, s.cout, hw),
-        );
+        // y_n [cout, hw] += w [cout, k] · col [k, hw]
+        gemm::matmul(y_n, w, &col, (s.cout, hw, k), false, false, true);
     });
 }
 
 /// dx [batch, cin, h, w] = ∂/∂x of Σ dy·conv(x, w)
 pub fn grad_input(s: ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     let (hw, k) = (s.h * s.w, s.cin * 9);
-    let wt = view(w, s.cout, k).reversed_axes();
     par::for_each_chunk(&mut dx[..s.x_len()], s.cin * hw, |n, dx_n| {
         let mut dcol = vec![0.0f32; k * hw];
-        let dy_n = view(&dy[n * s.cout * hw..], s.cout, hw);
-        general_mat_mul(1.0, &wt, &dy_n, 0.0, &mut view_mut(&mut dcol, k, hw));
+        // dcol [k, hw] = wᵀ [k, cout] · dy_n [cout, hw]
+        let dy_n = &dy[n * s.cout * hw..];
+        gemm::matmul(&mut dcol, w, dy_n, (k, hw, s.cout), true, false, false);
         col2im(&dcol, s.cin, s.h, s.w, dx_n);
     });
 }
@@ -120,14 +103,9 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
         let mut col = vec![0.0f32; k * hw];
         for n in g * GRAD_WEIGHT_GROUP..((g + 1) * GRAD_WEIGHT_GROUP).min(s.batch) {
             im2col(&x[n * s.cin * hw..], s.cin, s.h, s.w, &mut col);
-            let dy_n = view(&dy[n * s.cout * hw..], s.cout, hw);
-            general_mat_mul(
-                1.0,
-                &dy_n,
-                &view(&col, k, hw).reversed_axes(),
-                1.0,
-                &mut view_mut(&mut acc, s.cout, k),
-            );
+            // acc [cout, k] += dy_n [cout, hw] · colᵀ [hw, k]
+            let dy_n = &dy[n * s.cout * hw..];
+            gemm::matmul(&mut acc, dy_n, &col, (s.cout, k, hw), false, true, true);
         }
         acc
     });

@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod data;
 pub mod dense;
+pub mod gemm;
 pub mod loss;
 pub mod optimizer;
 pub mod pool;
