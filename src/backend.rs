@@ -347,6 +347,12 @@ pub trait Backend {
 
     /// y [batch, cout, h, w] = conv(x [batch, cin, h, w], w [cout, cin, 3, 3]) + bias b.
     fn conv_forward(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf);
+    /// [`conv_forward`](Backend::conv_forward) where x and w hold only ±1 (a binary layer after
+    /// the first): the same result, which a backend may compute with XNOR and popcount. The
+    /// default is `conv_forward`.
+    fn conv_forward_binary(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
+        self.conv_forward(s, x, w, b, y);
+    }
     /// dx [batch, cin, h, w] from dy [batch, cout, h, w] and w.
     fn conv_grad_input(&mut self, s: ConvShape, dy: Buf, w: Buf, dx: Buf);
     /// dw [cout, cin, 3, 3] from dy [batch, cout, h, w] and x [batch, cin, h, w].

@@ -243,6 +243,14 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn conv_forward_binary(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
+        self.timed("conv_forward_binary", "conv forward", |me| {
+            me.write([y], |me, [yv]| {
+                ops::conv::forward_binary(s, me.f32(x), me.f32(w), me.f32(b), yv)
+            })
+        })
+    }
+
     fn conv_grad_input(&mut self, s: ConvShape, dy: Buf, w: Buf, dx: Buf) {
         self.timed("conv_grad_input", "conv grad input", |me| {
             me.write([dx], |me, [d]| {

@@ -539,7 +539,21 @@ impl Model {
                     if wq_mode != WeightQuant::None {
                         b.weight_quantize(wq_mode, self.params[c.w].value, c.absmax, c.wq);
                     }
-                    b.conv_forward(s, self.buf(c.src), c.wq, self.params[c.b].value, c.z);
+                    // a binary layer fed by binary activations: ±1 inputs and weights
+                    let binary = wq_mode == WeightQuant::Binary
+                        && !matches!(c.src, Src::Input)
+                        && matches!(act, ActQuant::Quantized { bits: 0, .. });
+                    if binary {
+                        b.conv_forward_binary(
+                            s,
+                            self.buf(c.src),
+                            c.wq,
+                            self.params[c.b].value,
+                            c.z,
+                        );
+                    } else {
+                        b.conv_forward(s, self.buf(c.src), c.wq, self.params[c.b].value, c.z);
+                    }
                     let cs = ChannelShape {
                         batch,
                         channels: l.cout,

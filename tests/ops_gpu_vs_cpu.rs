@@ -693,3 +693,70 @@ fn fused_batchnorm_activation_equals_the_two_ops() {
         }
     }
 }
+
+/// The CPU backend's binary convolution (XNOR-popcount on packed bits) against its float path,
+/// bit for bit: channel counts around the 64-bit words (1, 63, 64, 65, 130, 257), images down
+/// to 1×1 (every tap in the padding), all +1 and all −1 (the largest sums), random biases;
+/// inputs that are not all ±1 (a NaN, a 0) and weights that are not take the float path.
+#[test]
+fn binary_convolution_is_exactly_the_float_one() {
+    let shapes = [
+        (2, 1, 3, 1, 1),
+        (3, 63, 5, 5, 7),
+        (2, 64, 4, 8, 8),
+        (2, 65, 3, 3, 5),
+        (1, 130, 2, 4, 4),
+        (1, 257, 2, 2, 3),
+    ];
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (i, (batch, cin, cout, h, w)) in shapes.into_iter().enumerate() {
+        let s = ConvShape {
+            batch,
+            cin,
+            cout,
+            h,
+            w,
+        };
+        let mut r = rng(1000 + i as u64);
+        let sign = |r: &mut rand::rngs::SmallRng, n: usize| -> Vec<f32> {
+            uniform(r, n, -1.0, 1.0)
+                .into_iter()
+                .map(|v| if v < 0.0 { -1.0 } else { 1.0 })
+                .collect()
+        };
+        let mut cases = vec![
+            (sign(&mut r, s.x_len()), sign(&mut r, s.w_len())),
+            (vec![1.0; s.x_len()], vec![1.0; s.w_len()]),
+            (vec![-1.0; s.x_len()], vec![1.0; s.w_len()]),
+        ];
+        // not binary: a NaN and a zero in the last image's input; a weight of 0.5
+        let mut odd = sign(&mut r, s.x_len());
+        let last = s.x_len() - 1;
+        odd[last] = f32::NAN;
+        odd[last / 2 + (batch - 1) * cin * h * w / 2] = 0.0;
+        cases.push((odd, sign(&mut r, s.w_len())));
+        let mut half = sign(&mut r, s.w_len());
+        half[0] = 0.5;
+        cases.push((sign(&mut r, s.x_len()), half));
+        let bias = uniform(&mut r, cout, -0.7, 0.7);
+        for (k, (x, wt)) in cases.iter().enumerate() {
+            let mut out = Vec::new();
+            for binary in [true, false] {
+                let b = &mut cpu();
+                let (xb, wb, bb, y) = (
+                    upload(b, x),
+                    upload(b, wt),
+                    upload(b, &bias),
+                    zeros(b, s.y_len()),
+                );
+                if binary {
+                    b.conv_forward_binary(s, xb, wb, bb, y);
+                } else {
+                    b.conv_forward(s, xb, wb, bb, y);
+                }
+                out.push(read(b, y));
+            }
+            assert_eq!(bits(&out[0]), bits(&out[1]), "{s:?} case {k}");
+        }
+    }
+}

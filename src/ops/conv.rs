@@ -66,15 +66,121 @@ fn col2im(col: &[f32], cin: usize, h: usize, w: usize, dx: &mut [f32]) {
 
 /// y [batch, cout, h, w] = conv(x [batch, cin, h, w], w [cout, cin, 3, 3]) + b [cout]
 pub fn forward(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
-    let (hw, k) = (s.h * s.w, s.cin * 9);
+    let hw = s.h * s.w;
     par::for_each_chunk(&mut y[..s.y_len()], s.cout * hw, |n, y_n| {
-        let mut col = vec![0.0f32; k * hw];
-        im2col(&x[n * s.cin * hw..], s.cin, s.h, s.w, &mut col);
-        for (co, row) in y_n.chunks_mut(hw).enumerate() {
-            row.fill(b[co]);
+        forward_image(s, &x[n * s.cin * hw..(n + 1) * s.cin * hw], w, b, y_n);
+    });
+}
+
+/// One image: y_n [cout, h, w] = conv(x_n [cin, h, w], w) + b. The sum is formed first and the
+/// bias added last, so where the products are integers (binary layers) the result is exactly
+/// fl(S + b) — what [`forward_binary`] computes with integers.
+fn forward_image(s: ConvShape, x_n: &[f32], w: &[f32], b: &[f32], y_n: &mut [f32]) {
+    let (hw, k) = (s.h * s.w, s.cin * 9);
+    let mut col = vec![0.0f32; k * hw];
+    im2col(x_n, s.cin, s.h, s.w, &mut col);
+    // y_n [cout, hw] = w [cout, k] · col [k, hw]
+    gemm::matmul(y_n, w, &col, (s.cout, hw, k), false, false, false);
+    for (row, &bias) in y_n.chunks_mut(hw).zip(b) {
+        row.iter_mut().for_each(|v| *v += bias);
+    }
+}
+
+/// Bits of a ±1 tensor, 64 channels a word: `bits[p·words + i]` holds channels 64i … 64i+63
+/// of pixel p (1 for −1), from `t [c, hw]` (channel-major). `None` when a value is not ±1
+/// (a NaN must reach the loss, so such inputs take the float path).
+fn pack_signs(t: &[f32], c: usize, hw: usize) -> Option<Vec<u64>> {
+    let words = c.div_ceil(64);
+    let mut bits = vec![0u64; hw * words];
+    for (ch, plane) in t.chunks_exact(hw).take(c).enumerate() {
+        let (word, bit) = (ch / 64, ch % 64);
+        for (p, &v) in plane.iter().enumerate() {
+            if v == -1.0 {
+                bits[p * words + word] |= 1 << bit;
+            } else if v != 1.0 {
+                return None;
+            }
         }
-        // y_n [cout, hw] += w [cout, k] · col [k, hw]
-        gemm::matmul(y_n, w, &col, (s.cout, hw, k), false, false, true);
+    }
+    Some(bits)
+}
+
+/// One image of a binary layer: for each pixel, its 3×3 neighbourhood's words are gathered
+/// once (zero outside the image) and every filter is one XOR-popcount over 9·words words:
+/// Σ x·w = cin·(valid taps) − 2·(differing bits inside the image). `xb [hw, words]`,
+/// `wb [cout, 9, words]`, `wpop [cout, 9]` = popcount of each filter tap (what a zero word
+/// outside the image adds, taken back out); y_n [cout, hw] = (S as f32) + bias.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw+avx512vpopcntdq+popcnt",
+    "x86_64+avx2+fma+popcnt",
+    "aarch64+neon"
+))]
+fn xnor_image(xb: &[u64], wb: &[u64], wpop: &[u32], s: ConvShape, b: &[f32], y_n: &mut [f32]) {
+    let words = s.cin.div_ceil(64);
+    let (h, w, hw) = (s.h as isize, s.w as isize, s.h * s.w);
+    let mut hood = vec![0u64; 9 * words];
+    let mut outside = [0usize; 9];
+    for p in 0..hw {
+        let (py, px) = ((p / s.w) as isize, (p % s.w) as isize);
+        let mut n_out = 0;
+        for t in 0..9 {
+            let (qy, qx) = (py + t as isize / 3 - 1, px + t as isize % 3 - 1);
+            let dst = &mut hood[t * words..(t + 1) * words];
+            if qy < 0 || qy >= h || qx < 0 || qx >= w {
+                dst.fill(0);
+                outside[n_out] = t;
+                n_out += 1;
+            } else {
+                let q = (qy * w + qx) as usize;
+                dst.copy_from_slice(&xb[q * words..(q + 1) * words]);
+            }
+        }
+        let inside = ((9 - n_out) * s.cin) as i32;
+        for (co, (filt, pops)) in wb
+            .chunks_exact(9 * words)
+            .zip(wpop.chunks_exact(9))
+            .enumerate()
+        {
+            let mut differ: u32 = hood
+                .iter()
+                .zip(filt)
+                .map(|(a, f)| (a ^ f).count_ones())
+                .sum();
+            for &t in &outside[..n_out] {
+                differ -= pops[t];
+            }
+            y_n[co * hw + p] = (inside - 2 * differ as i32) as f32 + b[co];
+        }
+    }
+}
+
+/// [`forward`] for a binary layer (weights and inputs ±1): each 3×3·cin dot product is an
+/// XNOR-popcount of packed bits, exactly equal to the float path (the sums are integers far
+/// below 2^24, and both add the bias last). Falls back to the float path, image by image, if
+/// the input holds anything but ±1, and entirely if the weights do.
+pub fn forward_binary(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    let hw = s.h * s.w;
+    let words = s.cin.div_ceil(64);
+    // weights as [cout, 9, words]: tap t of filter co holds w[co, ·, t]
+    let mut wb = vec![0u64; s.cout * 9 * words];
+    for co in 0..s.cout {
+        let filt = &w[co * s.cin * 9..(co + 1) * s.cin * 9];
+        // [cin, 9] → channel-major planes of 9 "pixels"
+        match pack_signs(filt, s.cin, 9) {
+            Some(bits) => wb[co * 9 * words..(co + 1) * 9 * words].copy_from_slice(&bits),
+            None => return forward(s, x, w, b, y),
+        }
+    }
+    let wpop: Vec<u32> = wb
+        .chunks_exact(words)
+        .map(|t| t.iter().map(|v| v.count_ones()).sum())
+        .collect();
+    par::for_each_chunk(&mut y[..s.y_len()], s.cout * hw, |n, y_n| {
+        let x_n = &x[n * s.cin * hw..(n + 1) * s.cin * hw];
+        match pack_signs(x_n, s.cin, hw) {
+            Some(xb) => xnor_image(&xb, &wb, &wpop, s, b, y_n),
+            None => forward_image(s, x_n, w, b, y_n),
+        }
     });
 }
 
