@@ -24,7 +24,7 @@ struct OpRow {
     shape: String,
     /// Wall time per call (recording, submit and the device's work).
     ms_per_call: f64,
-    /// The kernels' own time per call from GPU timestamps, where the backend has them.
+    /// The kernels' own time per step: GPU timestamps, or each op's wall time on the CPU.
     kernel_ms_per_call: Option<f64>,
     /// GFLOP/s for matrix ops, GB/s (bytes read + written) for element-wise ops; from the
     /// kernel time when there is one, else from the wall time.
@@ -32,7 +32,7 @@ struct OpRow {
     unit: &'static str,
 }
 
-/// One kernel family's part of a training step, from GPU timestamps.
+/// One kernel family's part of a training step (GPU timestamps or CPU wall time).
 #[derive(Serialize)]
 struct FamilyShare {
     family: &'static str,
@@ -197,9 +197,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                         r.backend, r.images_per_second, r.ms_per_step, r.steps_timed, r.dispatches_per_step, r.submits_per_step
                     );
                     if let Some(k) = r.kernel_ms_per_step {
-                        println!(
-                            "           kernels: {k:.3} ms per step (GPU timestamps); by family:"
-                        );
+                        let how = if r.backend == "cpu" {
+                            "wall time of each op"
+                        } else {
+                            "GPU timestamps"
+                        };
+                        println!("           kernels: {k:.3} ms per step ({how}); by family:");
                         for f in &r.families {
                             let rate = f
                                 .gflops
