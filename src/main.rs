@@ -63,6 +63,10 @@ pub struct GuiArgs {
     /// Save a PNG of the window just before it closes.
     #[arg(long, value_name = "PNG")]
     pub screenshot: Option<PathBuf>,
+    /// Open this saved model to explore (filters, histograms, test images, draw pad), evaluate
+    /// or fine-tune.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -381,8 +385,10 @@ fn main() -> ExitCode {
     if let Command::Gui(g) = cli.command {
         let flags_given = matches.subcommand_matches("gui").is_some_and(|m| {
             m.ids().any(|id| {
-                !matches!(id.as_str(), "start" | "exit_when_done" | "screenshot")
-                    && m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+                !matches!(
+                    id.as_str(),
+                    "start" | "exit_when_done" | "screenshot" | "model"
+                ) && m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
             })
         });
         return exit_code(gui::gui(gui::Launch {
@@ -391,6 +397,7 @@ fn main() -> ExitCode {
             start: g.start,
             exit_when_done: g.exit_when_done,
             screenshot: g.screenshot,
+            model: g.model,
         }));
     }
     exit_code(cli::run(cli))

@@ -241,8 +241,10 @@ impl Run {
     }
 
     /// Trains one epoch, validates it, tests it when it is the new best (then
-    /// [`Run::best_model`] holds it). `progress` sees every step and returns whether it wants
-    /// the running loss read back at the next one (a device read: a few times a second at most).
+    /// [`Run::best_model`] holds it). `progress` sees every step and returns what it wants of
+    /// the next one: `true` for the running loss and error (a device read: a few times a second
+    /// at most), or a [`StepWants`] that can also ask for a [`Probe`](crate::inspect::Probe)
+    /// (it arrives in the next step's [`StepInfo`]).
     /// A non-finite value anywhere stops the run with [`Error::NonFinite`].
     pub async fn next_epoch<B: Backend, W: Into<StepWants>>(
         &mut self,

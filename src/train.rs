@@ -361,8 +361,8 @@ impl Trainer {
         order
     }
 
-    /// Trains one epoch; `progress` sees each step and returns whether it wants the running loss
-    /// read back at the next step (a device read: ask a few times a second at most).
+    /// Trains one epoch; `progress` sees each step and returns what it wants of the next step
+    /// (`bool`: the running loss; or a [`StepWants`]) — device reads: a few times a second at most.
     pub async fn train_epoch<B: Backend, W: Into<StepWants>>(
         &mut self,
         b: &mut B,

@@ -127,6 +127,45 @@ fn the_window_trains_a_short_run_and_closes() {
         .unwrap_or_else(|e| panic!("no remembered settings in {}: {e}", data_home.display()));
     assert!(stored.contains("settings"), "{stored}");
     let _ = std::fs::copy(&shot, std::env::temp_dir().join("qnn-gui-test-window.png"));
+
+    // the saved model opened to explore: its filters, histograms and test grid are drawn from it
+    let explore_shot = dir.join("explore.png");
+    let o = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x900x24 -nolisten tcp"])
+        .arg(env!("CARGO_BIN_EXE_qnn"))
+        .args(["gui", "--exit-when-done", "--model"])
+        .arg(out.join(format!("{name}.safetensors")))
+        .arg("--screenshot")
+        .arg(&explore_shot)
+        .env("XDG_DATA_HOME", &data_home)
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run xvfb-run");
+    let t = text(&o);
+    assert!(o.status.success(), "qnn gui --model failed:\n{t}");
+    assert!(
+        t.contains(&format!("loaded {}", out.join(name).display())),
+        "{t}"
+    );
+    assert!(explore_shot.is_file(), "{t}");
+    // a model file that is not one: a message and exit 1, no panic
+    let bad = dir.join("bad.safetensors");
+    std::fs::write(&bad, b"not a model").unwrap();
+    let o = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x900x24 -nolisten tcp"])
+        .arg(env!("CARGO_BIN_EXE_qnn"))
+        .args(["gui", "--exit-when-done", "--model"])
+        .arg(&bad)
+        .env("XDG_DATA_HOME", &data_home)
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run xvfb-run");
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("bad.safetensors") && !t.contains("panicked"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -102,6 +102,8 @@ pub struct Shown {
     pub images_per_second: f64,
     pub seconds_left: Option<f64>,
     pub probe: Option<Probe>,
+    /// Which images the probe saw ("validation" during a run, "test" for a loaded model).
+    pub probe_images: &'static str,
     pub confusion: Option<ConfusionMatrix>,
     /// Predicted classes of the grid's test images.
     pub grid: Vec<u8>,
@@ -163,6 +165,7 @@ pub struct QnnApp {
     closing: bool,
     exit: ExitReport,
     pending_start: bool,
+    frames_drawn: u64,
 }
 
 impl QnnApp {
@@ -210,10 +213,14 @@ impl QnnApp {
             closing: false,
             exit,
             pending_start: launch.start,
+            frames_drawn: 0,
         };
         let (_, reason) = app.training_device();
         if let Some(r) = reason {
             app.say(false, r);
+        }
+        if let Some(m) = &launch.model {
+            app.load_model(m);
         }
         if launch.train.resume && launch.start {
             app.pending_start = false;
@@ -286,16 +293,16 @@ impl QnnApp {
         if self.is_training() {
             return;
         }
-        let settings = match self.settings.run_settings() {
-            Ok(s) => s,
+        let checked = self
+            .settings
+            .run_settings()
+            .and_then(|s| Ok((s, self.source()?)));
+        let (settings, source) = match checked {
+            Ok(v) => v,
             Err(e) => {
-                self.say(true, e);
-                return;
-            }
-        };
-        let source = match self.source() {
-            Ok(s) => s,
-            Err(e) => {
+                if self.exit_when_done {
+                    self.exit.fail(e.clone());
+                }
                 self.say(true, e);
                 return;
             }
@@ -400,7 +407,10 @@ impl QnnApp {
                         Some(per_step * ((steps - step) + epochs_left * steps) as f64);
                 }
             }
-            Event::Probe(p) => self.shown.probe = Some(*p),
+            Event::Probe(p) => {
+                self.shown.probe = Some(*p);
+                self.shown.probe_images = "validation";
+            }
             Event::Grid(g) => self.shown.grid = g,
             Event::Epoch {
                 report,
@@ -514,7 +524,18 @@ impl QnnApp {
     /// Sets the data source from a path (file dialog or drop), guessing the data set.
     pub fn take_data_path(&mut self, path: PathBuf) {
         let name = path.to_string_lossy().to_lowercase();
-        let kind = if name.contains("cifar") || name.ends_with(".bin") || name.ends_with(".tar.gz")
+        // CIFAR-10's names (its batches, their folder, its archive), else MNIST's IDX files
+        let cifar_inside = [
+            "data_batch_1.bin",
+            "cifar-10-batches-bin",
+            "cifar-10-binary.tar.gz",
+        ]
+        .iter()
+        .any(|f| path.join(f).exists());
+        let kind = if cifar_inside
+            || name.contains("cifar")
+            || name.ends_with(".bin")
+            || name.ends_with(".tar.gz")
         {
             DatasetKind::Cifar10
         } else {
@@ -544,16 +565,15 @@ impl QnnApp {
         match loaded {
             Ok((bytes, ex)) => {
                 let m = &ex.meta;
-                self.say(
-                    false,
-                    format!(
-                        "loaded {}: {} (epoch {}, test error {})",
-                        path.display(),
-                        m.config.model_name(&m.dataset),
-                        m.epoch,
-                        qnn::checkpoint::percent(m.test_error)
-                    ),
+                let line = format!(
+                    "loaded {}: {} (epoch {}, test error {})",
+                    path.display(),
+                    m.config.model_name(&m.dataset),
+                    m.epoch,
+                    qnn::checkpoint::percent(m.test_error)
                 );
+                self.exit.line(line.clone());
+                self.say(false, line);
                 self.settings.take_network(&m.dataset, &m.config);
                 self.shown = Shown {
                     title: format!("model file {}", path.display()),
@@ -562,9 +582,19 @@ impl QnnApp {
                 };
                 self.explorer = Some(ex);
                 self.pad.dirty = true;
-                self.explore();
+                if self.data().is_none() && self.settings.kind() == Ok(DatasetKind::MnistMini) {
+                    // the embedded set loads at once; others wait for "Load the data"
+                    self.load_data_now();
+                } else {
+                    self.explore();
+                }
             }
-            Err(e) => self.say(true, e),
+            Err(e) => {
+                if self.exit_when_done {
+                    self.exit.fail(e.clone());
+                }
+                self.say(true, e);
+            }
         }
     }
 
@@ -588,6 +618,7 @@ impl QnnApp {
             Ok((scores, probe)) => {
                 self.shown.grid = qnn::inspect::predicted_classes(&scores);
                 self.shown.probe = Some(probe);
+                self.shown.probe_images = "test";
             }
             Err(e) => self.say(true, e.to_string()),
         }
@@ -721,6 +752,16 @@ impl eframe::App for QnnApp {
         }
         views::window(self, ui);
         self.update_pad();
+        self.frames_drawn += 1;
+        // --exit-when-done without a run (a model to look at, or a start that was refused):
+        // close once the views have been drawn a few times
+        if self.exit_when_done && !self.is_training() {
+            if self.frames_drawn > 5 {
+                self.close(&ctx);
+            } else {
+                ctx.request_repaint();
+            }
+        }
         if self.is_training() {
             // keep drawing while training, so the window's smoothness is measurable and seen
             ctx.request_repaint_after(Duration::from_millis(33));

@@ -27,8 +27,10 @@ pub struct Launch {
     pub flags_given: bool,
     /// Start training as soon as the window is up.
     pub start: bool,
-    /// Close the window when the run ends.
+    /// Close the window when the run ends (without a run: once the first frames are drawn).
     pub exit_when_done: bool,
+    /// A model file to open at start.
+    pub model: Option<PathBuf>,
     /// Save a PNG of the window before closing.
     pub screenshot: Option<PathBuf>,
 }

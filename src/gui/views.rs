@@ -402,7 +402,7 @@ fn views(app: &mut QnnApp, ui: &mut egui::Ui) {
             ui.strong("Activations on the quantization levels");
             match &app.shown.probe {
                 Some(p) => {
-                    ui.label(format!("{} validation images", p.images));
+                    ui.label(format!("on {} {} images", p.images, app.shown.probe_images));
                     for h in &p.activations {
                         histogram(ui, h);
                     }
@@ -477,6 +477,10 @@ fn human_time(s: f64) -> String {
 
 fn curves(app: &QnnApp, ui: &mut egui::Ui) {
     let s = &app.shown;
+    if s.history.is_empty() && s.step_loss.is_empty() {
+        ui.label("Curves appear while a run trains.");
+        return;
+    }
     let per_epoch = |f: fn(&qnn::train::EpochReport) -> f64| -> Vec<[f64; 2]> {
         s.history.iter().map(|r| [r.epoch as f64, f(r)]).collect()
     };
