@@ -13,6 +13,19 @@ use std::time::{Duration, Instant};
 
 use common::cli::{text, tmp};
 
+/// `qnn gui ARGS` under a fresh Xvfb display, its remembered settings in `data_home`.
+fn gui(args: &[&str], data_home: &std::path::Path) -> Command {
+    let mut c = Command::new("xvfb-run");
+    c.args(["-a", "-s", "-screen 0 1280x900x24 -nolisten tcp"])
+        .arg(env!("CARGO_BIN_EXE_qnn"))
+        .arg("gui")
+        .args(args)
+        // the window's remembered settings go here, not into the user's own
+        .env("XDG_DATA_HOME", data_home)
+        .env_remove("WAYLAND_DISPLAY");
+    c
+}
+
 fn have_xvfb() -> bool {
     Command::new("xvfb-run")
         .arg("--help")
@@ -36,11 +49,8 @@ fn the_window_trains_a_short_run_and_closes() {
     let out = dir.join("run");
     let shot = dir.join("window.png");
     let data_home = dir.join("data-home");
-    let mut child = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x900x24 -nolisten tcp"])
-        .arg(env!("CARGO_BIN_EXE_qnn"))
-        .args([
-            "gui",
+    let mut cmd = gui(
+        &[
             "--start",
             "--exit-when-done",
             "-ds",
@@ -57,14 +67,14 @@ fn the_window_trains_a_short_run_and_closes() {
             "16",
             "--device",
             "cpu",
-        ])
+        ],
+        &data_home,
+    );
+    let mut child = cmd
         .arg("--out")
         .arg(&out)
         .arg("--screenshot")
         .arg(&shot)
-        // the window's remembered settings go here, not into the user's own
-        .env("XDG_DATA_HOME", &data_home)
-        .env_remove("WAYLAND_DISPLAY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -130,15 +140,10 @@ fn the_window_trains_a_short_run_and_closes() {
 
     // the saved model opened to explore: its filters, histograms and test grid are drawn from it
     let explore_shot = dir.join("explore.png");
-    let o = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x900x24 -nolisten tcp"])
-        .arg(env!("CARGO_BIN_EXE_qnn"))
-        .args(["gui", "--exit-when-done", "--model"])
+    let o = gui(&["--exit-when-done", "--model"], &data_home)
         .arg(out.join(format!("{name}.safetensors")))
         .arg("--screenshot")
         .arg(&explore_shot)
-        .env("XDG_DATA_HOME", &data_home)
-        .env_remove("WAYLAND_DISPLAY")
         .output()
         .expect("run xvfb-run");
     let t = text(&o);
@@ -151,13 +156,8 @@ fn the_window_trains_a_short_run_and_closes() {
     // a model file that is not one: a message and exit 1, no panic
     let bad = dir.join("bad.safetensors");
     std::fs::write(&bad, b"not a model").unwrap();
-    let o = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x900x24 -nolisten tcp"])
-        .arg(env!("CARGO_BIN_EXE_qnn"))
-        .args(["gui", "--exit-when-done", "--model"])
+    let o = gui(&["--exit-when-done", "--model"], &data_home)
         .arg(&bad)
-        .env("XDG_DATA_HOME", &data_home)
-        .env_remove("WAYLAND_DISPLAY")
         .output()
         .expect("run xvfb-run");
     let t = text(&o);

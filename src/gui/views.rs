@@ -487,64 +487,55 @@ fn curves(app: &QnnApp, ui: &mut egui::Ui) {
     let best: Vec<&qnn::train::EpochReport> = s.history.iter().filter(|r| r.improved).collect();
     let width = (ui.available_width() - 24.0) / 3.0;
     ui.horizontal(|ui| {
-        Plot::new("loss")
-            .width(width)
-            .height(170.0)
-            .legend(Legend::default())
-            .x_axis_label("epoch")
-            .y_axis_label("loss")
-            .show(ui, |p| {
-                p.line(
-                    Line::new("training (running)", s.step_loss.clone())
-                        .color(BLUE.gamma_multiply(0.5)),
-                );
-                p.line(Line::new("training", per_epoch(|r| r.train_loss)).color(BLUE));
-                p.line(Line::new("validation", per_epoch(|r| r.val_loss)).color(RED));
-                let test: Vec<[f64; 2]> =
-                    best.iter().map(|r| [r.epoch as f64, r.test_loss]).collect();
-                p.points(
-                    Points::new("test (at each best)", test)
-                        .color(GREEN)
-                        .radius(4.0),
-                );
-            });
-        Plot::new("error")
-            .width(width)
-            .height(170.0)
-            .legend(Legend::default())
-            .x_axis_label("epoch")
-            .y_axis_label("error %")
-            .show(ui, |p| {
-                p.line(
-                    Line::new("training (running)", s.step_error.clone())
-                        .color(BLUE.gamma_multiply(0.5)),
-                );
-                p.line(Line::new("validation", per_epoch(|r| r.val_error)).color(RED));
-                let test: Vec<[f64; 2]> = best
-                    .iter()
-                    .map(|r| [r.epoch as f64, r.test_error])
-                    .collect();
-                p.points(
-                    Points::new("test (at each best)", test)
-                        .color(GREEN)
-                        .radius(4.0),
-                );
-            });
-        Plot::new("lr")
-            .width(width)
-            .height(170.0)
-            .legend(Legend::default())
-            .x_axis_label("epoch")
-            .y_axis_label("log10 learning rate")
-            .show(ui, |p| {
-                let lr: Vec<[f64; 2]> = s
-                    .history
-                    .iter()
-                    .map(|r| [r.epoch as f64, (r.lr as f64).log10()])
-                    .collect();
-                p.line(Line::new("learning rate", lr).color(GREY));
-            });
+        chart("loss", width, "loss").show(ui, |p| {
+            p.line(
+                Line::new("training (running)", s.step_loss.clone())
+                    .color(BLUE.gamma_multiply(0.5)),
+            );
+            p.line(Line::new("training", per_epoch(|r| r.train_loss)).color(BLUE));
+            p.line(Line::new("validation", per_epoch(|r| r.val_loss)).color(RED));
+            let test: Vec<[f64; 2]> = best.iter().map(|r| [r.epoch as f64, r.test_loss]).collect();
+            p.points(
+                Points::new("test (at each best)", test)
+                    .color(GREEN)
+                    .radius(4.0),
+            );
+        });
+        chart("error", width, "error %").show(ui, |p| {
+            p.line(
+                Line::new("training (running)", s.step_error.clone())
+                    .color(BLUE.gamma_multiply(0.5)),
+            );
+            p.line(Line::new("validation", per_epoch(|r| r.val_error)).color(RED));
+            let test: Vec<[f64; 2]> = best
+                .iter()
+                .map(|r| [r.epoch as f64, r.test_error])
+                .collect();
+            p.points(
+                Points::new("test (at each best)", test)
+                    .color(GREEN)
+                    .radius(4.0),
+            );
+        });
+        chart("lr", width, "log10 learning rate").show(ui, |p| {
+            let lr: Vec<[f64; 2]> = s
+                .history
+                .iter()
+                .map(|r| [r.epoch as f64, (r.lr as f64).log10()])
+                .collect();
+            p.line(Line::new("learning rate", lr).color(GREY));
+        });
     });
+}
+
+/// A chart of the curves' row: epochs across, a legend.
+fn chart(id: &'static str, width: f32, y_label: &'static str) -> Plot<'static> {
+    Plot::new(id)
+        .width(width)
+        .height(170.0)
+        .legend(Legend::default())
+        .x_axis_label("epoch")
+        .y_axis_label(y_label)
 }
 
 /// A shade of grey for a level's rank (0 black … 1 white).
