@@ -325,7 +325,16 @@ impl QnnApp {
             out: self.settings.out.clone(),
         };
         let ctx2 = ctx.clone();
-        let handle = worker::spawn(job, move || ctx2.request_repaint());
+        let handle = match worker::spawn(job, move || ctx2.request_repaint()) {
+            Ok(h) => h,
+            Err(e) => {
+                if self.exit_when_done {
+                    self.exit.fail(e.clone());
+                }
+                self.say(true, e);
+                return;
+            }
+        };
         self.shown = Shown {
             title: settings.model_name(),
             epochs: settings.options.epochs,

@@ -161,8 +161,9 @@ impl Drop for Handle {
     }
 }
 
-/// Starts the worker; `repaint` wakes the window after each event.
-pub fn spawn(job: Job, repaint: impl Fn() + Send + Sync + 'static) -> Handle {
+/// Starts the worker; `repaint` wakes the window after each event. Fails only when the system
+/// cannot start a thread.
+pub fn spawn(job: Job, repaint: impl Fn() + Send + Sync + 'static) -> Result<Handle, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = stop.clone();
@@ -177,12 +178,12 @@ pub fn spawn(job: Job, repaint: impl Fn() + Send + Sync + 'static) -> Handle {
                 send(Event::Failed(msg));
             }
         })
-        .expect("a thread can be started");
-    Handle {
+        .map_err(|e| format!("could not start the training thread: {e}"))?;
+    Ok(Handle {
         events: rx,
         stop,
         thread: Some(thread),
-    }
+    })
 }
 
 fn work(job: Job, stop: &AtomicBool, send: &(dyn Fn(Event) + Sync)) -> Result<(), String> {
