@@ -339,14 +339,40 @@ impl WeightQuant {
                     }
                 }
                 WeightQuant::Bits { bits, sym } => {
-                    let e = bits as i32 - 1 + weight_exponent(absmax);
-                    let scale = ldexp(1.0, e);
-                    let lo = -ldexp(1.0, bits as i32 - 1);
-                    let hi = if sym { -lo } else { -lo - 1.0 };
+                    let (scale, lo, hi) = bits_constants(bits, sym, absmax);
                     (w * scale).round_ties_even().clamp(lo, hi) / scale
                 }
             }
     }
+
+    /// [`apply`](WeightQuant::apply) over a whole tensor whose max|W| is `absmax`, with the
+    /// constants worked out once (the same values, element by element).
+    #[inline(always)]
+    pub fn apply_all(self, w: &[f32], absmax: f32, out: &mut [f32]) {
+        #[allow(clippy::eq_op)] // as in `apply`: 0 for finite v, NaN for NaN and ±inf
+        match self {
+            WeightQuant::Bits { bits, sym } => {
+                let (scale, lo, hi) = bits_constants(bits, sym, absmax);
+                for (o, &v) in out.iter_mut().zip(w) {
+                    *o = (v - v) + (v * scale).round_ties_even().clamp(lo, hi) / scale;
+                }
+            }
+            other => {
+                for (o, &v) in out.iter_mut().zip(w) {
+                    *o = other.apply(v, absmax);
+                }
+            }
+        }
+    }
+}
+
+/// (scale, lo, hi) of the n-bit weight quantizer for a tensor whose max|W| is `absmax`:
+/// scale = 2^(nb−1+f), levels k/scale for k in lo ..= hi (see [`WeightQuant`]).
+fn bits_constants(bits: u32, sym: bool, absmax: f32) -> (f32, f32, f32) {
+    let scale = ldexp(1.0, bits as i32 - 1 + weight_exponent(absmax));
+    let lo = -ldexp(1.0, bits as i32 - 1);
+    let hi = if sym { -lo } else { -lo - 1.0 };
+    (scale, lo, hi)
 }
 
 /// f = floor(log2(1/max|W|)), exactly: the binary exponent of the f32 value 1/max|W|.

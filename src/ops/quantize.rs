@@ -55,16 +55,20 @@ pub fn act_backward(a: ActQuant, x: &[f32], dy: &[f32], dx: &mut [f32]) {
 }
 
 /// max|w| (0 for an empty slice).
+#[inline(always)]
 pub fn abs_max(w: &[f32]) -> f32 {
     w.iter().fold(0.0f32, |m, v| m.max(v.abs()))
 }
 
 /// wq = quantize(w); returns max|w|.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma+sse4.1",
+    "aarch64+neon"
+))]
 pub fn weight_quantize(q: WeightQuant, w: &[f32], wq: &mut [f32]) -> f32 {
     let m = abs_max(w);
-    for (o, &v) in wq.iter_mut().zip(w) {
-        *o = q.apply(v, m);
-    }
+    q.apply_all(w, m, wq);
     m
 }
 
