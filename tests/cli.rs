@@ -282,3 +282,44 @@ fn save_load_eval_finetune_init_resume() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// The benchmarks run to the end on the CPU backend: every op of `bench ops` (its buffers sized
+/// as the ops need) and `bench train` with the per-op profile.
+#[test]
+fn benchmarks_run_on_the_cpu() {
+    let o = qnn(&["bench", "ops", "--device", "cpu", "--reps", "1"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("squared hinge loss") && !t.contains("panicked"),
+        "{t}"
+    );
+    let o = qnn(&[
+        "bench",
+        "train",
+        "--device",
+        "cpu",
+        "--seconds",
+        "0",
+        "--batch-size",
+        "4",
+        "-nb",
+        "0",
+        "-nl",
+        "hardtanh",
+        "-sym",
+        "1",
+        "-nfa",
+        "8",
+        "-nfb",
+        "8",
+        "-nfc",
+        "8",
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("wall time of each op") && t.contains("conv forward"),
+        "{t}"
+    );
+}

@@ -452,7 +452,7 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
         random_buf(b, 640, 17),
         b.alloc(64, Dtype::U32),
         b.alloc(640, Dtype::F32),
-        b.alloc(2, Dtype::F32),
+        b.alloc(qnn::backend::LossAcc::LEN, Dtype::F32),
     );
     let t = time_op(b, reps, acc, |b| b.loss(64, ys, labels, Some(dys), acc))?;
     push(
