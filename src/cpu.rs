@@ -311,7 +311,7 @@ impl Backend for CpuBackend {
     ) {
         self.timed("bn_train", "batch norm", |me| {
             me.write([y, stats, running], |me, [yv, st, run]| {
-                ops::batchnorm::train(s, me.f32(x), me.f32(gamma), me.f32(beta), yv, st, run)
+                ops::batchnorm::train(s, None, me.f32(x), me.f32(gamma), me.f32(beta), yv, st, run)
             });
         })
     }
@@ -319,7 +319,15 @@ impl Backend for CpuBackend {
     fn bn_eval(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf) {
         self.timed("bn_eval", "batch norm", |me| {
             me.write([y], |me, [yv]| {
-                ops::batchnorm::eval(s, me.f32(x), me.f32(gamma), me.f32(beta), me.f32(stats), yv)
+                ops::batchnorm::eval(
+                    s,
+                    None,
+                    me.f32(x),
+                    me.f32(gamma),
+                    me.f32(beta),
+                    me.f32(stats),
+                    yv,
+                )
             });
         })
     }
@@ -339,9 +347,11 @@ impl Backend for CpuBackend {
             me.write([dx, dgamma, dbeta], |me, [d, dg, db]| {
                 ops::batchnorm::backward(
                     s,
+                    None,
                     me.f32(dy),
                     me.f32(x),
                     me.f32(gamma),
+                    &[],
                     me.f32(stats),
                     d,
                     dg,
@@ -366,9 +376,9 @@ impl Backend for CpuBackend {
         // one pass: u is not stored (act_bn_backward recomputes it)
         self.timed("bn_act_train", "batch norm + act", |me| {
             me.write([a, stats, running], |me, [av, st, run]| {
-                ops::batchnorm::train_act(
+                ops::batchnorm::train(
                     s,
-                    act,
+                    Some(act),
                     me.f32(z),
                     me.f32(gamma),
                     me.f32(beta),
@@ -393,9 +403,9 @@ impl Backend for CpuBackend {
     ) {
         self.timed("bn_act_eval", "batch norm + act", |me| {
             me.write([a], |me, [av]| {
-                ops::batchnorm::eval_act(
+                ops::batchnorm::eval(
                     s,
-                    act,
+                    Some(act),
                     me.f32(z),
                     me.f32(gamma),
                     me.f32(beta),
@@ -423,9 +433,9 @@ impl Backend for CpuBackend {
     ) {
         self.timed("act_bn_backward", "batch norm + act", |me| {
             me.write([dz, dgamma, dbeta], |me, [d, dg, db]| {
-                ops::batchnorm::act_backward(
+                ops::batchnorm::backward(
                     s,
-                    act,
+                    Some(act),
                     me.f32(da),
                     me.f32(z),
                     me.f32(gamma),

@@ -20,11 +20,12 @@
 //! assert_eq!((m.get(3, 3), m.get(3, 5)), (1, 1));
 //! ```
 
-use crate::backend::Backend;
 use std::cmp::Ordering;
 
+use crate::backend::Backend;
 use crate::model::{Model, NetConfig};
 use crate::ops::loss::argmax;
+use crate::ops::quantize::abs_max;
 use crate::quant::ActQuant;
 use crate::Error;
 
@@ -48,6 +49,8 @@ pub struct Filters {
     pub levels: Option<Vec<f32>>,
     /// Weights on each level (same order as `levels`); empty in float mode.
     pub level_counts: Vec<u64>,
+    /// max|w| of the effective weights (the scale of float-mode shades).
+    pub absmax: f32,
 }
 
 impl Filters {
@@ -68,8 +71,9 @@ impl Filters {
             )));
         }
         let q = config.weight_quant();
-        let absmax = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let values: Vec<f32> = w.iter().map(|&v| q.apply(v, absmax)).collect();
+        // exactly as the forward pass quantizes them
+        let mut values = vec![0.0f32; w.len()];
+        let absmax = crate::ops::quantize::weight_quantize(q, w, &mut values);
         let levels = q.levels(absmax);
         let level_counts = match &levels {
             Some(l) => {
@@ -88,6 +92,7 @@ impl Filters {
         Ok(Filters {
             cout,
             cin,
+            absmax: abs_max(&values),
             values,
             levels,
             level_counts,
@@ -111,14 +116,8 @@ impl Filters {
                 i as f32 / (l.len() - 1) as f32
             }
             Some(_) => 0.5,
-            None => {
-                let m = self.values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                if m > 0.0 {
-                    0.5 + 0.5 * w / m
-                } else {
-                    0.5
-                }
-            }
+            None if self.absmax > 0.0 => 0.5 + 0.5 * w / self.absmax,
+            None => 0.5,
         }
     }
 
@@ -340,6 +339,7 @@ pub use explorer::Explorer;
 mod explorer {
     use super::*;
     use crate::checkpoint;
+    use crate::ops::data::scale_pixel;
 
     /// A saved model on the CPU backend, to explore without a training run: scores for images,
     /// probes, a confusion matrix. (The desktop window's draw pad and loaded models use it.)
@@ -371,21 +371,7 @@ mod explorer {
 
         /// Scores `[n, 10]` for n images of u8 pixels `[n, c, h, w]`.
         pub fn scores(&mut self, pixels: &[u8]) -> Result<Vec<f32>, Error> {
-            let len: usize = self.model.config.input.iter().product();
-            if pixels.is_empty() || !pixels.len().is_multiple_of(len) {
-                return Err(Error::Shape(format!(
-                    "{} bytes are not whole images of {len} pixels",
-                    pixels.len()
-                )));
-            }
-            let mut out = Vec::with_capacity(pixels.len() / len * CLASSES);
-            for chunk in pixels.chunks(len * self.model.max_batch) {
-                let x = scale_pixels(chunk);
-                out.extend(pollster::block_on(
-                    self.model.predict(&mut self.backend, &x),
-                )?);
-            }
-            Ok(out)
+            pollster::block_on(self.model.predict_pixels(&mut self.backend, pixels))
         }
 
         /// A probe on up to 64 of these images.
@@ -395,19 +381,11 @@ mod explorer {
             if n == 0 {
                 return Err(Error::Shape("a probe needs at least one image".into()));
             }
-            let x = scale_pixels(&pixels[..n * len]);
+            let x: Vec<f32> = pixels[..n * len].iter().map(|&p| scale_pixel(p)).collect();
             self.backend.write_f32(self.model.input(), &x);
             pollster::block_on(Probe::measure(&mut self.backend, &self.model, n))
         }
     }
-}
-
-/// Pixels 0..=255 to the network's input range [−1, 1], as the data kernels scale them.
-pub fn scale_pixels(pixels: &[u8]) -> Vec<f32> {
-    pixels
-        .iter()
-        .map(|&p| p as f32 * 2.0 / 255.0 - 1.0)
-        .collect()
 }
 
 #[cfg(test)]

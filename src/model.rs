@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::*;
+use crate::ops::data::scale_pixel;
 use crate::quant::{check_combination, ActQuant, Nonlinearity, WeightQuant};
 use crate::Error;
 
@@ -743,6 +744,28 @@ impl Model {
         }
         b.write_f32(self.x, x);
         self.eval_scores(b, n).await
+    }
+
+    /// Scores [n, 10] (evaluation mode) for any number n of images of u8 pixels [n, c, h, w] as
+    /// the data sets store them, scaled as the data kernels scale them, `max_batch` at a time.
+    pub async fn predict_pixels<B: Backend>(
+        &self,
+        b: &mut B,
+        pixels: &[u8],
+    ) -> Result<Vec<f32>, Error> {
+        let len: usize = self.config.input.iter().product();
+        if pixels.is_empty() || !pixels.len().is_multiple_of(len) {
+            return Err(Error::Shape(format!(
+                "{} bytes are not whole images of {len} pixels",
+                pixels.len()
+            )));
+        }
+        let mut scores = Vec::with_capacity(pixels.len() / len * CLASSES);
+        for chunk in pixels.chunks(len * self.max_batch) {
+            let x: Vec<f32> = chunk.iter().map(|&p| scale_pixel(p)).collect();
+            scores.extend(self.predict(b, &x).await?);
+        }
+        Ok(scores)
     }
 
     /// Scores [n, 10] of the n images already in the input buffer, evaluation mode.

@@ -323,23 +323,7 @@ impl Run {
     /// Scores [n, 10] of the current model (evaluation mode) for n images of u8 pixels
     /// [n, c, h, w], as the data sets store them.
     pub async fn predict<B: Backend>(&self, b: &mut B, pixels: &[u8]) -> Result<Vec<f32>, Error> {
-        let model = &self.trainer.model;
-        let len: usize = model.config.input.iter().product();
-        if pixels.is_empty() || !pixels.len().is_multiple_of(len) {
-            return Err(Error::Shape(format!(
-                "{} bytes are not whole images of {len} pixels",
-                pixels.len()
-            )));
-        }
-        let mut scores = Vec::new();
-        for chunk in pixels.chunks(len * model.max_batch) {
-            let x: Vec<f32> = chunk
-                .iter()
-                .map(|&p| p as f32 * 2.0 / 255.0 - 1.0)
-                .collect();
-            scores.extend(model.predict(b, &x).await?);
-        }
-        Ok(scores)
+        self.trainer.model.predict_pixels(b, pixels).await
     }
 
     /// A [`Probe`](crate::inspect::Probe) of the current model on the first validation images.

@@ -476,40 +476,28 @@ impl Trainer {
     /// A [`Probe`] of the model as it is now, on the first (up to 64) validation images.
     pub async fn probe<B: Backend>(&self, b: &mut B) -> Result<Probe, Error> {
         let n = self.valid.count.min(self.model.max_batch).min(64);
-        let idx: Vec<u32> = (0..n as u32).collect();
-        b.write_u32(self.model.indices, &idx);
-        b.gather_batch(
-            &self.valid,
-            self.model.indices,
-            n,
-            self.model.input(),
-            self.model.labels,
-        );
+        gather_range(b, &self.model, &self.valid, 0, n);
         Probe::measure(b, &self.model, n).await
     }
 
     /// Scores `[n, 10]` of every image of a set (evaluation mode), in order.
     pub async fn scores<B: Backend>(&self, b: &mut B, which: Which) -> Result<Vec<f32>, Error> {
-        let set = match which {
-            Which::Valid => &self.valid,
-            Which::Test => &self.test,
-        };
+        let set = self.set(which);
         let batch = self.options.batch.min(self.model.max_batch);
         let mut out = Vec::with_capacity(set.count * crate::inspect::CLASSES);
         for start in (0..set.count).step_by(batch) {
             let n = batch.min(set.count - start);
-            let idx: Vec<u32> = (start as u32..(start + n) as u32).collect();
-            b.write_u32(self.model.indices, &idx);
-            b.gather_batch(
-                set,
-                self.model.indices,
-                n,
-                self.model.input(),
-                self.model.labels,
-            );
+            gather_range(b, &self.model, set, start, n);
             out.extend(self.model.eval_scores(b, n).await?);
         }
         Ok(out)
+    }
+
+    fn set(&self, which: Which) -> &ImageSet {
+        match which {
+            Which::Valid => &self.valid,
+            Which::Test => &self.test,
+        }
     }
 
     /// Makes a fine-tuning run start from the loaded model's own validation result: an epoch
@@ -527,11 +515,7 @@ impl Trainer {
 
     /// Loss and error of every image of a set (the last batch may be partial), evaluation mode.
     pub async fn evaluate<B: Backend>(&self, b: &mut B, which: Which) -> Result<Eval, Error> {
-        let set = match which {
-            Which::Valid => &self.valid,
-            Which::Test => &self.test,
-        };
-        evaluate_set(b, &self.model, set, self.options.batch).await
+        evaluate_set(b, &self.model, self.set(which), self.options.batch).await
     }
 
     /// One whole epoch as the seed runs it: train, validate, test when the validation error is
@@ -603,6 +587,14 @@ pub fn check_batch(options: &TrainOptions, train_images: usize) -> Result<(), Er
     Ok(())
 }
 
+/// Images start .. start + n of an uploaded set (in order, unflipped) into the model's input
+/// and label buffers.
+fn gather_range<B: Backend>(b: &mut B, model: &Model, set: &ImageSet, start: usize, n: usize) {
+    let idx: Vec<u32> = (start as u32..(start + n) as u32).collect();
+    b.write_u32(model.indices, &idx);
+    b.gather_batch(set, model.indices, n, model.input(), model.labels);
+}
+
 /// Loss and error (%) of a model over every image of an uploaded set.
 pub async fn evaluate_set<B: Backend>(
     b: &mut B,
@@ -617,9 +609,7 @@ pub async fn evaluate_set<B: Backend>(
     let batch = batch.min(model.max_batch);
     for start in (0..set.count).step_by(batch) {
         let n = batch.min(set.count - start);
-        let idx: Vec<u32> = (start as u32..(start + n) as u32).collect();
-        b.write_u32(model.indices, &idx);
-        b.gather_batch(set, model.indices, n, model.input(), model.labels);
+        gather_range(b, model, set, start, n);
         model.eval_step(b, n);
     }
     let acc = LossAcc::from_slice(&b.read_f32(model.acc).await?);

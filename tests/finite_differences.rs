@@ -120,13 +120,24 @@ fn batchnorm_gradients() {
     let rr = uniform(&mut r, s.len(), -1.0, 1.0);
     let fwd = |x: &[f32], g: &[f32], b: &[f32]| {
         let (mut y, mut st, mut run) = (vec![0.0; s.len()], vec![0.0; 6], vec![0.0; 6]);
-        ops::batchnorm::train(s, x, g, b, &mut y, &mut st, &mut run);
+        ops::batchnorm::train(s, None, x, g, b, &mut y, &mut st, &mut run);
         dot(&y, &rr)
     };
     let (mut y, mut st, mut run) = (vec![0.0; s.len()], vec![0.0; 6], vec![0.0; 6]);
-    ops::batchnorm::train(s, &x, &gamma, &beta, &mut y, &mut st, &mut run);
+    ops::batchnorm::train(s, None, &x, &gamma, &beta, &mut y, &mut st, &mut run);
     let (mut dx, mut dg, mut db) = (vec![0.0; s.len()], vec![0.0; 3], vec![0.0; 3]);
-    ops::batchnorm::backward(s, &rr, &x, &gamma, &st, &mut dx, &mut dg, &mut db);
+    ops::batchnorm::backward(
+        s,
+        None,
+        &rr,
+        &x,
+        &gamma,
+        &[],
+        &st,
+        &mut dx,
+        &mut dg,
+        &mut db,
+    );
     check("bn dx", &x, &dx, 1e-3, |t| fwd(t, &gamma, &beta));
     check("bn dgamma", &gamma, &dg, 1e-3, |t| fwd(&x, t, &beta));
     check("bn dbeta", &beta, &db, 1e-3, |t| fwd(&x, &gamma, t));

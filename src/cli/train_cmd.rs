@@ -56,6 +56,12 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// The run's model or state file where one exists already: a fresh run must not replace
+    /// it (`--resume`, `-ft 1` or `--overwrite` say what to do instead).
+    pub fn existing(&self) -> Option<&PathBuf> {
+        [&self.model, &self.state].into_iter().find(|f| f.exists())
+    }
+
     pub fn new(out: &Path, name: &str) -> Self {
         Paths {
             model: out.join(format!("{name}.safetensors")),
@@ -97,10 +103,7 @@ fn refuse_overwrite(args: &TrainArgs, paths: &Paths) -> Result<()> {
     if args.resume || args.finetune == 1 || args.overwrite {
         return Ok(());
     }
-    let Some(f) = [&paths.model, &paths.state]
-        .into_iter()
-        .find(|f| f.exists())
-    else {
+    let Some(f) = paths.existing() else {
         return Ok(());
     };
     let what = match checkpoint::load_model(&paths.model) {

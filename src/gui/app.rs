@@ -237,6 +237,28 @@ impl QnnApp {
         }
     }
 
+    /// An action that could not be done: a message in the window; a scripted run
+    /// (`--exit-when-done`) also ends with it and exit status 1.
+    fn refuse(&mut self, e: String) {
+        if self.exit_when_done {
+            self.exit.fail(e.clone());
+        }
+        self.say(true, e);
+    }
+
+    /// The explorer of the model shown (the loaded one, or the run's best so far), built when
+    /// first asked for.
+    fn shown_explorer(&mut self) -> Result<Option<&mut Explorer>, String> {
+        if self.explorer.is_none() {
+            if let Some(bytes) = &self.shown.best_model {
+                let ex = Explorer::from_model_bytes(bytes, "the model shown")
+                    .map_err(|e| e.to_string())?;
+                self.explorer = Some(ex);
+            }
+        }
+        Ok(self.explorer.as_mut())
+    }
+
     /// The GPU the trainer would use and, when it trains on the CPU, why.
     pub fn training_device(&self) -> (Option<SharedGpu>, Option<String>) {
         match (self.settings.device, &self.gpu) {
@@ -299,16 +321,10 @@ impl QnnApp {
             .and_then(|s| Ok((s, self.source()?)));
         let (settings, source) = match checked {
             Ok(v) => v,
-            Err(e) => {
-                if self.exit_when_done {
-                    self.exit.fail(e.clone());
-                }
-                self.say(true, e);
-                return;
-            }
+            Err(e) => return self.refuse(e),
         };
         if let (StartFrom::Fresh { overwrite: false }, Some(p)) = (&from, self.run_files()) {
-            if let Some(f) = [&p.model, &p.state].into_iter().find(|f| f.exists()) {
+            if let Some(f) = p.existing() {
                 self.ask = Some(Ask::Overwrite(f.clone()));
                 return;
             }
@@ -327,13 +343,7 @@ impl QnnApp {
         let ctx2 = ctx.clone();
         let handle = match worker::spawn(job, move || ctx2.request_repaint()) {
             Ok(h) => h,
-            Err(e) => {
-                if self.exit_when_done {
-                    self.exit.fail(e.clone());
-                }
-                self.say(true, e);
-                return;
-            }
+            Err(e) => return self.refuse(e),
         };
         self.shown = Shown {
             title: settings.model_name(),
@@ -598,12 +608,7 @@ impl QnnApp {
                     self.explore();
                 }
             }
-            Err(e) => {
-                if self.exit_when_done {
-                    self.exit.fail(e.clone());
-                }
-                self.say(true, e);
-            }
+            Err(e) => self.refuse(e),
         }
     }
 
@@ -643,13 +648,14 @@ impl QnnApp {
             );
             return;
         };
-        let Some(bytes) = self.shown.best_model.clone() else {
-            return;
+        let r = match self.shown_explorer() {
+            Ok(Some(ex)) => ex
+                .scores(&data.test.pixels)
+                .map(|s| ConfusionMatrix::new(&s, &data.test.labels))
+                .map_err(|e| e.to_string()),
+            Ok(None) => return,
+            Err(e) => Err(e),
         };
-        let r = Explorer::from_model_bytes(&bytes, "the model").and_then(|mut ex| {
-            let s = ex.scores(&data.test.pixels)?;
-            Ok(ConfusionMatrix::new(&s, &data.test.labels))
-        });
         match r {
             Ok(m) => {
                 self.say(
@@ -662,7 +668,7 @@ impl QnnApp {
                 );
                 self.shown.confusion = Some(m);
             }
-            Err(e) => self.say(true, e.to_string()),
+            Err(e) => self.say(true, e),
         }
     }
 
@@ -684,26 +690,18 @@ impl QnnApp {
             return;
         }
         self.pad.dirty = false;
-        if self.explorer.is_none() {
-            if let Some(bytes) = &self.shown.best_model {
-                match Explorer::from_model_bytes(bytes, "the best model") {
-                    Ok(e) => self.explorer = Some(e),
-                    Err(e) => {
-                        self.say(true, e.to_string());
-                        return;
-                    }
-                }
-            }
-        }
-        let Some(ex) = self.explorer.as_mut() else {
-            return;
-        };
-        if ex.config().input != [1, 28, 28] || self.pad.pixels.iter().all(|&p| p == 0.0) {
-            self.pad.scores = None;
-            return;
-        }
+        let blank = self.pad.pixels.iter().all(|&p| p == 0.0);
         let img = qnn::inspect::center_digit(&self.pad.pixels);
-        self.pad.scores = ex.scores(&img).ok();
+        let ex = match self.shown_explorer() {
+            Ok(Some(ex)) => ex,
+            Ok(None) => return,
+            Err(e) => return self.say(true, e),
+        };
+        self.pad.scores = if ex.config().input != [1, 28, 28] || blank {
+            None
+        } else {
+            ex.scores(&img).ok()
+        };
     }
 
     fn poll_worker(&mut self, ctx: &egui::Context) {

@@ -221,10 +221,7 @@ fn drive<B: Backend>(
     let (start_bytes, best_bytes) = match &job.start {
         StartFrom::Fresh { overwrite } => {
             if !overwrite {
-                if let Some(f) = [&paths.model, &paths.state]
-                    .into_iter()
-                    .find(|f| f.exists())
-                {
+                if let Some(f) = paths.existing() {
                     return Err(format!(
                         "{} already exists: resume that run, or start over (replacing it)",
                         f.display()

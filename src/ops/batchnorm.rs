@@ -88,7 +88,7 @@ fn grad_sums_with(
 }
 
 /// (Σ dy, Σ dy·x̂) over a plane, x̂ = (x − m)·istd; with `act`, dy is first multiplied by the
-/// activation's straight-through mask at u = (x − m)·k + b (the fused backward of [`train_act`]).
+/// activation's straight-through mask at u = (x − m)·k + b (the fused backward of [`train`] with an activation).
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512vl+avx512bw",
     "x86_64+avx2+fma",
@@ -228,9 +228,13 @@ fn batch_stats(s: ChannelShape, x: &[f32], stats: &mut [f32], running: &mut [f32
     }
 }
 
-/// Training mode: batch statistics (biased variance) into `stats`, running statistics updated.
+/// Training mode: batch statistics (biased variance) into `stats`, running statistics updated,
+/// y = bn(x); with `act`, y = act(bn(x)) in the same pass (bn(x) itself is not stored: the
+/// backward with the same `act` recomputes it).
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     s: ChannelShape,
+    act: Option<ActQuant>,
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
@@ -239,93 +243,32 @@ pub fn train(
     running: &mut [f32],
 ) {
     batch_stats(s, x, stats, running);
-    apply(s, x, gamma, beta, stats, None, y);
+    apply(s, x, gamma, beta, stats, act.map(ActQuant::compile), y);
 }
 
-/// [`train`] and the activation in one pass over memory: a = act(bn(x)); bn(x) itself is not
-/// stored (its backward, [`act_backward`] with the forward's x, recomputes it).
+/// Evaluation mode with the given (running) statistics; with `act`, followed by it in one pass.
 #[allow(clippy::too_many_arguments)]
-pub fn train_act(
+pub fn eval(
     s: ChannelShape,
-    act: ActQuant,
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    a: &mut [f32],
-    stats: &mut [f32],
-    running: &mut [f32],
-) {
-    batch_stats(s, x, stats, running);
-    apply(s, x, gamma, beta, stats, Some(act.compile()), a);
-}
-
-/// Evaluation mode with the given (running) statistics.
-pub fn eval(s: ChannelShape, x: &[f32], gamma: &[f32], beta: &[f32], stats: &[f32], y: &mut [f32]) {
-    apply(s, x, gamma, beta, stats, None, y);
-}
-
-/// [`eval`] followed by the activation, in one pass.
-pub fn eval_act(
-    s: ChannelShape,
-    act: ActQuant,
+    act: Option<ActQuant>,
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     stats: &[f32],
-    a: &mut [f32],
+    y: &mut [f32],
 ) {
-    apply(s, x, gamma, beta, stats, Some(act.compile()), a);
+    apply(s, x, gamma, beta, stats, act.map(ActQuant::compile), y);
 }
 
 /// dβ = Σ dy, dγ = Σ dy·x̂, dx = γ·inv_std·(dy − dβ/M − x̂·dγ/M), x̂ = (x − mean)·inv_std.
+/// With `act` (the backward of [`train`] with it), dy is the activation's gradient and is first
+/// multiplied by its mask at bn(x), recomputed from x, β and the statistics exactly as the
+/// forward computed it — one pass for the sums and one for dx, with no du buffer. `beta` is
+/// read only with `act`.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     s: ChannelShape,
-    dy: &[f32],
-    x: &[f32],
-    gamma: &[f32],
-    stats: &[f32],
-    dx: &mut [f32],
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
-) {
-    backward_with(s, None, dy, x, gamma, &[], stats, dx, dgamma, dbeta);
-}
-
-/// The backward of [`train_act`]: du = da·act'(bn(x)) (bn(x) recomputed from x and the
-/// statistics, exactly as the forward computed it), then [`backward`] with du — one pass for
-/// the sums and one for dx, with no du buffer.
-#[allow(clippy::too_many_arguments)]
-pub fn act_backward(
-    s: ChannelShape,
-    act: ActQuant,
-    da: &[f32],
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
-    dx: &mut [f32],
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
-) {
-    backward_with(
-        s,
-        Some(act.compile()),
-        da,
-        x,
-        gamma,
-        beta,
-        stats,
-        dx,
-        dgamma,
-        dbeta,
-    );
-}
-
-#[allow(clippy::too_many_arguments)]
-fn backward_with(
-    s: ChannelShape,
-    act: Option<ActFn>,
+    act: Option<ActQuant>,
     dy: &[f32],
     x: &[f32],
     gamma: &[f32],
@@ -335,6 +278,7 @@ fn backward_with(
     dgamma: &mut [f32],
     dbeta: &mut [f32],
 ) {
+    let act = act.map(ActQuant::compile);
     let c_n = s.channels;
     let coef = |c: usize| {
         let (m, istd) = (stats[c], stats[c_n + c]);
