@@ -466,6 +466,56 @@ pub trait Backend {
         self.bn_backward(s, du, z, gamma, stats, dz, dgamma, dbeta);
     }
 
+    /// [`bn_act_train`](Backend::bn_act_train), then [`pool_forward`](Backend::pool_forward) of
+    /// its output `a` into `pooled` (`p`: the pool's shape over the same tensor). The default
+    /// records the ops; a backend may fuse them (`a` is still written: the pool's backward and
+    /// the probes read it).
+    #[allow(clippy::too_many_arguments)]
+    fn bn_act_pool_train(
+        &mut self,
+        s: ChannelShape,
+        p: PoolShape,
+        act: ActQuant,
+        z: Buf,
+        gamma: Buf,
+        beta: Buf,
+        u: Buf,
+        a: Buf,
+        pooled: Buf,
+        stats: Buf,
+        running: Buf,
+    ) {
+        self.bn_act_train(s, act, z, gamma, beta, u, a, stats, running);
+        self.pool_forward(p, a, pooled);
+    }
+
+    /// The backward of [`bn_act_pool_train`](Backend::bn_act_pool_train): da =
+    /// [`pool_backward`](Backend::pool_backward) of `dpooled` through `a`, then
+    /// [`act_bn_backward`](Backend::act_bn_backward). `da` and `du` are scratch where the
+    /// default is used.
+    #[allow(clippy::too_many_arguments)]
+    fn pool_act_bn_backward(
+        &mut self,
+        s: ChannelShape,
+        p: PoolShape,
+        act: ActQuant,
+        dpooled: Buf,
+        a: Buf,
+        z: Buf,
+        u: Buf,
+        da: Buf,
+        du: Buf,
+        gamma: Buf,
+        beta: Buf,
+        stats: Buf,
+        dz: Buf,
+        dgamma: Buf,
+        dbeta: Buf,
+    ) {
+        self.pool_backward(p, a, dpooled, da);
+        self.act_bn_backward(s, act, da, z, u, du, gamma, beta, stats, dz, dgamma, dbeta);
+    }
+
     /// y = max of each 2×2 window of x.
     fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf);
     /// dx: dy routed to each window's first maximum in x, zero elsewhere.

@@ -465,6 +465,78 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn bn_act_pool_train(
+        &mut self,
+        s: ChannelShape,
+        p: PoolShape,
+        act: ActQuant,
+        z: Buf,
+        gamma: Buf,
+        beta: Buf,
+        _u: Buf,
+        a: Buf,
+        pooled: Buf,
+        stats: Buf,
+        running: Buf,
+    ) {
+        // one pass after the statistics, each plane pooled while in cache; u is not stored
+        // (act_bn_backward recomputes it)
+        self.timed("bn_act_pool_train", "batch norm + act", |me| {
+            me.write([a, pooled, stats, running], |me, [av, out, st, run]| {
+                ops::batchnorm::train_pooled(
+                    s,
+                    (p.h, p.w),
+                    act,
+                    me.f32(z),
+                    me.f32(gamma),
+                    me.f32(beta),
+                    av,
+                    out,
+                    st,
+                    run,
+                )
+            })
+        })
+    }
+
+    fn pool_act_bn_backward(
+        &mut self,
+        s: ChannelShape,
+        p: PoolShape,
+        act: ActQuant,
+        dpooled: Buf,
+        a: Buf,
+        z: Buf,
+        _u: Buf,
+        _da: Buf,
+        _du: Buf,
+        gamma: Buf,
+        beta: Buf,
+        stats: Buf,
+        dz: Buf,
+        dgamma: Buf,
+        dbeta: Buf,
+    ) {
+        self.timed("pool_act_bn_backward", "batch norm + act", |me| {
+            me.write([dz, dgamma, dbeta], |me, [d, dg, db]| {
+                ops::batchnorm::backward_pooled(
+                    s,
+                    (p.h, p.w),
+                    act,
+                    me.f32(dpooled),
+                    me.f32(a),
+                    me.f32(z),
+                    me.f32(gamma),
+                    me.f32(beta),
+                    me.f32(stats),
+                    d,
+                    dg,
+                    db,
+                )
+            })
+        })
+    }
+
     fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf) {
         self.timed("pool_forward", "pooling", |me| {
             me.write([y], |me, [yv]| ops::pool::forward(s, me.f32(x), yv));

@@ -225,6 +225,16 @@ struct PoolBufs {
     dout: Buf,
 }
 
+impl PoolBufs {
+    fn shape(&self, batch: usize) -> PoolShape {
+        PoolShape {
+            planes: batch * self.channels,
+            h: self.h,
+            w: self.w,
+        }
+    }
+}
+
 /// The network as a sequence of stages (conv layers and pools), in forward order.
 #[derive(Clone, Copy, Debug)]
 enum Stage {
@@ -267,7 +277,7 @@ pub struct Model {
 }
 
 /// The activation tensor layers read from: the batch, a conv's output or a pool's output.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Src {
     Input,
     Conv(usize),
@@ -502,6 +512,13 @@ impl Model {
         }
     }
 
+    /// The pool that reads conv layer k's output, if any: in training, the layer's batch norm,
+    /// activation and that pool are one op ([`Backend::bn_act_pool_train`]), and so are their
+    /// backward passes ([`Backend::pool_act_bn_backward`]).
+    fn pool_after(&self, k: usize) -> Option<usize> {
+        self.pools.iter().position(|p| p.src == Src::Conv(k))
+    }
+
     fn features_src(&self) -> Src {
         Src::Pool(self.pools.len() - 1)
     }
@@ -520,12 +537,10 @@ impl Model {
             match *stage {
                 Stage::Pool(p) => {
                     let p = &self.pools[p];
-                    let s = PoolShape {
-                        planes: batch * p.channels,
-                        h: p.h,
-                        w: p.w,
-                    };
-                    b.pool_forward(s, self.buf(p.src), p.out);
+                    if train && matches!(p.src, Src::Conv(_)) {
+                        continue; // pooled with its conv's batch norm
+                    }
+                    b.pool_forward(p.shape(batch), self.buf(p.src), p.out);
                 }
                 Stage::Conv(k) => {
                     let c = &self.convs[k];
@@ -561,7 +576,22 @@ impl Model {
                         hw: l.h * l.w,
                     };
                     let (g, be) = (self.params[c.gamma].value, self.params[c.beta].value);
-                    if train {
+                    if let (true, Some(p)) = (train, self.pool_after(k)) {
+                        let p = &self.pools[p];
+                        b.bn_act_pool_train(
+                            cs,
+                            p.shape(batch),
+                            act,
+                            c.z,
+                            g,
+                            be,
+                            c.u,
+                            c.a,
+                            p.out,
+                            c.stats,
+                            c.running,
+                        );
+                    } else if train {
                         b.bn_act_train(cs, act, c.z, g, be, c.u, c.a, c.stats, c.running);
                     } else {
                         b.bn_act_eval(cs, act, c.z, g, be, c.running, c.u, c.a);
@@ -645,13 +675,11 @@ impl Model {
             match *stage {
                 Stage::Pool(p) => {
                     let p = &self.pools[p];
+                    if matches!(p.src, Src::Conv(_)) {
+                        continue; // with its conv's batch norm, below
+                    }
                     if let Some(g) = self.grad_buf(p.src) {
-                        let s = PoolShape {
-                            planes: batch * p.channels,
-                            h: p.h,
-                            w: p.w,
-                        };
-                        b.pool_backward(s, self.buf(p.src), p.dout, g);
+                        b.pool_backward(p.shape(batch), self.buf(p.src), p.dout, g);
                     }
                 }
                 Stage::Conv(k) => {
@@ -662,20 +690,32 @@ impl Model {
                         channels: l.cout,
                         hw: l.h * l.w,
                     };
-                    b.act_bn_backward(
-                        cs,
-                        act,
-                        c.da,
-                        c.z,
-                        c.u,
-                        c.du,
-                        self.params[c.gamma].value,
-                        self.params[c.beta].value,
-                        c.stats,
-                        c.dz,
-                        self.params[c.gamma].grad,
-                        self.params[c.beta].grad,
-                    );
+                    let (g, be) = (self.params[c.gamma].value, self.params[c.beta].value);
+                    let (dg, dbe) = (self.params[c.gamma].grad, self.params[c.beta].grad);
+                    if let Some(p) = self.pool_after(k) {
+                        let p = &self.pools[p];
+                        b.pool_act_bn_backward(
+                            cs,
+                            p.shape(batch),
+                            act,
+                            p.dout,
+                            c.a,
+                            c.z,
+                            c.u,
+                            c.da,
+                            c.du,
+                            g,
+                            be,
+                            c.stats,
+                            c.dz,
+                            dg,
+                            dbe,
+                        );
+                    } else {
+                        b.act_bn_backward(
+                            cs, act, c.da, c.z, c.u, c.du, g, be, c.stats, c.dz, dg, dbe,
+                        );
+                    }
                     let s = ConvShape {
                         batch,
                         cin: l.cin,

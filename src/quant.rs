@@ -228,7 +228,9 @@ impl ActFn {
 #[inline]
 pub fn act_unclipped(x: f32, scale: f32) -> f32 {
     let hs = ((x + 1.0) * 0.5).clamp(0.0, 1.0);
-    2.0 * round_half_away_nonneg(hs * scale) / scale - 1.0
+    // 2/scale is a power of two, so multiplying by it is exact: the same value as dividing
+    // by scale, without a division per element (a loop-invariant one, hoisted)
+    round_half_away_nonneg(hs * scale) * (2.0 / scale) - 1.0
 }
 
 /// [`round_half_away`] for 0 ≤ v < 2^23, in float operations only (no float→int conversion,

@@ -94,45 +94,78 @@ fn conv_forward_and_gradients_match_cpu() {
 
 #[test]
 fn conv_cpu_matches_direct_definition() {
-    // the CPU twin (im2col + GEMM) against the textbook loop, so the oracle itself is checked
-    let s = ConvShape {
-        batch: 2,
-        cin: 3,
-        cout: 4,
-        h: 5,
-        w: 6,
-    };
-    let mut r = rng(7);
-    let (x, w, bias) = (
-        uniform(&mut r, s.x_len(), -1.0, 1.0),
-        uniform(&mut r, s.w_len(), -1.0, 1.0),
-        uniform(&mut r, 4, -1.0, 1.0),
-    );
-    let mut y = vec![0.0; s.y_len()];
-    qnn::ops::conv::forward(s, &x, &w, &bias, &mut y);
-    for n in 0..2 {
-        for co in 0..4 {
-            for yy in 0..5i32 {
-                for xx in 0..6i32 {
-                    let mut acc = bias[co] as f64;
-                    for ci in 0..3 {
-                        for kh in 0..3i32 {
-                            for kw in 0..3i32 {
-                                let (sy, sx) = (yy + kh - 1, xx + kw - 1);
-                                if (0..5).contains(&sy) && (0..6).contains(&sx) {
-                                    acc += (w[((co * 3 + ci) * 3 + kh as usize) * 3 + kw as usize]
-                                        * x[((n * 3 + ci) * 5 + sy as usize) * 6 + sx as usize])
-                                        as f64;
+    // the CPU twin (im2col + GEMM, in pixel blocks for large images) against the textbook
+    // loops in f64, forward and both gradients, so the oracle itself is checked. Shapes: small
+    // and odd; 40 channels of 20×33 (two pixel blocks whose boundary falls inside a row);
+    // 600 channels of 2×70 (blocks of 16 pixels, shorter than a row); a one-row image; a 1×1
+    // image (every tap but the centre in the padding).
+    let shapes = [
+        (2, 3, 4, 5, 6),
+        (1, 40, 3, 20, 33),
+        (1, 600, 2, 2, 70),
+        (2, 2, 3, 1, 7),
+        (1, 5, 2, 1, 1),
+    ];
+    for (i, (batch, cin, cout, h, w)) in shapes.into_iter().enumerate() {
+        let s = ConvShape {
+            batch,
+            cin,
+            cout,
+            h,
+            w,
+        };
+        let mut r = rng(7 + i as u64);
+        let x = uniform(&mut r, s.x_len(), -1.0, 1.0);
+        let wt = uniform(&mut r, s.w_len(), -1.0, 1.0);
+        let bias = uniform(&mut r, cout, -1.0, 1.0);
+        let dy = uniform(&mut r, s.y_len(), -1.0, 1.0);
+        let (mut y, mut dx, mut dw) = (
+            vec![0.0; s.y_len()],
+            vec![9.0; s.x_len()],
+            vec![9.0; s.w_len()],
+        );
+        qnn::ops::conv::forward(s, &x, &wt, &bias, &mut y);
+        qnn::ops::conv::grad_input(s, &dy, &wt, &mut dx);
+        qnn::ops::conv::grad_weight(s, &dy, &x, &mut dw);
+        let (mut y_ref, mut dx_ref, mut dw_ref) = (
+            vec![0.0f64; s.y_len()],
+            vec![0.0f64; s.x_len()],
+            vec![0.0f64; s.w_len()],
+        );
+        for n in 0..batch {
+            for (co, &b_co) in bias.iter().enumerate() {
+                for yy in 0..h {
+                    for xx in 0..w {
+                        let yi = ((n * cout + co) * h + yy) * w + xx;
+                        y_ref[yi] = b_co as f64;
+                        for ci in 0..cin {
+                            for t in 0..9 {
+                                let (sy, sx) = (yy + t / 3, xx + t % 3); // +1 padded
+                                if sy < 1 || sx < 1 || sy > h || sx > w {
+                                    continue;
                                 }
+                                let xi = ((n * cin + ci) * h + sy - 1) * w + sx - 1;
+                                let wi = (co * cin + ci) * 9 + t;
+                                y_ref[yi] += wt[wi] as f64 * x[xi] as f64;
+                                dx_ref[xi] += wt[wi] as f64 * dy[yi] as f64;
+                                dw_ref[wi] += dy[yi] as f64 * x[xi] as f64;
                             }
                         }
                     }
-                    let got = y[((n * 4 + co) * 5 + yy as usize) * 6 + xx as usize];
-                    assert!(
-                        (got as f64 - acc).abs() < 1e-5,
-                        "({n},{co},{yy},{xx}): {got} vs {acc}"
-                    );
                 }
+            }
+        }
+        for (name, got, want) in [
+            ("y", &y, &y_ref),
+            ("dx", &dx, &dx_ref),
+            ("dw", &dw, &dw_ref),
+        ] {
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (j, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                assert!(
+                    (*g as f64 - w).abs() <= 1e-5 * scale,
+                    "{s:?} {name}[{j}]: {g} vs {w}"
+                );
             }
         }
     }
@@ -757,6 +790,72 @@ fn binary_convolution_is_exactly_the_float_one() {
                 out.push(read(b, y));
             }
             assert_eq!(bits(&out[0]), bits(&out[1]), "{s:?} case {k}");
+        }
+    }
+}
+
+/// The CPU's batch norm + activation + 2×2 pool in one pass (and its backward, which routes the
+/// pooled gradient into dz and masks it there) against the separate ops, bit for bit: odd
+/// sizes (the last row and column outside every window), a 1-pixel-wide image (nothing to
+/// pool), every activation; quantized activations give many ties inside a window.
+#[test]
+fn fused_batchnorm_activation_pool_equals_the_separate_ops() {
+    for (i, (batch, channels, h, w)) in [(3, 5, 7, 7), (2, 4, 5, 6), (8, 16, 16, 16), (2, 3, 1, 5)]
+        .into_iter()
+        .enumerate()
+    {
+        let s = ChannelShape {
+            batch,
+            channels,
+            hw: h * w,
+        };
+        let p = PoolShape {
+            planes: batch * channels,
+            h,
+            w,
+        };
+        let mut r = rng(950 + i as u64);
+        let z = uniform(&mut r, s.len(), -3.0, 3.0);
+        let gamma = uniform(&mut r, channels, 0.5, 1.5);
+        let beta = uniform(&mut r, channels, -0.5, 0.5);
+        let dpooled = uniform(&mut r, p.y_len().max(1), -1.0, 1.0);
+        let mut running = uniform(&mut r, channels, -0.1, 0.1);
+        running.extend(uniform(&mut r, channels, 0.5, 2.0));
+        for act in all_activations() {
+            let mut results = Vec::new();
+            for fused in [true, false] {
+                let b = &mut cpu();
+                let (zb, gb, bb, dpb, rb) = (
+                    upload(b, &z),
+                    upload(b, &gamma),
+                    upload(b, &beta),
+                    upload(b, &dpooled),
+                    upload(b, &running),
+                );
+                let [u, a, da, du, dz] = [(); 5].map(|_| zeros(b, s.len()));
+                let (pooled, stats) = (zeros(b, p.y_len().max(1)), zeros(b, 2 * channels));
+                let (dg, db) = (zeros(b, channels), zeros(b, channels));
+                if fused {
+                    b.bn_act_pool_train(s, p, act, zb, gb, bb, u, a, pooled, stats, rb);
+                    b.pool_act_bn_backward(
+                        s, p, act, dpb, a, zb, u, da, du, gb, bb, stats, dz, dg, db,
+                    );
+                } else {
+                    b.bn_act_train(s, act, zb, gb, bb, u, a, stats, rb);
+                    b.pool_forward(p, a, pooled);
+                    b.pool_backward(p, a, dpb, da);
+                    b.act_bn_backward(s, act, da, zb, u, du, gb, bb, stats, dz, dg, db);
+                }
+                results.push([a, pooled, stats, rb, dz, dg, db].map(|buf| read(b, buf)));
+            }
+            let names = ["a", "pooled", "stats", "running", "dz", "dgamma", "dbeta"];
+            for (k, name) in names.iter().enumerate() {
+                let (f, sep) = (&results[0][k], &results[1][k]);
+                assert!(
+                    f.iter().zip(sep).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{act:?} {s:?} {name}: {f:?} vs {sep:?}"
+                );
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::backend::{Buf, ChannelShape};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::ops::pool;
 use crate::par;
 use crate::quant::{ActFn, ActQuant};
 
@@ -50,6 +51,79 @@ fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, 
     }
     let add = |s: [f32; LANES]| s.iter().map(|&v| v as f64).sum::<f64>();
     (add(s0) + t0, add(s1) + t1)
+}
+
+/// [`lane_sums`] that also stores f(a, b).0 over `a`: the same sums, in the same order.
+#[inline(always)]
+fn lane_sums_store(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
+    let (mut s0, mut s1) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let (ac, at) = a.as_chunks_mut::<LANES>();
+    let (bc, bt) = b.as_chunks::<LANES>();
+    for (x, y) in ac.iter_mut().zip(bc) {
+        for j in 0..LANES {
+            let (p, q) = f(x[j], y[j]);
+            x[j] = p;
+            s0[j] += p;
+            s1[j] += q;
+        }
+    }
+    let (mut t0, mut t1) = (0.0f64, 0.0f64);
+    for (x, &y) in at.iter_mut().zip(bt) {
+        let (p, q) = f(*x, y);
+        *x = p;
+        t0 += p as f64;
+        t1 += q as f64;
+    }
+    let add = |s: [f32; LANES]| s.iter().map(|&v| v as f64).sum::<f64>();
+    (add(s0) + t0, add(s1) + t1)
+}
+
+/// In place over a plane, da → du = da·mask(u) with u = (x − m)·k + b, returning
+/// (Σ du, Σ du·x̂), x̂ = (x − m)·istd: [`grad_sums`] with `act`, keeping du.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn mask_in_place_sums(
+    d: &mut [f32],
+    x: &[f32],
+    m: f32,
+    istd: f32,
+    k: f32,
+    b: f32,
+    act: ActFn,
+) -> (f64, f64) {
+    #[inline(always)]
+    fn with(
+        d: &mut [f32],
+        x: &[f32],
+        (m, istd, k, b): (f32, f32, f32, f32),
+        mask: impl Fn(f32) -> f32,
+    ) -> (f64, f64) {
+        lane_sums_store(d, x, |g, v| {
+            let du = g * mask((v - m) * k + b);
+            (du, du * ((v - m) * istd))
+        })
+    }
+    let c = (m, istd, k, b);
+    match act {
+        ActFn::Quantized(l) => with(d, x, c, |u| ActFn::Quantized(l).grad_mask(u)),
+        ActFn::Relu => with(d, x, c, |u| ActFn::Relu.grad_mask(u)),
+        ActFn::Hardtanh => with(d, x, c, |u| ActFn::Hardtanh.grad_mask(u)),
+    }
+}
+
+/// In place over a plane: d = k·(du − db − x̂·dg) from du (the last step of [`backward`]).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn grad_plane_in_place(d: &mut [f32], x: &[f32], m: f32, istd: f32, k: f32, db: f32, dg: f32) {
+    for (o, &v) in d.iter_mut().zip(x) {
+        *o = k * (*o - db - (v - m) * istd * dg);
+    }
 }
 
 #[multiversion::multiversion(targets(
@@ -244,6 +318,96 @@ pub fn train(
 ) {
     batch_stats(s, x, stats, running);
     apply(s, x, gamma, beta, stats, act.map(ActQuant::compile), y);
+}
+
+/// [`train`] with `act` into `y`, and 2×2 max pooling of y [batch, c, h, w] into
+/// `pooled [batch, c, h/2, w/2]` in the same pass, each plane pooled while it is still in cache
+/// (`s.hw` = h·w). The same values as the two ops.
+#[allow(clippy::too_many_arguments)]
+pub fn train_pooled(
+    s: ChannelShape,
+    (h, w): (usize, usize),
+    act: ActQuant,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    y: &mut [f32],
+    pooled: &mut [f32],
+    stats: &mut [f32],
+    running: &mut [f32],
+) {
+    batch_stats(s, x, stats, running);
+    let (act, c_n, hw, ohw) = (act.compile(), s.channels, s.hw, (h / 2) * (w / 2));
+    let stats = &*stats;
+    if ohw == 0 {
+        // nothing to pool (a 1-pixel-wide image): the activations alone
+        return apply(s, x, gamma, beta, stats, Some(act), y);
+    }
+    let planes = s.batch * c_n;
+    par::for_each_chunk_pair(
+        &mut y[..planes * hw],
+        hw,
+        &mut pooled[..planes * ohw],
+        ohw,
+        |plane, y_p, pooled_p| {
+            let c = plane % c_n;
+            let (m, k, b) = (stats[c], gamma[c] * stats[c_n + c], beta[c]);
+            apply_plane(&x[plane * hw..(plane + 1) * hw], m, k, b, Some(act), y_p);
+            pool::forward_plane(y_p, h, w, pooled_p);
+        },
+    );
+}
+
+/// The backward of [`train_pooled`]: each activation plane's gradient is routed from
+/// `dpooled [batch, c, h/2, w/2]` to its window's first maximum in `a` ([`pool::backward`])
+/// straight into `dx`, masked there in place while the sums are taken, and `dx` is finished in a
+/// second pass — no full-size activation gradient in between. Bit for bit the three ops
+/// (pool backward, then [`backward`] with `act`).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_pooled(
+    s: ChannelShape,
+    (h, w): (usize, usize),
+    act: ActQuant,
+    dpooled: &[f32],
+    a: &[f32],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
+    let (act, c_n, hw, ohw) = (act.compile(), s.channels, s.hw, (h / 2) * (w / 2));
+    let planes = s.batch * c_n;
+    let coef = |c: usize| {
+        let (m, istd) = (stats[c], stats[c_n + c]);
+        (m, istd, gamma[c] * istd, beta[c])
+    };
+    let mut sums = vec![(0.0f64, 0.0f64); planes];
+    par::for_each_chunk_pair(&mut dx[..planes * hw], hw, &mut sums, 1, |plane, d, sum| {
+        let (m, istd, k, b) = coef(plane % c_n);
+        let r = plane * hw..(plane + 1) * hw;
+        pool::backward_plane(&a[r.clone()], &dpooled[plane * ohw..], h, w, d);
+        sum[0] = mask_in_place_sums(d, &x[r], m, istd, k, b, act);
+    });
+    // per channel, images in order: the sums of [`backward`]
+    for c in 0..c_n {
+        let (sdy, sdyx) = (0..s.batch).fold((0.0f64, 0.0f64), |(p, q), n| {
+            let (a, b) = sums[n * c_n + c];
+            (p + a, q + b)
+        });
+        dbeta[c] = sdy as f32;
+        dgamma[c] = sdyx as f32;
+    }
+    let inv_m = 1.0 / (s.batch * hw) as f32;
+    let (dgamma, dbeta) = (&*dgamma, &*dbeta);
+    par::for_each_chunk(&mut dx[..planes * hw], hw, |plane, d| {
+        let c = plane % c_n;
+        let (m, istd, k, _) = coef(c);
+        let xp = &x[plane * hw..(plane + 1) * hw];
+        grad_plane_in_place(d, xp, m, istd, k, dbeta[c] * inv_m, dgamma[c] * inv_m);
+    });
 }
 
 /// Evaluation mode with the given (running) statistics; with `act`, followed by it in one pass.

@@ -1,6 +1,8 @@
 //! 3×3 convolution, stride 1, pad 1, with bias — shaders/conv.wgsl.
 //!
-//! CPU: per image, im2col then one SIMD GEMM (ops/gemm.rs), images in parallel.
+//! CPU: per image, in blocks of output pixels that keep their im2col columns in L2 cache,
+//! im2col (one shifted copy per tap) then a SIMD GEMM (ops/gemm.rs); images in parallel, each
+//! thread reusing its column buffer.
 //! GPU: implicit GEMM (no im2col buffer), 64×64 tiles in workgroup memory; the weight gradient
 //! splits its long K = batch·h·w over slices that a second kernel adds in a fixed order.
 
@@ -8,60 +10,131 @@ use crate::backend::{Buf, ConvShape};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
 use crate::ops::gemm;
 use crate::par;
+use std::ops::Range;
 
-/// col[(ci·9 + kh·3 + kw), y·w + x] = x_img[ci, y+kh−1, x+kw−1] (0 outside).
-fn im2col(x: &[f32], cin: usize, h: usize, w: usize, col: &mut [f32]) {
-    let hw = h * w;
-    for ci in 0..cin {
-        let plane = &x[ci * hw..(ci + 1) * hw];
-        for r in 0..9 {
-            let (dy, dx) = (r as isize / 3 - 1, r as isize % 3 - 1);
-            let row = &mut col[(ci * 9 + r) * hw..(ci * 9 + r + 1) * hw];
-            for y in 0..h {
-                let sy = y as isize + dy;
-                let out = &mut row[y * w..(y + 1) * w];
-                if sy < 0 || sy >= h as isize {
-                    out.fill(0.0);
-                    continue;
-                }
-                let src = &plane[sy as usize * w..(sy as usize + 1) * w];
-                for (x, o) in out.iter_mut().enumerate() {
-                    let sx = x as isize + dx;
-                    *o = if sx >= 0 && sx < w as isize {
-                        src[sx as usize]
-                    } else {
-                        0.0
-                    };
-                }
+/// Tap r = kh·3 + kw of a 3×3 kernel as a shift of the flattened plane: output pixel p reads
+/// input pixel p + offset, for p in `inside` (the rest of the plane is clipped by row), and
+/// the pixels of `edge_row` / `edge_col` (if any) read outside the image though p + offset
+/// lies in the plane (the row wraps).
+struct Tap {
+    offset: isize,
+    inside: Range<usize>,
+    edge_row: Option<usize>,
+    edge_col: Option<usize>,
+}
+
+impl Tap {
+    fn all(h: usize, w: usize) -> [Tap; 9] {
+        std::array::from_fn(|r| Tap::new(r, h, w))
+    }
+
+    fn new(r: usize, h: usize, w: usize) -> Tap {
+        let (dy, dx) = (r as isize / 3 - 1, r as isize % 3 - 1);
+        let hw = (h * w) as isize;
+        let offset = dy * w as isize + dx;
+        // p and p + offset both in 0..hw (empty when the shift is a whole plane or more)
+        let lo = (-offset).clamp(0, hw);
+        let inside = lo as usize..(hw - offset).clamp(lo, hw) as usize;
+        let edge_row = match dy {
+            -1 => Some(0),
+            1 => Some(h - 1),
+            _ => None,
+        };
+        let edge_col = match dx {
+            -1 => Some(0),
+            1 => Some(w - 1),
+            _ => None,
+        };
+        Tap {
+            offset,
+            inside,
+            edge_row,
+            edge_col,
+        }
+    }
+
+    /// The pixels of `px` that read inside the plane: (their range, the range they read).
+    fn copied(&self, px: &Range<usize>) -> (Range<usize>, Range<usize>) {
+        let lo = self.inside.start.clamp(px.start, px.end);
+        let hi = self.inside.end.clamp(lo, px.end);
+        if lo == hi {
+            return (lo..lo, 0..0);
+        }
+        let src = (lo as isize + self.offset) as usize;
+        (lo..hi, src..src + (hi - lo))
+    }
+
+    /// Zeroes the entries of `row` (pixels `px` of an im2col row) that read outside the image.
+    fn clear_edges(&self, row: &mut [f32], px: &Range<usize>, w: usize) {
+        let (copied, _) = self.copied(px);
+        row[..copied.start - px.start].fill(0.0);
+        row[copied.end - px.start..].fill(0.0);
+        if let Some(y) = self.edge_row {
+            let (lo, hi) = ((y * w).max(px.start), ((y + 1) * w).min(px.end));
+            if lo < hi {
+                row[lo - px.start..hi - px.start].fill(0.0);
+            }
+        }
+        if let Some(x) = self.edge_col {
+            // the first pixel at or after px.start in column x
+            let first = px.start + (x + w - px.start % w) % w;
+            if first < px.end {
+                row[first - px.start..]
+                    .iter_mut()
+                    .step_by(w)
+                    .for_each(|v| *v = 0.0);
             }
         }
     }
 }
 
-/// dx_img[ci, y+kh−1, x+kw−1] += col[(ci·9 + r), y·w + x]: the adjoint of im2col.
-fn col2im(col: &[f32], cin: usize, h: usize, w: usize, dx: &mut [f32]) {
-    let hw = h * w;
-    dx[..cin * hw].fill(0.0);
+/// col[(ci·9 + kh·3 + kw), p − px.start] = x_img[ci, y+kh−1, x+kw−1] (0 outside) for the
+/// output pixels p = y·w + x in `px`: each tap one copy of the shifted plane, then its wrapped
+/// edge zeroed (row by row, or pixel by pixel with a bounds test, this was as slow as the GEMM).
+fn im2col(x: &[f32], cin: usize, (h, w): (usize, usize), px: &Range<usize>, col: &mut [f32]) {
+    let (hw, len) = (h * w, px.len());
+    let taps = Tap::all(h, w);
     for ci in 0..cin {
-        let plane = &mut dx[ci * hw..(ci + 1) * hw];
-        for r in 0..9 {
-            let (dy, dxo) = (r as isize / 3 - 1, r as isize % 3 - 1);
-            let row = &col[(ci * 9 + r) * hw..(ci * 9 + r + 1) * hw];
-            for y in 0..h {
-                let sy = y as isize + dy;
-                if sy < 0 || sy >= h as isize {
-                    continue;
-                }
-                let dst = &mut plane[sy as usize * w..(sy as usize + 1) * w];
-                for x in 0..w {
-                    let sx = x as isize + dxo;
-                    if sx >= 0 && sx < w as isize {
-                        dst[sx as usize] += row[y * w + x];
-                    }
-                }
-            }
+        let plane = &x[ci * hw..(ci + 1) * hw];
+        for (r, tap) in taps.iter().enumerate() {
+            let row = &mut col[(ci * 9 + r) * len..(ci * 9 + r + 1) * len];
+            let (dst, src) = tap.copied(px);
+            row[dst.start - px.start..dst.end - px.start].copy_from_slice(&plane[src]);
+            tap.clear_edges(row, px, w);
         }
     }
+}
+
+/// dx_img[ci, y+kh−1, x+kw−1] += col[(ci·9 + r), p − px.start]: the adjoint of [`im2col`].
+/// Clears the entries of `col` that fall outside the image (they are discarded anyway), so
+/// each tap is one contiguous sum.
+fn col2im(col: &mut [f32], cin: usize, (h, w): (usize, usize), px: &Range<usize>, dx: &mut [f32]) {
+    let (hw, len) = (h * w, px.len());
+    let taps = Tap::all(h, w);
+    for ci in 0..cin {
+        let plane = &mut dx[ci * hw..(ci + 1) * hw];
+        for (r, tap) in taps.iter().enumerate() {
+            let row = &mut col[(ci * 9 + r) * len..(ci * 9 + r + 1) * len];
+            tap.clear_edges(row, px, w);
+            let (from, to) = tap.copied(px);
+            plane[to]
+                .iter_mut()
+                .zip(&row[from.start - px.start..from.end - px.start])
+                .for_each(|(d, v)| *d += v);
+        }
+    }
+}
+
+/// Floats of im2col columns worked on at once: pixel blocks keep the block (and the GEMM's
+/// packing of it) in a core's L2 cache — a 32×32 image's 64-channel columns (2.4 MB) did not fit.
+const COLUMN_BLOCK: usize = 150 * 1024;
+
+/// The output pixels of an image in blocks whose columns hold at most [`COLUMN_BLOCK`] floats
+/// (`k` per pixel), in multiples of 16 pixels.
+fn pixel_blocks(hw: usize, k: usize) -> impl Iterator<Item = Range<usize>> {
+    let n = (COLUMN_BLOCK / k.max(1)).max(16) / 16 * 16;
+    let n = hw.div_ceil(hw.div_ceil(n)).next_multiple_of(16).min(hw);
+    (0..hw).step_by(n.max(1)).map(move |p| p..(p + n).min(hw))
 }
 
 /// y [batch, cout, h, w] = conv(x [batch, cin, h, w], w [cout, cin, 3, 3]) + b [cout]
@@ -77,10 +150,15 @@ pub fn forward(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
 /// fl(S + b) — what [`forward_binary`] computes with integers.
 fn forward_image(s: ConvShape, x_n: &[f32], w: &[f32], b: &[f32], y_n: &mut [f32]) {
     let (hw, k) = (s.h * s.w, s.cin * 9);
-    let mut col = vec![0.0f32; k * hw];
-    im2col(x_n, s.cin, s.h, s.w, &mut col);
-    // y_n [cout, hw] = w [cout, k] · col [k, hw]
-    gemm::matmul(y_n, w, &col, (s.cout, hw, k), false, false, false);
+    for px in pixel_blocks(hw, k) {
+        par::with_scratch(k * px.len(), |col| {
+            im2col(x_n, s.cin, (s.h, s.w), &px, col);
+            // y_n [cout, px] = w [cout, k] · col [k, px]
+            let dims = (s.cout, px.len(), k);
+            let y = &mut y_n[px.start..];
+            gemm::matmul_strided(y, w, col, dims, (hw, k, px.len()), false, false, false);
+        });
+    }
     for (row, &bias) in y_n.chunks_mut(hw).zip(b) {
         row.iter_mut().for_each(|v| *v += bias);
     }
@@ -188,11 +266,26 @@ pub fn forward_binary(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f3
 pub fn grad_input(s: ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     let (hw, k) = (s.h * s.w, s.cin * 9);
     par::for_each_chunk(&mut dx[..s.x_len()], s.cin * hw, |n, dx_n| {
-        let mut dcol = vec![0.0f32; k * hw];
-        // dcol [k, hw] = wᵀ [k, cout] · dy_n [cout, hw]
-        let dy_n = &dy[n * s.cout * hw..];
-        gemm::matmul(&mut dcol, w, dy_n, (k, hw, s.cout), true, false, false);
-        col2im(&dcol, s.cin, s.h, s.w, dx_n);
+        dx_n.fill(0.0);
+        let dy_n = &dy[n * s.cout * hw..(n + 1) * s.cout * hw];
+        for px in pixel_blocks(hw, k) {
+            par::with_scratch(k * px.len(), |dcol| {
+                // dcol [k, px] = wᵀ [k, cout] · dy_n [cout, px]
+                let dims = (k, px.len(), s.cout);
+                let strides = (px.len(), k, hw);
+                gemm::matmul_strided(
+                    dcol,
+                    w,
+                    &dy_n[px.start..],
+                    dims,
+                    strides,
+                    true,
+                    false,
+                    false,
+                );
+                col2im(dcol, s.cin, (s.h, s.w), &px, dx_n);
+            });
+        }
     });
 }
 
@@ -206,12 +299,18 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
     let groups = s.batch.div_ceil(GRAD_WEIGHT_GROUP);
     let partial = par::map(groups, |g| {
         let mut acc = vec![0.0f32; s.cout * k];
-        let mut col = vec![0.0f32; k * hw];
         for n in g * GRAD_WEIGHT_GROUP..((g + 1) * GRAD_WEIGHT_GROUP).min(s.batch) {
-            im2col(&x[n * s.cin * hw..], s.cin, s.h, s.w, &mut col);
-            // acc [cout, k] += dy_n [cout, hw] · colᵀ [hw, k]
-            let dy_n = &dy[n * s.cout * hw..];
-            gemm::matmul(&mut acc, dy_n, &col, (s.cout, k, hw), false, true, true);
+            let (x_n, dy_n) = (&x[n * s.cin * hw..], &dy[n * s.cout * hw..]);
+            for px in pixel_blocks(hw, k) {
+                par::with_scratch(k * px.len(), |col| {
+                    im2col(x_n, s.cin, (s.h, s.w), &px, col);
+                    // acc [cout, k] += dy_n [cout, px] · colᵀ [px, k]
+                    let dims = (s.cout, k, px.len());
+                    let strides = (k, hw, px.len());
+                    let dy_px = &dy_n[px.start..];
+                    gemm::matmul_strided(&mut acc, dy_px, col, dims, strides, false, true, true);
+                });
+            }
         }
         acc
     });

@@ -16,20 +16,55 @@ pub fn matmul(
     b_transposed: bool,
     accumulate: bool,
 ) {
+    let row_len = |t: bool, r: usize, c: usize| if t { r } else { c };
+    let strides = (n, row_len(a_transposed, m, k), row_len(b_transposed, k, n));
+    matmul_strided(
+        c,
+        a,
+        b,
+        (m, n, k),
+        strides,
+        a_transposed,
+        b_transposed,
+        accumulate,
+    );
+}
+
+/// [`matmul`] on matrices whose rows lie `strides` = (c's, a's, b's) elements apart (row-major
+/// with a leading dimension: a block of columns of a wider matrix, say).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_strided(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    (m, n, k): (usize, usize, usize),
+    (ldc, lda, ldb): (usize, usize, usize),
+    a_transposed: bool,
+    b_transposed: bool,
+    accumulate: bool,
+) {
+    // the elements a view of rows × cols with this row stride spans
+    let span = |rows: usize, cols: usize, ld: usize| {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * ld + cols
+        }
+    };
+    let (ar, ac) = if a_transposed { (k, m) } else { (m, k) };
+    let (br, bc) = if b_transposed { (n, k) } else { (k, n) };
+    let (a, b) = (&a[..span(ar, ac, lda)], &b[..span(br, bc, ldb)]);
+    let c = &mut c[..span(m, n, ldc)];
     #[cfg(not(target_arch = "wasm32"))]
     {
         use faer::{Accum, MatMut, MatRef, Par};
-        let a = if a_transposed {
-            MatRef::from_row_major_slice(&a[..k * m], k, m).transpose()
-        } else {
-            MatRef::from_row_major_slice(&a[..m * k], m, k)
-        };
-        let b = if b_transposed {
-            MatRef::from_row_major_slice(&b[..n * k], n, k).transpose()
-        } else {
-            MatRef::from_row_major_slice(&b[..k * n], k, n)
-        };
-        let c = MatMut::from_row_major_slice_mut(&mut c[..m * n], m, n);
+        let a = MatRef::from_row_major_slice_with_stride(a, ar, ac, lda);
+        let a = if a_transposed { a.transpose() } else { a };
+        let b = MatRef::from_row_major_slice_with_stride(b, br, bc, ldb);
+        let b = if b_transposed { b.transpose() } else { b };
+        // row-major c as the transpose of a column-major view: faer 0.24's
+        // from_row_major_slice_with_stride_mut swaps the two strides (it writes out of bounds)
+        let c = MatMut::from_column_major_slice_with_stride_mut(c, n, m, ldc).transpose_mut();
         let beta = if accumulate {
             Accum::Add
         } else {
@@ -39,28 +74,21 @@ pub fn matmul(
     }
     #[cfg(target_arch = "wasm32")]
     {
-        fn view(d: &[f32], r: usize, c: usize, t: bool) -> ndarray::ArrayView2<'_, f32> {
-            let v = ArrayView2::from_shape((r, c), &d[..r * c]).expect("shape checked by caller");
+        use ndarray::linalg::general_mat_mul;
+        use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
+        fn view(d: &[f32], r: usize, c: usize, ld: usize, t: bool) -> ArrayView2<'_, f32> {
+            let v = ArrayView2::from_shape((r, c).strides((ld, 1)), d)
+                .expect("shape checked by caller");
             if t {
                 v.reversed_axes()
             } else {
                 v
             }
         }
-        use ndarray::linalg::general_mat_mul;
-        use ndarray::{ArrayView2, ArrayViewMut2};
-        let a = if a_transposed {
-            view(a, k, m, true)
-        } else {
-            view(a, m, k, false)
-        };
-        let b = if b_transposed {
-            view(b, n, k, true)
-        } else {
-            view(b, k, n, false)
-        };
-        let mut c =
-            ArrayViewMut2::from_shape((m, n), &mut c[..m * n]).expect("shape checked by caller");
+        let a = view(a, ar, ac, lda, a_transposed);
+        let b = view(b, br, bc, ldb, b_transposed);
+        let mut c = ArrayViewMut2::from_shape((m, n).strides((ldc, 1)), c)
+            .expect("shape checked by caller");
         general_mat_mul(1.0, &a, &b, if accumulate { 1.0 } else { 0.0 }, &mut c);
     }
 }
@@ -95,6 +123,43 @@ mod tests {
             matmul(&mut c, aa, bb, (m, n, k), ta, tb, false);
             for (g, w) in c.iter().zip(&want) {
                 assert!((g - (w - 1.0)).abs() < 1e-5, "replace {ta} {tb}");
+            }
+        }
+    }
+
+    #[test]
+    fn strided_views_read_and_write_only_their_columns() {
+        // c [m, n] = a [m, k] · b [k, n] where each lives in columns 2.. of a wider matrix
+        let (m, n, k, pad) = (4, 6, 5, 3);
+        let wide = |r: usize, c: usize, seed: f32| -> Vec<f32> {
+            (0..r * (c + pad))
+                .map(|i| (i as f32 * seed).sin())
+                .collect()
+        };
+        let (a, b) = (wide(m, k, 0.37), wide(k, n, 0.91));
+        let at = |i: usize, p: usize| a[i * (k + pad) + 2 + p];
+        let bt = |p: usize, j: usize| b[p * (n + pad) + 2 + j];
+        let mut c = vec![7.0f32; m * (n + pad)];
+        let ld = (n + pad, k + pad, n + pad);
+        matmul_strided(
+            &mut c[2..],
+            &a[2..],
+            &b[2..],
+            (m, n, k),
+            ld,
+            false,
+            false,
+            false,
+        );
+        for i in 0..m {
+            for j in 0..n + pad {
+                let got = c[i * (n + pad) + j];
+                if (2..n + 2).contains(&j) {
+                    let want: f32 = (0..k).map(|p| at(i, p) * bt(p, j - 2)).sum();
+                    assert!((got - want).abs() < 1e-5, "{i},{j}: {got} vs {want}");
+                } else {
+                    assert_eq!(got, 7.0, "{i},{j} outside the view was written");
+                }
             }
         }
     }

@@ -28,7 +28,7 @@ fn first_max(a: f32, b: f32, c: f32, d: f32) -> (u32, f32) {
     "x86_64+avx2+fma",
     "aarch64+neon"
 ))]
-fn forward_plane(x: &[f32], h: usize, w: usize, y: &mut [f32]) {
+pub(crate) fn forward_plane(x: &[f32], h: usize, w: usize, y: &mut [f32]) {
     let ow = w / 2;
     for (oy, out) in y.chunks_exact_mut(ow.max(1)).take(h / 2).enumerate() {
         let (r0, _) = x[2 * oy * w..][..2 * ow].as_chunks::<2>();
@@ -45,7 +45,7 @@ fn forward_plane(x: &[f32], h: usize, w: usize, y: &mut [f32]) {
     "x86_64+avx2+fma",
     "aarch64+neon"
 ))]
-fn backward_plane(x: &[f32], dy: &[f32], h: usize, w: usize, dx: &mut [f32]) {
+pub(crate) fn backward_plane(x: &[f32], dy: &[f32], h: usize, w: usize, dx: &mut [f32]) {
     let (oh, ow) = (h / 2, w / 2);
     // rows and columns past the last whole window (odd sizes) get no gradient
     dx[2 * oh * w..].fill(0.0);
