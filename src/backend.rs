@@ -468,8 +468,10 @@ pub trait Backend {
 
     /// [`bn_act_train`](Backend::bn_act_train), then [`pool_forward`](Backend::pool_forward) of
     /// its output `a` into `pooled` (`p`: the pool's shape over the same tensor). The default
-    /// records the ops; a backend may fuse them (`a` is still written: the pool's backward and
-    /// the probes read it).
+    /// records the ops. A backend may fuse them and, instead of writing `a`, keep in `window`
+    /// (U32, ⌈pooled values / 4⌉ words: a byte per pooled value) which of each window's values
+    /// was the maximum, as long as its
+    /// [`pool_act_bn_backward`](Backend::pool_act_bn_backward) reads that instead of `a`.
     #[allow(clippy::too_many_arguments)]
     fn bn_act_pool_train(
         &mut self,
@@ -482,17 +484,20 @@ pub trait Backend {
         u: Buf,
         a: Buf,
         pooled: Buf,
+        window: Buf,
         stats: Buf,
         running: Buf,
     ) {
+        let _ = window;
         self.bn_act_train(s, act, z, gamma, beta, u, a, stats, running);
         self.pool_forward(p, a, pooled);
     }
 
     /// The backward of [`bn_act_pool_train`](Backend::bn_act_pool_train): da =
-    /// [`pool_backward`](Backend::pool_backward) of `dpooled` through `a`, then
-    /// [`act_bn_backward`](Backend::act_bn_backward). `da` and `du` are scratch where the
-    /// default is used.
+    /// [`pool_backward`](Backend::pool_backward) of `dpooled` through `a` (or `window`), then
+    /// [`act_bn_backward`](Backend::act_bn_backward), then the conv bias's gradient `dbias` =
+    /// [`channel_sum`](Backend::channel_sum) of dz. `da` and `du` are scratch where the default
+    /// is used.
     #[allow(clippy::too_many_arguments)]
     fn pool_act_bn_backward(
         &mut self,
@@ -501,6 +506,7 @@ pub trait Backend {
         act: ActQuant,
         dpooled: Buf,
         a: Buf,
+        window: Buf,
         z: Buf,
         u: Buf,
         da: Buf,
@@ -511,9 +517,12 @@ pub trait Backend {
         dz: Buf,
         dgamma: Buf,
         dbeta: Buf,
+        dbias: Buf,
     ) {
+        let _ = window;
         self.pool_backward(p, a, dpooled, da);
         self.act_bn_backward(s, act, da, z, u, du, gamma, beta, stats, dz, dgamma, dbeta);
+        self.channel_sum(s, dz, dbias);
     }
 
     /// y = max of each 2×2 window of x.

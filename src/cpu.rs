@@ -75,6 +75,17 @@ impl CpuBackend {
         r
     }
 
+    /// Runs `f` with the U32 buffer `out` lent out mutably as bytes, `self` readable.
+    fn write_bytes<R>(&mut self, out: Buf, f: impl FnOnce(&mut Self, &mut [u8]) -> R) -> R {
+        let mut v = match std::mem::replace(&mut self.store[out.id as usize], Store::Taken) {
+            Store::U32(v) => v,
+            _ => panic!("buffer {} is not a free u32 buffer", out.id),
+        };
+        let r = f(self, bytemuck::cast_slice_mut(&mut v));
+        self.store[out.id as usize] = Store::U32(v);
+        r
+    }
+
     /// Runs `f` with the f32 buffers `outs` lent out mutably and `self` readable for the inputs.
     fn write<const N: usize, R>(
         &mut self,
@@ -476,25 +487,29 @@ impl Backend for CpuBackend {
         _u: Buf,
         a: Buf,
         pooled: Buf,
+        window: Buf,
         stats: Buf,
         running: Buf,
     ) {
-        // one pass after the statistics, each plane pooled while in cache; u is not stored
-        // (act_bn_backward recomputes it)
+        // one pass after the statistics, each plane pooled while in cache; neither u nor a is
+        // stored (the backward recomputes u and routes through the window maxima)
         self.timed("bn_act_pool_train", "batch norm + act", |me| {
-            me.write([a, pooled, stats, running], |me, [av, out, st, run]| {
-                ops::batchnorm::train_pooled(
-                    s,
-                    (p.h, p.w),
-                    act,
-                    me.f32(z),
-                    me.f32(gamma),
-                    me.f32(beta),
-                    av,
-                    out,
-                    st,
-                    run,
-                )
+            me.write_bytes(window, |me, win| {
+                me.write([a, pooled, stats, running], |me, [av, out, st, run]| {
+                    ops::batchnorm::train_pooled(
+                        s,
+                        (p.h, p.w),
+                        act,
+                        me.f32(z),
+                        me.f32(gamma),
+                        me.f32(beta),
+                        av,
+                        out,
+                        win,
+                        st,
+                        run,
+                    )
+                })
             })
         })
     }
@@ -505,7 +520,8 @@ impl Backend for CpuBackend {
         p: PoolShape,
         act: ActQuant,
         dpooled: Buf,
-        a: Buf,
+        _a: Buf,
+        window: Buf,
         z: Buf,
         _u: Buf,
         _da: Buf,
@@ -516,15 +532,16 @@ impl Backend for CpuBackend {
         dz: Buf,
         dgamma: Buf,
         dbeta: Buf,
+        dbias: Buf,
     ) {
         self.timed("pool_act_bn_backward", "batch norm + act", |me| {
-            me.write([dz, dgamma, dbeta], |me, [d, dg, db]| {
+            me.write([dz, dgamma, dbeta, dbias], |me, [d, dg, db, dbi]| {
                 ops::batchnorm::backward_pooled(
                     s,
                     (p.h, p.w),
                     act,
                     me.f32(dpooled),
-                    me.f32(a),
+                    bytemuck::cast_slice(me.u32(window)),
                     me.f32(z),
                     me.f32(gamma),
                     me.f32(beta),
@@ -532,6 +549,7 @@ impl Backend for CpuBackend {
                     d,
                     dg,
                     db,
+                    dbi,
                 )
             })
         })

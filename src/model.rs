@@ -223,6 +223,9 @@ struct PoolBufs {
     w: usize,
     out: Buf,
     dout: Buf,
+    /// Which input of each window was the maximum, a byte per output value (U32 words), where
+    /// the backend keeps that instead of the pooled activations ([`Backend::bn_act_pool_train`]).
+    window: Buf,
 }
 
 impl PoolBufs {
@@ -426,6 +429,7 @@ impl Model {
                 w: cur_w,
                 out: act(b, out_n),
                 dout: act(b, out_n),
+                window: b.alloc(out_n.div_ceil(4), Dtype::U32),
             });
             stages.push(Stage::Pool(pools.len() - 1));
             (cur, cur_h, cur_w) = (Src::Pool(pools.len() - 1), cur_h / 2, cur_w / 2);
@@ -588,6 +592,7 @@ impl Model {
                             c.u,
                             c.a,
                             p.out,
+                            p.window,
                             c.stats,
                             c.running,
                         );
@@ -700,6 +705,7 @@ impl Model {
                             act,
                             p.dout,
                             c.a,
+                            p.window,
                             c.z,
                             c.u,
                             c.da,
@@ -710,11 +716,13 @@ impl Model {
                             c.dz,
                             dg,
                             dbe,
+                            self.params[c.b].grad,
                         );
                     } else {
                         b.act_bn_backward(
                             cs, act, c.da, c.z, c.u, c.du, g, be, c.stats, c.dz, dg, dbe,
                         );
+                        b.channel_sum(cs, c.dz, self.params[c.b].grad);
                     }
                     let s = ConvShape {
                         batch,
@@ -724,7 +732,6 @@ impl Model {
                         w: l.w,
                     };
                     b.conv_grad_weight(s, c.dz, self.buf(c.src), self.params[c.w].grad);
-                    b.channel_sum(cs, c.dz, self.params[c.b].grad);
                     if let Some(g) = self.grad_buf(c.src) {
                         b.conv_grad_input(s, c.dz, c.wq, g);
                     }
@@ -815,8 +822,10 @@ impl Model {
         Ok(s[..n * CLASSES].to_vec())
     }
 
-    /// Each conv layer's quantized activations `[n, cout, h, w]` from the forward pass recorded
-    /// last (over n ≤ `max_batch` images), named `conv{k} ({block})`.
+    /// Each conv layer's quantized activations `[n, cout, h, w]` from the evaluation-mode
+    /// forward pass recorded last (over n ≤ `max_batch` images), named `conv{k} ({block})`. (A
+    /// training forward may leave a pooled layer's activations unwritten: see
+    /// [`Backend::bn_act_pool_train`].)
     pub async fn activations<B: Backend>(
         &self,
         b: &mut B,
@@ -1089,6 +1098,10 @@ impl NetConfig {
                     batch * c * h * w,
                 ));
             }
+            out.push((
+                format!("a pool's window maxima ({batch} × {c}×{h}×{w} bytes)"),
+                (batch * c * h * w).div_ceil(4),
+            ));
         }
         let f = self.features();
         out.push((

@@ -286,18 +286,36 @@ fn apply(
 }
 
 /// Batch statistics (biased variance) into `stats`, running statistics moved towards them.
+/// One pass over memory: each image's plane is summed, then its squared deviations from its
+/// own mean are taken while the plane is still in cache, and the planes are merged in f64
+/// (M2 = Σ_p [M2_p + n·(μ_p − μ)²], Chan et al.), as accurate as two passes over the batch.
 fn batch_stats(s: ChannelShape, x: &[f32], stats: &mut [f32], running: &mut [f32]) {
-    let count = (s.batch * s.hw) as f64;
-    let plane = |base: usize| &x[base..base + s.hw];
-    let mean = per_channel(s, |_, base| sum(plane(base)));
-    let mean: Vec<f32> = mean.iter().map(|&v| (v / count) as f32).collect();
-    let var = per_channel(s, |c, base| sum_sq_diff(plane(base), mean[c]));
+    let (count, n) = ((s.batch * s.hw) as f64, s.hw as f64);
     let c_n = s.channels;
-    for c in 0..c_n {
-        let istd = 1.0 / ((var[c] / count) as f32 + EPS).sqrt();
-        stats[c] = mean[c];
+    let moments = par::map(c_n, |c| {
+        // (Σ x, Σ (x − m_p)² − n·(μ_p − m_p)²) per plane: m_p is μ_p = Σx/n rounded to f32
+        let planes: Vec<(f64, f64)> = (0..s.batch)
+            .map(|i| {
+                let base = (i * c_n + c) * s.hw;
+                let plane = &x[base..base + s.hw];
+                let total = sum(plane);
+                let (mu, m) = (total / n, (total / n) as f32);
+                (total, sum_sq_diff(plane, m) - n * (mu - m as f64).powi(2))
+            })
+            .collect();
+        let mean = planes.iter().map(|p| p.0).sum::<f64>() / count;
+        let m2: f64 = planes
+            .iter()
+            .map(|&(total, m2)| m2 + n * (total / n - mean).powi(2))
+            .sum();
+        (mean, m2.max(0.0))
+    });
+    for (c, (mean, m2)) in moments.into_iter().enumerate() {
+        let mean = mean as f32;
+        let istd = 1.0 / ((m2 / count) as f32 + EPS).sqrt();
+        stats[c] = mean;
         stats[c_n + c] = istd;
-        running[c] = (1.0 - ALPHA) * running[c] + ALPHA * mean[c];
+        running[c] = (1.0 - ALPHA) * running[c] + ALPHA * mean;
         running[c_n + c] = (1.0 - ALPHA) * running[c_n + c] + ALPHA * istd;
     }
 }
@@ -320,9 +338,11 @@ pub fn train(
     apply(s, x, gamma, beta, stats, act.map(ActQuant::compile), y);
 }
 
-/// [`train`] with `act` into `y`, and 2×2 max pooling of y [batch, c, h, w] into
-/// `pooled [batch, c, h/2, w/2]` in the same pass, each plane pooled while it is still in cache
-/// (`s.hw` = h·w). The same values as the two ops.
+/// [`train`] with `act`, then 2×2 max pooling into `pooled [batch, c, h/2, w/2]`, plane by
+/// plane: the full-size activation only lives in a per-thread plane while it is pooled, and
+/// what the backward needs of it — which of each window's four values was the maximum — goes
+/// to `window` (0..3, one byte per pooled value; `s.hw` = h·w). Images only 1 pixel high or
+/// wide (nothing to pool) write their activations to `a`, which is otherwise left alone.
 #[allow(clippy::too_many_arguments)]
 pub fn train_pooled(
     s: ChannelShape,
@@ -331,8 +351,9 @@ pub fn train_pooled(
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
-    y: &mut [f32],
+    a: &mut [f32],
     pooled: &mut [f32],
+    window: &mut [u8],
     stats: &mut [f32],
     running: &mut [f32],
 ) {
@@ -340,36 +361,38 @@ pub fn train_pooled(
     let (act, c_n, hw, ohw) = (act.compile(), s.channels, s.hw, (h / 2) * (w / 2));
     let stats = &*stats;
     if ohw == 0 {
-        // nothing to pool (a 1-pixel-wide image): the activations alone
-        return apply(s, x, gamma, beta, stats, Some(act), y);
+        return apply(s, x, gamma, beta, stats, Some(act), a);
     }
     let planes = s.batch * c_n;
     par::for_each_chunk_pair(
-        &mut y[..planes * hw],
-        hw,
         &mut pooled[..planes * ohw],
         ohw,
-        |plane, y_p, pooled_p| {
+        &mut window[..planes * ohw],
+        ohw,
+        |plane, pooled_p, window_p| {
             let c = plane % c_n;
             let (m, k, b) = (stats[c], gamma[c] * stats[c_n + c], beta[c]);
-            apply_plane(&x[plane * hw..(plane + 1) * hw], m, k, b, Some(act), y_p);
-            pool::forward_plane(y_p, h, w, pooled_p);
+            par::with_scratch(hw, |a_p| {
+                apply_plane(&x[plane * hw..(plane + 1) * hw], m, k, b, Some(act), a_p);
+                pool::forward_plane_argmax(a_p, h, w, pooled_p, window_p);
+            });
         },
     );
 }
 
 /// The backward of [`train_pooled`]: each activation plane's gradient is routed from
-/// `dpooled [batch, c, h/2, w/2]` to its window's first maximum in `a` ([`pool::backward`])
-/// straight into `dx`, masked there in place while the sums are taken, and `dx` is finished in a
-/// second pass — no full-size activation gradient in between. Bit for bit the three ops
-/// (pool backward, then [`backward`] with `act`).
+/// `dpooled [batch, c, h/2, w/2]` to its window's maximum (as `window` recorded it; what
+/// [`pool::backward`] finds in the activations) straight into `dx`, masked there in place while the sums are taken, and `dx` is finished in a
+/// second pass, which also sums each finished plane for the conv bias's gradient `dbias` — no
+/// full-size activation gradient in between, no pass of its own for the bias. Bit for bit the
+/// four ops (pool backward, [`backward`] with `act`, [`channel_sum`] of dx).
 #[allow(clippy::too_many_arguments)]
 pub fn backward_pooled(
     s: ChannelShape,
     (h, w): (usize, usize),
     act: ActQuant,
     dpooled: &[f32],
-    a: &[f32],
+    window: &[u8],
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
@@ -377,6 +400,7 @@ pub fn backward_pooled(
     dx: &mut [f32],
     dgamma: &mut [f32],
     dbeta: &mut [f32],
+    dbias: &mut [f32],
 ) {
     let (act, c_n, hw, ohw) = (act.compile(), s.channels, s.hw, (h / 2) * (w / 2));
     let planes = s.batch * c_n;
@@ -388,7 +412,8 @@ pub fn backward_pooled(
     par::for_each_chunk_pair(&mut dx[..planes * hw], hw, &mut sums, 1, |plane, d, sum| {
         let (m, istd, k, b) = coef(plane % c_n);
         let r = plane * hw..(plane + 1) * hw;
-        pool::backward_plane(&a[r.clone()], &dpooled[plane * ohw..], h, w, d);
+        let (dp, win) = (&dpooled[plane * ohw..], &window[plane * ohw..]);
+        pool::backward_plane_from_argmax(win, dp, h, w, d);
         sum[0] = mask_in_place_sums(d, &x[r], m, istd, k, b, act);
     });
     // per channel, images in order: the sums of [`backward`]
@@ -402,12 +427,24 @@ pub fn backward_pooled(
     }
     let inv_m = 1.0 / (s.batch * hw) as f32;
     let (dgamma, dbeta) = (&*dgamma, &*dbeta);
-    par::for_each_chunk(&mut dx[..planes * hw], hw, |plane, d| {
-        let c = plane % c_n;
-        let (m, istd, k, _) = coef(c);
-        let xp = &x[plane * hw..(plane + 1) * hw];
-        grad_plane_in_place(d, xp, m, istd, k, dbeta[c] * inv_m, dgamma[c] * inv_m);
-    });
+    let mut plane_sums = vec![0.0f64; planes];
+    par::for_each_chunk_pair(
+        &mut dx[..planes * hw],
+        hw,
+        &mut plane_sums,
+        1,
+        |plane, d, sum_d| {
+            let c = plane % c_n;
+            let (m, istd, k, _) = coef(c);
+            let xp = &x[plane * hw..(plane + 1) * hw];
+            grad_plane_in_place(d, xp, m, istd, k, dbeta[c] * inv_m, dgamma[c] * inv_m);
+            sum_d[0] = sum(d);
+        },
+    );
+    // per channel, images in order: what [`channel_sum`] adds
+    for (c, out) in dbias.iter_mut().enumerate().take(c_n) {
+        *out = (0..s.batch).map(|i| plane_sums[i * c_n + c]).sum::<f64>() as f32;
+    }
 }
 
 /// Evaluation mode with the given (running) statistics; with `act`, followed by it in one pass.

