@@ -170,64 +170,83 @@ fn forward_image(s: ConvShape, x_n: &[f32], w: &[f32], b: &[f32], y_n: &mut [f32
 fn pack_signs(t: &[f32], c: usize, hw: usize) -> Option<Vec<u64>> {
     let words = c.div_ceil(64);
     let mut bits = vec![0u64; hw * words];
+    let mut all_signs = true;
     for (ch, plane) in t.chunks_exact(hw).take(c).enumerate() {
         let (word, bit) = (ch / 64, ch % 64);
-        for (p, &v) in plane.iter().enumerate() {
-            if v == -1.0 {
-                bits[p * words + word] |= 1 << bit;
-            } else if v != 1.0 {
-                return None;
-            }
-        }
+        all_signs &= if words == 1 {
+            pack_plane(plane, bit, &mut bits) // contiguous: vectorized
+        } else {
+            let dst = bits.iter_mut().skip(word).step_by(words);
+            pack_plane_strided(plane, bit, dst)
+        };
     }
-    Some(bits)
+    all_signs.then_some(bits)
 }
 
-/// One image of a binary layer: for each pixel, its 3×3 neighbourhood's words are gathered
-/// once (zero outside the image) and every filter is one XOR-popcount over 9·words words:
-/// Σ x·w = cin·(valid taps) − 2·(differing bits inside the image). `xb [hw, words]`,
-/// `wb [cout, 9, words]`, `wpop [cout, 9]` = popcount of each filter tap (what a zero word
-/// outside the image adds, taken back out); y_n [cout, hw] = (S as f32) + bias.
+/// bits[p] |= (plane[p] == −1) << bit, branch-free; whether every value was ±1.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512bw",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn pack_plane(plane: &[f32], bit: usize, bits: &mut [u64]) -> bool {
+    let mut all_signs = true;
+    for (b, &v) in bits.iter_mut().zip(plane) {
+        *b |= ((v == -1.0) as u64) << bit;
+        all_signs &= (v == -1.0) | (v == 1.0);
+    }
+    all_signs
+}
+
+/// [`pack_plane`] into every `words`-th word.
+fn pack_plane_strided<'a>(
+    plane: &[f32],
+    bit: usize,
+    bits: impl Iterator<Item = &'a mut u64>,
+) -> bool {
+    let mut all_signs = true;
+    for (b, &v) in bits.zip(plane) {
+        *b |= ((v == -1.0) as u64) << bit;
+        all_signs &= (v == -1.0) | (v == 1.0);
+    }
+    all_signs
+}
+
+/// One image of a binary layer, pixel by pixel: each input word of each tap inside the image
+/// is XORed with that word of every filter at once (filters side by side, so the loop over
+/// them is a vector XOR + popcount) and the differing bits counted per filter; taps outside the
+/// image are skipped (zero padding). Σ x·w = cin·(taps inside) − 2·(differing bits).
+/// `xb [hw, words]`, `wb_t [9, words, cout]`; y_n [cout, hw] = (S as f32) + bias.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512vl+avx512bw+avx512vpopcntdq+popcnt",
     "x86_64+avx2+fma+popcnt",
     "aarch64+neon"
 ))]
-fn xnor_image(xb: &[u64], wb: &[u64], wpop: &[u32], s: ConvShape, b: &[f32], y_n: &mut [f32]) {
+fn xnor_image(xb: &[u64], wb_t: &[u64], s: ConvShape, b: &[f32], y_n: &mut [f32]) {
     let words = s.cin.div_ceil(64);
     let (h, w, hw) = (s.h as isize, s.w as isize, s.h * s.w);
-    let mut hood = vec![0u64; 9 * words];
-    let mut outside = [0usize; 9];
+    let mut differ = vec![0u32; s.cout];
     for p in 0..hw {
         let (py, px) = ((p / s.w) as isize, (p % s.w) as isize);
-        let mut n_out = 0;
+        differ.fill(0);
+        let mut inside = 0;
         for t in 0..9 {
             let (qy, qx) = (py + t as isize / 3 - 1, px + t as isize % 3 - 1);
-            let dst = &mut hood[t * words..(t + 1) * words];
             if qy < 0 || qy >= h || qx < 0 || qx >= w {
-                dst.fill(0);
-                outside[n_out] = t;
-                n_out += 1;
-            } else {
-                let q = (qy * w + qx) as usize;
-                dst.copy_from_slice(&xb[q * words..(q + 1) * words]);
+                continue;
+            }
+            inside += 1;
+            let q = (qy * w + qx) as usize;
+            for (i, &xw) in xb[q * words..(q + 1) * words].iter().enumerate() {
+                let filters = &wb_t[(t * words + i) * s.cout..][..s.cout];
+                for (d, &f) in differ.iter_mut().zip(filters) {
+                    *d += (xw ^ f).count_ones();
+                }
             }
         }
-        let inside = ((9 - n_out) * s.cin) as i32;
-        for (co, (filt, pops)) in wb
-            .chunks_exact(9 * words)
-            .zip(wpop.chunks_exact(9))
-            .enumerate()
-        {
-            let mut differ: u32 = hood
-                .iter()
-                .zip(filt)
-                .map(|(a, f)| (a ^ f).count_ones())
-                .sum();
-            for &t in &outside[..n_out] {
-                differ -= pops[t];
-            }
-            y_n[co * hw + p] = (inside - 2 * differ as i32) as f32 + b[co];
+        let same_minus_differ = (inside * s.cin) as i32;
+        for (co, &d) in differ.iter().enumerate() {
+            y_n[co * hw + p] = (same_minus_differ - 2 * d as i32) as f32 + b[co];
         }
     }
 }
@@ -239,24 +258,22 @@ fn xnor_image(xb: &[u64], wb: &[u64], wpop: &[u32], s: ConvShape, b: &[f32], y_n
 pub fn forward_binary(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
     let hw = s.h * s.w;
     let words = s.cin.div_ceil(64);
-    // weights as [cout, 9, words]: tap t of filter co holds w[co, ·, t]
-    let mut wb = vec![0u64; s.cout * 9 * words];
+    // weights as [9, words, cout]: word i of tap t of every filter side by side
+    let mut wb_t = vec![0u64; 9 * words * s.cout];
     for co in 0..s.cout {
         let filt = &w[co * s.cin * 9..(co + 1) * s.cin * 9];
-        // [cin, 9] → channel-major planes of 9 "pixels"
-        match pack_signs(filt, s.cin, 9) {
-            Some(bits) => wb[co * 9 * words..(co + 1) * 9 * words].copy_from_slice(&bits),
-            None => return forward(s, x, w, b, y),
+        // [cin, 9] → channel-major planes of 9 "pixels": bits [9, words]
+        let Some(bits) = pack_signs(filt, s.cin, 9) else {
+            return forward(s, x, w, b, y);
+        };
+        for (tw, &v) in bits.iter().enumerate() {
+            wb_t[tw * s.cout + co] = v;
         }
     }
-    let wpop: Vec<u32> = wb
-        .chunks_exact(words)
-        .map(|t| t.iter().map(|v| v.count_ones()).sum())
-        .collect();
     par::for_each_chunk(&mut y[..s.y_len()], s.cout * hw, |n, y_n| {
         let x_n = &x[n * s.cin * hw..(n + 1) * s.cin * hw];
         match pack_signs(x_n, s.cin, hw) {
-            Some(xb) => xnor_image(&xb, &wb, &wpop, s, b, y_n),
+            Some(xb) => xnor_image(&xb, &wb_t, s, b, y_n),
             None => forward_image(s, x_n, w, b, y_n),
         }
     });
