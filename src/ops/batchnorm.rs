@@ -382,10 +382,11 @@ pub fn train_pooled(
 
 /// The backward of [`train_pooled`]: each activation plane's gradient is routed from
 /// `dpooled [batch, c, h/2, w/2]` to its window's maximum (as `window` recorded it; what
-/// [`pool::backward`] finds in the activations) straight into `dx`, masked there in place while the sums are taken, and `dx` is finished in a
-/// second pass, which also sums each finished plane for the conv bias's gradient `dbias` — no
-/// full-size activation gradient in between, no pass of its own for the bias. Bit for bit the
-/// four ops (pool backward, [`backward`] with `act`, [`channel_sum`] of dx).
+/// [`pool::backward`] finds in the activations) straight into `dx`, masked there in place while
+/// the sums are taken, and `dx` is finished in a second pass, which also sums each finished
+/// plane for the conv bias's gradient `dbias` — no full-size activation gradient in between, no
+/// pass of its own for the bias. Bit for bit the four ops (pool backward, [`backward`] with
+/// `act`, [`channel_sum`] of dx).
 #[allow(clippy::too_many_arguments)]
 pub fn backward_pooled(
     s: ChannelShape,

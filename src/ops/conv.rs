@@ -90,7 +90,8 @@ impl Tap {
 
 /// col[(ci·9 + kh·3 + kw), p − px.start] = x_img[ci, y+kh−1, x+kw−1] (0 outside) for the
 /// output pixels p = y·w + x in `px`: each tap one copy of the shifted plane, then its wrapped
-/// edge zeroed (row by row, or pixel by pixel with a bounds test, this was as slow as the GEMM).
+/// edge zeroed (copied row by row, or pixel by pixel with a bounds test, it cost as much as the
+/// GEMM).
 fn im2col(x: &[f32], cin: usize, (h, w): (usize, usize), px: &Range<usize>, col: &mut [f32]) {
     let (hw, len) = (h * w, px.len());
     let taps = Tap::all(h, w);
@@ -176,8 +177,7 @@ fn pack_signs(t: &[f32], c: usize, hw: usize) -> Option<Vec<u64>> {
         all_signs &= if words == 1 {
             pack_plane(plane, bit, &mut bits) // contiguous: vectorized
         } else {
-            let dst = bits.iter_mut().skip(word).step_by(words);
-            pack_plane_strided(plane, bit, dst)
+            pack_into(plane, bit, bits.iter_mut().skip(word).step_by(words))
         };
     }
     all_signs.then_some(bits)
@@ -190,20 +190,12 @@ fn pack_signs(t: &[f32], c: usize, hw: usize) -> Option<Vec<u64>> {
     "aarch64+neon"
 ))]
 fn pack_plane(plane: &[f32], bit: usize, bits: &mut [u64]) -> bool {
-    let mut all_signs = true;
-    for (b, &v) in bits.iter_mut().zip(plane) {
-        *b |= ((v == -1.0) as u64) << bit;
-        all_signs &= (v == -1.0) | (v == 1.0);
-    }
-    all_signs
+    pack_into(plane, bit, bits.iter_mut())
 }
 
-/// [`pack_plane`] into every `words`-th word.
-fn pack_plane_strided<'a>(
-    plane: &[f32],
-    bit: usize,
-    bits: impl Iterator<Item = &'a mut u64>,
-) -> bool {
+/// Sign bit `bit` of each value of `plane` into the words `bits` yields; whether all were ±1.
+#[inline(always)]
+fn pack_into<'a>(plane: &[f32], bit: usize, bits: impl Iterator<Item = &'a mut u64>) -> bool {
     let mut all_signs = true;
     for (b, &v) in bits.zip(plane) {
         *b |= ((v == -1.0) as u64) << bit;
