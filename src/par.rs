@@ -57,7 +57,8 @@ thread_local! {
 }
 
 /// Calls `f` with this thread's scratch of `len` floats (contents unspecified). Not reentrant:
-/// `f` must not call it again (it would panic).
+/// `f` must not call it again, nor start parallel work (this thread could pick up a task that
+/// does); either would panic on the second borrow.
 pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     SCRATCH.with(|c| {
         let mut c = c.borrow_mut();
