@@ -98,7 +98,9 @@ fn conv_cpu_matches_direct_definition() {
     // loops in f64, forward and both gradients, so the oracle itself is checked. Shapes: small
     // and odd; 40 channels of 20×33 (two pixel blocks whose boundary falls inside a row);
     // 600 channels of 2×70 (blocks of 16 pixels, shorter than a row); a one-row image; a 1×1
-    // image (every tap but the centre in the padding).
+    // image (every tap but the centre in the padding). The input gradient takes both of its
+    // paths: col2im where cin < cout (first and fourth shapes), a turned-filter convolution
+    // otherwise.
     let shapes = [
         (2, 3, 4, 5, 6),
         (1, 40, 3, 20, 33),
