@@ -94,23 +94,20 @@ fn mask_in_place_sums(
     b: f32,
     act: ActFn,
 ) -> (f64, f64) {
-    #[inline(always)]
-    fn with(
-        d: &mut [f32],
-        x: &[f32],
-        (m, istd, k, b): (f32, f32, f32, f32),
-        mask: impl Fn(f32) -> f32,
-    ) -> (f64, f64) {
-        lane_sums_store(d, x, |g, v| {
-            let du = g * mask((v - m) * k + b);
-            (du, du * ((v - m) * istd))
-        })
-    }
-    let c = (m, istd, k, b);
+    // one loop per activation, so each is monomorphic and vectorizes
     match act {
-        ActFn::Quantized(l) => with(d, x, c, |u| ActFn::Quantized(l).grad_mask(u)),
-        ActFn::Relu => with(d, x, c, |u| ActFn::Relu.grad_mask(u)),
-        ActFn::Hardtanh => with(d, x, c, |u| ActFn::Hardtanh.grad_mask(u)),
+        ActFn::Quantized(l) => {
+            let mask = |u| ActFn::Quantized(l).grad_mask(u);
+            lane_sums_store(d, x, masked_terms(m, istd, k, b, &mask))
+        }
+        ActFn::Relu => {
+            let mask = |u| ActFn::Relu.grad_mask(u);
+            lane_sums_store(d, x, masked_terms(m, istd, k, b, &mask))
+        }
+        ActFn::Hardtanh => {
+            let mask = |u| ActFn::Hardtanh.grad_mask(u);
+            lane_sums_store(d, x, masked_terms(m, istd, k, b, &mask))
+        }
     }
 }
 
@@ -144,7 +141,24 @@ fn sum_sq_diff(v: &[f32], m: f32) -> f64 {
     lane_sums(v, v, |x, _| ((x - m) * (x - m), 0.0)).0
 }
 
-/// (Σ du, Σ du·x̂) over a plane, x̂ = (x − m)·istd, du = dy·mask(u) with u = (x − m)·k + b.
+/// The two terms of the backward's sums for one element: (du, du·x̂) from (dy, x), with
+/// du = dy·mask(u), u = (x − m)·k + b, x̂ = (x − m)·istd ([`grad_sums`] and
+/// [`mask_in_place_sums`] both take them, so their sums agree bit for bit).
+#[inline(always)]
+fn masked_terms(
+    m: f32,
+    istd: f32,
+    k: f32,
+    b: f32,
+    mask: &impl Fn(f32) -> f32,
+) -> impl Fn(f32, f32) -> (f32, f32) + '_ {
+    move |g, v| {
+        let du = g * mask((v - m) * k + b);
+        (du, du * ((v - m) * istd))
+    }
+}
+
+/// (Σ du, Σ du·x̂) over a plane: the sums of [`masked_terms`].
 #[inline(always)]
 fn grad_sums_with(
     dy: &[f32],
@@ -155,10 +169,7 @@ fn grad_sums_with(
     b: f32,
     mask: impl Fn(f32) -> f32,
 ) -> (f64, f64) {
-    lane_sums(dy, x, |g, v| {
-        let du = g * mask((v - m) * k + b);
-        (du, du * ((v - m) * istd))
-    })
+    lane_sums(dy, x, masked_terms(m, istd, k, b, &mask))
 }
 
 /// (Σ dy, Σ dy·x̂) over a plane, x̂ = (x − m)·istd; with `act`, dy is first multiplied by the
