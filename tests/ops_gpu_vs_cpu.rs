@@ -92,21 +92,82 @@ fn conv_forward_and_gradients_match_cpu() {
     }
 }
 
+/// The textbook loops in f64: (y, dx, dw) of a 3×3 convolution (stride 1, pad 1, bias) and
+/// of Σ dy·y.
+fn conv_direct_f64(s: ConvShape, x: &[f32], wt: &[f32], bias: &[f32], dy: &[f32]) -> [Vec<f64>; 3] {
+    let ConvShape {
+        batch,
+        cin,
+        cout,
+        h,
+        w,
+    } = s;
+    let (mut y, mut dx, mut dw) = (
+        vec![0.0f64; s.y_len()],
+        vec![0.0f64; s.x_len()],
+        vec![0.0f64; s.w_len()],
+    );
+    for n in 0..batch {
+        for (co, &b_co) in bias.iter().enumerate() {
+            for yy in 0..h {
+                for xx in 0..w {
+                    let yi = ((n * cout + co) * h + yy) * w + xx;
+                    y[yi] = b_co as f64;
+                    for ci in 0..cin {
+                        for t in 0..9 {
+                            let (sy, sx) = (yy + t / 3, xx + t % 3); // +1 padded
+                            if sy < 1 || sx < 1 || sy > h || sx > w {
+                                continue;
+                            }
+                            let xi = ((n * cin + ci) * h + sy - 1) * w + sx - 1;
+                            let wi = (co * cin + ci) * 9 + t;
+                            y[yi] += wt[wi] as f64 * x[xi] as f64;
+                            dx[xi] += wt[wi] as f64 * dy[yi] as f64;
+                            dw[wi] += dy[yi] as f64 * x[xi] as f64;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    [y, dx, dw]
+}
+
+/// The CPU's forward, input gradient and weight gradient.
+fn conv_cpu(s: ConvShape, x: &[f32], wt: &[f32], bias: &[f32], dy: &[f32]) -> [Vec<f32>; 3] {
+    let (mut y, mut dx, mut dw) = (
+        vec![0.0; s.y_len()],
+        vec![9.0; s.x_len()],
+        vec![9.0; s.w_len()],
+    );
+    qnn::ops::conv::forward(s, x, wt, bias, &mut y);
+    qnn::ops::conv::grad_input(s, dy, wt, &mut dx);
+    qnn::ops::conv::grad_weight(s, dy, x, &mut dw);
+    [y, dx, dw]
+}
+
 #[test]
 fn conv_cpu_matches_direct_definition() {
-    // the CPU twin (im2col + GEMM, in pixel blocks for large images) against the textbook
-    // loops in f64, forward and both gradients, so the oracle itself is checked. Shapes: small
-    // and odd; 40 channels of 20×33 (two pixel blocks whose boundary falls inside a row);
-    // 600 channels of 2×70 (blocks of 16 pixels, shorter than a row); a one-row image; a 1×1
-    // image (every tap but the centre in the padding). The input gradient takes both of its
-    // paths: col2im where cin < cout (first and fourth shapes), a turned-filter convolution
-    // otherwise.
+    // the CPU twin against the textbook loops in f64, forward and both gradients, so the
+    // oracle itself is checked. im2col + GEMM (pixel blocks for large images): small and odd;
+    // 40 → 3 channels of 20×33 (two pixel blocks whose boundary falls inside a row); 600 → 2
+    // of 2×70 (blocks of 16 pixels, shorter than a row); a one-row image; a 1×1 image (every
+    // tap but the centre in the padding). The input gradient takes both of its paths: col2im
+    // where cin < cout (first and fourth shapes), a turned-filter convolution otherwise.
+    // Winograd F(2×2, 3×3) (16+ channels, 8+ pixels a side): odd height and width (tiles
+    // half outside the image); 300 channels of 14×30 (a block per row of tiles); five small
+    // images, several to a block; cin < cout and cin > cout; the smallest image it takes.
     let shapes = [
         (2, 3, 4, 5, 6),
         (1, 40, 3, 20, 33),
         (1, 600, 2, 2, 70),
         (2, 2, 3, 1, 7),
         (1, 5, 2, 1, 1),
+        (2, 20, 17, 13, 15),
+        (1, 300, 300, 14, 30),
+        (5, 16, 24, 12, 13),
+        (3, 24, 16, 16, 12),
+        (4, 16, 20, 8, 9),
     ];
     for (i, (batch, cin, cout, h, w)) in shapes.into_iter().enumerate() {
         let s = ConvShape {
@@ -121,42 +182,8 @@ fn conv_cpu_matches_direct_definition() {
         let wt = uniform(&mut r, s.w_len(), -1.0, 1.0);
         let bias = uniform(&mut r, cout, -1.0, 1.0);
         let dy = uniform(&mut r, s.y_len(), -1.0, 1.0);
-        let (mut y, mut dx, mut dw) = (
-            vec![0.0; s.y_len()],
-            vec![9.0; s.x_len()],
-            vec![9.0; s.w_len()],
-        );
-        qnn::ops::conv::forward(s, &x, &wt, &bias, &mut y);
-        qnn::ops::conv::grad_input(s, &dy, &wt, &mut dx);
-        qnn::ops::conv::grad_weight(s, &dy, &x, &mut dw);
-        let (mut y_ref, mut dx_ref, mut dw_ref) = (
-            vec![0.0f64; s.y_len()],
-            vec![0.0f64; s.x_len()],
-            vec![0.0f64; s.w_len()],
-        );
-        for n in 0..batch {
-            for (co, &b_co) in bias.iter().enumerate() {
-                for yy in 0..h {
-                    for xx in 0..w {
-                        let yi = ((n * cout + co) * h + yy) * w + xx;
-                        y_ref[yi] = b_co as f64;
-                        for ci in 0..cin {
-                            for t in 0..9 {
-                                let (sy, sx) = (yy + t / 3, xx + t % 3); // +1 padded
-                                if sy < 1 || sx < 1 || sy > h || sx > w {
-                                    continue;
-                                }
-                                let xi = ((n * cin + ci) * h + sy - 1) * w + sx - 1;
-                                let wi = (co * cin + ci) * 9 + t;
-                                y_ref[yi] += wt[wi] as f64 * x[xi] as f64;
-                                dx_ref[xi] += wt[wi] as f64 * dy[yi] as f64;
-                                dw_ref[wi] += dy[yi] as f64 * x[xi] as f64;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let [y, dx, dw] = conv_cpu(s, &x, &wt, &bias, &dy);
+        let [y_ref, dx_ref, dw_ref] = conv_direct_f64(s, &x, &wt, &bias, &dy);
         for (name, got, want) in [
             ("y", &y, &y_ref),
             ("dx", &dx, &dx_ref),
@@ -168,6 +195,52 @@ fn conv_cpu_matches_direct_definition() {
                     (*g as f64 - w).abs() <= 1e-5 * scale,
                     "{s:?} {name}[{j}]: {g} vs {w}"
                 );
+            }
+        }
+    }
+}
+
+#[test]
+fn winograd_convolution_is_exact_on_quantized_values() {
+    // Winograd's transforms only add, subtract and halve, so on quantized values (4-bit levels
+    // k/8, their products k/64) every step is exact and so is the result: equal to the f64
+    // textbook sum bit for bit (that sum is exact too: at most a few thousand sixty-fourths),
+    // for the forward pass, the input gradient and the weight gradient alike.
+    let levels = |r: &mut _, n: usize, lo: i32| -> Vec<f32> {
+        uniform(r, n, lo as f32, 9.0)
+            .into_iter()
+            .map(|v| v.floor() / 8.0)
+            .collect()
+    };
+    for (i, (batch, cin, cout, h, w)) in [(2, 32, 24, 16, 15), (3, 16, 16, 13, 12)]
+        .into_iter()
+        .enumerate()
+    {
+        let s = ConvShape {
+            batch,
+            cin,
+            cout,
+            h,
+            w,
+        };
+        let mut r = rng(90 + i as u64);
+        let x = levels(&mut r, s.x_len(), 0);
+        let wt = levels(&mut r, s.w_len(), -8);
+        let bias = levels(&mut r, cout, -8);
+        let dy = levels(&mut r, s.y_len(), -8);
+        let [y, dx, dw] = conv_cpu(s, &x, &wt, &bias, &dy);
+        let [y_ref, dx_ref, dw_ref] = conv_direct_f64(s, &x, &wt, &bias, &dy);
+        for (name, got, want) in [
+            ("y", &y, &y_ref),
+            ("dx", &dx, &dx_ref),
+            ("dw", &dw, &dw_ref),
+        ] {
+            assert!(
+                want.iter().any(|v| v.fract() != 0.0),
+                "{name}: no fractions"
+            );
+            for (j, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                assert_eq!(*g as f64, *w, "{s:?} {name}[{j}]");
             }
         }
     }
@@ -742,6 +815,7 @@ fn binary_convolution_is_exactly_the_float_one() {
         (2, 65, 3, 3, 5),
         (1, 130, 2, 4, 4),
         (1, 257, 2, 2, 3),
+        (2, 32, 16, 12, 14), // the float path by Winograd
     ];
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     for (i, (batch, cin, cout, h, w)) in shapes.into_iter().enumerate() {

@@ -86,6 +86,8 @@ fn pytorch_twin_takes_the_same_training_step() {
         // an empty block still pools
         (Nonlinearity::Relu, 4, false, [(2, 8), (0, 8), (1, 8)]),
         (Nonlinearity::Hardtanh, 2, false, [(1, 8), (1, 8), (1, 8)]),
+        // 16 channels: the CPU's convolutions after the first by Winograd's F(2×2, 3×3)
+        (Nonlinearity::Relu, 4, false, [(2, 16), (1, 16), (1, 16)]),
     ];
     for (k, (nl, bits, sym, blocks)) in cases.into_iter().enumerate() {
         let cfg = NetConfig {
