@@ -47,24 +47,28 @@ pub fn suits(s: ConvShape) -> bool {
 pub fn transform_filters(w: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     let pairs = cout * cin;
     // G·g [4×3] of every filter first: each column (a, b, c) of g → (a, (a+b+c)/2, (a−b+c)/2, c)
-    let down: Vec<[[f32; 3]; 4]> = w[..pairs * 9]
-        .chunks_exact(9)
-        .map(|g| {
-            std::array::from_fn(|i| {
+    let mut down = vec![[[0.0f32; 3]; 4]; pairs];
+    par::for_each_chunk(&mut down, FILTERS_PER_TASK, |t, chunk| {
+        let filters = w[t * FILTERS_PER_TASK * 9..].chunks_exact(9);
+        for (d, g) in chunk.iter_mut().zip(filters) {
+            *d = std::array::from_fn(|i| {
                 std::array::from_fn(|kw| filter_point(i, [g[kw], g[3 + kw], g[6 + kw]]))
-            })
-        })
-        .collect();
+            });
+        }
+    });
     // then ·Gᵀ, one position ξ at a time: contiguous writes, not 16 scattered ones per filter
     let mut u = vec![0.0f32; 16 * pairs];
-    for (xi, u_xi) in u.chunks_exact_mut(pairs).enumerate() {
+    par::for_each_chunk(&mut u, pairs, |xi, u_xi| {
         let (i, j) = (xi / 4, xi % 4);
         for (u, d) in u_xi.iter_mut().zip(&down) {
             *u = filter_point(j, d[i]);
         }
-    }
+    });
     u
 }
+
+/// Filters (or filter gradients) transformed per parallel task.
+const FILTERS_PER_TASK: usize = 2048;
 
 /// Entry i of G·(a, b, c).
 fn filter_point(i: usize, [a, b, c]: [f32; 3]) -> f32 {
@@ -210,17 +214,18 @@ fn input_plane(
     let class_len = (n + 1) * tw;
     let (split, rest) = scratch.split_at_mut(4 * class_len); // [class][even, odd][n + 1][tw]
     let across = &mut rest[..8 * class_len]; // [j][class][n + 1][tw]
-    for (c, halves) in split.chunks_exact_mut(2 * class_len).enumerate() {
-        let (even, odd) = halves.split_at_mut(class_len);
-        let rows_out = even.chunks_exact_mut(tw).zip(odd.chunks_exact_mut(tw));
-        for (k, (e, o)) in rows_out.enumerate() {
-            let y = (2 * rows.start + 2 * k + c).wrapping_sub(1);
-            if y < h {
-                split_row(&plane[y * w..][..w], e, o);
-            } else {
-                e.fill(0.0);
-                o.fill(0.0);
-            }
+                                             // the rows in the plane's order, each to its parity class (front to back, the order the
+                                             // hardware prefetcher streams best; most of this function's time is waiting for the rows)
+    for p in 0..2 * (n + 1) {
+        let (c, k) = (p % 2, p / 2);
+        let (even, odd) = split[2 * c * class_len..][..2 * class_len].split_at_mut(class_len);
+        let (e, o) = (&mut even[k * tw..][..tw], &mut odd[k * tw..][..tw]);
+        let y = (2 * rows.start + p).wrapping_sub(1);
+        if y < h {
+            split_row(&plane[y * w..][..w], e, o);
+        } else {
+            e.fill(0.0);
+            o.fill(0.0);
         }
     }
     // B across: d = (x[2tx−1], x[2tx], x[2tx+1], x[2tx+2]) = (o[tx−1], e[tx], o[tx], e[tx+1])
@@ -409,24 +414,33 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32], group: u
         }
         du
     });
-    let mut partial = partial.into_iter();
-    let mut du = partial.next().unwrap_or_else(|| vec![0.0; 16 * pairs]);
-    for p in partial {
-        du.iter_mut().zip(p).for_each(|(d, v)| *d += v);
-    }
+    // the groups added in order, in parallel over slices of dU
+    let mut groups = partial.into_iter();
+    let mut du = groups.next().unwrap_or_else(|| vec![0.0; 16 * pairs]);
+    let rest: Vec<Vec<f32>> = groups.collect();
+    par::for_each_chunk(&mut du, FILTERS_PER_TASK, |t, chunk| {
+        let at = t * FILTERS_PER_TASK;
+        for p in &rest {
+            let p = &p[at..at + chunk.len()];
+            chunk.iter_mut().zip(p).for_each(|(d, v)| *d += v);
+        }
+    });
     // dg = Gᵀ·dU·G: (p0, p1, p2, p3) → (p0 + (p1+p2)/2, (p1−p2)/2, (p1+p2)/2 + p3) both ways
     let adjoint = |p: [f32; 4]| {
         let half_sum = (p[1] + p[2]) * 0.5;
         [p[0] + half_sum, (p[1] - p[2]) * 0.5, half_sum + p[3]]
     };
-    for (pair, g) in dw[..pairs * 9].chunks_exact_mut(9).enumerate() {
-        let du_pair: [[f32; 4]; 4] =
-            std::array::from_fn(|i| std::array::from_fn(|j| du[(i * 4 + j) * pairs + pair]));
-        let cols: [[f32; 3]; 4] = std::array::from_fn(|j| adjoint(du_pair.map(|row| row[j])));
-        for (kh, taps) in g.chunks_exact_mut(3).enumerate() {
-            taps.copy_from_slice(&adjoint(cols.map(|c| c[kh])));
+    par::for_each_chunk(&mut dw[..pairs * 9], FILTERS_PER_TASK * 9, |t, chunk| {
+        for (k, g) in chunk.chunks_exact_mut(9).enumerate() {
+            let pair = t * FILTERS_PER_TASK + k;
+            let du_pair: [[f32; 4]; 4] =
+                std::array::from_fn(|i| std::array::from_fn(|j| du[(i * 4 + j) * pairs + pair]));
+            let cols: [[f32; 3]; 4] = std::array::from_fn(|j| adjoint(du_pair.map(|row| row[j])));
+            for (kh, taps) in g.chunks_exact_mut(3).enumerate() {
+                taps.copy_from_slice(&adjoint(cols.map(|c| c[kh])));
+            }
         }
-    }
+    });
 }
 
 /// The output gradients of a block's tiles to the Winograd domain: Mdy [16, cout, tiles] =
@@ -473,17 +487,17 @@ fn grad_plane(
     let (split, rest) = scratch.split_at_mut(4 * len); // [row parity][even, odd][n][tw]
     let (down_e, rest) = rest.split_at_mut(len);
     let down_o = &mut rest[..len];
-    for (c, halves) in split.chunks_exact_mut(2 * len).enumerate() {
-        let (even, odd) = halves.split_at_mut(len);
-        let rows_out = even.chunks_exact_mut(tw).zip(odd.chunks_exact_mut(tw));
-        for (k, (e, o)) in rows_out.enumerate() {
-            let y = 2 * (rows.start + k) + c;
-            if y < h {
-                split_row(&plane[y * w..][..w], e, o);
-            } else {
-                e.fill(0.0); // past an odd bottom edge
-                o.fill(0.0);
-            }
+    for q in 0..2 * n {
+        // rows in the plane's order, each to its parity class
+        let (c, k) = (q % 2, q / 2);
+        let (even, odd) = split[2 * c * len..][..2 * len].split_at_mut(len);
+        let (e, o) = (&mut even[k * tw..][..tw], &mut odd[k * tw..][..tw]);
+        let y = 2 * rows.start + q;
+        if y < h {
+            split_row(&plane[y * w..][..w], e, o);
+        } else {
+            e.fill(0.0); // past an odd bottom edge
+            o.fill(0.0);
         }
     }
     let (e0, o0) = (&split[..len], &split[len..2 * len]);
