@@ -36,9 +36,10 @@ const BLOCK_FLOATS: usize = 256 * 1024;
 
 /// Whether a convolution of this shape is worth its transforms. Measured side by side with
 /// im2col (batch 64, two AVX-512 cores): forward and weight gradient 1.3–1.6× faster at 64 and
-/// 128 channels of 16×16 and 32×32, 1.1× at 16 channels of 32×32; at 8×8 even (64 channels) to
-/// 1.4× (128); slower on 3 input channels (GEMMs too short) and, from the trend, on images
-/// smaller than 8×8 (a tile row of 2 or 3 tiles).
+/// 128 channels of 16×16 and 32×32, ~1.1× at 16 channels of 32×32; at 8×8, 1.4× on the weight
+/// gradient at 128 channels and even overall at 64 (forward the same, weight gradient 10 %
+/// slower). Not used for the first layer's 3 channels (GEMMs with K = 3 are mostly overhead),
+/// nor below 8×8 (not measured: a row of 2 or 3 tiles, the transforms' fixed costs dominate).
 pub fn suits(s: ConvShape) -> bool {
     s.cin >= 16 && s.cout >= 16 && s.h >= 8 && s.w >= 8
 }
@@ -516,8 +517,8 @@ fn grad_plane(
                 (down_e, down_o)
             }
             _ => {
-                lanes::map2(down_e, e1, e1, |b, _| -b);
-                lanes::map2(down_o, o1, o1, |b, _| -b);
+                lanes::map1(down_e, e1, |b| -b);
+                lanes::map1(down_o, o1, |b| -b);
                 (down_e, down_o)
             }
         };
@@ -527,7 +528,7 @@ fn grad_plane(
                 0 => m.copy_from_slice(down_e),
                 1 => lanes::map2(m, down_e, down_o, |a, b| a + b),
                 2 => lanes::map2(m, down_e, down_o, |a, b| a - b),
-                _ => lanes::map2(m, down_o, down_o, |b, _| -b),
+                _ => lanes::map1(m, down_o, |b| -b),
             }
         }
     }
@@ -535,6 +536,13 @@ fn grad_plane(
 
 /// Element-wise loops over whole blocks (long enough for the compiler's vector loops).
 mod lanes {
+    /// d[k] = f(a[k])
+    #[inline(always)]
+    pub fn map1(d: &mut [f32], a: &[f32], f: impl Fn(f32) -> f32) {
+        let n = d.len();
+        d.iter_mut().zip(&a[..n]).for_each(|(d, &a)| *d = f(a));
+    }
+
     /// d[k] = f(a[k], b[k])
     #[inline(always)]
     pub fn map2(d: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
