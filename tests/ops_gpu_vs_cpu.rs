@@ -146,6 +146,23 @@ fn conv_cpu(s: ConvShape, x: &[f32], wt: &[f32], bias: &[f32], dy: &[f32]) -> [V
     [y, dx, dw]
 }
 
+/// (name, the CPU's result, the f64 loops' result) for y, dx and dw.
+fn cpu_and_direct(
+    s: ConvShape,
+    x: &[f32],
+    wt: &[f32],
+    bias: &[f32],
+    dy: &[f32],
+) -> impl Iterator<Item = (&'static str, Vec<f32>, Vec<f64>)> {
+    let got = conv_cpu(s, x, wt, bias, dy);
+    let want = conv_direct_f64(s, x, wt, bias, dy);
+    ["y", "dx", "dw"]
+        .into_iter()
+        .zip(got)
+        .zip(want)
+        .map(|((n, g), w)| (n, g, w))
+}
+
 #[test]
 fn conv_cpu_matches_direct_definition() {
     // the CPU twin against the textbook loops in f64, forward and both gradients, so the
@@ -182,13 +199,7 @@ fn conv_cpu_matches_direct_definition() {
         let wt = uniform(&mut r, s.w_len(), -1.0, 1.0);
         let bias = uniform(&mut r, cout, -1.0, 1.0);
         let dy = uniform(&mut r, s.y_len(), -1.0, 1.0);
-        let [y, dx, dw] = conv_cpu(s, &x, &wt, &bias, &dy);
-        let [y_ref, dx_ref, dw_ref] = conv_direct_f64(s, &x, &wt, &bias, &dy);
-        for (name, got, want) in [
-            ("y", &y, &y_ref),
-            ("dx", &dx, &dx_ref),
-            ("dw", &dw, &dw_ref),
-        ] {
+        for (name, got, want) in cpu_and_direct(s, &x, &wt, &bias, &dy) {
             let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
             for (j, (g, w)) in got.iter().zip(want.iter()).enumerate() {
                 assert!(
@@ -228,13 +239,7 @@ fn winograd_convolution_is_exact_on_quantized_values() {
         let wt = levels(&mut r, s.w_len(), -8);
         let bias = levels(&mut r, cout, -8);
         let dy = levels(&mut r, s.y_len(), -8);
-        let [y, dx, dw] = conv_cpu(s, &x, &wt, &bias, &dy);
-        let [y_ref, dx_ref, dw_ref] = conv_direct_f64(s, &x, &wt, &bias, &dy);
-        for (name, got, want) in [
-            ("y", &y, &y_ref),
-            ("dx", &dx, &dx_ref),
-            ("dw", &dw, &dw_ref),
-        ] {
+        for (name, got, want) in cpu_and_direct(s, &x, &wt, &bias, &dy) {
             assert!(
                 want.iter().any(|v| v.fract() != 0.0),
                 "{name}: no fractions"

@@ -152,7 +152,16 @@ pub fn forward(s: ConvShape, x: &[f32], u: &[f32], b: &[f32], y: &mut [f32]) {
             par::with_scratch(scratch_len, |scratch| {
                 let (v, rest) = scratch.split_at_mut(16 * s.cin * tiles);
                 let (m, plane_scratch) = rest.split_at_mut(16 * s.cout * tiles);
-                transform_inputs(s, &plan, &block, x_item, v, plane_scratch);
+                transform_block(
+                    s,
+                    &plan,
+                    &block,
+                    x_item,
+                    s.cin,
+                    v,
+                    plane_scratch,
+                    input_plane,
+                );
                 // M_ξ [cout, tiles] = U_ξ [cout, cin] · V_ξ [cin, tiles]
                 for xi in 0..16 {
                     let u_xi = &u[xi * s.cout * s.cin..];
@@ -166,24 +175,31 @@ pub fn forward(s: ConvShape, x: &[f32], u: &[f32], b: &[f32], y: &mut [f32]) {
     });
 }
 
-/// Tiles of one block's images to the Winograd domain: V [16, cin, tiles] from the images
-/// x_item [.., cin, h, w] of the work item.
-fn transform_inputs(
+/// A plane's transform into the Winograd domain: tile rows `rows` of a plane [h, w] to
+/// out[ξ·stride + r·tiles_w + tx] ([`input_plane`], [`grad_plane`]).
+type PlaneTransform = fn(&[f32], (usize, usize), Range<usize>, &mut [f32], &mut [f32], usize);
+
+/// One block's planes through `transform`: out [16, c, tiles] from the work item's images
+/// [.., c, h, w] (V of the inputs, or Mdy of the output gradients).
+#[allow(clippy::too_many_arguments)]
+fn transform_block(
     s: ConvShape,
     plan: &Plan,
     block: &Block,
-    x_item: &[f32],
-    v: &mut [f32],
+    images: &[f32],
+    c: usize,
+    out: &mut [f32],
     plane_scratch: &mut [f32],
+    transform: PlaneTransform,
 ) {
     let (hw, tiles) = (s.h * s.w, plan.tiles(block));
     let per_image = block.rows.len() * plan.tiles_w;
     for (k, n) in block.images.clone().enumerate() {
-        for ch in 0..s.cin {
-            let plane = &x_item[(n * s.cin + ch) * hw..][..hw];
-            let out = &mut v[ch * tiles + k * per_image..];
+        for ch in 0..c {
+            let plane = &images[(n * c + ch) * hw..][..hw];
+            let out = &mut out[ch * tiles + k * per_image..];
             let rows = block.rows.clone();
-            input_plane(plane, (s.h, s.w), rows, plane_scratch, out, s.cin * tiles);
+            transform(plane, (s.h, s.w), rows, plane_scratch, out, c * tiles);
         }
     }
 }
@@ -399,8 +415,18 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32], group: u
                 par::with_scratch(scratch_len, |scratch| {
                     let (v, rest) = scratch.split_at_mut(16 * s.cin * tiles);
                     let (mdy, plane_scratch) = rest.split_at_mut(16 * s.cout * tiles);
-                    transform_inputs(s, &plan, &block, x_item, v, plane_scratch);
-                    transform_grads(s, &plan, &block, dy_item, mdy, plane_scratch);
+                    let (cin, cout) = (s.cin, s.cout);
+                    transform_block(s, &plan, &block, x_item, cin, v, plane_scratch, input_plane);
+                    transform_block(
+                        s,
+                        &plan,
+                        &block,
+                        dy_item,
+                        cout,
+                        mdy,
+                        plane_scratch,
+                        grad_plane,
+                    );
                     // dU_ξ [cout, cin] += Mdy_ξ [cout, tiles] · V_ξᵀ [tiles, cin]
                     for xi in 0..16 {
                         let (mdy_xi, v_xi) =
@@ -444,30 +470,8 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32], group: u
     });
 }
 
-/// The output gradients of a block's tiles to the Winograd domain: Mdy [16, cout, tiles] =
-/// (A·dy_tile·Aᵀ)_ξ, dy_tile the 2×2 gradient of each tile's outputs (0 past an odd edge).
-fn transform_grads(
-    s: ConvShape,
-    plan: &Plan,
-    block: &Block,
-    dy_item: &[f32],
-    mdy: &mut [f32],
-    plane_scratch: &mut [f32],
-) {
-    let (hw, tiles) = (s.h * s.w, plan.tiles(block));
-    let per_image = block.rows.len() * plan.tiles_w;
-    for (k, n) in block.images.clone().enumerate() {
-        for co in 0..s.cout {
-            let plane = &dy_item[(n * s.cout + co) * hw..][..hw];
-            let out = &mut mdy[co * tiles + k * per_image..];
-            let rows = block.rows.clone();
-            grad_plane(plane, (s.h, s.w), rows, plane_scratch, out, s.cout * tiles);
-        }
-    }
-}
-
-/// (A·dy·Aᵀ)_ξ of the tiles of tile rows `rows` of a gradient plane [h, w] to
-/// out[ξ·stride + r·tiles_w + tx]: with A = [1 0; 1 1; 1 −1; 0 −1], a pair (a, b) becomes
+/// (A·dy·Aᵀ)_ξ of the tiles of tile rows `rows` of a gradient plane [h, w] (dy_tile: the 2×2
+/// gradient of a tile's outputs, 0 past an odd edge) to out[ξ·stride + r·tiles_w + tx]: with A = [1 0; 1 1; 1 −1; 0 −1], a pair (a, b) becomes
 /// (a, a + b, a − b, −b), down then across. As in [`input_plane`], the rows are split into even
 /// and odd columns and kept apart by parity first, so each step is one loop over the block.
 #[multiversion::multiversion(targets(
