@@ -149,19 +149,10 @@ pub fn forward(s: ConvShape, x: &[f32], u: &[f32], b: &[f32], y: &mut [f32]) {
         for block in plan.blocks(y_item.len() / (s.cout * hw)) {
             let tiles = plan.tiles(&block);
             let scratch_len = 16 * (s.cin + s.cout) * tiles + plan.plane_scratch();
-            par::with_scratch(scratch_len, |scratch| {
-                let (v, rest) = scratch.split_at_mut(16 * s.cin * tiles);
-                let (m, plane_scratch) = rest.split_at_mut(16 * s.cout * tiles);
-                transform_block(
-                    s,
-                    &plan,
-                    &block,
-                    x_item,
-                    s.cin,
-                    v,
-                    plane_scratch,
-                    input_plane,
-                );
+            par::with_scratch(scratch_len, |buf| {
+                let (v, rest) = buf.split_at_mut(16 * s.cin * tiles);
+                let (m, scratch) = rest.split_at_mut(16 * s.cout * tiles);
+                transform_block(s, &plan, &block, x_item, s.cin, v, scratch, input_plane);
                 // M_ξ [cout, tiles] = U_ξ [cout, cin] · V_ξ [cin, tiles]
                 for xi in 0..16 {
                     let u_xi = &u[xi * s.cout * s.cin..];
@@ -169,7 +160,7 @@ pub fn forward(s: ConvShape, x: &[f32], u: &[f32], b: &[f32], y: &mut [f32]) {
                     let dims = (s.cout, tiles, s.cin);
                     gemm::matmul(m_xi, u_xi, v_xi, dims, false, false, false);
                 }
-                transform_outputs(s, &plan, &block, m, b, y_item, plane_scratch);
+                transform_outputs(s, &plan, &block, m, b, y_item, scratch);
             });
         }
     });
@@ -412,21 +403,11 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32], group: u
             for block in plan.blocks(count) {
                 let tiles = plan.tiles(&block);
                 let scratch_len = 16 * (s.cin + s.cout) * tiles + plan.plane_scratch();
-                par::with_scratch(scratch_len, |scratch| {
-                    let (v, rest) = scratch.split_at_mut(16 * s.cin * tiles);
-                    let (mdy, plane_scratch) = rest.split_at_mut(16 * s.cout * tiles);
-                    let (cin, cout) = (s.cin, s.cout);
-                    transform_block(s, &plan, &block, x_item, cin, v, plane_scratch, input_plane);
-                    transform_block(
-                        s,
-                        &plan,
-                        &block,
-                        dy_item,
-                        cout,
-                        mdy,
-                        plane_scratch,
-                        grad_plane,
-                    );
+                par::with_scratch(scratch_len, |buf| {
+                    let (v, rest) = buf.split_at_mut(16 * s.cin * tiles);
+                    let (mdy, scratch) = rest.split_at_mut(16 * s.cout * tiles);
+                    transform_block(s, &plan, &block, x_item, s.cin, v, scratch, input_plane);
+                    transform_block(s, &plan, &block, dy_item, s.cout, mdy, scratch, grad_plane);
                     // dU_ξ [cout, cin] += Mdy_ξ [cout, tiles] · V_ξᵀ [tiles, cin]
                     for xi in 0..16 {
                         let (mdy_xi, v_xi) =
