@@ -222,8 +222,9 @@ fn input_plane(
     let class_len = (n + 1) * tw;
     let (split, rest) = scratch.split_at_mut(4 * class_len); // [class][even, odd][n + 1][tw]
     let across = &mut rest[..8 * class_len]; // [j][class][n + 1][tw]
-                                             // the rows in the plane's order, each to its parity class (front to back, the order the
-                                             // hardware prefetcher streams best; most of this function's time is waiting for the rows)
+
+    // the rows in the plane's order, each to its parity class (front to back, the order the
+    // hardware prefetcher streams best; most of this function's time is waiting for the rows)
     for p in 0..2 * (n + 1) {
         let (c, k) = (p % 2, p / 2);
         let (even, odd) = split[2 * c * class_len..][..2 * class_len].split_at_mut(class_len);
