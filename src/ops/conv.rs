@@ -156,8 +156,8 @@ pub fn forward(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
 }
 
 /// One image: y_n [cout, h, w] = conv(x_n [cin, h, w], w) + b (no bias if `b` is empty). The
-/// sum is formed first and the bias added last, so where the products are integers (binary layers) the result is exactly
-/// fl(S + b) — what [`forward_binary`] computes with integers.
+/// sum is formed first and the bias added last, so where the products are integers (binary
+/// layers) the result is exactly fl(S + b) — what [`forward_binary`] computes with integers.
 fn forward_image(s: ConvShape, x_n: &[f32], w: &[f32], b: &[f32], y_n: &mut [f32]) {
     let (hw, k) = (s.h * s.w, s.cin * 9);
     for px in pixel_blocks(hw, k) {
@@ -348,6 +348,22 @@ fn grad_input_col2im(s: ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
 /// of groups of 16 at 8×8 (1.5× at 16×16), and 16 still gives a batch of 64 four groups.
 const GRAD_WEIGHT_GROUP: usize = 16;
 
+/// The weight gradient's group sums added in group order, element by element (so the result
+/// does not depend on the thread count), in parallel over slices; zeros of `len` if none.
+fn sum_groups(groups: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    const SLICE: usize = 16 * 1024;
+    let mut groups = groups.into_iter();
+    let mut sum = groups.next().unwrap_or_else(|| vec![0.0; len]);
+    let rest: Vec<Vec<f32>> = groups.collect();
+    par::for_each_chunk(&mut sum, SLICE, |t, slice| {
+        for g in &rest {
+            let g = &g[t * SLICE..][..slice.len()];
+            slice.iter_mut().zip(g).for_each(|(d, v)| *d += v);
+        }
+    });
+    sum
+}
+
 /// dw [cout, cin, 3, 3] = Σ_n dy_n · im2col(x_n)ᵀ
 pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
     if winograd::suits(s) {
@@ -374,12 +390,7 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
         }
         acc_t
     });
-    // groups added in order (the result does not depend on the thread count), then transposed
-    let mut partial = partial.into_iter();
-    let mut sum_t = partial.next().unwrap_or_else(|| vec![0.0; k * s.cout]);
-    for acc_t in partial {
-        sum_t.iter_mut().zip(acc_t).for_each(|(d, v)| *d += v);
-    }
+    let sum_t = sum_groups(partial, k * s.cout);
     for (j, row) in sum_t.chunks_exact(s.cout).enumerate() {
         for (co, &v) in row.iter().enumerate() {
             dw[co * k + j] = v;

@@ -81,10 +81,10 @@ fn filter_point(i: usize, [a, b, c]: [f32; 3]) -> f32 {
     }
 }
 
-/// A block of tiles: tile rows `rows` of each image of `images` (relative to the work item),
-/// ordered image, tile row, tile column.
+/// A block of tiles: tile rows `rows` of the first `images` images of a work item, ordered
+/// image, tile row, tile column.
 struct Block {
-    images: Range<usize>,
+    images: usize,
     rows: Range<usize>,
 }
 
@@ -115,14 +115,14 @@ impl Plan {
     fn blocks(&self, images: usize) -> Vec<Block> {
         if images > 1 {
             return vec![Block {
-                images: 0..images,
+                images,
                 rows: 0..self.tiles_h,
             }];
         }
         (0..self.tiles_h)
             .step_by(self.rows_per_block)
             .map(|r| Block {
-                images: 0..1,
+                images: 1,
                 rows: r..(r + self.rows_per_block).min(self.tiles_h),
             })
             .collect()
@@ -135,7 +135,7 @@ impl Plan {
     }
 
     fn tiles(&self, b: &Block) -> usize {
-        b.images.len() * b.rows.len() * self.tiles_w
+        b.images * b.rows.len() * self.tiles_w
     }
 }
 
@@ -185,10 +185,10 @@ fn transform_block(
 ) {
     let (hw, tiles) = (s.h * s.w, plan.tiles(block));
     let per_image = block.rows.len() * plan.tiles_w;
-    for (k, n) in block.images.clone().enumerate() {
+    for n in 0..block.images {
         for ch in 0..c {
             let plane = &images[(n * c + ch) * hw..][..hw];
-            let out = &mut out[ch * tiles + k * per_image..];
+            let out = &mut out[ch * tiles + n * per_image..];
             let rows = block.rows.clone();
             transform(plane, (s.h, s.w), rows, plane_scratch, out, c * tiles);
         }
@@ -301,11 +301,11 @@ fn transform_outputs(
 ) {
     let (hw, tiles) = (s.h * s.w, plan.tiles(block));
     let per_image = block.rows.len() * plan.tiles_w;
-    for (k, n) in block.images.clone().enumerate() {
+    for n in 0..block.images {
         for co in 0..s.cout {
             let plane = &mut y_item[(n * s.cout + co) * hw..][..hw];
             let bias = b.get(co).copied().unwrap_or(0.0);
-            let m_plane = &m[co * tiles + k * per_image..];
+            let m_plane = &m[co * tiles + n * per_image..];
             let rows = block.rows.clone();
             output_plane(
                 m_plane,
@@ -423,17 +423,7 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32], group: u
         }
         du
     });
-    // the groups added in order, in parallel over slices of dU
-    let mut groups = partial.into_iter();
-    let mut du = groups.next().unwrap_or_else(|| vec![0.0; 16 * pairs]);
-    let rest: Vec<Vec<f32>> = groups.collect();
-    par::for_each_chunk(&mut du, FILTERS_PER_TASK, |t, chunk| {
-        let at = t * FILTERS_PER_TASK;
-        for p in &rest {
-            let p = &p[at..at + chunk.len()];
-            chunk.iter_mut().zip(p).for_each(|(d, v)| *d += v);
-        }
-    });
+    let du = super::sum_groups(partial, 16 * pairs);
     // dg = Gᵀ·dU·G: (p0, p1, p2, p3) → (p0 + (p1+p2)/2, (p1−p2)/2, (p1+p2)/2 + p3) both ways
     let adjoint = |p: [f32; 4]| {
         let half_sum = (p[1] + p[2]) * 0.5;
