@@ -3,8 +3,8 @@
 //!
 //!     cargo run --release --example custom_loop [-- cpu|gpu]
 
-use qnn::backend::{AdamConfig, LossAcc, StepScalars};
-use qnn::model::{Model, NetConfig};
+use qnn::backend::LossAcc;
+use qnn::model::{Model, NetConfig, Update};
 use qnn::quant::Nonlinearity;
 use qnn::Backend;
 
@@ -32,13 +32,8 @@ fn train<B: Backend>(b: &mut B) -> Result<(), qnn::Error> {
             let idx: Vec<u32> = (0..batch as u32)
                 .map(|i| (step * batch) as u32 + i)
                 .collect();
-            b.write_u32(model.indices, &idx);
-            b.write_f32(
-                model.step_scalars,
-                &StepScalars::adam(3e-3, t, AdamConfig::default()).to_vec(),
-            );
-            b.gather_batch(&train, model.indices, batch, model.input(), model.labels);
-            model.train_step(b, batch, false); // forward, loss, backward, Adam
+            // gathers the batch, then records forward, loss, backward and the Adam update
+            model.train_step(b, &train, &idx, Update::Adam { lr: 3e-3, t })?;
         }
         let acc = LossAcc::from_slice(&pollster::block_on(b.read_f32(model.acc))?);
         let eval = pollster::block_on(qnn::train::evaluate_set(b, &model, &test, batch))?;

@@ -31,7 +31,7 @@ fn main() -> Result<(), qnn::Error> {
         }
     }
     let path = std::env::temp_dir().join("qnn-example.safetensors");
-    qnn::checkpoint::write_atomic(&path, run.best_model().expect("a best epoch"))?;
+    qnn::files::write_atomic(&path, run.best_model().expect("a best epoch"))?;
     println!("best model: {} (qnn eval --model {0})", path.display());
     Ok(())
 }

@@ -1,6 +1,7 @@
 // Batch norm (Lasagne's BatchNormLayer) over tensors seen as [batch, channels, hw]:
-// per channel c, over batch and hw: mean, biased variance, inv_std = 1/sqrt(var + 1e-4);
-// y = (x − mean)·γ·inv_std + β; running stats move by α = 0.1.
+// per channel c, over batch and hw: mean, biased variance, inv_std = 1/sqrt(var + EPS);
+// y = (x − mean)·γ·inv_std + β; running stats move by ALPHA. EPS (1e-4) and ALPHA (0.1) are
+// the pipeline's override constants, from `EPS` and `ALPHA` in src/ops/batchnorm.rs.
 // Statistics in two dispatches, so that a channel is read by many workgroups at once (one
 // workgroup per channel left most of a large GPU idle): `bn_partial` gives each of `slices`
 // chunks of a channel its count, mean and M2 (a two-pass over the chunk, a fixed tree in
@@ -21,8 +22,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> running: array<f32>; // the same, running averages
 @group(0) @binding(7) var<storage, read_write> part: array<f32>;    // [C][slices][count, mean, M2]
 
-const EPS: f32 = 1e-4;
-const ALPHA: f32 = 0.1;
+// Added to the variance; the weight of the batch statistics in the running averages.
+override EPS: f32;
+override ALPHA: f32;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -94,7 +96,7 @@ fn bn_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // y = (x − mean)·γ·inv_std + β, element-wise; `stats` holds the batch or the running statistics.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
     if (i >= P.batch * P.channels * P.hw) { return; }

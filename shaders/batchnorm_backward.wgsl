@@ -77,7 +77,7 @@ fn bn_backward_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
     dgamma[c] = sb;
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn bn_backward_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
     if (i >= P.batch * P.channels * P.hw) { return; }

@@ -173,7 +173,7 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
 
 // dW[i] = Σ_s partial[s, i] over the k-slices, in slice order. Params.m·Params.n elements,
 // Params.k_per_slice holds the slice count here.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn sum_slices(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
     let total = P.m * P.n;

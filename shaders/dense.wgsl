@@ -12,7 +12,7 @@ struct Params { batch: u32, inputs: u32, outputs: u32, _pad: u32 }
 
 
 // y[n,o] = b[o] + Σ_i x[n,i]·W[o,i]        src_a = x, src_b = W
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = linear_id(gid, nwg);
     if (t >= P.batch * P.outputs) { return; }
@@ -24,7 +24,7 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 }
 
 // dx[n,i] = Σ_o dy[n,o]·W[o,i]              src_a = dy, src_b = W
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn dense_grad_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = linear_id(gid, nwg);
     if (t >= P.batch * P.inputs) { return; }
@@ -36,7 +36,7 @@ fn dense_grad_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 }
 
 // dW[o,i] = Σ_n dy[n,o]·x[n,i]              src_a = dy, src_b = x
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn dense_grad_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = linear_id(gid, nwg);
     if (t >= P.outputs * P.inputs) { return; }

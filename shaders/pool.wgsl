@@ -24,7 +24,7 @@ fn window_max(plane: u32, oy: u32, ox: u32) -> vec2<f32> {
     return vec2<f32>(best, f32(arg));
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
     let oh = P.h / 2u;
@@ -36,7 +36,7 @@ fn pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 }
 
 // One thread per input element: dx = dy of its window if it is the window's winner, else 0.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
     if (i >= P.planes * P.h * P.w) { return; }

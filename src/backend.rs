@@ -130,6 +130,108 @@ impl PoolShape {
     }
 }
 
+/// A batch norm's learned scale and shift: γ and β, f32 [channels] each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BnParams {
+    /// γ, the scale.
+    pub gamma: Buf,
+    /// β, the shift.
+    pub beta: Buf,
+}
+
+/// The gradients of [`BnParams`], f32 [channels] each; the backward passes write them (they are
+/// not added to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BnGrads {
+    /// dγ.
+    pub dgamma: Buf,
+    /// dβ.
+    pub dbeta: Buf,
+}
+
+/// Where a batch norm keeps its statistics: two f32 buffers of [2·channels], each laid out
+/// [mean 0..C, inv_std C..2C].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BnStats {
+    /// The batch's own statistics (biased variance, eps 1e-4): written by the training forward,
+    /// read by the backward.
+    pub batch: Buf,
+    /// The running statistics: moved toward the batch's by α = 0.1 in training; what the
+    /// evaluation forward normalizes with.
+    pub running: Buf,
+}
+
+/// One batch norm over a tensor seen as [batch, channels, hw]: its shape, parameters and
+/// statistics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNorm {
+    /// The tensor it normalizes (statistics per channel over batch and hw).
+    pub shape: ChannelShape,
+    /// γ and β.
+    pub params: BnParams,
+    /// Batch and running statistics.
+    pub stats: BnStats,
+}
+
+/// A conv layer's batch norm followed by its activation: u = bn(z), a = act(u).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BnAct {
+    /// The batch norm.
+    pub bn: BatchNorm,
+    /// The activation (and its quantizer).
+    pub act: ActQuant,
+}
+
+/// The tensors of a [`BnAct`], each f32 [batch, channels, h, w].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BnActTensors {
+    /// z: the batch norm's input (the conv's output).
+    pub z: Buf,
+    /// u = bn(z): the activation's input. A backend that fuses the two may leave it unwritten.
+    pub u: Buf,
+    /// a = act(u): the layer's output.
+    pub a: Buf,
+}
+
+/// The gradients through a [`BnAct`]: f32 [batch, channels, h, w] each, but `params`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BnActGrads {
+    /// da: the gradient with respect to a — the backward's input, or scratch where the layer is
+    /// pooled (the pooled gradient is routed into it).
+    pub da: Buf,
+    /// du: scratch for the gradient with respect to u, where a backend does not fuse.
+    pub du: Buf,
+    /// dz: the gradient with respect to z — written.
+    pub dz: Buf,
+    /// dγ and dβ — written.
+    pub params: BnGrads,
+}
+
+/// The 2×2 max pool that follows the last [`BnAct`] of a block, as the fused ops take it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pooled {
+    /// The pool over the layer's output a.
+    pub shape: PoolShape,
+    /// The pooled output, f32 [batch·channels, h/2, w/2].
+    pub out: Buf,
+    /// U32, ⌈pooled values / 4⌉ words, a byte per pooled value: which of its window's four
+    /// inputs was the maximum, where a backend keeps that instead of a.
+    pub window: Buf,
+}
+
+/// A trainable tensor and its optimizer state on a backend, all f32 of the tensor's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamTensors {
+    /// The values, updated in place.
+    pub value: Buf,
+    /// The gradient of the loss.
+    pub grad: Buf,
+    /// Adam's first moment, or SGD's velocity.
+    pub m: Buf,
+    /// Adam's second moment (unused by SGD).
+    pub v: Buf,
+}
+
 /// How an optimizer step treats a parameter tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UpdateRule {
@@ -217,10 +319,21 @@ pub struct ImageSet {
     pub h: usize,
     /// Image width in pixels.
     pub w: usize,
-    /// (buffer of packed u8 as u32 words, first image, image count)
-    pub shards: Vec<(Buf, usize, usize)>,
+    /// The pixels, in consecutive runs of images.
+    pub shards: Vec<Shard>,
     /// Labels: u32, one per image.
     pub labels: Buf,
+}
+
+/// A run of an [`ImageSet`]'s images in one buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// The pixels, u8 [count, c, h, w] packed four to a u32 word.
+    pub pixels: Buf,
+    /// The set's index of the first image here.
+    pub first: usize,
+    /// Images here.
+    pub count: usize,
 }
 
 impl ImageSet {
@@ -228,6 +341,78 @@ impl ImageSet {
     pub fn image_len(&self) -> usize {
         self.c * self.h * self.w
     }
+}
+
+/// The family of ops a kernel belongs to, for the share of a training step each takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// The convolution's forward pass.
+    ConvForward,
+    /// The convolution's input gradient.
+    ConvGradInput,
+    /// The convolution's weight gradient, its slice sum included.
+    ConvGradWeight,
+    /// Batch norm forward and backward, and the per-channel sums of the bias gradients.
+    BatchNorm,
+    /// Batch norm fused with the activation (and the pool), as the CPU backend runs it.
+    BatchNormAct,
+    /// The activation and weight quantizers (and the weights' max |w|).
+    Quantizers,
+    /// Max pooling.
+    Pooling,
+    /// Adam and SGD.
+    Optimizer,
+    /// Batch assembly on the device.
+    Data,
+    /// The loss and its gradient.
+    Loss,
+    /// The dense layer.
+    Dense,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Family; 11] = [
+        Family::ConvForward,
+        Family::ConvGradInput,
+        Family::ConvGradWeight,
+        Family::BatchNorm,
+        Family::BatchNormAct,
+        Family::Quantizers,
+        Family::Pooling,
+        Family::Optimizer,
+        Family::Data,
+        Family::Loss,
+        Family::Dense,
+    ];
+
+    /// The family's name in profiles (`qnn bench train` prints it, and docs quote it).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Family::ConvForward => "conv forward",
+            Family::ConvGradInput => "conv grad input",
+            Family::ConvGradWeight => "conv grad weight",
+            Family::BatchNorm => "batch norm",
+            Family::BatchNormAct => "batch norm + act",
+            Family::Quantizers => "quantizers",
+            Family::Pooling => "pooling",
+            Family::Optimizer => "optimizer",
+            Family::Data => "data",
+            Family::Loss => "loss",
+            Family::Dense => "dense",
+        }
+    }
+}
+
+/// The time one kernel (GPU) or op (CPU) took, while profiling.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KernelTime {
+    /// What ran: the kernel's name, or the CPU op's.
+    pub name: &'static str,
+    /// Its family.
+    pub family: Family,
+    /// Seconds: GPU time from timestamp queries, or the CPU op's wall time.
+    pub seconds: f64,
 }
 
 /// How much work the device was given: dispatches recorded and queue submits made.
@@ -239,7 +424,8 @@ pub struct Counters {
     pub submits: u64,
 }
 
-/// Squared-hinge loss over a batch of 10-way scores; see [`Backend::loss`].
+/// Classes the network scores (every data set here has ten: MNIST and CIFAR-10): the dense
+/// layer's outputs and the loss's scores per image ([`Backend::loss`]).
 pub const CLASSES: usize = 10;
 
 /// The running sums the loss kernel keeps on the device, one f32 buffer of [`LossAcc::LEN`]:
@@ -328,8 +514,8 @@ pub trait Backend {
     fn set_profiling(&mut self, _on: bool) -> bool {
         false
     }
-    /// (kernel, family, seconds) of each kernel run since the last call, while profiling.
-    fn take_profile(&mut self) -> Vec<(&'static str, &'static str, f64)> {
+    /// The time of each kernel run since the last call, while profiling.
+    fn take_profile(&mut self) -> Vec<KernelTime> {
         Vec::new()
     }
 
@@ -367,162 +553,73 @@ pub trait Backend {
     /// dW [outputs, inputs] = dyᵀ·x.
     fn dense_grad_weight(&mut self, s: DenseShape, dy: Buf, x: Buf, dw: Buf);
 
-    /// Training-mode batch norm: batch statistics (biased variance, eps 1e-4) into `stats`
-    /// ([mean 0..C, inv_std C..2C]), `running` (same layout) moved by α = 0.1,
+    /// Training-mode batch norm of x into y: the batch's statistics (biased variance, eps 1e-4)
+    /// into `bn.stats.batch`, `bn.stats.running` moved toward them by α = 0.1,
     /// y = (x − mean)·γ·inv_std + β.
-    #[allow(clippy::too_many_arguments)]
-    fn bn_train(
-        &mut self,
-        s: ChannelShape,
-        x: Buf,
-        gamma: Buf,
-        beta: Buf,
-        y: Buf,
-        stats: Buf,
-        running: Buf,
-    );
-    /// Evaluation-mode batch norm with the given (running) statistics.
-    fn bn_eval(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf);
-    /// Gradients for x, γ and β given the batch statistics of the forward pass.
-    #[allow(clippy::too_many_arguments)]
-    fn bn_backward(
-        &mut self,
-        s: ChannelShape,
-        dy: Buf,
-        x: Buf,
-        gamma: Buf,
-        stats: Buf,
-        dx: Buf,
-        dgamma: Buf,
-        dbeta: Buf,
-    );
+    fn bn_train(&mut self, bn: BatchNorm, x: Buf, y: Buf);
+    /// Evaluation-mode batch norm of x into y with the running statistics `bn.stats.running`.
+    fn bn_eval(&mut self, bn: BatchNorm, x: Buf, y: Buf);
+    /// The backward of [`bn_train`](Backend::bn_train): dx, dγ and dβ from dy, the forward's
+    /// input x and its batch statistics `bn.stats.batch`.
+    fn bn_backward(&mut self, bn: BatchNorm, x: Buf, dy: Buf, dx: Buf, grads: BnGrads);
 
     /// y = act(x) over the first `n` elements.
     fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf);
     /// dx = dy · act'(x) (straight-through mask).
     fn act_backward(&mut self, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf);
 
-    /// A conv layer's batch norm and activation (training mode): u = bn(z) as [`bn_train`],
-    /// a = act(u). The default records the two ops; a backend may fuse them into one pass and
-    /// leave `u` unwritten, as long as its [`act_bn_backward`] does not read it.
+    /// A conv layer's batch norm and activation (training mode): t.u = bn(t.z) as
+    /// [`bn_train`], t.a = act(t.u). The default records the two ops; a backend may fuse them into
+    /// one pass and leave t.u unwritten, as long as its [`act_bn_backward`] does not read it.
     ///
     /// [`bn_train`]: Backend::bn_train
     /// [`act_bn_backward`]: Backend::act_bn_backward
-    #[allow(clippy::too_many_arguments)]
-    fn bn_act_train(
-        &mut self,
-        s: ChannelShape,
-        act: ActQuant,
-        z: Buf,
-        gamma: Buf,
-        beta: Buf,
-        u: Buf,
-        a: Buf,
-        stats: Buf,
-        running: Buf,
-    ) {
-        self.bn_train(s, z, gamma, beta, u, stats, running);
-        self.act_forward(act, s.len(), u, a);
+    fn bn_act_train(&mut self, l: BnAct, t: BnActTensors) {
+        self.bn_train(l.bn, t.z, t.u);
+        self.act_forward(l.act, l.bn.shape.len(), t.u, t.a);
     }
 
-    /// Evaluation-mode [`bn_act_train`](Backend::bn_act_train) with the given statistics.
-    #[allow(clippy::too_many_arguments)]
-    fn bn_act_eval(
-        &mut self,
-        s: ChannelShape,
-        act: ActQuant,
-        z: Buf,
-        gamma: Buf,
-        beta: Buf,
-        stats: Buf,
-        u: Buf,
-        a: Buf,
-    ) {
-        self.bn_eval(s, z, gamma, beta, stats, u);
-        self.act_forward(act, s.len(), u, a);
+    /// Evaluation-mode [`bn_act_train`](Backend::bn_act_train), with the running statistics.
+    fn bn_act_eval(&mut self, l: BnAct, t: BnActTensors) {
+        self.bn_eval(l.bn, t.z, t.u);
+        self.act_forward(l.act, l.bn.shape.len(), t.u, t.a);
     }
 
-    /// The backward of [`bn_act_train`](Backend::bn_act_train): du = da·act'(u), then
-    /// [`bn_backward`](Backend::bn_backward) into dz, dγ, dβ. `u` and `du` are the forward's
-    /// output and scratch where the default is used.
-    #[allow(clippy::too_many_arguments)]
-    fn act_bn_backward(
-        &mut self,
-        s: ChannelShape,
-        act: ActQuant,
-        da: Buf,
-        z: Buf,
-        u: Buf,
-        du: Buf,
-        gamma: Buf,
-        beta: Buf,
-        stats: Buf,
-        dz: Buf,
-        dgamma: Buf,
-        dbeta: Buf,
-    ) {
-        let _ = beta;
-        self.act_backward(act, s.len(), u, da, du);
-        self.bn_backward(s, du, z, gamma, stats, dz, dgamma, dbeta);
+    /// The backward of [`bn_act_train`](Backend::bn_act_train): g.du = g.da·act'(t.u), then
+    /// [`bn_backward`](Backend::bn_backward) into g.dz and g.params. `t.u` and `g.du` are the
+    /// forward's output and scratch where the default is used.
+    fn act_bn_backward(&mut self, l: BnAct, t: BnActTensors, g: BnActGrads) {
+        self.act_backward(l.act, l.bn.shape.len(), t.u, g.da, g.du);
+        self.bn_backward(l.bn, t.z, g.du, g.dz, g.params);
     }
 
     /// [`bn_act_train`](Backend::bn_act_train), then [`pool_forward`](Backend::pool_forward) of
-    /// its output `a` into `pooled` (`p`: the pool's shape over the same tensor). The default
-    /// records the ops. A backend may fuse them and, instead of writing `a`, keep in `window`
-    /// (U32, ⌈pooled values / 4⌉ words: a byte per pooled value) which of each window's values
-    /// was the maximum, as long as its
-    /// [`pool_act_bn_backward`](Backend::pool_act_bn_backward) reads that instead of `a`.
-    #[allow(clippy::too_many_arguments)]
-    fn bn_act_pool_train(
-        &mut self,
-        s: ChannelShape,
-        p: PoolShape,
-        act: ActQuant,
-        z: Buf,
-        gamma: Buf,
-        beta: Buf,
-        u: Buf,
-        a: Buf,
-        pooled: Buf,
-        window: Buf,
-        stats: Buf,
-        running: Buf,
-    ) {
-        let _ = window;
-        self.bn_act_train(s, act, z, gamma, beta, u, a, stats, running);
-        self.pool_forward(p, a, pooled);
+    /// its output t.a into `pool.out`. The default records the ops. A backend may fuse them and,
+    /// instead of writing t.a, keep in `pool.window` which of each window's values was the
+    /// maximum, as long as its [`pool_act_bn_backward`](Backend::pool_act_bn_backward) reads
+    /// that instead of t.a.
+    fn bn_act_pool_train(&mut self, l: BnAct, t: BnActTensors, pool: Pooled) {
+        self.bn_act_train(l, t);
+        self.pool_forward(pool.shape, t.a, pool.out);
     }
 
-    /// The backward of [`bn_act_pool_train`](Backend::bn_act_pool_train): da =
-    /// [`pool_backward`](Backend::pool_backward) of `dpooled` through `a` (or `window`), then
-    /// [`act_bn_backward`](Backend::act_bn_backward), then the conv bias's gradient `dbias` =
-    /// [`channel_sum`](Backend::channel_sum) of dz. `da` and `du` are scratch where the default
-    /// is used.
-    #[allow(clippy::too_many_arguments)]
+    /// The backward of [`bn_act_pool_train`](Backend::bn_act_pool_train): g.da =
+    /// [`pool_backward`](Backend::pool_backward) of `dpooled` through t.a (or `pool.window`),
+    /// then [`act_bn_backward`](Backend::act_bn_backward), then the conv bias's gradient `dbias`
+    /// (f32 [channels]) = [`channel_sum`](Backend::channel_sum) of g.dz. g.da and g.du are
+    /// scratch where the default is used.
     fn pool_act_bn_backward(
         &mut self,
-        s: ChannelShape,
-        p: PoolShape,
-        act: ActQuant,
+        l: BnAct,
+        t: BnActTensors,
+        pool: Pooled,
         dpooled: Buf,
-        a: Buf,
-        window: Buf,
-        z: Buf,
-        u: Buf,
-        da: Buf,
-        du: Buf,
-        gamma: Buf,
-        beta: Buf,
-        stats: Buf,
-        dz: Buf,
-        dgamma: Buf,
-        dbeta: Buf,
+        g: BnActGrads,
         dbias: Buf,
     ) {
-        let _ = window;
-        self.pool_backward(p, a, dpooled, da);
-        self.act_bn_backward(s, act, da, z, u, du, gamma, beta, stats, dz, dgamma, dbeta);
-        self.channel_sum(s, dz, dbias);
+        self.pool_backward(pool.shape, t.a, dpooled, g.da);
+        self.act_bn_backward(l, t, g);
+        self.channel_sum(l.bn.shape, g.dz, dbias);
     }
 
     /// y = max of each 2×2 window of x.
@@ -539,18 +636,10 @@ pub trait Backend {
     /// With `dy`, also the gradient of the batch mean loss.
     fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf);
 
-    /// One Adam step (Lasagne's form) on p, with moments m and v; scalars from `step` ([`StepScalars`]).
-    #[allow(clippy::too_many_arguments)]
-    fn adam(
-        &mut self,
-        rule: UpdateRule,
-        cfg: AdamConfig,
-        p: Buf,
-        g: Buf,
-        m: Buf,
-        v: Buf,
-        step: Buf,
-    );
-    /// SGD with momentum (Lasagne's form): vel = μ·vel − lr·g; p_new = p + vel.
-    fn sgd(&mut self, rule: UpdateRule, p: Buf, g: Buf, vel: Buf, step: Buf);
+    /// One Adam step (Lasagne's form) on `p.value` with moments `p.m` and `p.v`; its scalars
+    /// from `step` ([`StepScalars`]).
+    fn adam(&mut self, rule: UpdateRule, cfg: AdamConfig, p: ParamTensors, step: Buf);
+    /// SGD with momentum (Lasagne's form), the velocity in `p.m`: vel = μ·vel − lr·g;
+    /// p_new = p + vel.
+    fn sgd(&mut self, rule: UpdateRule, p: ParamTensors, step: Buf);
 }

@@ -1,5 +1,5 @@
 //! Saved models (safetensors, with the whole configuration in the metadata) and training state
-//! for --resume. Every file is written atomically: a temporary file beside it, then a rename.
+//! for --resume. Every file is written atomically ([`crate::files::write_atomic`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,35 +8,8 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype as StDtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use crate::model::NetConfig;
+use crate::model::{NetConfig, Tensor};
 use crate::Error;
-
-/// A named f32 tensor.
-pub type Tensor = (String, Vec<usize>, Vec<f32>);
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a crash leaves either the
-/// old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
-    let result = (|| {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
 
 /// What a model file says about itself (safetensors metadata, as strings).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,15 +35,15 @@ pub fn percent(e: Option<f64>) -> String {
 pub fn to_bytes(tensors: &[Tensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, Error> {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
-        .map(|t| bytemuck::cast_slice(&t.2).to_vec())
+        .map(|t| bytemuck::cast_slice(&t.values).to_vec())
         .collect();
     let views = tensors
         .iter()
         .zip(&bytes)
         .map(|(t, b)| {
             Ok((
-                t.0.clone(),
-                TensorView::new(StDtype::F32, t.1.clone(), b)
+                t.name.clone(),
+                TensorView::new(StDtype::F32, t.shape.clone(), b)
                     .map_err(|e| Error::Model(e.to_string()))?,
             ))
         })
@@ -123,9 +96,9 @@ pub fn from_bytes(
                 values.len()
             )));
         }
-        out.push((name, view.shape().to_vec(), values));
+        out.push(Tensor::new(name, view.shape().to_vec(), values));
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((out, meta.metadata().clone().unwrap_or_default()))
 }
 
@@ -173,7 +146,7 @@ pub fn model_from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<Tensor>, ModelM
 
 /// Writes a model file (see [`model_to_bytes`]) to `path`, atomically.
 pub fn save_model(path: &Path, tensors: &[Tensor], meta: &ModelMeta) -> Result<(), Error> {
-    write_atomic(path, &model_to_bytes(tensors, meta)?)
+    crate::files::write_atomic(path, &model_to_bytes(tensors, meta)?)
 }
 
 /// Reads and checks a model file (see [`model_from_bytes`]); messages name its path.
@@ -219,7 +192,7 @@ pub fn from_lasagne(
                 dst[r] = w[plane * 9 + 8 - r];
             }
         }
-        out.push((
+        out.push(Tensor::new(
             format!("conv{k}.weight"),
             vec![l.cout, l.cin, 3, 3],
             flipped,
@@ -232,7 +205,8 @@ pub fn from_lasagne(
             (4, format!("bn{k}.mean")),
             (5, format!("bn{k}.inv_std")),
         ] {
-            out.push((name.clone(), c.clone(), check(base + j, &c, &name)?.clone()));
+            let values = check(base + j, &c, &name)?.clone();
+            out.push(Tensor::new(name, c.clone(), values));
         }
     }
     let base = 6 * layers.len();
@@ -243,7 +217,7 @@ pub fn from_lasagne(
             t[o * features + i] = w[i * 10 + o];
         }
     }
-    out.push(("dense.weight".into(), vec![10, features], t));
+    out.push(Tensor::new("dense.weight", vec![10, features], t));
     for (j, name) in [
         (1, "dense.bias"),
         (2, "bn_out.beta"),
@@ -251,8 +225,8 @@ pub fn from_lasagne(
         (4, "bn_out.mean"),
         (5, "bn_out.inv_std"),
     ] {
-        out.push((
-            name.to_string(),
+        out.push(Tensor::new(
+            name,
             vec![10],
             check(base + j, &[10], name)?.clone(),
         ));

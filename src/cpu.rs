@@ -22,7 +22,7 @@ enum Store {
 pub struct CpuBackend {
     store: Vec<Store>,
     /// (op, family, seconds) of each op while profiling (`qnn bench train`'s shares).
-    profile: Option<Vec<(&'static str, &'static str, f64)>>,
+    profile: Option<Vec<KernelTime>>,
 }
 
 impl CpuBackend {
@@ -60,7 +60,7 @@ impl CpuBackend {
     fn timed<R>(
         &mut self,
         name: &'static str,
-        family: &'static str,
+        family: Family,
         op: impl FnOnce(&mut Self) -> R,
     ) -> R {
         if self.profile.is_none() {
@@ -70,7 +70,11 @@ impl CpuBackend {
         let r = op(self);
         let dt = crate::platform::now_seconds() - t0;
         if let Some(p) = &mut self.profile {
-            p.push((name, family, dt));
+            p.push(KernelTime {
+                name,
+                family,
+                seconds: dt,
+            });
         }
         r
     }
@@ -180,7 +184,7 @@ impl Backend for CpuBackend {
         true
     }
 
-    fn take_profile(&mut self) -> Vec<(&'static str, &'static str, f64)> {
+    fn take_profile(&mut self) -> Vec<KernelTime> {
         self.profile
             .as_mut()
             .map(std::mem::take)
@@ -221,17 +225,21 @@ impl Backend for CpuBackend {
             c,
             h,
             w,
-            shards: vec![(shard, 0, count)],
+            shards: vec![Shard {
+                pixels: shard,
+                first: 0,
+                count,
+            }],
             labels: lab,
         })
     }
 
     fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf) {
-        self.timed("gather_batch", "data", |me| {
+        self.timed("gather_batch", Family::Data, |me| {
             let idx = me.u32(indices)[..batch].to_vec();
             let mut lab = vec![0u32; batch];
             me.write([x], |me, [xv]| {
-                let pixels = me.u8(set.shards[0].0);
+                let pixels = me.u8(set.shards[0].pixels);
                 ops::data::gather_batch(
                     pixels,
                     me.u32(set.labels),
@@ -247,7 +255,7 @@ impl Backend for CpuBackend {
     }
 
     fn conv_forward(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
-        self.timed("conv_forward", "conv forward", |me| {
+        self.timed("conv_forward", Family::ConvForward, |me| {
             me.write([y], |me, [yv]| {
                 ops::conv::forward(s, me.f32(x), me.f32(w), me.f32(b), yv)
             });
@@ -255,7 +263,7 @@ impl Backend for CpuBackend {
     }
 
     fn conv_forward_binary(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
-        self.timed("conv_forward_binary", "conv forward", |me| {
+        self.timed("conv_forward_binary", Family::ConvForward, |me| {
             me.write([y], |me, [yv]| {
                 ops::conv::forward_binary(s, me.f32(x), me.f32(w), me.f32(b), yv)
             })
@@ -263,7 +271,7 @@ impl Backend for CpuBackend {
     }
 
     fn conv_grad_input(&mut self, s: ConvShape, dy: Buf, w: Buf, dx: Buf) {
-        self.timed("conv_grad_input", "conv grad input", |me| {
+        self.timed("conv_grad_input", Family::ConvGradInput, |me| {
             me.write([dx], |me, [d]| {
                 ops::conv::grad_input(s, me.f32(dy), me.f32(w), d)
             });
@@ -271,7 +279,7 @@ impl Backend for CpuBackend {
     }
 
     fn conv_grad_weight(&mut self, s: ConvShape, dy: Buf, x: Buf, dw: Buf) {
-        self.timed("conv_grad_weight", "conv grad weight", |me| {
+        self.timed("conv_grad_weight", Family::ConvGradWeight, |me| {
             me.write([dw], |me, [d]| {
                 ops::conv::grad_weight(s, me.f32(dy), me.f32(x), d)
             });
@@ -279,7 +287,7 @@ impl Backend for CpuBackend {
     }
 
     fn channel_sum(&mut self, s: ChannelShape, x: Buf, out: Buf) {
-        self.timed("channel_sum", "batch norm", |me| {
+        self.timed("channel_sum", Family::BatchNorm, |me| {
             me.write([out], |me, [o]| {
                 ops::batchnorm::channel_sum(s, me.f32(x), o)
             });
@@ -287,7 +295,7 @@ impl Backend for CpuBackend {
     }
 
     fn dense_forward(&mut self, s: DenseShape, x: Buf, w: Buf, b: Buf, y: Buf) {
-        self.timed("dense_forward", "dense", |me| {
+        self.timed("dense_forward", Family::Dense, |me| {
             me.write([y], |me, [yv]| {
                 ops::dense::forward(s, me.f32(x), me.f32(w), me.f32(b), yv)
             });
@@ -295,7 +303,7 @@ impl Backend for CpuBackend {
     }
 
     fn dense_grad_input(&mut self, s: DenseShape, dy: Buf, w: Buf, dx: Buf) {
-        self.timed("dense_grad_input", "dense", |me| {
+        self.timed("dense_grad_input", Family::Dense, |me| {
             me.write([dx], |me, [d]| {
                 ops::dense::grad_input(s, me.f32(dy), me.f32(w), d)
             });
@@ -303,67 +311,59 @@ impl Backend for CpuBackend {
     }
 
     fn dense_grad_weight(&mut self, s: DenseShape, dy: Buf, x: Buf, dw: Buf) {
-        self.timed("dense_grad_weight", "dense", |me| {
+        self.timed("dense_grad_weight", Family::Dense, |me| {
             me.write([dw], |me, [d]| {
                 ops::dense::grad_weight(s, me.f32(dy), me.f32(x), d)
             });
         })
     }
 
-    fn bn_train(
-        &mut self,
-        s: ChannelShape,
-        x: Buf,
-        gamma: Buf,
-        beta: Buf,
-        y: Buf,
-        stats: Buf,
-        running: Buf,
-    ) {
-        self.timed("bn_train", "batch norm", |me| {
-            me.write([y, stats, running], |me, [yv, st, run]| {
-                ops::batchnorm::train(s, None, me.f32(x), me.f32(gamma), me.f32(beta), yv, st, run)
+    fn bn_train(&mut self, bn: BatchNorm, x: Buf, y: Buf) {
+        let (p, st) = (bn.params, bn.stats);
+        self.timed("bn_train", Family::BatchNorm, |me| {
+            me.write([y, st.batch, st.running], |me, [yv, batch, run]| {
+                ops::batchnorm::train(
+                    bn.shape,
+                    None,
+                    me.f32(x),
+                    me.f32(p.gamma),
+                    me.f32(p.beta),
+                    yv,
+                    batch,
+                    run,
+                )
             });
         })
     }
 
-    fn bn_eval(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf) {
-        self.timed("bn_eval", "batch norm", |me| {
+    fn bn_eval(&mut self, bn: BatchNorm, x: Buf, y: Buf) {
+        let p = bn.params;
+        self.timed("bn_eval", Family::BatchNorm, |me| {
             me.write([y], |me, [yv]| {
                 ops::batchnorm::eval(
-                    s,
+                    bn.shape,
                     None,
                     me.f32(x),
-                    me.f32(gamma),
-                    me.f32(beta),
-                    me.f32(stats),
+                    me.f32(p.gamma),
+                    me.f32(p.beta),
+                    me.f32(bn.stats.running),
                     yv,
                 )
             });
         })
     }
 
-    fn bn_backward(
-        &mut self,
-        s: ChannelShape,
-        dy: Buf,
-        x: Buf,
-        gamma: Buf,
-        stats: Buf,
-        dx: Buf,
-        dgamma: Buf,
-        dbeta: Buf,
-    ) {
-        self.timed("bn_backward", "batch norm", |me| {
-            me.write([dx, dgamma, dbeta], |me, [d, dg, db]| {
+    fn bn_backward(&mut self, bn: BatchNorm, x: Buf, dy: Buf, dx: Buf, grads: BnGrads) {
+        self.timed("bn_backward", Family::BatchNorm, |me| {
+            me.write([dx, grads.dgamma, grads.dbeta], |me, [d, dg, db]| {
                 ops::batchnorm::backward(
-                    s,
+                    bn.shape,
                     None,
                     me.f32(dy),
                     me.f32(x),
-                    me.f32(gamma),
+                    me.f32(bn.params.gamma),
                     &[],
-                    me.f32(stats),
+                    me.f32(bn.stats.batch),
                     d,
                     dg,
                     db,
@@ -372,96 +372,67 @@ impl Backend for CpuBackend {
         })
     }
 
-    fn bn_act_train(
-        &mut self,
-        s: ChannelShape,
-        act: ActQuant,
-        z: Buf,
-        gamma: Buf,
-        beta: Buf,
-        _u: Buf,
-        a: Buf,
-        stats: Buf,
-        running: Buf,
-    ) {
+    fn bn_act_train(&mut self, l: BnAct, t: BnActTensors) {
+        let (p, st) = (l.bn.params, l.bn.stats);
         // one pass: u is not stored (act_bn_backward recomputes it)
-        self.timed("bn_act_train", "batch norm + act", |me| {
-            me.write([a, stats, running], |me, [av, st, run]| {
+        self.timed("bn_act_train", Family::BatchNormAct, |me| {
+            me.write([t.a, st.batch, st.running], |me, [av, batch, run]| {
                 ops::batchnorm::train(
-                    s,
-                    Some(act),
-                    me.f32(z),
-                    me.f32(gamma),
-                    me.f32(beta),
+                    l.bn.shape,
+                    Some(l.act),
+                    me.f32(t.z),
+                    me.f32(p.gamma),
+                    me.f32(p.beta),
                     av,
-                    st,
+                    batch,
                     run,
                 )
             })
         })
     }
 
-    fn bn_act_eval(
-        &mut self,
-        s: ChannelShape,
-        act: ActQuant,
-        z: Buf,
-        gamma: Buf,
-        beta: Buf,
-        stats: Buf,
-        _u: Buf,
-        a: Buf,
-    ) {
-        self.timed("bn_act_eval", "batch norm + act", |me| {
-            me.write([a], |me, [av]| {
+    fn bn_act_eval(&mut self, l: BnAct, t: BnActTensors) {
+        let p = l.bn.params;
+        self.timed("bn_act_eval", Family::BatchNormAct, |me| {
+            me.write([t.a], |me, [av]| {
                 ops::batchnorm::eval(
-                    s,
-                    Some(act),
-                    me.f32(z),
-                    me.f32(gamma),
-                    me.f32(beta),
-                    me.f32(stats),
+                    l.bn.shape,
+                    Some(l.act),
+                    me.f32(t.z),
+                    me.f32(p.gamma),
+                    me.f32(p.beta),
+                    me.f32(l.bn.stats.running),
                     av,
                 )
             })
         })
     }
 
-    fn act_bn_backward(
-        &mut self,
-        s: ChannelShape,
-        act: ActQuant,
-        da: Buf,
-        z: Buf,
-        _u: Buf,
-        _du: Buf,
-        gamma: Buf,
-        beta: Buf,
-        stats: Buf,
-        dz: Buf,
-        dgamma: Buf,
-        dbeta: Buf,
-    ) {
-        self.timed("act_bn_backward", "batch norm + act", |me| {
-            me.write([dz, dgamma, dbeta], |me, [d, dg, db]| {
-                ops::batchnorm::backward(
-                    s,
-                    Some(act),
-                    me.f32(da),
-                    me.f32(z),
-                    me.f32(gamma),
-                    me.f32(beta),
-                    me.f32(stats),
-                    d,
-                    dg,
-                    db,
-                )
-            })
+    fn act_bn_backward(&mut self, l: BnAct, t: BnActTensors, g: BnActGrads) {
+        let p = l.bn.params;
+        self.timed("act_bn_backward", Family::BatchNormAct, |me| {
+            me.write(
+                [g.dz, g.params.dgamma, g.params.dbeta],
+                |me, [d, dg, db]| {
+                    ops::batchnorm::backward(
+                        l.bn.shape,
+                        Some(l.act),
+                        me.f32(g.da),
+                        me.f32(t.z),
+                        me.f32(p.gamma),
+                        me.f32(p.beta),
+                        me.f32(l.bn.stats.batch),
+                        d,
+                        dg,
+                        db,
+                    )
+                },
+            )
         })
     }
 
     fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf) {
-        self.timed("act_forward", "quantizers", |me| {
+        self.timed("act_forward", Family::Quantizers, |me| {
             me.write([y], |me, [yv]| {
                 ops::quantize::act_forward(a, &me.f32(x)[..n], yv)
             });
@@ -469,100 +440,83 @@ impl Backend for CpuBackend {
     }
 
     fn act_backward(&mut self, a: ActQuant, n: usize, x: Buf, dy: Buf, dx: Buf) {
-        self.timed("act_backward", "quantizers", |me| {
+        self.timed("act_backward", Family::Quantizers, |me| {
             me.write([dx], |me, [d]| {
                 ops::quantize::act_backward(a, &me.f32(x)[..n], me.f32(dy), d)
             });
         })
     }
 
-    fn bn_act_pool_train(
-        &mut self,
-        s: ChannelShape,
-        p: PoolShape,
-        act: ActQuant,
-        z: Buf,
-        gamma: Buf,
-        beta: Buf,
-        _u: Buf,
-        a: Buf,
-        pooled: Buf,
-        window: Buf,
-        stats: Buf,
-        running: Buf,
-    ) {
+    fn bn_act_pool_train(&mut self, l: BnAct, t: BnActTensors, pool: Pooled) {
+        let (p, st) = (l.bn.params, l.bn.stats);
         // one pass after the statistics, each plane pooled while in cache; neither u nor a is
         // stored (the backward recomputes u and routes through the window maxima)
-        self.timed("bn_act_pool_train", "batch norm + act", |me| {
-            me.write_bytes(window, |me, win| {
-                me.write([a, pooled, stats, running], |me, [av, out, st, run]| {
-                    ops::batchnorm::train_pooled(
-                        s,
-                        (p.h, p.w),
-                        act,
-                        me.f32(z),
-                        me.f32(gamma),
-                        me.f32(beta),
-                        av,
-                        out,
-                        win,
-                        st,
-                        run,
-                    )
-                })
+        self.timed("bn_act_pool_train", Family::BatchNormAct, |me| {
+            me.write_bytes(pool.window, |me, win| {
+                me.write(
+                    [t.a, pool.out, st.batch, st.running],
+                    |me, [av, out, batch, run]| {
+                        ops::batchnorm::train_pooled(
+                            l.bn.shape,
+                            (pool.shape.h, pool.shape.w),
+                            l.act,
+                            me.f32(t.z),
+                            me.f32(p.gamma),
+                            me.f32(p.beta),
+                            av,
+                            out,
+                            win,
+                            batch,
+                            run,
+                        )
+                    },
+                )
             })
         })
     }
 
     fn pool_act_bn_backward(
         &mut self,
-        s: ChannelShape,
-        p: PoolShape,
-        act: ActQuant,
+        l: BnAct,
+        t: BnActTensors,
+        pool: Pooled,
         dpooled: Buf,
-        _a: Buf,
-        window: Buf,
-        z: Buf,
-        _u: Buf,
-        _da: Buf,
-        _du: Buf,
-        gamma: Buf,
-        beta: Buf,
-        stats: Buf,
-        dz: Buf,
-        dgamma: Buf,
-        dbeta: Buf,
+        g: BnActGrads,
         dbias: Buf,
     ) {
-        self.timed("pool_act_bn_backward", "batch norm + act", |me| {
-            me.write([dz, dgamma, dbeta, dbias], |me, [d, dg, db, dbi]| {
-                ops::batchnorm::backward_pooled(
-                    s,
-                    (p.h, p.w),
-                    act,
-                    me.f32(dpooled),
-                    bytemuck::cast_slice(me.u32(window)),
-                    me.f32(z),
-                    me.f32(gamma),
-                    me.f32(beta),
-                    me.f32(stats),
-                    d,
-                    dg,
-                    db,
-                    dbi,
-                )
-            })
+        let p = l.bn.params;
+        self.timed("pool_act_bn_backward", Family::BatchNormAct, |me| {
+            me.write(
+                [g.dz, g.params.dgamma, g.params.dbeta, dbias],
+                |me, [d, dg, db, dbi]| {
+                    ops::batchnorm::backward_pooled(
+                        l.bn.shape,
+                        (pool.shape.h, pool.shape.w),
+                        l.act,
+                        me.f32(dpooled),
+                        bytemuck::cast_slice(me.u32(pool.window)),
+                        me.f32(t.z),
+                        me.f32(p.gamma),
+                        me.f32(p.beta),
+                        me.f32(l.bn.stats.batch),
+                        d,
+                        dg,
+                        db,
+                        dbi,
+                    )
+                },
+            )
         })
     }
 
     fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf) {
-        self.timed("pool_forward", "pooling", |me| {
+        self.timed("pool_forward", Family::Pooling, |me| {
             me.write([y], |me, [yv]| ops::pool::forward(s, me.f32(x), yv));
         })
     }
 
     fn pool_backward(&mut self, s: PoolShape, x: Buf, dy: Buf, dx: Buf) {
-        self.timed("pool_backward", "pooling", |me| {
+        self.timed("pool_backward", Family::Pooling, |me| {
             me.write([dx], |me, [d]| {
                 ops::pool::backward(s, me.f32(x), me.f32(dy), d)
             });
@@ -570,7 +524,7 @@ impl Backend for CpuBackend {
     }
 
     fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf) {
-        self.timed("weight_quantize", "quantizers", |me| {
+        self.timed("weight_quantize", Family::Quantizers, |me| {
             me.write([absmax, wq], |me, [m, out]| {
                 m[0] = ops::quantize::weight_quantize(q, me.f32(w), out)
             });
@@ -578,7 +532,7 @@ impl Backend for CpuBackend {
     }
 
     fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
-        self.timed("loss", "loss", |me| {
+        self.timed("loss", Family::Loss, |me| {
             let lab = me.u32(labels)[..batch].to_vec();
             match dy {
                 Some(d) => me.write([d, acc], |me, [dv, a]| {
@@ -591,27 +545,18 @@ impl Backend for CpuBackend {
         })
     }
 
-    fn adam(
-        &mut self,
-        rule: UpdateRule,
-        cfg: AdamConfig,
-        p: Buf,
-        g: Buf,
-        m: Buf,
-        v: Buf,
-        step: Buf,
-    ) {
-        self.timed("adam", "optimizer", |me| {
-            me.write([p, m, v], |me, [pv, mv, vv]| {
-                ops::optimizer::adam(rule, cfg, pv, me.f32(g), mv, vv, me.f32(step))
+    fn adam(&mut self, rule: UpdateRule, cfg: AdamConfig, p: ParamTensors, step: Buf) {
+        self.timed("adam", Family::Optimizer, |me| {
+            me.write([p.value, p.m, p.v], |me, [pv, mv, vv]| {
+                ops::optimizer::adam(rule, cfg, pv, me.f32(p.grad), mv, vv, me.f32(step))
             });
         })
     }
 
-    fn sgd(&mut self, rule: UpdateRule, p: Buf, g: Buf, vel: Buf, step: Buf) {
-        self.timed("sgd", "optimizer", |me| {
-            me.write([p, vel], |me, [pv, vv]| {
-                ops::optimizer::sgd(rule, pv, me.f32(g), vv, me.f32(step))
+    fn sgd(&mut self, rule: UpdateRule, p: ParamTensors, step: Buf) {
+        self.timed("sgd", Family::Optimizer, |me| {
+            me.write([p.value, p.m], |me, [pv, vel]| {
+                ops::optimizer::sgd(rule, pv, me.f32(p.grad), vel, me.f32(step))
             });
         })
     }

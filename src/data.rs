@@ -524,8 +524,8 @@ pub fn install_download(bytes: &[u8], name: &str, md5: &str, dir: &Path) -> Resu
                     "{name}: refusing the archive entry '{path}' outside the data folder"
                 )));
             }
-            crate::checkpoint::write_atomic(&dir.join(rel), &data)?;
+            crate::files::write_atomic(&dir.join(rel), &data)?;
         }
     }
-    crate::checkpoint::write_atomic(&dir.join(name), bytes)
+    crate::files::write_atomic(&dir.join(name), bytes)
 }

@@ -23,14 +23,12 @@
 use std::cmp::Ordering;
 
 use crate::backend::Backend;
-use crate::model::{Model, NetConfig};
+use crate::backend::CLASSES;
+use crate::model::{Mode, Model, NetConfig};
 use crate::ops::loss::argmax;
 use crate::ops::quantize::abs_max;
 use crate::quant::ActQuant;
 use crate::Error;
-
-/// Classes of every data set here (MNIST and CIFAR-10).
-pub const CLASSES: usize = 10;
 
 /// Most bins a histogram keeps: wider quantizers (nb > 8) and float activations are binned.
 pub const MAX_BINS: usize = 256;
@@ -317,7 +315,7 @@ impl Probe {
     /// buffer and reads the first layer's weights and every conv layer's activations. Between
     /// two training steps this changes nothing the next step reads.
     pub async fn measure<B: Backend>(b: &mut B, model: &Model, n: usize) -> Result<Self, Error> {
-        model.forward(b, n, false);
+        model.forward(b, n, Mode::Eval);
         let act = model.config.activation();
         let mut activations = Vec::new();
         for (name, values) in model.activations(b, n).await? {

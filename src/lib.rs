@@ -35,11 +35,15 @@
 //!   the WGSL source in `shaders/<family>.wgsl`;
 //! - [`cpu`] and [`gpu`]: the two backends ([`CpuBackend`]: plain Rust with rayon;
 //!   [`GpuBackend`]: wgpu, one queue submit per training step);
-//! - [`model`]: the seed's network over any backend; [`train`]: its epoch loop;
+//! - [`model`]: the seed's network — its configuration, its buffers and training step on any
+//!   backend, its summary, memory plan and energy per inference; [`train`]: its epoch loop;
 //! - [`run`]: one whole training run as every front end drives it (bytes in, bytes out);
+//! - [`run_folder`] (native only): a run's files in its folder — their paths, the lock, the start
+//!   files, each epoch's save, the metrics and the plot — as `qnn train`, the window and
+//!   `qnn sweep` use them;
 //! - [`data`]: MNIST, CIFAR-10 and the embedded mnist-mini, from folders or bytes;
-//! - [`checkpoint`]: saved models and training states (safetensors, atomic writes);
-//! - [`energy`]: energy per inference in Moons et al.'s model;
+//! - [`checkpoint`]: saved models and training states (safetensors);
+//! - [`files`]: atomic writes, so nothing a user saved is lost;
 //! - [`platform`]: the clock and the event-loop turns that differ in the browser.
 //!
 //! Shapes in the docs are written like `x [batch, channels, h, w]` (row-major, images NCHW).
@@ -51,7 +55,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod cpu;
 pub mod data;
-pub mod energy;
+pub mod files;
 pub mod gpu;
 pub mod inspect;
 pub mod model;
@@ -60,6 +64,8 @@ mod par;
 pub mod platform;
 pub mod quant;
 pub mod run;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod run_folder;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

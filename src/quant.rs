@@ -1,6 +1,8 @@
 //! The quantizers of docs/spec.md as scalar functions: the definition both backends follow.
 //! `shaders/quantize.wgsl` is the GPU twin; tests/quantizers.rs pins the level tables.
 
+use serde::{Deserialize, Serialize};
+
 /// The nonlinearity after each conv batch norm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Nonlinearity {
@@ -16,6 +18,33 @@ impl Nonlinearity {
         match self {
             Nonlinearity::Relu => "relu",
             Nonlinearity::Hardtanh => "hardtanh",
+        }
+    }
+}
+
+// saved in model metadata by its name
+impl Serialize for Nonlinearity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Nonlinearity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Nonlinearity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "relu" => Ok(Nonlinearity::Relu),
+            "hardtanh" => Ok(Nonlinearity::Hardtanh),
+            other => Err(format!(
+                "unknown nonlinearity '{other}' (use relu or hardtanh)"
+            )),
         }
     }
 }

@@ -26,13 +26,13 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
 use crate::backend::Backend;
-use crate::checkpoint::{self, ModelMeta, Tensor};
+use crate::checkpoint::{self, ModelMeta};
 use crate::data::{Dataset, DatasetKind};
-use crate::model::{Model, NetConfig, Summary};
+use crate::model::{Model, NetConfig, Summary, Tensor};
 use crate::quant::Nonlinearity;
 use crate::train::{
-    EpochReport, Optimizer, RunIdentity, StepInfo, StepWants, TrainOptions, TrainState, Trainer,
-    Which,
+    EpochReport, HeldOut, Optimizer, RunIdentity, StepInfo, StepWants, TrainOptions, TrainState,
+    Trainer,
 };
 use crate::Error;
 
@@ -317,7 +317,7 @@ impl Run {
 
     /// Loss and error (%) of the current model on the test set (evaluation mode).
     pub async fn evaluate_test<B: Backend>(&self, b: &mut B) -> Result<crate::train::Eval, Error> {
-        self.trainer.evaluate(b, crate::train::Which::Test).await
+        self.trainer.evaluate(b, HeldOut::Test).await
     }
 
     /// Scores [n, 10] of the current model (evaluation mode) for n images of u8 pixels
@@ -337,10 +337,10 @@ impl Run {
         b: &mut B,
         data: &Dataset,
     ) -> Result<crate::inspect::ConfusionMatrix, Error> {
-        let scores = self.trainer.scores(b, Which::Valid).await?;
+        let scores = self.trainer.scores(b, HeldOut::Valid).await?;
         // the validation split is the end of the training file (Dataset::split)
         let labels = &data.train.labels;
-        let valid = scores.len() / crate::inspect::CLASSES;
+        let valid = scores.len() / crate::backend::CLASSES;
         if valid > labels.len() {
             return Err(Error::Data(
                 "these data are not the ones the run was built with".into(),
@@ -370,9 +370,13 @@ impl Run {
         let model = &self.trainer.model;
         let mut tensors: Vec<Tensor> = model.export(b).await?;
         for p in &model.params {
-            for (suffix, buf) in [("adam_m", p.m), ("adam_v", p.v)] {
+            for (suffix, buf) in [("adam_m", p.tensors.m), ("adam_v", p.tensors.v)] {
                 let v = b.read_f32(buf).await?;
-                tensors.push((format!("{}.{suffix}", p.name), p.shape.clone(), v));
+                tensors.push(Tensor::new(
+                    format!("{}.{suffix}", p.name),
+                    p.shape.clone(),
+                    v,
+                ));
             }
         }
         let mut meta = HashMap::new();
@@ -427,13 +431,13 @@ impl Run {
         let model = &self.trainer.model;
         model.import(b, &tensors)?;
         for p in &model.params {
-            for (suffix, buf) in [("adam_m", p.m), ("adam_v", p.v)] {
+            for (suffix, buf) in [("adam_m", p.tensors.m), ("adam_v", p.tensors.v)] {
                 let name = format!("{}.{suffix}", p.name);
                 let t = tensors
                     .iter()
-                    .find(|t| t.0 == name)
+                    .find(|t| t.name == name)
                     .ok_or_else(|| Error::Model(format!("{what}: missing '{name}'")))?;
-                b.write_f32(buf, &t.2);
+                b.write_f32(buf, &t.values);
             }
         }
         self.trainer.state = state;

@@ -10,10 +10,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, ImageSet, LossAcc, StepScalars};
+use crate::backend::{Backend, ImageSet, LossAcc};
 use crate::data::Split;
 use crate::inspect::Probe;
-use crate::model::Model;
+use crate::model::{Model, Update};
 use crate::platform::now_seconds;
 use crate::Error;
 
@@ -374,7 +374,6 @@ impl Trainer {
         let steps = self.steps_per_epoch();
         let batch = self.options.batch;
         b.fill_zero(self.model.acc);
-        let sgd = matches!(self.options.optimizer, Optimizer::Sgd { .. });
         let mut wants = StepWants::default();
         let mut last_checked = 0;
         let mut done = 0;
@@ -387,20 +386,13 @@ impl Trainer {
             }
             crate::platform::yield_if_due().await;
             self.state.t += 1;
-            let scalars = match self.options.optimizer {
-                Optimizer::Adam => StepScalars::adam(self.state.lr, self.state.t, self.model.adam),
-                Optimizer::Sgd { momentum } => StepScalars::sgd(self.state.lr, momentum),
+            let (lr, t) = (self.state.lr, self.state.t);
+            let update = match self.options.optimizer {
+                Optimizer::Adam => Update::Adam { lr, t },
+                Optimizer::Sgd { momentum } => Update::Sgd { lr, momentum },
             };
-            b.write_u32(self.model.indices, &order[step * batch..(step + 1) * batch]);
-            b.write_f32(self.model.step_scalars, &scalars.to_vec());
-            b.gather_batch(
-                &self.train,
-                self.model.indices,
-                batch,
-                self.model.input(),
-                self.model.labels,
-            );
-            self.model.train_step(b, batch, sgd);
+            let indices = &order[step * batch..(step + 1) * batch];
+            self.model.train_step(b, &self.train, indices, update)?;
             done = step + 1;
             let (mut loss, mut error, mut probe) = (None, None, None);
             if wants.loss {
@@ -476,27 +468,27 @@ impl Trainer {
     /// A [`Probe`] of the model as it is now, on the first (up to 64) validation images.
     pub async fn probe<B: Backend>(&self, b: &mut B) -> Result<Probe, Error> {
         let n = self.valid.count.min(self.model.max_batch).min(64);
-        gather_range(b, &self.model, &self.valid, 0, n);
+        self.model.load_batch(b, &self.valid, &range(0, n))?;
         Probe::measure(b, &self.model, n).await
     }
 
     /// Scores `[n, 10]` of every image of a set (evaluation mode), in order.
-    pub async fn scores<B: Backend>(&self, b: &mut B, which: Which) -> Result<Vec<f32>, Error> {
+    pub async fn scores<B: Backend>(&self, b: &mut B, which: HeldOut) -> Result<Vec<f32>, Error> {
         let set = self.set(which);
         let batch = self.options.batch.min(self.model.max_batch);
-        let mut out = Vec::with_capacity(set.count * crate::inspect::CLASSES);
+        let mut out = Vec::with_capacity(set.count * crate::backend::CLASSES);
         for start in (0..set.count).step_by(batch) {
             let n = batch.min(set.count - start);
-            gather_range(b, &self.model, set, start, n);
+            self.model.load_batch(b, set, &range(start, n))?;
             out.extend(self.model.eval_scores(b, n).await?);
         }
         Ok(out)
     }
 
-    fn set(&self, which: Which) -> &ImageSet {
+    fn set(&self, which: HeldOut) -> &ImageSet {
         match which {
-            Which::Valid => &self.valid,
-            Which::Test => &self.test,
+            HeldOut::Valid => &self.valid,
+            HeldOut::Test => &self.test,
         }
     }
 
@@ -504,8 +496,8 @@ impl Trainer {
     /// becomes the best (and is saved) only when it does at least as well, so a run that ends
     /// worse never replaces the model it started from.
     pub async fn set_baseline<B: Backend>(&mut self, b: &mut B) -> Result<Eval, Error> {
-        let val = self.evaluate(b, Which::Valid).await?;
-        let test = self.evaluate(b, Which::Test).await?;
+        let val = self.evaluate(b, HeldOut::Valid).await?;
+        let test = self.evaluate(b, HeldOut::Test).await?;
         self.state.best_epoch = 0;
         self.state.best_val_error = val.error;
         self.state.test_loss = test.loss;
@@ -514,7 +506,7 @@ impl Trainer {
     }
 
     /// Loss and error of every image of a set (the last batch may be partial), evaluation mode.
-    pub async fn evaluate<B: Backend>(&self, b: &mut B, which: Which) -> Result<Eval, Error> {
+    pub async fn evaluate<B: Backend>(&self, b: &mut B, which: HeldOut) -> Result<Eval, Error> {
         evaluate_set(b, &self.model, self.set(which), self.options.batch).await
     }
 
@@ -531,11 +523,11 @@ impl Trainer {
         let (train_loss, steps_done) = self.train_epoch(b, stop, progress).await?;
         let interrupted = steps_done < self.steps_per_epoch();
         let train_seconds = now_seconds() - t0;
-        let val = self.evaluate(b, Which::Valid).await?;
+        let val = self.evaluate(b, HeldOut::Valid).await?;
         let epoch = self.state.epoch + 1;
         let improved = !interrupted && val.error <= self.state.best_val_error;
         if improved {
-            let test = self.evaluate(b, Which::Test).await?;
+            let test = self.evaluate(b, HeldOut::Test).await?;
             self.state.best_epoch = epoch;
             self.state.best_val_error = val.error;
             self.state.test_loss = test.loss;
@@ -564,9 +556,9 @@ impl Trainer {
     }
 }
 
-/// Which held-out set to evaluate.
+/// A held-out set to evaluate on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Which {
+pub enum HeldOut {
     /// The validation split.
     Valid,
     /// The test set.
@@ -587,12 +579,9 @@ pub fn check_batch(options: &TrainOptions, train_images: usize) -> Result<(), Er
     Ok(())
 }
 
-/// Images start .. start + n of an uploaded set (in order, unflipped) into the model's input
-/// and label buffers.
-fn gather_range<B: Backend>(b: &mut B, model: &Model, set: &ImageSet, start: usize, n: usize) {
-    let idx: Vec<u32> = (start as u32..(start + n) as u32).collect();
-    b.write_u32(model.indices, &idx);
-    b.gather_batch(set, model.indices, n, model.input(), model.labels);
+/// The indices of images start .. start + n of a set, in order and unflipped.
+fn range(start: usize, n: usize) -> Vec<u32> {
+    (start as u32..(start + n) as u32).collect()
 }
 
 /// Loss and error (%) of a model over every image of an uploaded set.
@@ -609,8 +598,7 @@ pub async fn evaluate_set<B: Backend>(
     let batch = batch.min(model.max_batch);
     for start in (0..set.count).step_by(batch) {
         let n = batch.min(set.count - start);
-        gather_range(b, model, set, start, n);
-        model.eval_step(b, n);
+        model.eval_step(b, set, &range(start, n))?;
     }
     let acc = LossAcc::from_slice(&b.read_f32(model.acc).await?);
     if !acc.is_finite() {
@@ -643,7 +631,7 @@ pub async fn non_finite_tensors<B: Backend>(
     let tensors = model
         .params
         .iter()
-        .map(|p| (p.name.clone(), p.value))
+        .map(|p| (p.name.clone(), p.tensors.value))
         .chain(
             model
                 .running

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::Backend;
@@ -24,7 +24,7 @@ use crate::train::{Optimizer, TrainOptions};
 use crate::{CpuBackend, Error, GpuBackend};
 
 /// The page's settings, as its form and its URL parameters give them.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(default)]
 struct PageSettings {
     dataset: String,
@@ -50,29 +50,44 @@ struct PageSettings {
 }
 
 impl Default for PageSettings {
+    /// The library's defaults ([`RunSettings::new`] on mnist-mini), so the page, the window and
+    /// `qnn train` start from the same run.
     fn default() -> Self {
+        let RunSettings {
+            dataset,
+            net,
+            options,
+            valid,
+        } = RunSettings::new(DatasetKind::MnistMini);
+        let [(nla, nfa), (nlb, nfb), (nlc, nfc)] = net.blocks;
         PageSettings {
-            dataset: "mnist-mini".into(),
-            bits: 4,
-            quantized: true,
-            nla: 1,
-            nfa: 32,
-            nlb: 1,
-            nfb: 64,
-            nlc: 1,
-            nfc: 64,
-            nl: "relu".into(),
-            sym: false,
-            epochs: 10,
-            lr: 0.03,
-            lr_final: 3e-7,
-            batch: 64,
-            valid: None,
-            flip: true,
-            seed: 1234,
+            dataset: dataset.name().into(),
+            bits: net.bits,
+            quantized: net.quantized,
+            nla,
+            nfa,
+            nlb,
+            nfb,
+            nlc,
+            nfc,
+            nl: net.nonlinearity.name().into(),
+            sym: net.sym,
+            epochs: options.epochs,
+            lr: options.lr_start,
+            lr_final: options.lr_final,
+            batch: options.batch,
+            valid,
+            flip: options.flip,
+            seed: options.seed,
             limit: None,
         }
     }
+}
+
+/// The settings a fresh page shows, as JSON (the form's field names): the library's defaults.
+#[wasm_bindgen]
+pub fn default_settings() -> Result<String, JsValue> {
+    serde_json::to_string(&PageSettings::default()).map_err(js_err)
 }
 
 fn js_err(e: impl std::fmt::Display) -> JsValue {

@@ -77,7 +77,8 @@ fn conv_forward_and_gradients_match_cpu() {
             w: 28,
         },
     ];
-    let (mut g, mut c) = (gpu(), cpu());
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
     for (i, s) in shapes.into_iter().enumerate() {
         let mut r = rng(100 + i as u64);
         let x = uniform(&mut r, s.x_len(), -1.0, 1.0);
@@ -90,47 +91,6 @@ fn conv_forward_and_gradients_match_cpu() {
             assert_close(&format!("conv {name} {s:?}"), &got[k], &want[k], MATMUL_TOL);
         }
     }
-}
-
-/// The textbook loops in f64: (y, dx, dw) of a 3×3 convolution (stride 1, pad 1, bias) and
-/// of Σ dy·y.
-fn conv_direct_f64(s: ConvShape, x: &[f32], wt: &[f32], bias: &[f32], dy: &[f32]) -> [Vec<f64>; 3] {
-    let ConvShape {
-        batch,
-        cin,
-        cout,
-        h,
-        w,
-    } = s;
-    let (mut y, mut dx, mut dw) = (
-        vec![0.0f64; s.y_len()],
-        vec![0.0f64; s.x_len()],
-        vec![0.0f64; s.w_len()],
-    );
-    for n in 0..batch {
-        for (co, &b_co) in bias.iter().enumerate() {
-            for yy in 0..h {
-                for xx in 0..w {
-                    let yi = ((n * cout + co) * h + yy) * w + xx;
-                    y[yi] = b_co as f64;
-                    for ci in 0..cin {
-                        for t in 0..9 {
-                            let (sy, sx) = (yy + t / 3, xx + t % 3); // +1 padded
-                            if sy < 1 || sx < 1 || sy > h || sx > w {
-                                continue;
-                            }
-                            let xi = ((n * cin + ci) * h + sy - 1) * w + sx - 1;
-                            let wi = (co * cin + ci) * 9 + t;
-                            y[yi] += wt[wi] as f64 * x[xi] as f64;
-                            dx[xi] += wt[wi] as f64 * dy[yi] as f64;
-                            dw[wi] += dy[yi] as f64 * x[xi] as f64;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    [y, dx, dw]
 }
 
 /// The CPU's forward, input gradient and weight gradient.
@@ -155,7 +115,18 @@ fn cpu_and_direct(
     dy: &[f32],
 ) -> impl Iterator<Item = (&'static str, Vec<f32>, Vec<f64>)> {
     let got = conv_cpu(s, x, wt, bias, dy);
-    let want = conv_direct_f64(s, x, wt, bias, dy);
+    // the textbook loops in f64 (tests/common/reference.rs)
+    let (x, wt, bias, dy) = (
+        reference::f64s(x),
+        reference::f64s(wt),
+        reference::f64s(bias),
+        reference::f64s(dy),
+    );
+    let want = [
+        reference::conv3x3_forward(s, &x, &wt, &bias),
+        reference::conv3x3_grad_input(s, &dy, &wt),
+        reference::conv3x3_grad_weight(s, &dy, &x),
+    ];
     ["y", "dx", "dw"]
         .into_iter()
         .zip(got)
@@ -300,7 +271,8 @@ fn dense_forward_and_gradients_match_cpu() {
             outputs: 10,
         },
     ];
-    let (mut g, mut c) = (gpu(), cpu());
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
     for (i, s) in shapes.into_iter().enumerate() {
         let mut r = rng(200 + i as u64);
         let x = uniform(&mut r, s.batch * s.inputs, -1.0, 1.0);
@@ -321,6 +293,19 @@ fn dense_forward_and_gradients_match_cpu() {
             );
         }
     }
+}
+
+/// A batch norm over `s` with γ, β = `params` and batch, running statistics = `stats`.
+fn batch_norm(s: ChannelShape, [gamma, beta]: [Buf; 2], [batch, running]: [Buf; 2]) -> BatchNorm {
+    BatchNorm {
+        shape: s,
+        params: BnParams { gamma, beta },
+        stats: BnStats { batch, running },
+    }
+}
+
+fn grads(dgamma: Buf, dbeta: Buf) -> BnGrads {
+    BnGrads { dgamma, dbeta }
 }
 
 fn bn_all<B: Backend>(
@@ -349,9 +334,10 @@ fn bn_all<B: Backend>(
         zeros(b, s.channels),
         zeros(b, s.channels),
     );
-    b.bn_train(s, xb, gb, bb, y, stats, rb);
-    b.bn_eval(s, xb, gb, bb, rb, ye);
-    b.bn_backward(s, dyb, xb, gb, stats, dx, dg, db);
+    let bn = batch_norm(s, [gb, bb], [stats, rb]);
+    b.bn_train(bn, xb, y);
+    b.bn_eval(bn, xb, ye);
+    b.bn_backward(bn, xb, dyb, dx, grads(dg, db));
     let sums = zeros(b, s.channels);
     b.channel_sum(s, dyb, sums);
     [
@@ -397,7 +383,8 @@ fn batchnorm_train_eval_backward_match_cpu() {
             hw: 401,
         },
     ];
-    let (mut g, mut c) = (gpu(), cpu());
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
     for (i, s) in shapes.into_iter().enumerate() {
         let mut r = rng(300 + i as u64);
         // an offset and a spread per tensor, like conv outputs
@@ -440,7 +427,8 @@ fn pool_all<B: Backend>(b: &mut B, s: PoolShape, x: &[f32], dy: &[f32]) -> [Vec<
 
 #[test]
 fn maxpool_matches_cpu_with_ties_and_odd_sizes() {
-    let (mut g, mut c) = (gpu(), cpu());
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
     for (i, s) in [
         PoolShape {
             planes: 3,
@@ -521,7 +509,8 @@ pub fn all_activations() -> Vec<ActQuant> {
 
 #[test]
 fn activations_match_cpu_exactly() {
-    let (mut g, mut c) = (gpu(), cpu());
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
     let mut r = rng(500);
     let mut x = uniform(&mut r, 4099, -1.6, 1.6);
     // rounding ties of every width and the mask edges
@@ -548,7 +537,8 @@ fn wq_all<B: Backend>(b: &mut B, q: WeightQuant, w: &[f32]) -> [Vec<f32>; 2] {
 
 #[test]
 fn weight_quantizer_matches_cpu_exactly() {
-    let (mut g, mut c) = (gpu(), cpu());
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
     let qs = [
         WeightQuant::None,
         WeightQuant::Binary,
@@ -597,7 +587,8 @@ fn loss_all<B: Backend>(b: &mut B, batch: usize, y: &[f32], labels: &[u32]) -> [
 
 #[test]
 fn loss_gradient_and_error_count_match_cpu() {
-    let (mut g, mut c) = (gpu(), cpu());
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
     for (i, batch) in [1usize, 16, 65, 300].into_iter().enumerate() {
         let mut r = rng(700 + i as u64);
         let y = uniform(&mut r, batch * CLASSES, -2.0, 2.0);
@@ -631,10 +622,16 @@ fn update_all<B: Backend>(
             StepScalars::adam(0.003, t as u64, AdamConfig::default())
         };
         b.write_f32(step, &s.to_vec());
+        let tensors = ParamTensors {
+            value: pb,
+            grad: gb,
+            m,
+            v,
+        };
         if sgd {
-            b.sgd(rule, pb, gb, m, step);
+            b.sgd(rule, tensors, step);
         } else {
-            b.adam(rule, AdamConfig::default(), pb, gb, m, v, step);
+            b.adam(rule, AdamConfig::default(), tensors, step);
         }
     }
     [read(b, pb), read(b, m), read(b, v)]
@@ -642,7 +639,8 @@ fn update_all<B: Backend>(
 
 #[test]
 fn optimizers_match_cpu() {
-    let (mut gp, mut c) = (gpu(), cpu());
+    let Some(mut gp) = gpu() else { return };
+    let mut c = cpu();
     let mut r = rng(800);
     let p = uniform(&mut r, 1000, -1.0, 1.0);
     let g = uniform(&mut r, 1000, -0.1, 0.1);
@@ -685,7 +683,8 @@ fn gather_all<B: Backend>(
 
 #[test]
 fn batch_gather_scales_and_flips_like_cpu() {
-    let (mut g, mut c) = (gpu(), cpu());
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
     let mut r = rng(900);
     for chw in [(3usize, 5usize, 7usize), (1, 28, 28)] {
         let n = 37;
@@ -726,7 +725,7 @@ fn same_inputs_give_identical_bits_run_after_run() {
     let w = uniform(&mut r, s.w_len(), -1.0, 1.0);
     let bias = uniform(&mut r, 8, -1.0, 1.0);
     let dy = uniform(&mut r, s.y_len(), -1.0, 1.0);
-    let mut g = gpu();
+    let Some(mut g) = gpu() else { return };
     let a = conv_all(&mut g, s, &x, &w, &bias, &dy);
     let b = conv_all(&mut g, s, &x, &w, &bias, &dy);
     assert_eq!(a, b);
@@ -785,16 +784,24 @@ fn fused_batchnorm_activation_equals_the_two_ops() {
                     zeros(b, s.channels),
                     zeros(b, s.channels),
                 );
+                let bn = batch_norm(s, [gb, bb], [stats, rb]);
+                let l = BnAct { bn, act };
+                let g = BnActGrads {
+                    da: dab,
+                    du,
+                    dz,
+                    params: grads(dg, db),
+                };
                 if fused {
-                    b.bn_act_train(s, act, zb, gb, bb, u, a, stats, rb);
-                    b.bn_act_eval(s, act, zb, gb, bb, rb, u, ae);
-                    b.act_bn_backward(s, act, dab, zb, u, du, gb, bb, stats, dz, dg, db);
+                    b.bn_act_train(l, BnActTensors { z: zb, u, a });
+                    b.bn_act_eval(l, BnActTensors { z: zb, u, a: ae });
+                    b.act_bn_backward(l, BnActTensors { z: zb, u, a }, g);
                 } else {
-                    b.bn_train(s, zb, gb, bb, u, stats, rb);
+                    b.bn_train(bn, zb, u);
                     b.act_forward(act, s.len(), u, a);
                     b.act_backward(act, s.len(), u, dab, du);
-                    b.bn_backward(s, du, zb, gb, stats, dz, dg, db);
-                    b.bn_eval(s, zb, gb, bb, rb, u);
+                    b.bn_backward(bn, zb, du, dz, grads(dg, db));
+                    b.bn_eval(bn, zb, u);
                     b.act_forward(act, s.len(), u, ae);
                 }
                 results.push([a, ae, stats, rb, dz, dg, db].map(|buf| read(b, buf)));
@@ -917,16 +924,30 @@ fn fused_batchnorm_activation_pool_equals_the_separate_ops() {
                 let (pooled, stats) = (zeros(b, p.y_len().max(1)), zeros(b, 2 * channels));
                 let window = b.alloc(p.y_len().div_ceil(4).max(1), Dtype::U32);
                 let [dg, db, dbias] = [(); 3].map(|_| zeros(b, channels));
+                let l = BnAct {
+                    bn: batch_norm(s, [gb, bb], [stats, rb]),
+                    act,
+                };
+                let t = BnActTensors { z: zb, u, a };
+                let g = BnActGrads {
+                    da,
+                    du,
+                    dz,
+                    params: grads(dg, db),
+                };
                 if fused {
-                    b.bn_act_pool_train(s, p, act, zb, gb, bb, u, a, pooled, window, stats, rb);
-                    b.pool_act_bn_backward(
-                        s, p, act, dpb, a, window, zb, u, da, du, gb, bb, stats, dz, dg, db, dbias,
-                    );
+                    let pool = Pooled {
+                        shape: p,
+                        out: pooled,
+                        window,
+                    };
+                    b.bn_act_pool_train(l, t, pool);
+                    b.pool_act_bn_backward(l, t, pool, dpb, g, dbias);
                 } else {
-                    b.bn_act_train(s, act, zb, gb, bb, u, a, stats, rb);
+                    b.bn_act_train(l, t);
                     b.pool_forward(p, a, pooled);
                     b.pool_backward(p, a, dpb, da);
-                    b.act_bn_backward(s, act, da, zb, u, du, gb, bb, stats, dz, dg, db);
+                    b.act_bn_backward(l, t, g);
                     b.channel_sum(s, dz, dbias);
                 }
                 // the fused op leaves a unwritten (the window maxima stand in for it) except

@@ -217,7 +217,7 @@ fn energy_command_matches_the_library_and_summaries_show_it() {
         nonlinearity: qnn::quant::Nonlinearity::Relu,
         sym: false,
     };
-    let want = qnn::energy::estimate(&config, &qnn::energy::EnergyProfile::default());
+    let want = qnn::model::energy::estimate(&config, &qnn::model::energy::EnergyProfile::default());
     let got = j["total_uj"].as_f64().unwrap();
     assert!(
         (got - want.total_uj()).abs() < 1e-9,

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use common::cpu;
-use qnn::backend::{AdamConfig, StepScalars};
-use qnn::model::{Model, NetConfig};
+use qnn::model::Tensor;
+use qnn::model::{Model, NetConfig, Update};
 use qnn::quant::Nonlinearity;
 use qnn::Backend;
 
@@ -36,18 +36,16 @@ fn one_step_files(dir: &std::path::Path, cfg: &NetConfig, batch: usize, lr: f32)
     let idx: Vec<u32> = (0..batch as u32)
         .map(|i| (i * 5 + 1) % (2 * n as u32))
         .collect();
-    b.write_u32(model.indices, &idx);
-    b.gather_batch(&set, model.indices, batch, model.input(), model.labels);
+    // the batch as the step sees it, for PyTorch
+    model.load_batch(&mut b, &set, &idx).unwrap();
     let x = pollster::block_on(b.read_f32(model.input())).unwrap();
     let y = pollster::block_on(b.read_u32(model.labels)).unwrap();
-    b.write_f32(
-        model.step_scalars,
-        &StepScalars::adam(lr, 1, AdamConfig::default()).to_vec(),
-    );
-    model.train_step(&mut b, batch, false);
+    model
+        .train_step(&mut b, &set, &idx, Update::Adam { lr, t: 1 })
+        .unwrap();
     let after = pollster::block_on(model.export(&mut b)).unwrap();
 
-    let write = |name: &str, tensors: &[qnn::checkpoint::Tensor]| {
+    let write = |name: &str, tensors: &[Tensor]| {
         let bytes = qnn::checkpoint::to_bytes(tensors, HashMap::new()).unwrap();
         std::fs::write(dir.join(name), bytes).unwrap();
     };
@@ -56,13 +54,9 @@ fn one_step_files(dir: &std::path::Path, cfg: &NetConfig, batch: usize, lr: f32)
     write(
         "batch.safetensors",
         &[
-            (
-                "x".into(),
-                vec![batch, c, h, w],
-                x[..batch * c * h * w].to_vec(),
-            ),
-            (
-                "labels".into(),
+            Tensor::new("x", vec![batch, c, h, w], x[..batch * c * h * w].to_vec()),
+            Tensor::new(
+                "labels",
                 vec![batch],
                 y[..batch].iter().map(|&l| l as f32).collect(),
             ),

@@ -9,6 +9,8 @@ use qnn::quant::Nonlinearity;
 use qnn::train::{Optimizer, TrainOptions, Trainer};
 use qnn::Backend;
 
+mod common;
+
 /// Ten classes: class k is a bright bar at rows 2k+4..2k+6 with noise elsewhere.
 fn bars(n: usize, seed: u32) -> Split {
     let mut s = Split::default();
@@ -98,7 +100,7 @@ fn cpu_training_lowers_loss_and_beats_chance() {
 
 #[test]
 fn gpu_training_lowers_loss_and_beats_chance() {
-    let mut b = qnn::GpuBackend::new().expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let Some(mut b) = common::gpu() else { return };
     assert_learns(
         "gpu 4-bit relu",
         &run(&mut b, Nonlinearity::Relu, 4, false, 200, 3),

@@ -1,6 +1,6 @@
 // The page: settings (also URL parameters), one WebRun from the wasm module, and the views.
 // Everything it trains, measures and saves goes through the library's run (src/web.rs).
-import init, { WebRun, summarize, model_settings } from "./pkg/qnn.js";
+import init, { WebRun, summarize, model_settings, default_settings } from "./pkg/qnn.js";
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,11 +16,15 @@ function status(text) { $("status").textContent = text; }
 // ---- settings <-> form <-> URL
 const numbers = ["bits", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "epochs", "lr", "lr_final", "batch", "seed", "valid", "limit"];
 const checks = ["quantized", "sym", "flip"];
-for (const [k, v] of params) {
-  const el = form.elements[k];
-  if (!el) continue;
-  if (checks.includes(k)) el.checked = v === "1" || v === "true";
-  else el.value = v;
+// fills the form's fields from an object or from URL parameters (strings); unknown keys and
+// empty values are skipped
+function fill(entries) {
+  for (const [k, v] of entries) {
+    const el = form.elements[k];
+    if (!el || v === null || v === undefined) continue;
+    if (checks.includes(k)) el.checked = v === true || v === "1" || v === "true";
+    else el.value = v;
+  }
 }
 function settings() {
   const s = {};
@@ -267,6 +271,10 @@ async function bench() {
 }
 
 await init();
+// the defaults are the library's (RunSettings), as in `qnn train` and the window; the URL's
+// parameters override them
+fill(Object.entries(JSON.parse(default_settings())));
+fill(params);
 syncUrl();
 updateSummary();
 buttons();

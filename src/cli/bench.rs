@@ -7,13 +7,16 @@ use std::time::Instant;
 
 use anyhow::Result;
 use qnn::backend::*;
-use qnn::model::{Model, NetConfig};
+use qnn::model::{Model, NetConfig, Update};
 use qnn::quant::{ActQuant, Nonlinearity, WeightQuant};
 use qnn::Backend;
 use serde::Serialize;
 
+use super::args::{BenchArgs, BenchWhat, DeviceChoice, NetArgs};
+use super::dataset_kind;
+use super::train_cmd::net_config;
 use super::{open_device, AnyBackend};
-use crate::{with_backend, BenchArgs, BenchNet, BenchWhat, DeviceChoice};
+use crate::with_backend;
 
 const BATCH: usize = 64;
 
@@ -50,9 +53,9 @@ fn conv_flops(config: &NetConfig, batch: usize) -> [(&'static str, f64); 3] {
     let all: f64 = layers.iter().map(flops).sum();
     let first = layers.first().map_or(0.0, flops);
     [
-        ("conv forward", all),
-        ("conv grad input", all - first),
-        ("conv grad weight", all),
+        (Family::ConvForward.label(), all),
+        (Family::ConvGradInput.label(), all - first),
+        (Family::ConvGradWeight.label(), all),
     ]
 }
 
@@ -91,18 +94,9 @@ pub fn seed_network() -> NetConfig {
     }
 }
 
-/// The network the flags describe, on CIFAR-10-shaped input.
-fn bench_network(n: &BenchNet) -> Result<NetConfig> {
-    let config = NetConfig {
-        input: [3, 32, 32],
-        blocks: [(n.nla, n.nfa), (n.nlb, n.nfb), (n.nlc, n.nfc)],
-        quantized: n.quantized == 1,
-        bits: n.bits,
-        nonlinearity: n.nl.parse().map_err(|e: String| anyhow::anyhow!(e))?,
-        sym: n.sym == 1,
-    };
-    config.validate()?;
-    Ok(config)
+/// The network the flags describe, on the input shape of `--dataset` (CIFAR-10's by default).
+fn bench_network(n: &NetArgs) -> Result<NetConfig> {
+    net_config(n, dataset_kind(&n.dataset)?.chw())
 }
 
 /// "1-64 ×3" for equal blocks, else "1-64 / 2-128 / 3-128", with the bits.
@@ -269,7 +263,7 @@ fn time_op<B: Backend>(
         let samples = b.take_profile();
         b.set_profiling(false);
         if !samples.is_empty() {
-            kernel = Some(samples.iter().map(|s| s.2).sum::<f64>() / reps as f64);
+            kernel = Some(samples.iter().map(|s| s.seconds).sum::<f64>() / reps as f64);
         }
     }
     Ok((wall, kernel))
@@ -364,9 +358,21 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
         b.alloc(64, Dtype::F32),
     );
     let shape = "64ch 32×32".to_string();
-    let t = time_op(b, reps, y, |b| b.bn_train(cs, x, g, be, y, st, run))?;
+    let bn = BatchNorm {
+        shape: cs,
+        params: BnParams { gamma: g, beta: be },
+        stats: BnStats {
+            batch: st,
+            running: run,
+        },
+    };
+    let grads = BnGrads {
+        dgamma: dg,
+        dbeta: db,
+    };
+    let t = time_op(b, reps, y, |b| b.bn_train(bn, x, y))?;
     push("batchnorm train", shape.clone(), t, 3.0 * bytes, "GB/s");
-    let t = time_op(b, reps, dx, |b| b.bn_backward(cs, dy, x, g, st, dx, dg, db))?;
+    let t = time_op(b, reps, dx, |b| b.bn_backward(bn, x, dy, dx, grads))?;
     push("batchnorm backward", shape.clone(), t, 5.0 * bytes, "GB/s");
     let t = time_op(b, reps, db, |b| b.channel_sum(cs, dy, db))?;
     push("bias grad (channel sum)", shape.clone(), t, bytes, "GB/s");
@@ -430,14 +436,17 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
         step,
         &StepScalars::adam(1e-3, 1, AdamConfig::default()).to_vec(),
     );
+    let tensors = ParamTensors {
+        value: w,
+        grad: gr,
+        m: mm,
+        v: vv,
+    };
     let t = time_op(b, reps, w, |b| {
         b.adam(
             UpdateRule::ScaledClip { scale: 27.71 },
             AdamConfig::default(),
-            w,
-            gr,
-            mm,
-            vv,
+            tensors,
             step,
         )
     })?;
@@ -480,25 +489,29 @@ fn setup<B: Backend>(b: &mut B, config: &NetConfig, batch: usize) -> Result<(Mod
 }
 
 /// One Adam training step at step number `step + 1`, with no read-back.
-fn one_step<B: Backend>(b: &mut B, model: &Model, set: &ImageSet, batch: usize, step: usize) {
+fn one_step<B: Backend>(
+    b: &mut B,
+    model: &Model,
+    set: &ImageSet,
+    batch: usize,
+    step: usize,
+) -> Result<()> {
     let idx: Vec<u32> = (0..batch as u32)
         .map(|i| (i * 7 + step as u32 * batch as u32) % (2 * set.count as u32))
         .collect();
-    b.write_u32(model.indices, &idx);
-    b.write_f32(
-        model.step_scalars,
-        &StepScalars::adam(1e-3, step as u64 + 1, AdamConfig::default()).to_vec(),
-    );
-    b.gather_batch(set, model.indices, batch, model.input(), model.labels);
-    model.train_step(b, batch, false);
+    let update = Update::Adam {
+        lr: 1e-3,
+        t: step as u64 + 1,
+    };
+    Ok(model.train_step(b, set, &idx, update)?)
 }
 
 fn step_counts<B: Backend>(b: &mut B) -> Result<StepCounts> {
     let (model, set) = setup(b, &seed_network(), BATCH)?;
-    one_step(b, &model, &set, BATCH, 0);
+    one_step(b, &model, &set, BATCH, 0)?;
     b.flush();
     let before = b.counters();
-    one_step(b, &model, &set, BATCH, 1);
+    one_step(b, &model, &set, BATCH, 1)?;
     b.flush();
     let after = b.counters();
     Ok(StepCounts {
@@ -516,7 +529,7 @@ fn bench_train<B: Backend>(
 ) -> Result<TrainRow> {
     let (model, set) = setup(b, config, batch)?;
     for s in 0..3 {
-        one_step(b, &model, &set, batch, s);
+        one_step(b, &model, &set, batch, s)?;
     }
     pollster::block_on(b.read_f32(model.acc))?;
     let t = Instant::now();
@@ -524,7 +537,7 @@ fn bench_train<B: Backend>(
     // at least 3 steps, then until `seconds` have passed (software GPUs take seconds per step);
     // a read-back every 16 steps keeps the queue from running far ahead of the clock
     while steps < 3 || (t.elapsed().as_secs_f64() < seconds && steps < 100_000) {
-        one_step(b, &model, &set, batch, steps + 3);
+        one_step(b, &model, &set, batch, steps + 3)?;
         steps += 1;
         if steps % 16 == 0 {
             pollster::block_on(b.read_f32(model.acc))?;
@@ -534,7 +547,7 @@ fn bench_train<B: Backend>(
     let secs = t.elapsed().as_secs_f64();
     b.flush();
     let before = b.counters();
-    one_step(b, &model, &set, batch, steps + 3);
+    one_step(b, &model, &set, batch, steps + 3)?;
     b.flush();
     let after = b.counters();
     // the share of each kernel family, from a few timed steps
@@ -543,13 +556,17 @@ fn bench_train<B: Backend>(
     if b.set_profiling(true) {
         let timed = 5;
         for s in 0..timed {
-            one_step(b, &model, &set, batch, steps + 4 + s);
+            one_step(b, &model, &set, batch, steps + 4 + s)?;
         }
         let samples = b.take_profile();
         b.set_profiling(false);
-        let total: f64 = samples.iter().map(|s| s.2).sum();
-        for (_, family, t) in &samples {
-            match families.iter_mut().find(|f| f.family == *family) {
+        let total: f64 = samples.iter().map(|s| s.seconds).sum();
+        for &KernelTime {
+            family, seconds: t, ..
+        } in &samples
+        {
+            let family = family.label();
+            match families.iter_mut().find(|f| f.family == family) {
                 Some(f) => f.ms_per_step += t * 1e3 / timed as f64,
                 None => families.push(FamilyShare {
                     family,

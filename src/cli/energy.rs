@@ -1,13 +1,13 @@
-//! `qnn energy`: energy per inference, layer by layer, in Moons et al.'s model (`qnn::energy`).
+//! `qnn energy`: energy per inference, layer by layer, in Moons et al.'s model (`qnn::model::energy`).
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use qnn::checkpoint;
-use qnn::energy::{self, Energy, EnergyProfile};
+use qnn::model::energy::{self, Energy, EnergyProfile};
 
+use super::args::EnergyArgs;
 use super::dataset_kind;
-use crate::EnergyArgs;
 
 /// The profile of `--profile`, or the built-in one.
 pub fn load_profile(path: Option<&Path>) -> Result<EnergyProfile> {

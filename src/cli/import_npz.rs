@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use qnn::checkpoint::{self, ModelMeta};
 
-use crate::ImportArgs;
+use super::args::ImportArgs;
 
 pub fn import(args: ImportArgs) -> Result<()> {
     let stem = args
@@ -42,12 +42,14 @@ pub fn import(args: ImportArgs) -> Result<()> {
     let arrays = read_npz(&args.file)?;
     let tensors = checkpoint::from_lasagne(&config, &arrays)
         .with_context(|| format!("{}", args.file.display()))?;
-    let non_finite = tensors.iter().find(|t| t.2.iter().any(|v| !v.is_finite()));
+    let non_finite = tensors
+        .iter()
+        .find(|t| t.values.iter().any(|v| !v.is_finite()));
     if let Some(t) = non_finite {
         bail!(
             "{}: '{}' holds NaN or infinite values; such a model cannot be used",
             args.file.display(),
-            t.0
+            t.name
         );
     }
     let meta = ModelMeta {

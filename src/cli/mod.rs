@@ -1,10 +1,10 @@
-//! What each subcommand does; argument definitions are in main.rs.
+//! The command line: its flags (`args.rs`) and what each subcommand does, a file each.
 
+pub mod args;
 mod bench;
 mod download;
 mod energy;
 mod import_npz;
-pub mod plot;
 mod sweep;
 pub mod train_cmd;
 
@@ -12,7 +12,7 @@ use anyhow::Result;
 use qnn::gpu::best_adapter;
 use qnn::{CpuBackend, GpuBackend};
 
-use crate::{Cli, Command, DeviceChoice};
+use args::{Cli, Command, DeviceChoice};
 
 /// A backend picked at run time. Code that works on either is generic over `Backend` and is
 /// called through [`with_backend!`].

@@ -14,13 +14,15 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use plotters::prelude::*;
 use qnn::checkpoint;
-use qnn::energy::{self, EnergyProfile};
+use qnn::files;
+use qnn::model::energy::{self, EnergyProfile};
 use qnn::model::NetConfig;
+use qnn::run_folder::{self, RunFolder};
 use serde::Serialize;
 
+use super::args::{EmitChoice, SweepArgs};
 use super::energy::load_profile;
 use super::Interrupted;
-use crate::{EmitChoice, SweepArgs};
 
 /// One grid point: a folder name and the `qnn train` flags that make it.
 #[derive(Clone, Debug)]
@@ -92,48 +94,15 @@ fn point_dir(out: &Path, p: &Point) -> PathBuf {
     out.join("points").join(&p.name)
 }
 
-/// The point's files in its folder: (model, state), where there are.
-fn point_files(dir: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
-    let (mut model, mut state) = (None, None);
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            let n = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if n.starts_with('.') {
-                continue;
-            }
-            if n.ends_with(".state.safetensors") {
-                state = Some(p);
-            } else if n.ends_with(".safetensors") {
-                model = Some(p);
-            }
-        }
-    }
-    (model, state)
-}
-
-/// (epochs done, epochs planned) from a training state's metadata.
-fn progress_of(state: &Path) -> Result<(usize, usize)> {
-    let bytes = std::fs::read(state)?;
-    let (_, meta) = checkpoint::from_bytes(&bytes, &state.display().to_string())?;
-    let s: serde_json::Value = serde_json::from_str(meta.get("state").context("no state")?)?;
-    let r: serde_json::Value = serde_json::from_str(meta.get("run").context("no run")?)?;
-    Ok((
-        s["epoch"].as_u64().unwrap_or(0) as usize,
-        r["options"]["epochs"].as_u64().unwrap_or(0) as usize,
-    ))
-}
-
+/// The point's run is finished: its model is saved and its state has all the epochs.
 fn finished(dir: &Path) -> bool {
-    match point_files(dir) {
-        (Some(_), Some(state)) => {
-            progress_of(&state).is_ok_and(|(done, all)| all > 0 && done >= all)
-        }
-        _ => false,
-    }
+    RunFolder::find(dir).is_some_and(|run| {
+        run.model_path().is_file()
+            && run.state_path().is_file()
+            && run
+                .saved_progress()
+                .is_ok_and(|(done, all)| all > 0 && done >= all)
+    })
 }
 
 /// Trains one point as a child `qnn train` (finishing an interrupted one with --resume).
@@ -145,12 +114,13 @@ fn train_point(args: &SweepArgs, p: &Point, threads: usize) -> Result<Option<Str
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("train").args(&args.train).args(&p.flags);
     cmd.arg("--out").arg(&dir).arg("--json");
-    let (model, state) = point_files(&dir);
-    if state.is_some() {
-        cmd.arg("--resume");
-    } else if model.is_some() {
-        // a model without a state: left by an earlier sweep that did not finish its first epoch
-        cmd.arg("--overwrite");
+    if let Some(run) = RunFolder::find(&dir) {
+        if run.state_path().is_file() {
+            cmd.arg("--resume");
+        } else if run.model_path().is_file() {
+            // a model without a state: left by an earlier sweep that did not finish its first epoch
+            cmd.arg("--overwrite");
+        }
     }
     cmd.env("RAYON_NUM_THREADS", threads.to_string());
     let o = cmd.output().context("running qnn train")?;
@@ -171,7 +141,7 @@ fn train_point(args: &SweepArgs, p: &Point, threads: usize) -> Result<Option<Str
         .unwrap_or("qnn train failed")
         .trim_start_matches("error: ")
         .to_string();
-    checkpoint::write_atomic(&dir.join("error.txt"), msg.as_bytes())?;
+    files::write_atomic(&dir.join("error.txt"), msg.as_bytes())?;
     Ok(Some(msg))
 }
 
@@ -313,13 +283,14 @@ flags=\"${{point#*|}}\"
 dir={o}/points/\"$name\"
 mkdir -p \"$dir\"
 resume=\"\"
-if ls \"$dir\"/*.state.safetensors >/dev/null 2>&1; then resume=--resume; fi
+if ls \"$dir\"/*{state_suffix} >/dev/null 2>&1; then resume=--resume; fi
 # shellcheck disable=SC2086
 exec \"$QNN\" train {global} $flags --out \"$dir\" --json $resume
 ",
         last = points.len() - 1,
         qnn = shell_quote(&qnn.display().to_string()),
         global = global.join(" "),
+        state_suffix = run_folder::STATE_SUFFIX,
     );
     let targets: Vec<String> = args.targets.iter().map(|t| t.to_string()).collect();
     let collect = format!(
@@ -349,7 +320,7 @@ sbatch --dependency=afterany:\"$jid\" collect.slurm
         ("collect.slurm", collect),
         ("submit.sh", submit),
     ] {
-        checkpoint::write_atomic(&out.join(name), text.as_bytes())?;
+        files::write_atomic(&out.join(name), text.as_bytes())?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -419,11 +390,11 @@ fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
         row.status = format!("refused: {}", e.trim());
         return row;
     }
-    let (model, state) = point_files(dir);
-    let Some(model) = model else {
+    let Some(run) = RunFolder::find(dir).filter(|run| run.model_path().is_file()) else {
         row.status = "not trained yet".into();
         return row;
     };
+    let model = run.model_path();
     let (_, meta) = match checkpoint::load_model(&model) {
         Ok(m) => m,
         Err(e) => {
@@ -450,20 +421,7 @@ fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
     row.activations_uj = Some(e.activations_pj() * 1e-6);
     row.model_kib = Some(summary.weight_bytes as f64 / 1024.0);
     row.macs = Some(summary.macs);
-    let metrics = model.with_file_name(
-        model
-            .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .replace(".safetensors", ".metrics.jsonl")
-            })
-            .unwrap_or_default(),
-    );
-    if let Ok(text) = std::fs::read_to_string(&metrics) {
-        let reports: Vec<qnn::train::EpochReport> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
+    if let Ok(reports) = run.read_metrics() {
         if !reports.is_empty() {
             row.train_seconds = Some(reports.iter().map(|r| r.seconds).sum());
             row.images_per_second = Some(
@@ -471,10 +429,11 @@ fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
             );
         }
     }
-    row.status = match state.map(|s| progress_of(&s)) {
+    let state = run.state_path().is_file().then(|| run.saved_progress());
+    row.status = match state {
         Some(Ok((done, all))) if done >= all => "done".into(),
         Some(Ok((done, all))) => format!("unfinished (epoch {done} of {all})"),
-        Some(Err(e)) => format!("unreadable state: {e:#}"),
+        Some(Err(e)) => format!("unreadable state: {e}"),
         None => "no training state".into(),
     };
     row
@@ -522,7 +481,7 @@ fn collect(dir: &Path, targets: &[f64], profile: &EnergyProfile) -> Result<()> {
         jsonl.push_str(&serde_json::to_string(r)?);
         jsonl.push('\n');
     }
-    checkpoint::write_atomic(&dir.join("sweep.jsonl"), jsonl.as_bytes())?;
+    files::write_atomic(&dir.join("sweep.jsonl"), jsonl.as_bytes())?;
     let mut csv = String::from("point,status,dataset,bits,blocks,test_error,val_error,energy_uj,compute_uj,weights_uj,activations_uj,model_kib,macs,train_seconds,images_per_second\n");
     let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
     for r in &rows {
@@ -545,7 +504,7 @@ fn collect(dir: &Path, targets: &[f64], profile: &EnergyProfile) -> Result<()> {
             f(r.images_per_second)
         ));
     }
-    checkpoint::write_atomic(&dir.join("sweep.csv"), csv.as_bytes())?;
+    files::write_atomic(&dir.join("sweep.csv"), csv.as_bytes())?;
 
     let done: Vec<&Row> = rows
         .iter()
@@ -617,7 +576,7 @@ fn collect(dir: &Path, targets: &[f64], profile: &EnergyProfile) -> Result<()> {
             energy(&eight)
         ));
     }
-    checkpoint::write_atomic(&dir.join("sweep.md"), md.as_bytes())?;
+    files::write_atomic(&dir.join("sweep.md"), md.as_bytes())?;
     print!("{md}");
     if done.is_empty() {
         println!("no finished point yet: no plot");
@@ -707,7 +666,7 @@ fn draw<DB: DrawingBackend>(
 }
 
 fn plot(dir: &Path, rows: &[&Row], front: &[usize]) -> Result<()> {
-    super::plot::register_font();
+    run_folder::plot::register_font();
     let (w, h) = (960u32, 640u32);
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     draw(
@@ -716,7 +675,7 @@ fn plot(dir: &Path, rows: &[&Row], front: &[usize]) -> Result<()> {
         front,
     )
     .map_err(|e| anyhow::anyhow!("drawing the sweep: {e}"))?;
-    checkpoint::write_atomic(&dir.join("sweep.png"), &super::plot::image_png(&rgb, w, h)?)?;
+    files::write_atomic(&dir.join("sweep.png"), &run_folder::plot::png(&rgb, w, h)?)?;
     let mut svg = String::new();
     draw(
         SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area(),
@@ -724,6 +683,6 @@ fn plot(dir: &Path, rows: &[&Row], front: &[usize]) -> Result<()> {
         front,
     )
     .map_err(|e| anyhow::anyhow!("drawing the sweep: {e}"))?;
-    checkpoint::write_atomic(&dir.join("sweep.svg"), svg.as_bytes())?;
+    files::write_atomic(&dir.join("sweep.svg"), svg.as_bytes())?;
     Ok(())
 }

@@ -1,22 +1,24 @@
 //! `qnn train`, `qnn eval`, `qnn info`: the seed's job and its files.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use qnn::backend::Backend;
 use qnn::checkpoint::{self, percent};
 use qnn::data;
 use qnn::model::{Model, NetConfig};
 use qnn::quant::Nonlinearity;
 use qnn::run::{EpochOutcome, Run, RunSettings, Start};
+use qnn::run_folder::{RunFolder, StartFiles};
 use qnn::train::{EpochReport, Optimizer, TrainOptions};
 
-use super::{dataset_kind, open_device, plot, with_flag, Interrupted};
-use crate::{with_backend, EvalArgs, NetArgs, OptimizerChoice, TrainArgs};
+use super::args::{EvalArgs, NetArgs, OptimizerChoice, TrainArgs};
+use super::{dataset_kind, open_device, with_flag, Interrupted};
+use crate::with_backend;
 
 /// The network configuration the flags describe, for a data set of shape `chw`.
 pub fn net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig> {
@@ -46,82 +48,8 @@ pub fn net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig
     Ok(config)
 }
 
-/// The files of a run in its folder (`--out`), named after the model.
-pub struct Paths {
-    pub model: PathBuf,
-    pub metrics: PathBuf,
-    pub plot: PathBuf,
-    pub state: PathBuf,
-    pub lock: PathBuf,
-}
-
-impl Paths {
-    /// The run's model or state file where one exists already: a fresh run must not replace
-    /// it (`--resume`, `-ft 1` or `--overwrite` say what to do instead).
-    pub fn existing(&self) -> Option<&PathBuf> {
-        [&self.model, &self.state].into_iter().find(|f| f.exists())
-    }
-
-    pub fn new(out: &Path, name: &str) -> Self {
-        Paths {
-            model: out.join(format!("{name}.safetensors")),
-            metrics: out.join(format!("{name}.metrics.jsonl")),
-            plot: out.join(format!("{name}.png")),
-            state: out.join(format!("{name}.state.safetensors")),
-            lock: out.join(format!(".{name}.lock")),
-        }
-    }
-}
-
-/// Makes `out`, proves it writable and takes the run's lock file in it, held until the returned
-/// file is dropped (the OS releases it if the process dies), so two runs never write into one
-/// model's files at once.
-pub fn lock_run(out: &Path, paths: &Paths) -> Result<std::fs::File> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("--out {}: cannot create the folder", out.display()))?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&paths.lock)
-        .with_context(|| format!("--out {}: cannot write there", out.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "another qnn run is training into {} right now (it holds {}): wait for it, or use another --out",
-            paths.model.display(),
-            paths.lock.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            bail!("{}: cannot lock ({e})", paths.lock.display())
-        }
-    }
-}
-
-/// A run that neither resumes nor fine-tunes must not replace a model it did not produce.
-fn refuse_overwrite(args: &TrainArgs, paths: &Paths) -> Result<()> {
-    if args.resume || args.finetune == 1 || args.overwrite {
-        return Ok(());
-    }
-    let Some(f) = paths.existing() else {
-        return Ok(());
-    };
-    let what = match checkpoint::load_model(&paths.model) {
-        Ok((_, m)) => format!(
-            " (epoch {}, validation error {})",
-            m.epoch,
-            percent(m.val_error)
-        ),
-        Err(_) => String::new(),
-    };
-    bail!(
-        "{} already exists{what}: continue that run with --resume, fine-tune it with -ft 1, \
-         pass --overwrite to replace it, or choose another --out",
-        f.display()
-    )
-}
-
-pub fn train(args: TrainArgs) -> Result<()> {
+/// The run the flags describe, checked (messages name the flags).
+pub fn run_settings(args: &TrainArgs) -> Result<RunSettings> {
     let kind = dataset_kind(&args.net.dataset)?;
     let settings = RunSettings {
         dataset: kind,
@@ -144,6 +72,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
         valid: args.valid,
     };
     settings.validate().map_err(with_flag)?;
+    Ok(settings)
+}
+
+pub fn train(args: TrainArgs) -> Result<()> {
+    let settings = run_settings(&args)?;
     if args.stop_after == Some(0) {
         bail!("--stop-after 0: nothing would be trained; give at least 1 epoch");
     }
@@ -152,45 +85,39 @@ pub fn train(args: TrainArgs) -> Result<()> {
             "--resume continues a run as it was saved: it cannot be combined with --init or -ft 1"
         );
     }
-    let paths = Paths::new(&args.out, &settings.model_name());
+    let folder = RunFolder::new(&args.out, settings.model_name());
     // the output is checked, locked and protected before the (slow) data and device start
-    let _lock = lock_run(&args.out, &paths)?;
-    refuse_overwrite(&args, &paths)?;
-    let dataset = data::load(kind, &args.data_dir)?;
-    let read = |p: &Path, why: &str| {
-        std::fs::read(p).with_context(|| format!("{why} needs {}", p.display()))
-    };
-    let start_bytes = if args.finetune == 1 {
-        Some(read(&paths.model, "-ft 1")?)
+    let _lock = folder.lock()?;
+    let from = if args.finetune == 1 {
+        StartFiles::FineTune
     } else if let Some(init) = &args.init {
-        Some(read(init, "--init")?)
+        StartFiles::Init {
+            model: init.clone(),
+            overwrite: args.overwrite,
+        }
     } else if args.resume {
-        Some(read(&paths.state, "--resume")?)
+        StartFiles::Resume
     } else {
-        None
+        StartFiles::Fresh {
+            overwrite: args.overwrite,
+        }
     };
-    let best_model = if args.resume && paths.model.is_file() {
-        Some(read(&paths.model, "--resume")?)
-    } else {
-        None
-    };
-    let start = match &start_bytes {
-        None => Start::Fresh,
-        Some(b) if args.finetune == 1 => Start::FineTune(b),
-        Some(b) if args.init.is_some() => Start::Init(b),
-        Some(b) => Start::Resume {
-            state: b,
-            best_model: best_model.as_deref(),
-        },
-    };
+    folder.refuse_overwrite(&from)?;
+    let dataset = data::load(settings.dataset, &args.data_dir)?;
+    let start = folder.start_bytes(from)?;
     let mut dev = open_device(args.device)?;
     with_backend!(&mut dev, |b| run_training(
-        b, &args, settings, &dataset, start, &paths
+        b,
+        &args,
+        settings,
+        &dataset,
+        start.start(),
+        &folder
     ))
 }
 
 /// What went wrong loading the start of a run, with the file and flag that gave it.
-fn start_error(e: qnn::Error, args: &TrainArgs, paths: &Paths) -> anyhow::Error {
+fn start_error(e: qnn::Error, args: &TrainArgs, folder: &RunFolder) -> anyhow::Error {
     match e {
         qnn::Error::ResumeMismatch(changes) => {
             let lines: Vec<String> = changes
@@ -219,17 +146,17 @@ fn start_error(e: qnn::Error, args: &TrainArgs, paths: &Paths) -> anyhow::Error 
                 .collect();
             anyhow::anyhow!(
                 "{}: this run's settings differ from the saved run's, so resuming would train another run: {}. Resume with the same settings, or start a new run (--overwrite)",
-                paths.state.display(),
+                folder.state_path().display(),
                 lines.join("; ")
             )
         }
         e => {
             let file = if args.finetune == 1 {
-                format!("-ft 1 loads {}", paths.model.display())
+                format!("-ft 1 loads {}", folder.model_path().display())
             } else if let Some(init) = &args.init {
                 format!("--init {}", init.display())
             } else if args.resume {
-                format!("--resume loads {}", paths.state.display())
+                format!("--resume loads {}", folder.state_path().display())
             } else {
                 return with_flag(e);
             };
@@ -244,7 +171,7 @@ fn run_training<B: Backend>(
     settings: RunSettings,
     dataset: &data::Dataset,
     start: Start<'_>,
-    paths: &Paths,
+    folder: &RunFolder,
 ) -> Result<()> {
     let started = Instant::now();
     // first, so that a signal at any moment from here on ends the run with its report
@@ -278,11 +205,11 @@ fn run_training<B: Backend>(
     let resuming = matches!(start, Start::Resume { .. });
     let fine_tune = matches!(start, Start::FineTune(_));
     let mut run = pollster::block_on(Run::new(b, settings, dataset, start))
-        .map_err(|e| start_error(e, args, paths))?;
+        .map_err(|e| start_error(e, args, folder))?;
     if fine_tune {
         println!(
             "fine-tuning from {}: its validation error is {:.2}%; an epoch replaces it only by doing at least as well",
-            paths.model.display(),
+            folder.model_path().display(),
             run.state().best_val_error
         );
     }
@@ -293,7 +220,7 @@ fn run_training<B: Backend>(
         println!(
             "resuming after epoch {} of {epochs} (state in {})",
             run.state().epoch,
-            paths.state.display()
+            folder.state_path().display()
         );
     }
     let terminal = std::io::stderr().is_terminal();
@@ -343,19 +270,14 @@ fn run_training<B: Backend>(
             EpochOutcome::Finished(r) => r,
         };
         print_report(&report, epochs);
-        if report.improved {
-            let bytes = run
-                .best_model()
-                .expect("an improved epoch is the best model");
-            checkpoint::write_atomic(&paths.model, bytes)?;
-            saved_model = true;
+        let saved = pollster::block_on(folder.save_epoch(b, &run, &report))?;
+        saved_model |= saved.best_model;
+        if let Err(e) = saved.plot {
+            eprintln!(
+                "warning: could not draw {}: {e}",
+                folder.plot_path().display()
+            );
         }
-        write_metrics(&paths.metrics, run.history())?;
-        if let Err(e) = plot::curves(&paths.plot, run.history(), &run.settings.model_name()) {
-            eprintln!("warning: could not draw {}: {e}", paths.plot.display());
-        }
-        let state = pollster::block_on(run.state_bytes(b))?;
-        checkpoint::write_atomic(&paths.state, &state)?;
         if stop.load(Ordering::Relaxed) {
             // the signal came during validation: the epoch is complete and saved
             interrupted_in = Some((epoch, None));
@@ -384,14 +306,14 @@ fn run_training<B: Backend>(
     if fine_tune && run.best_is_starting_model() {
         println!(
             "no epoch did as well as the starting model: {} is unchanged",
-            paths.model.display()
+            folder.model_path().display()
         );
-    } else if saved_model || paths.model.is_file() && resuming {
-        println!("model:   {}", paths.model.display());
+    } else if saved_model || folder.model_path().is_file() && resuming {
+        println!("model:   {}", folder.model_path().display());
     }
     if !run.history().is_empty() {
-        println!("metrics: {}", paths.metrics.display());
-        println!("plot:    {}", paths.plot.display());
+        println!("metrics: {}", folder.metrics_path().display());
+        println!("plot:    {}", folder.plot_path().display());
     }
     if args.json {
         let j = serde_json::json!({
@@ -399,7 +321,7 @@ fn run_training<B: Backend>(
             "best_val_error": has_best.then_some(s.best_val_error),
             "test_error": has_best.then_some(s.test_error),
             "epochs_done": s.epoch,
-            "model": paths.model.is_file().then(|| paths.model.display().to_string()),
+            "model": folder.model_path().is_file().then(|| folder.model_path().display().to_string()),
             "interrupted": interrupted_in.is_some(),
             "seconds": seconds,
         });
@@ -411,10 +333,10 @@ fn run_training<B: Backend>(
                 "epochs 1–{} are saved (continue with --resume); the best model, epoch {}, is {}",
                 s.epoch,
                 s.best_epoch,
-                paths.model.display()
+                folder.model_path().display()
             )
         } else if fine_tune || resuming {
-            format!("{} is unchanged", paths.model.display())
+            format!("{} is unchanged", folder.model_path().display())
         } else {
             "no epoch finished, so no model was saved".to_string()
         };
@@ -443,16 +365,6 @@ fn print_report(r: &EpochReport, epochs: usize) {
     println!("  best validation error rate:    {:.2}%", r.best_val_error);
     println!("  test loss:                     {:.6}", r.test_loss);
     println!("  test error rate:               {:.2}%", r.test_error);
-}
-
-pub fn write_metrics(path: &Path, history: &[EpochReport]) -> Result<()> {
-    let mut text = String::new();
-    for r in history {
-        text.push_str(&serde_json::to_string(r)?);
-        text.push('\n');
-    }
-    checkpoint::write_atomic(path, text.as_bytes())?;
-    Ok(())
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {

@@ -23,7 +23,7 @@ impl Backend for GpuBackend {
         GpuBackend::set_profiling(self, on)
     }
 
-    fn take_profile(&mut self) -> Vec<(&'static str, &'static str, f64)> {
+    fn take_profile(&mut self) -> Vec<KernelTime> {
         GpuBackend::take_profile(self)
     }
 
@@ -93,7 +93,11 @@ impl Backend for GpuBackend {
             let bytes = &pixels[start * len..(start + n) * len];
             let b = self.alloc_bytes(bytes.len() as u64, bytes.len().div_ceil(4), Dtype::U32);
             self.write_bytes(b, bytes);
-            shards.push((b, start, n));
+            shards.push(Shard {
+                pixels: b,
+                first: start,
+                count: n,
+            });
         }
         let lab = self.alloc(count, Dtype::U32);
         self.write_u32(lab, &labels.iter().map(|&l| l as u32).collect::<Vec<_>>());
@@ -139,35 +143,16 @@ impl Backend for GpuBackend {
         ops::dense::gpu_grad_weight(self, s, dy, x, dw);
     }
 
-    fn bn_train(
-        &mut self,
-        s: ChannelShape,
-        x: Buf,
-        gamma: Buf,
-        beta: Buf,
-        y: Buf,
-        stats: Buf,
-        running: Buf,
-    ) {
-        ops::batchnorm::gpu_train(self, s, x, gamma, beta, y, stats, running);
+    fn bn_train(&mut self, bn: BatchNorm, x: Buf, y: Buf) {
+        ops::batchnorm::gpu_train(self, bn, x, y);
     }
 
-    fn bn_eval(&mut self, s: ChannelShape, x: Buf, gamma: Buf, beta: Buf, stats: Buf, y: Buf) {
-        ops::batchnorm::gpu_eval(self, s, x, gamma, beta, stats, y);
+    fn bn_eval(&mut self, bn: BatchNorm, x: Buf, y: Buf) {
+        ops::batchnorm::gpu_eval(self, bn, x, y);
     }
 
-    fn bn_backward(
-        &mut self,
-        s: ChannelShape,
-        dy: Buf,
-        x: Buf,
-        gamma: Buf,
-        stats: Buf,
-        dx: Buf,
-        dgamma: Buf,
-        dbeta: Buf,
-    ) {
-        ops::batchnorm::gpu_backward(self, s, dy, x, gamma, stats, dx, dgamma, dbeta);
+    fn bn_backward(&mut self, bn: BatchNorm, x: Buf, dy: Buf, dx: Buf, grads: BnGrads) {
+        ops::batchnorm::gpu_backward(self, bn, x, dy, dx, grads);
     }
 
     fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf) {
@@ -194,20 +179,11 @@ impl Backend for GpuBackend {
         ops::loss::gpu_squared_hinge(self, batch, y, labels, dy, acc);
     }
 
-    fn adam(
-        &mut self,
-        rule: UpdateRule,
-        cfg: AdamConfig,
-        p: Buf,
-        g: Buf,
-        m: Buf,
-        v: Buf,
-        step: Buf,
-    ) {
-        ops::optimizer::gpu_adam(self, rule, cfg, p, g, m, v, step);
+    fn adam(&mut self, rule: UpdateRule, cfg: AdamConfig, p: ParamTensors, step: Buf) {
+        ops::optimizer::gpu_adam(self, rule, cfg, p, step);
     }
 
-    fn sgd(&mut self, rule: UpdateRule, p: Buf, g: Buf, vel: Buf, step: Buf) {
-        ops::optimizer::gpu_sgd(self, rule, p, g, vel, step);
+    fn sgd(&mut self, rule: UpdateRule, p: ParamTensors, step: Buf) {
+        ops::optimizer::gpu_sgd(self, rule, p, step);
     }
 }

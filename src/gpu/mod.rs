@@ -9,7 +9,7 @@ pub mod shaders;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::backend::{Buf, Counters, Dtype};
+use crate::backend::{Buf, Counters, Dtype, Family, KernelTime};
 use crate::Error;
 pub use device::{best_adapter, AdapterChoice};
 pub use shaders::Shader;
@@ -24,49 +24,44 @@ pub enum Access {
     ReadWrite,
 }
 
-/// One compute entry point with its override constants and binding layout.
+/// One compute entry point with its override constants and binding layout. tests/
+/// kernel_contracts.rs checks every kernel of [`crate::ops::KERNELS`] against its WGSL.
 #[derive(Debug)]
 pub struct Kernel {
+    /// What the kernel computes, for profiles: the entry point, or for the convolution's one
+    /// entry point the pass its MODE constant selects.
+    pub name: &'static str,
+    /// The family it counts under in profiles.
+    pub family: Family,
     /// The WGSL file that holds the entry point.
     pub shader: &'static Shader,
     /// Name of the `@compute` function.
     pub entry: &'static str,
-    /// Pipeline-overridable constants: (name, value).
+    /// Pipeline-overridable constants: (name, value). Every `override` without a default that
+    /// the entry point reaches must be here (e.g. [`WG`] for the 1-D kernels).
     pub constants: &'static [(&'static str, f64)],
     /// Access of each storage buffer, bindings 1, 2, ….
     pub storage: &'static [Access],
+    /// Size in bytes of the uniform parameters at binding 0: `size_of` the launcher's
+    /// `#[repr(C)]` twin of the shader's `struct Params` (`GpuBackend::dispatch` checks it).
+    pub params_bytes: usize,
 }
 
 impl Kernel {
-    /// What the kernel computes, for profiles: the entry point, or for the convolution's one
-    /// entry point the pass its MODE constant selects.
+    /// What the kernel computes, for profiles.
     pub fn name(&self) -> &'static str {
-        match (self.entry, self.constants.first().map(|c| c.1 as u32)) {
-            ("conv_gemm", Some(0)) => "conv forward",
-            ("conv_gemm", Some(1)) => "conv grad input",
-            ("conv_gemm", Some(2)) => "conv grad weight",
-            ("sum_slices", _) => "conv grad weight (slice sum)",
-            (e, _) => e,
-        }
+        self.name
     }
 
     /// The family of ops a kernel belongs to, for the share of a training step each takes.
-    pub fn family(&self) -> &'static str {
-        match self.name() {
-            "conv forward" => "conv forward",
-            "conv grad input" => "conv grad input",
-            n if n.starts_with("conv grad weight") => "conv grad weight",
-            n if n.starts_with("bn_") || n.starts_with("channel_sum") => "batch norm",
-            "act_forward" | "act_backward" | "abs_max" | "weight_quantize" => "quantizers",
-            n if n.starts_with("pool") => "pooling",
-            "adam" | "sgd" => "optimizer",
-            "gather_batch" => "data",
-            "squared_hinge" => "loss",
-            n if n.starts_with("dense") => "dense",
-            _ => "other",
-        }
+    pub fn family(&self) -> Family {
+        self.family
     }
 }
+
+/// The override constant `WG` of shaders/common.wgsl (threads per workgroup of the 1-D
+/// kernels), for the `constants` of every kernel that uses it.
+pub const WG_CONSTANT: (&str, f64) = ("WG", WG as f64);
 
 /// GPU time per dispatch, measured with timestamp queries (one compute pass per dispatch while
 /// profiling, so the timestamps bracket exactly one kernel).
@@ -78,7 +73,8 @@ struct Profiler {
     samples: Vec<(&'static Kernel, f64)>,
 }
 
-/// Threads per workgroup of every 1-D kernel (the WebGPU default maximum).
+/// Threads per workgroup of every 1-D kernel (the WebGPU default maximum); the 1-D kernels get
+/// it as their override constant `WG` ([`WG_CONSTANT`]).
 pub const WG: u32 = 256;
 
 /// Workgroup grid for `n` threads of a 1-D kernel: x is capped at 65535 groups and y takes the
@@ -286,8 +282,8 @@ impl GpuBackend {
     }
 
     /// Records one dispatch of `k` with the uniform `params` (a `#[repr(C)]` Pod struct, the
-    /// twin of the shader's `struct Params`, of 4-byte fields) and the storage buffers `bufs`
-    /// bound at 1, 2, …
+    /// twin of the shader's `struct Params`, of 4-byte fields, `k.params_bytes` long) and the
+    /// storage buffers `bufs` bound at 1, 2, …
     pub(crate) fn dispatch<P: bytemuck::Pod>(
         &mut self,
         k: &'static Kernel,
@@ -295,7 +291,13 @@ impl GpuBackend {
         bufs: &[Buf],
         groups: [u32; 3],
     ) {
-        debug_assert_eq!(bufs.len(), k.storage.len(), "{}: binding count", k.entry);
+        debug_assert_eq!(bufs.len(), k.storage.len(), "{}: binding count", k.name);
+        assert_eq!(
+            std::mem::size_of::<P>(),
+            k.params_bytes,
+            "{}: size of the uniform parameters",
+            k.name
+        );
         let mut words: Vec<u32> = bytemuck::pod_collect_to_vec(bytemuck::bytes_of(params));
         words.resize(words.len().next_multiple_of(4).max(4), 0);
         let key = (
@@ -449,13 +451,17 @@ impl GpuBackend {
         true
     }
 
-    /// (kernel name, family, GPU seconds) of each dispatch timed since the last call.
-    pub fn take_profile(&mut self) -> Vec<(&'static str, &'static str, f64)> {
+    /// The GPU time of each dispatch timed since the last call.
+    pub fn take_profile(&mut self) -> Vec<KernelTime> {
         self.submit(None);
         match &mut self.profiler {
             Some(p) => std::mem::take(&mut p.samples)
                 .into_iter()
-                .map(|(k, t)| (k.name(), k.family(), t))
+                .map(|(k, seconds)| KernelTime {
+                    name: k.name,
+                    family: k.family,
+                    seconds,
+                })
                 .collect(),
             None => Vec::new(),
         }

@@ -9,6 +9,7 @@ use anyhow::Result;
 use eframe::egui;
 use qnn::data::{Dataset, DatasetKind};
 use qnn::inspect::{ConfusionMatrix, Explorer, Probe};
+use qnn::run_folder::RunFolder;
 use qnn::train::EpochReport;
 
 use super::settings::{Device, Settings};
@@ -173,7 +174,7 @@ impl QnnApp {
         let remembered: Option<Settings> =
             cc.storage.and_then(|s| eframe::get_value(s, SETTINGS_KEY));
         let settings = if launch.flags_given || remembered.is_none() {
-            Settings::from_args(&launch.train)
+            launch.settings.clone()
         } else {
             remembered.unwrap_or_default()
         };
@@ -222,11 +223,47 @@ impl QnnApp {
         if let Some(m) = &launch.model {
             app.load_model(m);
         }
-        if launch.train.resume && launch.start {
+        if launch.resume && launch.start {
             app.pending_start = false;
             app.start(StartFrom::Resume, &cc.egui_ctx);
         }
         app
+    }
+
+    /// Asks where to save the best model and writes it there (the same .safetensors as `qnn train`).
+    pub fn save_model_dialog(&mut self) {
+        let Some(bytes) = self.shown.best_model.clone() else {
+            return;
+        };
+        let name = self
+            .settings
+            .run_settings()
+            .map(|s| s.model_name())
+            .unwrap_or_else(|_| "model".into());
+        if let Some(p) = rfd::FileDialog::new()
+            .add_filter("qnn model", &["safetensors"])
+            .set_file_name(format!("{name}.safetensors"))
+            .save_file()
+        {
+            match qnn::files::write_atomic(&p, &bytes) {
+                Ok(()) => self.say(false, format!("saved {}", p.display())),
+                Err(e) => self.say(true, e.to_string()),
+            }
+        }
+    }
+
+    /// Asks where to save the loss and error curves and draws them there as a PNG.
+    pub fn export_curves_dialog(&mut self) {
+        if let Some(p) = rfd::FileDialog::new()
+            .add_filter("PNG", &["png"])
+            .set_file_name("curves.png")
+            .save_file()
+        {
+            match qnn::run_folder::plot::curves(&p, &self.shown.history, &self.shown.title) {
+                Ok(()) => self.say(false, format!("curves saved to {}", p.display())),
+                Err(e) => self.say(true, format!("{}: {e:#}", p.display())),
+            }
+        }
     }
 
     /// A line in the message area (`true`: an error).
@@ -302,12 +339,9 @@ impl QnnApp {
     }
 
     /// The run's files for the current settings.
-    pub fn run_files(&self) -> Option<crate::cli::train_cmd::Paths> {
+    pub fn run_files(&self) -> Option<RunFolder> {
         let s = self.settings.run_settings().ok()?;
-        Some(crate::cli::train_cmd::Paths::new(
-            &self.settings.out,
-            &s.model_name(),
-        ))
+        Some(RunFolder::new(&self.settings.out, s.model_name()))
     }
 
     /// Starts a run (the Start, Resume and Fine-tune buttons).
@@ -325,7 +359,7 @@ impl QnnApp {
         };
         if let (StartFrom::Fresh { overwrite: false }, Some(p)) = (&from, self.run_files()) {
             if let Some(f) = p.existing() {
-                self.ask = Some(Ask::Overwrite(f.clone()));
+                self.ask = Some(Ask::Overwrite(f));
                 return;
             }
         }
@@ -804,7 +838,7 @@ fn save_screenshot(path: &Path, img: &egui::ColorImage) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let png = crate::cli::plot::image_png(&rgb, w as u32, h as u32)?;
-    qnn::checkpoint::write_atomic(path, &png)?;
+    let png = qnn::run_folder::plot::png(&rgb, w as u32, h as u32)?;
+    qnn::files::write_atomic(path, &png)?;
     Ok(())
 }

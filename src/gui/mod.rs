@@ -9,7 +9,7 @@
 //! - `views.rs`: the drawing of each view.
 
 mod app;
-mod settings;
+pub mod settings;
 mod views;
 mod worker;
 
@@ -17,12 +17,14 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use crate::TrainArgs;
+use settings::Settings;
 
 /// What the command line asks of the window beyond the settings.
 pub struct Launch {
-    /// The command line's training flags.
-    pub train: TrainArgs,
+    /// The settings the command line's training flags give.
+    pub settings: Settings,
+    /// `--resume`: with `start`, continue the saved run.
+    pub resume: bool,
     /// Some training flag was given on the command line: its settings replace the remembered ones.
     pub flags_given: bool,
     /// Start training as soon as the window is up.

@@ -10,8 +10,6 @@ use qnn::run::RunSettings;
 use qnn::train::{Optimizer, TrainOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceChoice, OptimizerChoice, TrainArgs};
-
 /// Where training runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Device {
@@ -81,42 +79,6 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The settings of a `qnn train` command line.
-    pub fn from_args(a: &TrainArgs) -> Self {
-        let kind: Option<DatasetKind> = a.net.dataset.parse().ok();
-        Settings {
-            dataset: kind.map_or(a.net.dataset.clone(), |k| k.name().to_string()),
-            data_path: (kind != Some(DatasetKind::MnistMini))
-                .then(|| a.data_dir.clone())
-                .filter(|p| p.exists()),
-            bits: a.net.bits,
-            quantized: a.net.quantized == 1,
-            relu: a.net.nl != "hardtanh",
-            sym: a.net.sym == 1,
-            blocks: [
-                (a.net.nla, a.net.nfa),
-                (a.net.nlb, a.net.nfb),
-                (a.net.nlc, a.net.nfc),
-            ],
-            epochs: a.epochs,
-            lr: a.lr,
-            lr_final: a.lr_final,
-            batch: a.batch_size,
-            valid: a.valid,
-            flip: !a.no_flip,
-            shuffle: !a.no_shuffle,
-            seed: a.seed,
-            device: match a.device {
-                DeviceChoice::Auto => Device::Auto,
-                DeviceChoice::Gpu => Device::Gpu,
-                DeviceChoice::Cpu => Device::Cpu,
-            },
-            adam: a.optimizer == OptimizerChoice::Adam,
-            momentum: a.momentum,
-            out: a.out.clone(),
-        }
-    }
-
     /// The data set chosen.
     pub fn kind(&self) -> Result<DatasetKind, String> {
         self.dataset.parse()
@@ -182,7 +144,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_the_command_lines() {
+    fn default_settings_are_the_librarys_run() {
         let s = Settings::default();
         let r = s.run_settings().unwrap();
         assert_eq!(r, RunSettings::new(DatasetKind::MnistMini));

@@ -10,15 +10,12 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use qnn::backend::Backend;
-use qnn::checkpoint;
 use qnn::data::{Dataset, DatasetKind};
 use qnn::inspect::{predicted_classes, ConfusionMatrix, Probe};
-use qnn::run::{EpochOutcome, Run, RunSettings, Start};
+use qnn::run::{EpochOutcome, Run, RunSettings};
+use qnn::run_folder::{FolderError, RunFolder, StartFiles};
 use qnn::train::{EpochReport, StepWants};
 use qnn::{CpuBackend, GpuBackend};
-
-use crate::cli::plot;
-use crate::cli::train_cmd::{lock_run, write_metrics, Paths};
 
 /// Test images shown in the window's grid.
 pub const GRID_IMAGES: usize = 40;
@@ -215,47 +212,33 @@ fn drive<B: Backend>(
     send: &(dyn Fn(Event) + Sync),
 ) -> Result<(), String> {
     let settings = job.settings.clone();
-    let paths = Paths::new(&job.out, &settings.model_name());
-    let _lock = lock_run(&job.out, &paths).map_err(|e| format!("{e:#}"))?;
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    let (start_bytes, best_bytes) = match &job.start {
-        StartFrom::Fresh { overwrite } => {
-            if !overwrite {
-                if let Some(f) = paths.existing() {
-                    return Err(format!(
-                        "{} already exists: resume that run, or start over (replacing it)",
-                        f.display()
-                    ));
-                }
-            }
-            (None, None)
-        }
-        StartFrom::FineTune(bytes) => (Some(bytes.clone()), None),
-        StartFrom::Resume => (
-            Some(read(&paths.state)?),
-            paths
-                .model
-                .is_file()
-                .then(|| read(&paths.model))
-                .transpose()?,
-        ),
-    };
-    let start = match (&job.start, &start_bytes) {
-        (StartFrom::FineTune(_), Some(bytes)) => Start::FineTune(bytes),
-        (StartFrom::Resume, Some(state)) => Start::Resume {
-            state,
-            best_model: best_bytes.as_deref(),
+    let folder = RunFolder::new(&job.out, settings.model_name());
+    let _lock = folder.lock().map_err(|e| e.to_string())?;
+    let from = match &job.start {
+        StartFrom::Fresh { overwrite } => StartFiles::Fresh {
+            overwrite: *overwrite,
         },
-        _ => Start::Fresh,
+        StartFrom::FineTune(bytes) => StartFiles::FineTuneFrom(bytes.clone()),
+        StartFrom::Resume => StartFiles::Resume,
     };
-    let fine_tune = matches!(start, Start::FineTune(_));
-    let mut run = pollster::block_on(Run::new(b, settings, data, start)).map_err(|e| match e {
-        qnn::Error::ResumeMismatch(_) => format!(
-            "{}: {e}. Resume with the settings of that run, or start over",
-            paths.state.display()
+    // the window's words for a start it cannot make (the library's messages name the flags)
+    let start = folder.start_bytes(from).map_err(|e| match e {
+        FolderError::Exists { file, .. } => format!(
+            "{} already exists: resume that run, or start over (replacing it)",
+            file.display()
         ),
+        FolderError::Read { file, error, .. } => format!("{}: {error}", file.display()),
         e => e.to_string(),
     })?;
+    let fine_tune = matches!(job.start, StartFrom::FineTune(_));
+    let mut run =
+        pollster::block_on(Run::new(b, settings, data, start.start())).map_err(|e| match e {
+            qnn::Error::ResumeMismatch(_) => format!(
+                "{}: {e}. Resume with the settings of that run, or start over",
+                folder.state_path().display()
+            ),
+            e => e.to_string(),
+        })?;
     let pause = Arc::new(AtomicBool::new(false));
     run.share_pause_flag(pause.clone());
     let epochs = run.settings.options.epochs;
@@ -331,23 +314,14 @@ fn drive<B: Backend>(
             }
             EpochOutcome::Finished(r) => r,
         };
-        let write = |p: &std::path::Path, bytes: &[u8]| {
-            checkpoint::write_atomic(p, bytes).map_err(|e| e.to_string())
-        };
-        let best_model = if report.improved {
-            let bytes = run
-                .best_model()
-                .expect("an improved epoch is the best model");
-            write(&paths.model, bytes)?;
-            Some(bytes.to_vec())
-        } else {
-            None
-        };
-        write_metrics(&paths.metrics, run.history()).map_err(|e| format!("{e:#}"))?;
-        // the PNG is a convenience: a failure to draw it is not a failure of the run
-        let _ = plot::curves(&paths.plot, run.history(), &run.settings.model_name());
-        let state = pollster::block_on(run.state_bytes(b)).map_err(e)?;
-        write(&paths.state, &state)?;
+        // a failure to draw the PNG is not a failure of the run: the window ignores it
+        let saved =
+            pollster::block_on(folder.save_epoch(b, &run, &report)).map_err(|e| e.to_string())?;
+        let best_model = saved.best_model.then(|| {
+            run.best_model()
+                .expect("an improved epoch is the best model")
+                .to_vec()
+        });
         let confusion = pollster::block_on(run.validation_confusion(b, data)).map_err(e)?;
         send(Event::Grid(grid(&run, b)?));
         send(Event::Epoch {
@@ -374,7 +348,7 @@ fn drive<B: Backend>(
             s.best_epoch,
             s.best_val_error,
             s.test_error,
-            paths.model.display()
+            folder.model_path().display()
         ),
     });
     Ok(())

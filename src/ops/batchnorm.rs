@@ -3,8 +3,8 @@
 //!
 //! Tensors are seen as [batch, channels, hw]. Statistics buffers hold [mean 0..C, inv_std C..2C].
 
-use crate::backend::{Buf, ChannelShape};
-use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::backend::{BatchNorm, BnGrads, Buf, ChannelShape, Family};
+use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
 use crate::ops::pool;
 use crate::par;
 use crate::quant::{ActFn, ActQuant};
@@ -544,53 +544,77 @@ pub fn channel_sum(s: ChannelShape, x: &[f32], out: &mut [f32]) {
 
 use Access::{Read as R, ReadWrite as W};
 
-static PARTIAL: Kernel = Kernel {
+pub(crate) static PARTIAL: Kernel = Kernel {
+    name: "bn_partial",
+    family: Family::BatchNorm,
     shader: &shaders::BATCHNORM,
     entry: "bn_partial",
     constants: &[],
     storage: &[R, R, R, W, W, W, W],
+    params_bytes: size_of::<Params>(),
 };
-static STATS: Kernel = Kernel {
+pub(crate) static STATS: Kernel = Kernel {
+    name: "bn_stats",
+    family: Family::BatchNorm,
     shader: &shaders::BATCHNORM,
     entry: "bn_stats",
-    constants: &[],
+    constants: &[("EPS", EPS as f64), ("ALPHA", ALPHA as f64)],
     storage: &[R, R, R, W, W, W, W],
+    params_bytes: size_of::<Params>(),
 };
-static APPLY: Kernel = Kernel {
+pub(crate) static APPLY: Kernel = Kernel {
+    name: "bn_apply",
+    family: Family::BatchNorm,
     shader: &shaders::BATCHNORM,
     entry: "bn_apply",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: &[R, R, R, W, W],
+    params_bytes: size_of::<Params>(),
 };
-static BACK_PARTIAL: Kernel = Kernel {
+pub(crate) static BACK_PARTIAL: Kernel = Kernel {
+    name: "bn_backward_partial",
+    family: Family::BatchNorm,
     shader: &shaders::BATCHNORM_BACKWARD,
     entry: "bn_backward_partial",
     constants: &[],
     storage: &[R, R, R, R, W, W, W, W],
+    params_bytes: size_of::<Params>(),
 };
-static BACK_REDUCE: Kernel = Kernel {
+pub(crate) static BACK_REDUCE: Kernel = Kernel {
+    name: "bn_backward_reduce",
+    family: Family::BatchNorm,
     shader: &shaders::BATCHNORM_BACKWARD,
     entry: "bn_backward_reduce",
     constants: &[],
     storage: &[R, R, R, R, W, W, W, W],
+    params_bytes: size_of::<Params>(),
 };
-static BACK_APPLY: Kernel = Kernel {
+pub(crate) static BACK_APPLY: Kernel = Kernel {
+    name: "bn_backward_apply",
+    family: Family::BatchNorm,
     shader: &shaders::BATCHNORM_BACKWARD,
     entry: "bn_backward_apply",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: &[R, R, R, R, W, W, W, W],
+    params_bytes: size_of::<Params>(),
 };
-static CHANNEL_SUM_PARTIAL: Kernel = Kernel {
+pub(crate) static CHANNEL_SUM_PARTIAL: Kernel = Kernel {
+    name: "channel_sum_partial",
+    family: Family::BatchNorm,
     shader: &shaders::REDUCE,
     entry: "channel_sum_partial",
     constants: &[],
     storage: &[R, W, W],
+    params_bytes: size_of::<Params>(),
 };
-static CHANNEL_SUM: Kernel = Kernel {
+pub(crate) static CHANNEL_SUM: Kernel = Kernel {
+    name: "channel_sum",
+    family: Family::BatchNorm,
     shader: &shaders::REDUCE,
     entry: "channel_sum",
     constants: &[],
     storage: &[R, W, W],
+    params_bytes: size_of::<Params>(),
 };
 
 /// The uniform parameters of batchnorm.wgsl, batchnorm_backward.wgsl and reduce.wgsl — the
@@ -637,53 +661,45 @@ impl Params {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gpu_train(
-    g: &mut GpuBackend,
-    s: ChannelShape,
-    x: Buf,
-    gamma: Buf,
-    beta: Buf,
-    y: Buf,
-    stats: Buf,
-    running: Buf,
-) {
+pub(crate) fn gpu_train(g: &mut GpuBackend, bn: BatchNorm, x: Buf, y: Buf) {
+    let (s, pr, st) = (bn.shape, bn.params, bn.stats);
     let p = Params::new(s);
     let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
-    let bufs = [x, gamma, beta, y, stats, running, part];
+    let bufs = [x, pr.gamma, pr.beta, y, st.batch, st.running, part];
     g.dispatch(&PARTIAL, &p, &bufs, p.partial_grid());
     g.dispatch(&STATS, &p, &bufs, p.merge_grid());
     g.dispatch(&APPLY, &p, &bufs[..5], grid_1d(s.len()));
 }
 
-pub(crate) fn gpu_eval(
-    g: &mut GpuBackend,
-    s: ChannelShape,
-    x: Buf,
-    gamma: Buf,
-    beta: Buf,
-    stats: Buf,
-    y: Buf,
-) {
+/// Normalizes with the running statistics (the APPLY kernel reads its statistics at binding 5).
+pub(crate) fn gpu_eval(g: &mut GpuBackend, bn: BatchNorm, x: Buf, y: Buf) {
+    let (s, pr) = (bn.shape, bn.params);
     let p = Params::new(s);
-    g.dispatch(&APPLY, &p, &[x, gamma, beta, y, stats], grid_1d(s.len()));
+    let bufs = [x, pr.gamma, pr.beta, y, bn.stats.running];
+    g.dispatch(&APPLY, &p, &bufs, grid_1d(s.len()));
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn gpu_backward(
     g: &mut GpuBackend,
-    s: ChannelShape,
-    dy: Buf,
+    bn: BatchNorm,
     x: Buf,
-    gamma: Buf,
-    stats: Buf,
+    dy: Buf,
     dx: Buf,
-    dgamma: Buf,
-    dbeta: Buf,
+    d: BnGrads,
 ) {
+    let s = bn.shape;
     let p = Params::new(s);
     let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
-    let bufs = [dy, x, gamma, stats, dx, dgamma, dbeta, part];
+    let bufs = [
+        dy,
+        x,
+        bn.params.gamma,
+        bn.stats.batch,
+        dx,
+        d.dgamma,
+        d.dbeta,
+        part,
+    ];
     g.dispatch(&BACK_PARTIAL, &p, &bufs, p.partial_grid());
     g.dispatch(&BACK_REDUCE, &p, &bufs, p.merge_grid());
     g.dispatch(&BACK_APPLY, &p, &bufs, grid_1d(s.len()));

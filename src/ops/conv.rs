@@ -9,8 +9,8 @@
 //! GPU: implicit GEMM (no im2col buffer), 64×64 tiles in workgroup memory; the weight gradient
 //! splits its long K = batch·h·w over slices that a second kernel adds in a fixed order.
 
-use crate::backend::{Buf, ConvShape};
-use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::backend::{Buf, ConvShape, Family};
+use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
 use crate::ops::gemm;
 use crate::par;
 use std::ops::Range;
@@ -402,29 +402,41 @@ pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
 
 const RW: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
-static FORWARD: Kernel = Kernel {
+pub(crate) static FORWARD: Kernel = Kernel {
+    name: "conv forward",
+    family: Family::ConvForward,
     shader: &shaders::CONV,
     entry: "conv_gemm",
     constants: &[("MODE", 0.0)],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
-static GRAD_INPUT: Kernel = Kernel {
+pub(crate) static GRAD_INPUT: Kernel = Kernel {
+    name: "conv grad input",
+    family: Family::ConvGradInput,
     shader: &shaders::CONV,
     entry: "conv_gemm",
     constants: &[("MODE", 1.0)],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
-static GRAD_WEIGHT: Kernel = Kernel {
+pub(crate) static GRAD_WEIGHT: Kernel = Kernel {
+    name: "conv grad weight",
+    family: Family::ConvGradWeight,
     shader: &shaders::CONV,
     entry: "conv_gemm",
     constants: &[("MODE", 2.0)],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
-static SUM_SLICES: Kernel = Kernel {
+pub(crate) static SUM_SLICES: Kernel = Kernel {
+    name: "conv grad weight (slice sum)",
+    family: Family::ConvGradWeight,
     shader: &shaders::CONV,
     entry: "sum_slices",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
 
 const TILE: usize = 64;

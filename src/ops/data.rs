@@ -1,8 +1,8 @@
 //! Batch assembly: gather u8 images by index, scale to [−1, 1], optional left-right flip —
 //! shaders/data.wgsl.
 
-use crate::backend::{Buf, ImageSet};
-use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::backend::{Buf, Family, ImageSet};
+use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
 
 /// Pixel scaling (docs/spec.md): x·2/255 − 1.
 pub fn scale_pixel(v: u8) -> f32 {
@@ -59,11 +59,14 @@ pub fn gather_batch(
 // ---- GPU ----------------------------------------------------------------------------------
 
 use Access::{Read as R, ReadWrite as W};
-static GATHER: Kernel = Kernel {
+pub(crate) static GATHER: Kernel = Kernel {
+    name: "gather_batch",
+    family: Family::Data,
     shader: &shaders::DATA,
     entry: "gather_batch",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: &[R, R, R, W, W],
+    params_bytes: size_of::<Params>(),
 };
 
 /// The uniform parameters of data.wgsl — the twin of its `struct Params`, field by field.
@@ -95,21 +98,21 @@ pub(crate) fn gpu_gather_batch(
     x: Buf,
     labels: Buf,
 ) {
-    for &(shard, start, count) in &set.shards {
+    for shard in &set.shards {
         let p = Params {
             batch: batch as u32,
             c: set.c as u32,
             h: set.h as u32,
             w: set.w as u32,
             count: set.count as u32,
-            shard_start: start as u32,
-            shard_count: count as u32,
+            shard_start: shard.first as u32,
+            shard_count: shard.count as u32,
             _pad: 0,
         };
         g.dispatch(
             &GATHER,
             &p,
-            &[shard, indices, set.labels, x, labels],
+            &[shard.pixels, indices, set.labels, x, labels],
             grid_1d(batch * set.image_len()),
         );
     }

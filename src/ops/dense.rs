@@ -3,8 +3,8 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::backend::{Buf, DenseShape};
-use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::backend::{Buf, DenseShape, Family};
+use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
 
 fn view(d: &[f32], r: usize, c: usize) -> ArrayView2<'_, f32> {
     ArrayView2::from_shape((r, c), &d[..r * c]).expect("shape checked by caller")
@@ -54,23 +54,32 @@ pub fn grad_weight(s: DenseShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
 // ---- GPU ----------------------------------------------------------------------------------
 
 const RW: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
-static FORWARD: Kernel = Kernel {
+pub(crate) static FORWARD: Kernel = Kernel {
+    name: "dense_forward",
+    family: Family::Dense,
     shader: &shaders::DENSE,
     entry: "dense_forward",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
-static GRAD_INPUT: Kernel = Kernel {
+pub(crate) static GRAD_INPUT: Kernel = Kernel {
+    name: "dense_grad_input",
+    family: Family::Dense,
     shader: &shaders::DENSE,
     entry: "dense_grad_input",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
-static GRAD_WEIGHT: Kernel = Kernel {
+pub(crate) static GRAD_WEIGHT: Kernel = Kernel {
+    name: "dense_grad_weight",
+    family: Family::Dense,
     shader: &shaders::DENSE,
     entry: "dense_grad_weight",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
 
 /// The uniform parameters of dense.wgsl — the twin of its `struct Params`.

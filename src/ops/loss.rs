@@ -1,6 +1,6 @@
 //! Squared hinge loss, its gradient and the error count — shaders/loss.wgsl.
 
-use crate::backend::{Buf, CLASSES};
+use crate::backend::{Buf, Family, CLASSES};
 use crate::gpu::{shaders, Access, GpuBackend, Kernel};
 
 /// Index of the first maximum (numpy's argmax).
@@ -69,16 +69,19 @@ struct Params {
     _pad: [u32; 2],
 }
 
-static SQUARED_HINGE: Kernel = Kernel {
+pub(crate) static SQUARED_HINGE: Kernel = Kernel {
+    name: "squared_hinge",
+    family: Family::Loss,
     shader: &shaders::LOSS,
     entry: "squared_hinge",
-    constants: &[],
+    constants: &[("CLASSES", CLASSES as f64)],
     storage: &[
         Access::Read,
         Access::Read,
         Access::ReadWrite,
         Access::ReadWrite,
     ],
+    params_bytes: size_of::<Params>(),
 };
 
 pub(crate) fn gpu_squared_hinge(

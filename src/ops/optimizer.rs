@@ -1,8 +1,8 @@
 //! Adam (Lasagne's form), SGD with momentum, and BinaryNet's scaled-and-clipped rule for
 //! quantized weights — shaders/optimizer.wgsl.
 
-use crate::backend::{AdamConfig, Buf, StepScalars, UpdateRule};
-use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::backend::{AdamConfig, Buf, Family, ParamTensors, StepScalars, UpdateRule};
+use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
 
 fn apply_rule(rule: UpdateRule, old: f32, new: f32) -> f32 {
     match rule {
@@ -45,17 +45,23 @@ pub fn sgd(rule: UpdateRule, p: &mut [f32], g: &[f32], vel: &mut [f32], step: &[
 // ---- GPU ----------------------------------------------------------------------------------
 
 use Access::{Read as R, ReadWrite as W};
-static ADAM: Kernel = Kernel {
+pub(crate) static ADAM: Kernel = Kernel {
+    name: "adam",
+    family: Family::Optimizer,
     shader: &shaders::OPTIMIZER,
     entry: "adam",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: &[R, R, W, W, W],
+    params_bytes: size_of::<Params>(),
 };
-static SGD: Kernel = Kernel {
+pub(crate) static SGD: Kernel = Kernel {
+    name: "sgd",
+    family: Family::Optimizer,
     shader: &shaders::OPTIMIZER,
     entry: "sgd",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: &[R, R, W, W],
+    params_bytes: size_of::<Params>(),
 };
 
 /// The uniform parameters of optimizer.wgsl — the twin of its `struct Params`, field by field.
@@ -88,38 +94,30 @@ fn params(rule: UpdateRule, n: usize, cfg: AdamConfig) -> Params {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn gpu_adam(
     g: &mut GpuBackend,
     rule: UpdateRule,
     cfg: AdamConfig,
-    p: Buf,
-    grad: Buf,
-    m: Buf,
-    v: Buf,
+    t: ParamTensors,
     step: Buf,
 ) {
     debug_assert!(step.len >= StepScalars::LEN);
+    let n = t.value.len;
     g.dispatch(
         &ADAM,
-        &params(rule, p.len, cfg),
-        &[grad, step, p, m, v],
-        grid_1d(p.len),
+        &params(rule, n, cfg),
+        &[t.grad, step, t.value, t.m, t.v],
+        grid_1d(n),
     );
 }
 
-pub(crate) fn gpu_sgd(
-    g: &mut GpuBackend,
-    rule: UpdateRule,
-    p: Buf,
-    grad: Buf,
-    vel: Buf,
-    step: Buf,
-) {
+/// SGD's velocity is `t.m`.
+pub(crate) fn gpu_sgd(g: &mut GpuBackend, rule: UpdateRule, t: ParamTensors, step: Buf) {
+    let n = t.value.len;
     g.dispatch(
         &SGD,
-        &params(rule, p.len, AdamConfig::default()),
-        &[grad, step, p, vel],
-        grid_1d(p.len),
+        &params(rule, n, AdamConfig::default()),
+        &[t.grad, step, t.value, t.m],
+        grid_1d(n),
     );
 }

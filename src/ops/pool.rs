@@ -1,8 +1,8 @@
 //! Max pool 2×2 stride 2 (floor) — shaders/pool.wgsl. The first maximum of each window in
 //! row-major order wins; backward routes the gradient to it alone.
 
-use crate::backend::{Buf, PoolShape};
-use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::backend::{Buf, Family, PoolShape};
+use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
 use crate::par;
 
 /// Which of a window's four values (row-major a, b / c, d) is its first maximum, as 0..3.
@@ -145,17 +145,23 @@ pub fn backward(s: PoolShape, x: &[f32], dy: &[f32], dx: &mut [f32]) {
 // ---- GPU ----------------------------------------------------------------------------------
 
 const RW: &[Access] = &[Access::Read, Access::Read, Access::ReadWrite];
-static FORWARD: Kernel = Kernel {
+pub(crate) static FORWARD: Kernel = Kernel {
+    name: "pool_forward",
+    family: Family::Pooling,
     shader: &shaders::POOL,
     entry: "pool_forward",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
-static BACKWARD: Kernel = Kernel {
+pub(crate) static BACKWARD: Kernel = Kernel {
+    name: "pool_backward",
+    family: Family::Pooling,
     shader: &shaders::POOL,
     entry: "pool_backward",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
 
 /// The uniform parameters of pool.wgsl — the twin of its `struct Params`.

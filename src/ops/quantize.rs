@@ -1,8 +1,8 @@
 //! Activation and weight quantizers — shaders/quantize.wgsl; the scalar definitions are in
 //! `crate::quant`.
 
-use crate::backend::Buf;
-use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel};
+use crate::backend::{Buf, Family};
+use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
 use crate::par;
 use crate::quant::{ActFn, ActQuant, Nonlinearity, WeightQuant};
 
@@ -75,29 +75,41 @@ pub fn weight_quantize(q: WeightQuant, w: &[f32], wq: &mut [f32]) -> f32 {
 // ---- GPU ----------------------------------------------------------------------------------
 
 const RW: &[Access] = &[Access::Read, Access::Read, Access::ReadWrite];
-static ACT_FORWARD: Kernel = Kernel {
+pub(crate) static ACT_FORWARD: Kernel = Kernel {
+    name: "act_forward",
+    family: Family::Quantizers,
     shader: &shaders::QUANTIZE,
     entry: "act_forward",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
-static ACT_BACKWARD: Kernel = Kernel {
+pub(crate) static ACT_BACKWARD: Kernel = Kernel {
+    name: "act_backward",
+    family: Family::Quantizers,
     shader: &shaders::QUANTIZE,
     entry: "act_backward",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
-static ABS_MAX: Kernel = Kernel {
+pub(crate) static ABS_MAX: Kernel = Kernel {
+    name: "abs_max",
+    family: Family::Quantizers,
     shader: &shaders::QUANTIZE,
     entry: "abs_max",
     constants: &[],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
-static WEIGHT: Kernel = Kernel {
+pub(crate) static WEIGHT: Kernel = Kernel {
+    name: "weight_quantize",
+    family: Family::Quantizers,
     shader: &shaders::QUANTIZE,
     entry: "weight_quantize",
-    constants: &[],
+    constants: &[WG_CONSTANT],
     storage: RW,
+    params_bytes: size_of::<Params>(),
 };
 
 /// The uniform parameters of quantize.wgsl — the twin of its `struct Params`, field by field.

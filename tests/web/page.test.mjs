@@ -64,6 +64,13 @@ test("WebGPU (SwiftShader) trains mnist-mini well above chance", async () => {
 
 test("a corrupt model file gives a message and the page keeps working", async () => {
   const { page, errors } = await open("device=cpu");
+  // a page without parameters shows the library's defaults (RunSettings::new)
+  const field = (name) => page.inputValue(`input[name=${name}]`);
+  assert.deepEqual(
+    [await field("bits"), await field("nfa"), await field("nfb"), await field("epochs"), await field("lr"), await field("lr_final"), await field("batch"), await field("seed")],
+    ["4", "32", "64", "10", "0.03", "3e-7", "64", "1234"]);
+  assert.equal(await page.isChecked("input[name=flip]"), true);
+  assert.equal(await page.isChecked("input[name=quantized]"), true);
   await page.setInputFiles("#model", { name: "broken.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":") });
   await page.waitForFunction(() => document.getElementById("message").textContent.length > 0, null, { timeout: 30_000 });
   const msg = await page.textContent("#message");

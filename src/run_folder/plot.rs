@@ -1,15 +1,19 @@
-//! `{name}.png`: loss and error curves per epoch (plotters, with an embedded font so it draws
-//! the same on a machine without fonts).
+//! The run's plot, `NAME.png`: loss and error curves per epoch (plotters, with an embedded font
+//! so it draws the same on a machine without fonts), and the PNG encoding other plots and the
+//! window's screenshots share.
 
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::Result;
 use plotters::prelude::*;
-use qnn::train::EpochReport;
+
+use super::FolderError;
+use crate::train::EpochReport;
 
 static FONT: Once = Once::new();
 
+/// Makes plotters' `"sans-serif"` the embedded DejaVu Sans (once per process); call it before
+/// drawing text with plotters.
 pub fn register_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
@@ -62,17 +66,19 @@ fn panel<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws the curves of `history` into `path` (written atomically).
-pub fn curves(path: &Path, history: &[EpochReport], title: &str) -> Result<()> {
+/// Draws the curves of `history` (loss on the left, error rates on the right), titled `title`,
+/// into the PNG file `path` (written atomically).
+pub fn curves(path: &Path, history: &[EpochReport], title: &str) -> Result<(), FolderError> {
+    let drawing = |e: &dyn std::fmt::Display| FolderError::Plot(e.to_string());
     register_font();
     let (w, h) = (1100u32, 440u32);
     let mut pixels = vec![0u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        root.fill(&WHITE).map_err(|e| drawing(&e))?;
         let root = root
             .titled(title, ("sans-serif", 16))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| drawing(&e))?;
         let (left, right) = root.split_horizontally(w / 2);
         let pts = |f: fn(&EpochReport) -> f64| {
             history
@@ -88,7 +94,7 @@ pub fn curves(path: &Path, history: &[EpochReport], title: &str) -> Result<()> {
                 ("validation", RED, pts(|r| r.val_loss)),
             ],
         )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| drawing(&e))?;
         panel(
             &right,
             "error %",
@@ -97,18 +103,20 @@ pub fn curves(path: &Path, history: &[EpochReport], title: &str) -> Result<()> {
                 ("test (best epoch)", GREEN, pts(|r| r.test_error)),
             ],
         )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| drawing(&e))?;
+        root.present().map_err(|e| drawing(&e))?;
     }
-    let img = image_png(&pixels, w, h)?;
-    qnn::checkpoint::write_atomic(path, &img)?;
+    let img = png(&pixels, w, h)?;
+    crate::files::write_atomic(path, &img)?;
     Ok(())
 }
 
-/// Encodes RGB pixels as PNG (plotters' bitmap encoder only writes to a path, not atomically).
-pub fn image_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
+/// Encodes `w`×`h` RGB pixels (3 bytes each, rows top down) as a PNG file's bytes, for an atomic
+/// write (plotters' bitmap encoder only writes to a path, not atomically).
+pub fn png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, FolderError> {
     let mut out = Vec::new();
     let enc = image::codecs::png::PngEncoder::new(&mut out);
-    image::ImageEncoder::write_image(enc, rgb, w, h, image::ColorType::Rgb8)?;
+    image::ImageEncoder::write_image(enc, rgb, w, h, image::ColorType::Rgb8)
+        .map_err(|e| FolderError::Plot(e.to_string()))?;
     Ok(out)
 }

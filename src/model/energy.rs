@@ -16,7 +16,7 @@
 
 use serde::Deserialize;
 
-use crate::model::NetConfig;
+use super::config::NetConfig;
 use crate::Error;
 
 /// A constant of the profile with where it comes from.
@@ -47,7 +47,7 @@ pub struct EnergyProfile {
     pub input_bits: Constant,
 }
 
-const DEFAULT_PROFILE: &str = include_str!("../assets/energy/horowitz-45nm.json");
+const DEFAULT_PROFILE: &str = include_str!("../../assets/energy/horowitz-45nm.json");
 
 impl Default for EnergyProfile {
     fn default() -> Self {

@@ -1,0 +1,469 @@
+//! The command line's flags: one clap struct per subcommand, the network flags (`NetArgs`) that
+//! `train`, `bench`, `energy`, `sweep`, `import-npz` and `gui` share, and the rewriting of the
+//! seed's single-dash flags.
+
+use std::path::PathBuf;
+
+#[cfg(feature = "gui")]
+use crate::gui::settings::{Device, Settings};
+#[cfg(feature = "gui")]
+use qnn::data::DatasetKind;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "qnn", version, about = "Train quantized (binary / n-bit) neural networks on WebGPU or the CPU", long_about = None, args_override_self = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train the seed's A/B/C network (accepts train_quantized.py's flags as written).
+    Train(TrainArgs),
+    /// Test loss and error of a saved model.
+    Eval(EvalArgs),
+    /// A saved model's configuration and layer summary.
+    Info {
+        /// The .safetensors model file.
+        file: PathBuf,
+    },
+    /// Benchmarks: `ops` (per-op time and GFLOP/s) or `train` (training images/s).
+    Bench(BenchArgs),
+    /// Download MNIST or CIFAR-10 (official archives, checksums verified).
+    Download {
+        /// mnist or cifar-10
+        dataset: String,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Convert a model saved by the seed (np.savez, Lasagne order) into a qnn model.
+    ImportNpz(ImportArgs),
+    /// Energy per inference of a model (or of the network the flags describe), layer by layer.
+    Energy(EnergyArgs),
+    /// Train a grid of bit widths × network sizes and find the minimum-energy networks.
+    Sweep(SweepArgs),
+    /// Open the desktop window: train and watch the network learn (accepts `qnn train`'s flags).
+    #[cfg(feature = "gui")]
+    Gui(GuiArgs),
+}
+
+#[cfg(feature = "gui")]
+#[derive(Args, Debug)]
+pub struct GuiArgs {
+    /// Settings for the window (they replace the remembered ones when any is given).
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Start training as soon as the window opens (with --resume: continue the saved run).
+    #[arg(long)]
+    pub start: bool,
+    /// Close the window when the run ends (a scripted run: prints each epoch, exits 0 when it
+    /// trained, 1 when it failed).
+    #[arg(long)]
+    pub exit_when_done: bool,
+    /// Save a PNG of the window just before it closes.
+    #[arg(long, value_name = "PNG")]
+    pub screenshot: Option<PathBuf>,
+    /// Open this saved model to explore (filters, histograms, test images, draw pad), evaluate
+    /// or fine-tune.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct EnergyArgs {
+    /// A .safetensors model; without one, the network of the flags below.
+    pub model: Option<PathBuf>,
+    /// Energy constants (JSON, the format of assets/energy/horowitz-45nm.json).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Bit widths to train: 0 (binary, hardtanh ±1), 2 … 16, or `float`.
+    #[arg(long, value_delimiter = ',', default_value = "0,2,4,8")]
+    pub bits: Vec<String>,
+    /// Filters per layer, the same in blocks A, B and C.
+    #[arg(long, value_delimiter = ',', default_value = "16,32")]
+    pub filters: Vec<usize>,
+    /// Layers per block.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub layers: Vec<usize>,
+    /// A grid file instead of --bits/--filters/--layers: one point per line, `qnn train` flags
+    /// (e.g. `-nb 4 -nla 2 -nfa 32 -nlb 2 -nfb 64 -nlc 2 -nfc 64`); # starts a comment.
+    #[arg(long)]
+    pub grid: Option<PathBuf>,
+    /// The sweep's folder: one folder per point, and the results.
+    #[arg(long, default_value = "sweep")]
+    pub out: PathBuf,
+    /// Points trained at once (on the CPU each gets its share of the cores).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Test errors (%) for the minimum-energy table.
+    #[arg(long, value_delimiter = ',', default_value = "2,5,10")]
+    pub targets: Vec<f64>,
+    /// Energy constants (JSON).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Write a Slurm job array for the grid (and a job that collects it) instead of training.
+    #[arg(long, value_enum)]
+    pub emit: Option<EmitChoice>,
+    /// Build the results, plot and table from the finished point folders in DIR, wherever they ran.
+    #[arg(long, value_name = "DIR")]
+    pub collect: Option<PathBuf>,
+    /// `qnn train` flags for every point, after `--` (e.g. `-- -ds mnist-mini -ne 3`).
+    #[arg(last = true, allow_hyphen_values = true)]
+    pub train: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EmitChoice {
+    Slurm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    /// A hardware GPU if there is one, else the CPU backend.
+    Auto,
+    /// wgpu, even on a software adapter (llvmpipe, SwiftShader, WARP).
+    Gpu,
+    /// The multi-threaded CPU backend.
+    Cpu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerChoice {
+    Adam,
+    Sgd,
+}
+
+/// The network flags shared by train and import-npz (the seed's names are the short aliases).
+#[derive(Args, Debug, Clone)]
+pub struct NetArgs {
+    /// Data set: MNIST, CIFAR-10 or mnist-mini (embedded). [seed: -ds]
+    #[arg(long = "dataset", alias = "ds", default_value = "mnist-mini")]
+    pub dataset: String,
+    /// Bits of weights and activations, 0 (binary) to 16. [seed: -nb]
+    #[arg(long = "bits", alias = "nb", default_value_t = 4)]
+    pub bits: u32,
+    /// 1: quantized network, 0: float. [seed: -q]
+    #[arg(long = "quantized", alias = "q", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub quantized: u8,
+    /// Layers in block A. [seed: -nla]
+    #[arg(long = "layers-a", alias = "nla", default_value_t = 1)]
+    pub nla: usize,
+    /// Filters per layer in block A. [seed: -nfa]
+    #[arg(long = "filters-a", alias = "nfa", default_value_t = 32)]
+    pub nfa: usize,
+    /// Layers in block B. [seed: -nlb]
+    #[arg(long = "layers-b", alias = "nlb", default_value_t = 1)]
+    pub nlb: usize,
+    /// Filters per layer in block B. [seed: -nfb]
+    #[arg(long = "filters-b", alias = "nfb", default_value_t = 64)]
+    pub nfb: usize,
+    /// Layers in block C. [seed: -nlc]
+    #[arg(long = "layers-c", alias = "nlc", default_value_t = 1)]
+    pub nlc: usize,
+    /// Filters per layer in block C. [seed: -nfc]
+    #[arg(long = "filters-c", alias = "nfc", default_value_t = 64)]
+    pub nfc: usize,
+    /// Nonlinearity: relu or hardtanh. [seed: -nl]
+    #[arg(long = "nonlinearity", alias = "nl", default_value = "relu")]
+    pub nl: String,
+    /// 1: symmetric clipping (hardtanh; forced off for relu). [seed: -sym]
+    #[arg(long = "sym", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub sym: u8,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Epochs. [seed: -ne]
+    #[arg(long = "epochs", alias = "ne", default_value_t = 10)]
+    pub epochs: usize,
+    /// Starting learning rate. [seed: -lr]
+    #[arg(long = "lr", default_value_t = 0.03)]
+    pub lr: f32,
+    /// Learning rate reached after the last epoch (exponential decay).
+    #[arg(long, default_value_t = 3e-7)]
+    pub lr_final: f32,
+    /// 1: start from the saved model {out}/{name}.safetensors (the seed's fine-tuning). [seed: -ft]
+    #[arg(long = "finetune", alias = "ft", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub finetune: u8,
+    /// Folder with the data set's files.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Validation images taken from the end of the training file [default: 10000 MNIST, 5000 CIFAR-10, 1000 mnist-mini].
+    #[arg(long)]
+    pub valid: Option<usize>,
+    /// Do not double the training split with left-right flips.
+    #[arg(long)]
+    pub no_flip: bool,
+    /// Keep the training order fixed.
+    #[arg(long)]
+    pub no_shuffle: bool,
+    #[arg(long, default_value_t = 1234)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    #[arg(long, value_enum, default_value_t = OptimizerChoice::Adam)]
+    pub optimizer: OptimizerChoice,
+    /// Momentum of --optimizer sgd.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// Folder for the model, metrics, plot and training state.
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    /// Start from this saved model (any compatible one).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Continue an interrupted run from {out}/{name}.state.safetensors.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many epochs of this invocation; --resume continues the run later.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// Print a JSON summary as the last line.
+    #[arg(long)]
+    pub json: bool,
+    /// Replace a model (and training state) already in --out that this run did not produce.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[cfg(feature = "gui")]
+impl TrainArgs {
+    /// The window's settings for these flags: `qnn gui` takes `qnn train`'s.
+    pub fn gui_settings(&self) -> Settings {
+        let a = self;
+        let kind: Option<DatasetKind> = a.net.dataset.parse().ok();
+        Settings {
+            dataset: kind.map_or(a.net.dataset.clone(), |k| k.name().to_string()),
+            data_path: (kind != Some(DatasetKind::MnistMini))
+                .then(|| a.data_dir.clone())
+                .filter(|p| p.exists()),
+            bits: a.net.bits,
+            quantized: a.net.quantized == 1,
+            relu: a.net.nl != "hardtanh",
+            sym: a.net.sym == 1,
+            blocks: [
+                (a.net.nla, a.net.nfa),
+                (a.net.nlb, a.net.nfb),
+                (a.net.nlc, a.net.nfc),
+            ],
+            epochs: a.epochs,
+            lr: a.lr,
+            lr_final: a.lr_final,
+            batch: a.batch_size,
+            valid: a.valid,
+            flip: !a.no_flip,
+            shuffle: !a.no_shuffle,
+            seed: a.seed,
+            device: match a.device {
+                DeviceChoice::Auto => Device::Auto,
+                DeviceChoice::Gpu => Device::Gpu,
+                DeviceChoice::Cpu => Device::Cpu,
+            },
+            adam: a.optimizer == OptimizerChoice::Adam,
+            momentum: a.momentum,
+            out: a.out.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The .safetensors model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data set (default: the one the model was trained on). [seed: -ds]
+    #[arg(long = "dataset", alias = "ds")]
+    pub dataset: Option<String>,
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `qnn bench`: its network flags are `qnn train`'s, with the seed's CIFAR-10 example network
+/// (3×32×32 input, 1-64 ×3, 4-bit relu) as defaults.
+#[derive(Args, Debug)]
+#[command(
+    mut_arg("dataset", |a| a.default_value("cifar-10").help("Data set whose image shape the network takes (no data is read). [seed: -ds]")),
+    mut_arg("nfa", |a| a.default_value("64"))
+)]
+pub struct BenchArgs {
+    /// ops or train
+    pub what: BenchWhat,
+    /// Backends to measure (default: cpu, and gpu when an adapter exists).
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceChoice>,
+    #[arg(long)]
+    pub json: bool,
+    /// Repetitions per measurement (ops).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Batch size (train; ops use the seed's 64).
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Seconds to time training steps for, per backend (train).
+    #[arg(long, default_value_t = 6.0)]
+    pub seconds: f64,
+    /// The network to train (train): the seed's CIFAR-10 example by default, 3×32×32 input.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchWhat {
+    Ops,
+    Train,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The seed's .npz (its file name, the seed's model name, gives the configuration).
+    pub file: PathBuf,
+    /// Output .safetensors (default: beside the input).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Take the configuration from the flags below instead of the file name.
+    #[arg(long)]
+    pub from_flags: bool,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// The seed's single-dash multi-letter flags, rewritten to clap's `--name` before parsing.
+const SEED_FLAGS: [&str; 14] = [
+    "ds", "nb", "q", "ne", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "ft", "nl", "sym", "lr",
+];
+
+pub fn seed_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|a| match a.strip_prefix('-') {
+            Some(rest)
+                if !rest.starts_with('-')
+                    && SEED_FLAGS.contains(&rest.split('=').next().unwrap_or("")) =>
+            {
+                format!("-{a}")
+            }
+            _ => a,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> TrainArgs {
+        let args =
+            std::iter::once("qnn".to_string()).chain(line.split_whitespace().map(String::from));
+        match Cli::try_parse_from(seed_args(args))
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .command
+        {
+            Command::Train(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_seeds_command_lines_parse_as_written() {
+        let t = parse("train -ds CIFAR-10 -nb 4 -q 1 -ne 100 -nla 1 -nfa 64 -nlb 1 -nfb 64 -nlc 1 -nfc 64 -ft 0 -nl relu -sym 0 -lr 0.001");
+        assert_eq!(
+            (
+                t.net.dataset.as_str(),
+                t.net.bits,
+                t.net.quantized,
+                t.epochs
+            ),
+            ("CIFAR-10", 4, 1, 100)
+        );
+        assert_eq!(
+            (t.net.nla, t.net.nfa, t.net.nlb, t.net.nfb, t.net.nlc, t.net.nfc),
+            (1, 64, 1, 64, 1, 64)
+        );
+        assert_eq!(
+            (t.finetune, t.net.nl.as_str(), t.net.sym, t.lr),
+            (0, "relu", 0, 0.001)
+        );
+        let b = parse("train -ds CIFAR-10 -nb 0 -q 1 -ne 100 -nla 1 -nfa 64 -nlb 1 -nfb 64 -nlc 1 -nfc 64 -ft 0 -nl hardtanh -sym 1 -lr 0.001");
+        assert_eq!(
+            (b.net.bits, b.net.nl.as_str(), b.net.sym),
+            (0, "hardtanh", 1)
+        );
+        // long names and = forms
+        let l = parse("train --dataset mnist --bits 2 --layers-a 2 --filters-a 16 -lr=0.01 --no-flip --device cpu");
+        assert_eq!(
+            (
+                l.net.dataset.as_str(),
+                l.net.bits,
+                l.net.nla,
+                l.net.nfa,
+                l.lr,
+                l.no_flip
+            ),
+            ("mnist", 2, 2, 16, 0.01, true)
+        );
+        // defaults: the embedded data set
+        let d = parse("train");
+        assert_eq!(
+            (d.net.dataset.as_str(), d.batch_size, d.seed, d.lr_final),
+            ("mnist-mini", 64, 1234, 3e-7)
+        );
+    }
+
+    /// `qnn train` without flags, the window's first settings and the page's form are one run:
+    /// the library's `RunSettings::new`.
+    #[test]
+    fn the_flags_defaults_are_the_librarys() {
+        let t = parse("train");
+        assert_eq!(
+            crate::cli::train_cmd::run_settings(&t).unwrap(),
+            qnn::run::RunSettings::new(qnn::data::DatasetKind::MnistMini)
+        );
+        #[cfg(feature = "gui")]
+        assert_eq!(t.gui_settings(), crate::gui::settings::Settings::default());
+    }
+
+    #[test]
+    fn only_seed_flags_are_rewritten() {
+        let got = seed_args(["-nla", "-x", "--lr", "-0.5", "-lr=1"].map(String::from));
+        assert_eq!(got, ["--nla", "-x", "--lr", "-0.5", "--lr=1"]);
+    }
+
+    #[test]
+    fn flags_out_of_range_are_refused() {
+        for bad in [
+            "train -q 2",
+            "train -sym 3",
+            "train -ft 7",
+            "train --device tpu",
+        ] {
+            let args =
+                std::iter::once("qnn".to_string()).chain(bad.split_whitespace().map(String::from));
+            assert!(
+                Cli::try_parse_from(seed_args(args)).is_err(),
+                "{bad} parsed"
+            );
+        }
+    }
+}

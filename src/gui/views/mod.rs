@@ -1,0 +1,259 @@
+//! Drawing: the window's layout, its tool bar, status bar and dialog here; the settings panel
+//! and each live view in a file of its own. What is shown is computed elsewhere (`qnn::inspect`,
+//! the run); buttons call the app's methods (app.rs), which act.
+
+mod confusion;
+mod curves;
+mod draw_pad;
+mod filters;
+mod histogram;
+mod settings_panel;
+mod test_grid;
+
+use confusion::confusion;
+use curves::{curves, progress};
+use draw_pad::draw_pad;
+use filters::filters;
+use histogram::histogram;
+use settings_panel::settings_panel;
+use test_grid::test_grid;
+
+use eframe::egui::{self, Color32, Vec2};
+
+use super::app::{overwrite_and_start, Ask, QnnApp};
+use super::worker::StartFrom;
+
+const BLUE: Color32 = Color32::from_rgb(60, 110, 220);
+const RED: Color32 = Color32::from_rgb(215, 60, 50);
+const GREEN: Color32 = Color32::from_rgb(40, 160, 70);
+const GREY: Color32 = Color32::from_rgb(140, 140, 140);
+
+/// The whole window.
+pub fn window(app: &mut QnnApp, ui: &mut egui::Ui) {
+    egui::Panel::top("tools").show(ui, |ui| tool_bar(app, ui));
+    egui::Panel::bottom("status").show(ui, |ui| status_bar(app, ui));
+    egui::Panel::left("settings")
+        .default_size(270.0)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| settings_panel(app, ui));
+        });
+    egui::CentralPanel::default().show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| views(app, ui));
+    });
+    ask_dialog(app, ui.ctx());
+}
+
+fn tool_bar(app: &mut QnnApp, ui: &mut egui::Ui) {
+    let ctx = ui.ctx().clone();
+    let training = app.is_training();
+    let files = app.run_files();
+    let can_resume = !training && files.as_ref().is_some_and(|p| p.state_path().is_file());
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .add_enabled(!training, egui::Button::new("Start"))
+            .on_hover_text("Train a new run with these settings; its files go to the run folder")
+            .clicked()
+        {
+            app.start(StartFrom::Fresh { overwrite: false }, &ctx);
+        }
+        let pause_label = if app.paused() { "Continue" } else { "Pause" };
+        if ui
+            .add_enabled(training, egui::Button::new(pause_label))
+            .on_hover_text("Pause between two steps; nothing is lost")
+            .clicked()
+        {
+            app.toggle_pause();
+        }
+        if ui
+            .add_enabled(training, egui::Button::new("Stop"))
+            .on_hover_text("Stop after the current step; finished epochs stay saved (Resume continues)")
+            .clicked()
+        {
+            app.stop();
+        }
+        if ui
+            .add_enabled(can_resume, egui::Button::new("Resume"))
+            .on_hover_text("Continue the run saved in the run folder for these settings (qnn train --resume)")
+            .clicked()
+        {
+            app.start(StartFrom::Resume, &ctx);
+        }
+        let have_model = app.shown.best_model.is_some();
+        if ui
+            .add_enabled(!training && have_model, egui::Button::new("Fine-tune"))
+            .on_hover_text("Train on from the model shown (qnn train -ft 1): it stays the best until an epoch does at least as well")
+            .clicked()
+        {
+            if let Some(b) = app.shown.best_model.clone() {
+                app.start(StartFrom::FineTune(b), &ctx);
+            }
+        }
+        ui.separator();
+        if ui
+            .add_enabled(!training, egui::Button::new("Load model…"))
+            .on_hover_text("Open a .safetensors model to explore, evaluate or fine-tune")
+            .clicked()
+        {
+            if let Some(p) = rfd::FileDialog::new()
+                .add_filter("qnn model", &["safetensors"])
+                .pick_file()
+            {
+                app.load_model(&p);
+            }
+        }
+        if ui
+            .add_enabled(have_model, egui::Button::new("Save model…"))
+            .on_hover_text("Save the best model (the same .safetensors as qnn train)")
+            .clicked()
+        {
+            app.save_model_dialog();
+        }
+        if ui
+            .add_enabled(!app.shown.history.is_empty(), egui::Button::new("Export curves…"))
+            .on_hover_text("Save the loss and error curves as a PNG")
+            .clicked()
+        {
+            app.export_curves_dialog();
+        }
+        if ui
+            .add_enabled(!training && have_model, egui::Button::new("Evaluate"))
+            .on_hover_text("Test error and confusion matrix of the model shown on the test set (CPU)")
+            .clicked()
+        {
+            app.evaluate_shown();
+        }
+    });
+}
+
+fn status_bar(app: &mut QnnApp, ui: &mut egui::Ui) {
+    for (error, text) in &app.messages {
+        let color = if *error {
+            RED
+        } else {
+            ui.visuals().text_color()
+        };
+        ui.colored_label(color, text);
+    }
+    ui.horizontal(|ui| {
+        ui.label(format!("status: {}", app.status));
+        ui.separator();
+        let device = app
+            .running
+            .as_ref()
+            .map(|r| r.device.clone())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| format!("window GPU: {}", app.adapter));
+        ui.label(device);
+        if let Some((median, _, worst)) = app.frames.summary() {
+            ui.separator();
+            ui.label(format!("frame {median:.0} ms (worst {worst:.0} ms)"))
+                .on_hover_text("Time between frames drawn while training");
+        }
+    });
+}
+
+fn ask_dialog(app: &mut QnnApp, ctx: &egui::Context) {
+    let Some(Ask::Overwrite(file)) = &app.ask else {
+        return;
+    };
+    let text = format!(
+        "{} already exists. Resume that run, or start over and replace it?",
+        file.display()
+    );
+    let mut choice = None;
+    egui::Window::new("This run has files already")
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, Vec2::ZERO)
+        .show(ctx, |ui| {
+            ui.label(text);
+            ui.horizontal(|ui| {
+                if ui.button("Resume").clicked() {
+                    choice = Some(0);
+                }
+                if ui.button("Start over (replace)").clicked() {
+                    choice = Some(1);
+                }
+                if ui.button("Cancel").clicked() {
+                    choice = Some(2);
+                }
+            });
+        });
+    match choice {
+        Some(0) => {
+            app.ask = None;
+            app.start(StartFrom::Resume, ctx);
+        }
+        Some(1) => overwrite_and_start(app, ctx),
+        Some(2) => app.ask = None,
+        _ => {}
+    }
+}
+
+fn views(app: &mut QnnApp, ui: &mut egui::Ui) {
+    ui.heading(if app.shown.title.is_empty() {
+        "No run yet: choose settings and press Start, or load a model".to_string()
+    } else {
+        app.shown.title.clone()
+    });
+    progress(app, ui);
+    curves(app, ui);
+    ui.add_space(8.0);
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.strong("First layer's filters");
+            match &app.shown.probe {
+                Some(p) => filters(ui, &p.filters),
+                None => {
+                    ui.label("(after the first step)");
+                }
+            }
+        });
+        ui.add_space(16.0);
+        ui.vertical(|ui| {
+            ui.strong("Activations on the quantization levels");
+            match &app.shown.probe {
+                Some(p) => {
+                    ui.label(format!("on {} {} images", p.images, app.shown.probe_images));
+                    for h in &p.activations {
+                        histogram(ui, h);
+                    }
+                }
+                None => {
+                    ui.label("(after the first step)");
+                }
+            }
+        });
+    });
+    ui.add_space(8.0);
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.strong("Confusion matrix (validation)");
+            match &app.shown.confusion {
+                Some(m) => confusion(ui, m),
+                None => {
+                    ui.label("(at the end of each epoch)");
+                }
+            }
+        });
+        ui.add_space(16.0);
+        ui.vertical(|ui| {
+            ui.strong("Test images: predicted (true)");
+            test_grid(app, ui);
+        });
+        let mnist_shaped = app.settings.kind().is_ok_and(|k| k.chw() == (1, 28, 28));
+        if mnist_shaped {
+            ui.add_space(16.0);
+            ui.vertical(|ui| {
+                ui.strong("Draw a digit");
+                draw_pad(app, ui);
+            });
+        }
+    });
+}
+
+/// A shade of grey for a level's rank (0 black … 1 white).
+fn grey(v: f32) -> Color32 {
+    let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    Color32::from_gray(g)
+}

@@ -1,0 +1,142 @@
+//! What defines the network: [`NetConfig`] (input, blocks A/B/C, bits, nonlinearity) and the conv
+//! layers it implies.
+
+use serde::{Deserialize, Serialize};
+
+use crate::quant::{check_combination, ActQuant, Nonlinearity, WeightQuant};
+use crate::Error;
+
+/// Everything that defines the network's shape and arithmetic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// Input channels, height, width.
+    pub input: [usize; 3],
+    /// (layers, filters) of blocks A, B, C.
+    pub blocks: [(usize, usize); 3],
+    /// Quantize weights and activations (-q 1); off trains in float.
+    pub quantized: bool,
+    /// Bits nb of weights and activations when quantized, 0 (binary) to 16.
+    pub bits: u32,
+    /// The activation after each conv batch norm.
+    pub nonlinearity: Nonlinearity,
+    /// Symmetric clipping (hardtanh only; forced off for relu).
+    pub sym: bool,
+}
+
+/// One conv layer of the network, with where it sits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvLayer {
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels (the block's filters).
+    pub cout: usize,
+    /// Height of its input and output (3×3, padding 1).
+    pub h: usize,
+    /// Width of its input and output.
+    pub w: usize,
+    /// A max pool follows this layer (the last layer of a block).
+    pub pool_after: bool,
+    /// Its block: `'A'`, `'B'` or `'C'`.
+    pub block: char,
+}
+
+impl NetConfig {
+    /// Refuses a configuration that cannot train: a refused quantizer combination (see
+    /// [`check_combination`]), a block of 0 filters or over 64 layers, an input under 8×8.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_combination(self.nonlinearity, self.bits, self.sym, self.quantized)
+            .map_err(Error::Model)?;
+        for (name, (layers, filters)) in ['A', 'B', 'C'].iter().zip(self.blocks) {
+            if layers > 0 && filters == 0 {
+                return Err(Error::Model(format!(
+                    "block {name} has {layers} layers of 0 filters: give it at least 1 filter"
+                )));
+            }
+            if layers > 64 {
+                return Err(Error::Model(format!(
+                    "block {name}: {layers} layers is more than the 64 supported"
+                )));
+            }
+        }
+        let [c, h, w] = self.input;
+        if c == 0 || h < 8 || w < 8 {
+            return Err(Error::Model(format!(
+                "input {c}×{h}×{w}: need at least 1 channel and 8×8 pixels for three 2×2 pools"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Weights are quantized symmetrically only for hardtanh with -sym 1.
+    pub fn weight_sym(&self) -> bool {
+        self.sym && self.nonlinearity == Nonlinearity::Hardtanh
+    }
+
+    /// The conv weights' quantizer.
+    pub fn weight_quant(&self) -> WeightQuant {
+        WeightQuant::new(self.quantized, self.bits, self.weight_sym())
+    }
+
+    /// The activation after each conv batch norm.
+    pub fn activation(&self) -> ActQuant {
+        if self.quantized {
+            ActQuant::Quantized {
+                nl: self.nonlinearity,
+                bits: self.bits,
+                sym: self.sym,
+            }
+        } else {
+            ActQuant::Float(self.nonlinearity)
+        }
+    }
+
+    /// The conv layers in network order.
+    pub fn conv_layers(&self) -> Vec<ConvLayer> {
+        let [mut c, mut h, mut w] = self.input;
+        let mut out = Vec::new();
+        for (bi, &(layers, filters)) in self.blocks.iter().enumerate() {
+            for l in 0..layers {
+                out.push(ConvLayer {
+                    cin: c,
+                    cout: filters,
+                    h,
+                    w,
+                    pool_after: l + 1 == layers,
+                    block: ['A', 'B', 'C'][bi],
+                });
+                c = filters;
+            }
+            h /= 2;
+            w /= 2;
+        }
+        out
+    }
+
+    /// Shape [c, h, w] after the three blocks (the dense layer's input).
+    pub fn features_shape(&self) -> [usize; 3] {
+        let c = self
+            .blocks
+            .iter()
+            .rev()
+            .find(|b| b.0 > 0)
+            .map_or(self.input[0], |b| b.1);
+        [c, self.input[1] / 8, self.input[2] / 8]
+    }
+
+    /// Elements per image after the three blocks, c·h·w of [`NetConfig::features_shape`].
+    pub fn features(&self) -> usize {
+        self.features_shape().iter().product()
+    }
+
+    /// The seed's model name: `{ds}_{nl}_{sym}_quantized_{nla}_{nfa}_{nlb}_{nfb}_{nlc}_{nfc}_{nb}bits`.
+    pub fn model_name(&self, dataset: &str) -> String {
+        let [(a, fa), (b, fb), (c, fc)] = self.blocks;
+        format!(
+            "{dataset}_{}_{}_{}_{a}_{fa}_{b}_{fb}_{c}_{fc}_{}bits",
+            self.nonlinearity.name(),
+            self.sym as u8,
+            if self.quantized { "quantized" } else { "float" },
+            self.bits
+        )
+    }
+}

@@ -1,0 +1,134 @@
+//! The network summary: per-layer output shapes, parameters, bits and MACs, and the totals with
+//! the energy per inference, from the configuration alone.
+
+use super::config::NetConfig;
+use super::energy::{estimate, EnergyProfile};
+use crate::backend::CLASSES;
+
+/// One row of the network summary: a layer (input, conv, pool or dense).
+#[derive(Clone, Debug)]
+pub struct SummaryRow {
+    /// The layer, e.g. `conv0 (A) + bn + act`.
+    pub name: String,
+    /// Output shape [c, h, w].
+    pub shape: [usize; 3],
+    /// Trainable parameters (weights, bias, batch norm).
+    pub params: usize,
+    /// Bits per weight (32 for float, 0 for layers without weights).
+    pub weight_bits: usize,
+    /// Multiply-accumulates per image.
+    pub macs: usize,
+}
+
+/// The network summary printed at start-up: per-layer rows and totals. `Display` prints a table.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// One row per layer, in network order.
+    pub rows: Vec<SummaryRow>,
+    /// Trainable parameters in all.
+    pub params: usize,
+    /// Parameter memory at the chosen bit width (biases, batch norm and dense stay float32).
+    pub weight_bytes: usize,
+    /// Parameter memory all in float32.
+    pub float_bytes: usize,
+    /// Multiply-accumulates per image.
+    pub macs: usize,
+    /// Energy per inference in µJ ([`crate::model::energy`], the built-in 45 nm profile).
+    pub energy_uj: f64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<24} {:>14} {:>10} {:>6} {:>12}",
+            "layer", "output", "params", "bits", "MACs"
+        )?;
+        for r in &self.rows {
+            let shape = format!("{}×{}×{}", r.shape[0], r.shape[1], r.shape[2]);
+            let bits = if r.weight_bits == 0 {
+                "-".to_string()
+            } else {
+                r.weight_bits.to_string()
+            };
+            writeln!(
+                f,
+                "{:<24} {:>14} {:>10} {:>6} {:>12}",
+                r.name, shape, r.params, bits, r.macs
+            )?;
+        }
+        write!(
+            f,
+            "total: {} parameters, {:.1} KiB at the chosen bit width vs {:.1} KiB float32 ({:.1}×), {:.2} M MACs per image, {:.3} µJ per inference (45 nm model, `qnn energy`)",
+            self.params,
+            self.weight_bytes as f64 / 1024.0,
+            self.float_bytes as f64 / 1024.0,
+            self.float_bytes as f64 / self.weight_bytes.max(1) as f64,
+            self.macs as f64 / 1e6,
+            self.energy_uj
+        )
+    }
+}
+
+impl NetConfig {
+    /// Per-layer rows and totals (parameters, memory at the bit width, MACs per image), from the
+    /// configuration alone.
+    pub fn summary(&self) -> Summary {
+        let bits = self.weight_quant().storage_bits() as usize;
+        let mut rows = Vec::new();
+        let [c, h, w] = self.input;
+        rows.push(SummaryRow {
+            name: "input".into(),
+            shape: [c, h, w],
+            params: 0,
+            weight_bits: 0,
+            macs: 0,
+        });
+        let mut weights_bits_total = 0usize;
+        let mut weights_total = 0usize;
+        let (mut cur_c, mut cur_h, mut cur_w) = (c, h, w);
+        let mut layers = self.conv_layers().into_iter().enumerate();
+        for &(n, _) in &self.blocks {
+            for (k, l) in layers.by_ref().take(n) {
+                let nw = l.cout * l.cin * 9;
+                weights_bits_total += nw * bits + 4 * l.cout * 32;
+                weights_total += nw + 4 * l.cout;
+                rows.push(SummaryRow {
+                    name: format!("conv{k} ({}) + bn + act", l.block),
+                    shape: [l.cout, l.h, l.w],
+                    params: nw + 4 * l.cout,
+                    weight_bits: bits,
+                    macs: nw * l.h * l.w,
+                });
+                cur_c = l.cout;
+            }
+            (cur_h, cur_w) = (cur_h / 2, cur_w / 2);
+            rows.push(SummaryRow {
+                name: "maxpool 2×2".into(),
+                shape: [cur_c, cur_h, cur_w],
+                params: 0,
+                weight_bits: 0,
+                macs: 0,
+            });
+        }
+        let f = self.features();
+        weights_bits_total += (f * CLASSES + 3 * CLASSES) * 32;
+        weights_total += f * CLASSES + 3 * CLASSES;
+        rows.push(SummaryRow {
+            name: "dense + bn".into(),
+            shape: [CLASSES, 1, 1],
+            params: f * CLASSES + 3 * CLASSES,
+            weight_bits: 32,
+            macs: f * CLASSES,
+        });
+        let macs = rows.iter().map(|r| r.macs).sum();
+        Summary {
+            rows,
+            params: weights_total,
+            weight_bytes: weights_bits_total.div_ceil(8),
+            float_bytes: weights_total * 4,
+            macs,
+            energy_uj: estimate(self, &EnergyProfile::default()).total_uj(),
+        }
+    }
+}
