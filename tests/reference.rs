@@ -538,14 +538,13 @@ struct BnActCase {
     grad: Vec<f32>,
 }
 
-/// bn_act_train, bn_act_eval (with the moved running statistics), act_bn_backward:
-/// [a, batch stats, running stats, eval a, dz, dγ, dβ].
-fn run_bn_act<B: Backend>(
+/// A case's batch norm + activation on the backend, and its z with zeroed u and a.
+fn upload_bn_act<B: Backend>(
     b: &mut B,
     s: ChannelShape,
     act: ActQuant,
     c: &BnActCase,
-) -> [Vec<f32>; 7] {
+) -> (BnAct, BnActTensors) {
     let bn = upload_bn(
         b,
         s,
@@ -554,12 +553,24 @@ fn run_bn_act<B: Backend>(
         &vec![0.0; 2 * s.channels],
         &c.running,
     );
-    let l = BnAct { bn, act };
     let t = BnActTensors {
         z: upload(b, &c.z),
         u: zeros(b, s.len()),
         a: zeros(b, s.len()),
     };
+    (BnAct { bn, act }, t)
+}
+
+/// bn_act_train, bn_act_eval (with the moved running statistics), act_bn_backward:
+/// [a, batch stats, running stats, eval a, dz, dγ, dβ].
+fn run_bn_act<B: Backend>(
+    b: &mut B,
+    s: ChannelShape,
+    act: ActQuant,
+    c: &BnActCase,
+) -> [Vec<f32>; 7] {
+    let (l, t) = upload_bn_act(b, s, act, c);
+    let bn = l.bn;
     let te = BnActTensors {
         z: t.z,
         u: zeros(b, s.len()),
@@ -600,20 +611,8 @@ fn run_bn_act_pool<B: Backend>(
     act: ActQuant,
     c: &BnActCase,
 ) -> [Vec<f32>; 7] {
-    let bn = upload_bn(
-        b,
-        s,
-        &c.gamma,
-        &c.beta,
-        &vec![0.0; 2 * s.channels],
-        &c.running,
-    );
-    let l = BnAct { bn, act };
-    let t = BnActTensors {
-        z: upload(b, &c.z),
-        u: zeros(b, s.len()),
-        a: zeros(b, s.len()),
-    };
+    let (l, t) = upload_bn_act(b, s, act, c);
+    let bn = l.bn;
     let pool = Pooled {
         shape: p,
         out: zeros(b, p.y_len().max(1)),

@@ -6,35 +6,11 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use common::{cpu, gpu};
-use qnn::data::{self, Dataset, DatasetKind, Split};
+use common::{bars, cpu, gpu};
+use qnn::data::{self, DatasetKind};
 use qnn::run::{EpochOutcome, Run, RunSettings, Start};
 use qnn::train::EpochReport;
 use qnn::{Backend, Error};
-
-/// A small MNIST-shaped data set: digit k is a bar at row 2k + 4.
-fn bars(train: usize, test: usize) -> Dataset {
-    let make = |n: usize, offset: usize| {
-        let mut s = Split::default();
-        for i in 0..n {
-            let k = (i * 7 + offset) % 10;
-            let mut img = [0u8; 784];
-            for x in 4..24 {
-                img[(2 * k + 4) * 28 + x] = 255;
-                img[(2 * k + 5) * 28 + x] = ((i * 37) % 200) as u8;
-            }
-            s.pixels.extend(img);
-            s.labels.push(k as u8);
-        }
-        s
-    };
-    Dataset {
-        kind: DatasetKind::Mnist,
-        chw: (1, 28, 28),
-        train: make(train, 0),
-        test: make(test, 3),
-    }
-}
 
 fn settings() -> RunSettings {
     let mut s = RunSettings::new(DatasetKind::Mnist);

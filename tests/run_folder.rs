@@ -3,41 +3,22 @@
 //! files, the start files each start reads (and the file and flag named when one is missing),
 //! and an epoch's save (model, metrics, plot and state, read back by a resume).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use qnn::data::{Dataset, DatasetKind, Split};
+use qnn::data::DatasetKind;
 use qnn::run::{EpochOutcome, Run, RunSettings};
 use qnn::run_folder::{FolderError, RunFolder, StartBytes, StartFiles};
+
+use common::bars;
 
 /// An empty folder of its own for each test.
 fn fresh_dir(test: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("qnn-run-folder-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-/// A small MNIST-shaped data set: digit k is a bar at row 2k + 4.
-fn bars(train: usize, test: usize) -> Dataset {
-    let make = |n: usize, offset: usize| {
-        let mut s = Split::default();
-        for i in 0..n {
-            let k = (i * 7 + offset) % 10;
-            let mut img = [0u8; 784];
-            for x in 4..24 {
-                img[(2 * k + 4) * 28 + x] = 255;
-            }
-            s.pixels.extend(img);
-            s.labels.push(k as u8);
-        }
-        s
-    };
-    Dataset {
-        kind: DatasetKind::Mnist,
-        chw: (1, 28, 28),
-        train: make(train, 0),
-        test: make(test, 3),
-    }
 }
 
 fn settings() -> RunSettings {

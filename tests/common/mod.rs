@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod reference;
 
+use qnn::data::{Dataset, DatasetKind, Split};
 use qnn::{Backend, Buf, CpuBackend, Dtype, GpuBackend};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -86,4 +87,28 @@ pub fn rel_err(got: &[f32], want: &[f32], floor: f32) -> f32 {
 pub fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
     let e = rel_err(got, want, 1e-6);
     assert!(e <= tol, "{name}: relative error {e:.3e} > {tol:.0e}");
+}
+
+/// A small MNIST-shaped data set: digit k is a bar at row 2k + 4.
+pub fn bars(train: usize, test: usize) -> Dataset {
+    let make = |n: usize, offset: usize| {
+        let mut s = Split::default();
+        for i in 0..n {
+            let k = (i * 7 + offset) % 10;
+            let mut img = [0u8; 784];
+            for x in 4..24 {
+                img[(2 * k + 4) * 28 + x] = 255;
+                img[(2 * k + 5) * 28 + x] = ((i * 37) % 200) as u8;
+            }
+            s.pixels.extend(img);
+            s.labels.push(k as u8);
+        }
+        s
+    };
+    Dataset {
+        kind: DatasetKind::Mnist,
+        chw: (1, 28, 28),
+        train: make(train, 0),
+        test: make(test, 3),
+    }
 }
