@@ -176,6 +176,20 @@ pub fn describe_changes(changes: &[SettingChange]) -> String {
 /// The state format this version writes and reads.
 const STATE_FORMAT: &str = "qnn-train-state-v3";
 
+/// (epochs finished, epochs planned) of a training state written by [`Run::state_bytes`]
+/// (`what` names it in messages), from its metadata alone: the run is done when they are equal.
+pub fn saved_progress(state: &[u8], what: &str) -> Result<(usize, usize), Error> {
+    let (_, meta) = checkpoint::from_bytes(state, what)?;
+    let get = |k: &str| {
+        meta.get(k)
+            .ok_or_else(|| Error::Model(format!("{what}: not a qnn training state (no '{k}')")))
+    };
+    let bad = |e: serde_json::Error| Error::Model(format!("{what}: unreadable ({e})"));
+    let run: RunIdentity = serde_json::from_str(get("run")?).map_err(bad)?;
+    let state: TrainState = serde_json::from_str(get("state")?).map_err(bad)?;
+    Ok((state.epoch, run.options.epochs))
+}
+
 /// One training run: its settings, the model and schedule, the best model and the history.
 pub struct Run {
     /// What the run is configured with.

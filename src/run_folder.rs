@@ -427,25 +427,14 @@ impl RunFolder {
         plot::curves(&self.plot_path(), history, &self.name)
     }
 
-    /// (epochs finished, epochs planned) according to the run's state file: the run is done
-    /// when they are equal. Reads the state's metadata only as far as these two numbers.
+    /// (epochs finished, epochs planned) according to the run's state file
+    /// ([`crate::run::saved_progress`]): the run is done when they are equal.
     pub fn saved_progress(&self) -> Result<(usize, usize), FolderError> {
         let path = self.state_path();
         let bytes = std::fs::read(&path).map_err(|e| crate::Error::io(&path, e))?;
-        let what = path.display().to_string();
-        let (_, meta) = checkpoint::from_bytes(&bytes, &what)?;
-        // the metadata keys and fields of `Run::state_bytes`
-        let json = |key: &str| -> Result<serde_json::Value, crate::Error> {
-            let text = meta.get(key).ok_or_else(|| {
-                crate::Error::Model(format!("{what}: not a qnn training state (no '{key}')"))
-            })?;
-            serde_json::from_str(text)
-                .map_err(|e| crate::Error::Model(format!("{what}: unreadable ({e})")))
-        };
-        let (state, run) = (json("state")?, json("run")?);
-        Ok((
-            state["epoch"].as_u64().unwrap_or(0) as usize,
-            run["options"]["epochs"].as_u64().unwrap_or(0) as usize,
-        ))
+        Ok(crate::run::saved_progress(
+            &bytes,
+            &path.display().to_string(),
+        )?)
     }
 }
