@@ -1,4 +1,5 @@
-//! `qnn gui`: the desktop window. It draws and reacts; the run is the library's
+//! `qnn gui`: the desktop window. It draws and reacts (its flags become [`settings::Settings`] in
+//! the command line's `args.rs`); the run is the library's
 //! [`qnn::run::Run`], driven on a worker thread ([`worker`]), and what the views show
 //! (filters at their levels, level histograms, confusion matrix, predictions) comes from
 //! [`qnn::inspect`].
@@ -6,7 +7,7 @@
 //! - `settings.rs`: what the settings panel edits and remembers between launches;
 //! - `worker.rs`: the training thread (one run: data, device, epochs, files, events);
 //! - `app.rs`: the window's state and its reactions to buttons and events;
-//! - `views.rs`: the drawing of each view.
+//! - `views/`: the layout and the drawing, a file per panel.
 
 mod app;
 pub mod settings;
