@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use qnn::data::DatasetKind;
+use qnn::run::RunSettings;
+
 #[cfg(feature = "gui")]
 use crate::gui::settings::{Device, Settings};
-#[cfg(feature = "gui")]
-use qnn::data::DatasetKind;
-
-use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(name = "qnn", version, about = "Train quantized (binary / n-bit) neural networks on WebGPU or the CPU", long_about = None, args_override_self = true)]
@@ -143,41 +143,47 @@ pub enum OptimizerChoice {
     Sgd,
 }
 
+/// The library's default run ([`RunSettings::new`] on mnist-mini): the flags' defaults are read
+/// from it, so `qnn train`, the window and the page start from one set of values.
+fn lib() -> RunSettings {
+    RunSettings::new(DatasetKind::MnistMini)
+}
+
 /// The network flags shared by train and import-npz (the seed's names are the short aliases).
 #[derive(Args, Debug, Clone)]
 pub struct NetArgs {
     /// Data set: MNIST, CIFAR-10 or mnist-mini (embedded). [seed: -ds]
-    #[arg(long = "dataset", alias = "ds", default_value = "mnist-mini")]
+    #[arg(long = "dataset", alias = "ds", default_value = lib().dataset.name())]
     pub dataset: String,
     /// Bits of weights and activations, 0 (binary) to 16. [seed: -nb]
-    #[arg(long = "bits", alias = "nb", default_value_t = 4)]
+    #[arg(long = "bits", alias = "nb", default_value_t = lib().net.bits)]
     pub bits: u32,
     /// 1: quantized network, 0: float. [seed: -q]
-    #[arg(long = "quantized", alias = "q", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    #[arg(long = "quantized", alias = "q", default_value_t = lib().net.quantized as u8, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub quantized: u8,
     /// Layers in block A. [seed: -nla]
-    #[arg(long = "layers-a", alias = "nla", default_value_t = 1)]
+    #[arg(long = "layers-a", alias = "nla", default_value_t = lib().net.blocks[0].0)]
     pub nla: usize,
     /// Filters per layer in block A. [seed: -nfa]
-    #[arg(long = "filters-a", alias = "nfa", default_value_t = 32)]
+    #[arg(long = "filters-a", alias = "nfa", default_value_t = lib().net.blocks[0].1)]
     pub nfa: usize,
     /// Layers in block B. [seed: -nlb]
-    #[arg(long = "layers-b", alias = "nlb", default_value_t = 1)]
+    #[arg(long = "layers-b", alias = "nlb", default_value_t = lib().net.blocks[1].0)]
     pub nlb: usize,
     /// Filters per layer in block B. [seed: -nfb]
-    #[arg(long = "filters-b", alias = "nfb", default_value_t = 64)]
+    #[arg(long = "filters-b", alias = "nfb", default_value_t = lib().net.blocks[1].1)]
     pub nfb: usize,
     /// Layers in block C. [seed: -nlc]
-    #[arg(long = "layers-c", alias = "nlc", default_value_t = 1)]
+    #[arg(long = "layers-c", alias = "nlc", default_value_t = lib().net.blocks[2].0)]
     pub nlc: usize,
     /// Filters per layer in block C. [seed: -nfc]
-    #[arg(long = "filters-c", alias = "nfc", default_value_t = 64)]
+    #[arg(long = "filters-c", alias = "nfc", default_value_t = lib().net.blocks[2].1)]
     pub nfc: usize,
     /// Nonlinearity: relu or hardtanh. [seed: -nl]
-    #[arg(long = "nonlinearity", alias = "nl", default_value = "relu")]
+    #[arg(long = "nonlinearity", alias = "nl", default_value = lib().net.nonlinearity.name())]
     pub nl: String,
     /// 1: symmetric clipping (hardtanh; forced off for relu). [seed: -sym]
-    #[arg(long = "sym", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    #[arg(long = "sym", default_value_t = lib().net.sym as u8, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub sym: u8,
 }
 
@@ -186,13 +192,13 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub net: NetArgs,
     /// Epochs. [seed: -ne]
-    #[arg(long = "epochs", alias = "ne", default_value_t = 10)]
+    #[arg(long = "epochs", alias = "ne", default_value_t = lib().options.epochs)]
     pub epochs: usize,
     /// Starting learning rate. [seed: -lr]
-    #[arg(long = "lr", default_value_t = 0.03)]
+    #[arg(long = "lr", default_value_t = lib().options.lr_start)]
     pub lr: f32,
     /// Learning rate reached after the last epoch (exponential decay).
-    #[arg(long, default_value_t = 3e-7)]
+    #[arg(long, default_value_t = lib().options.lr_final)]
     pub lr_final: f32,
     /// 1: start from the saved model {out}/{name}.safetensors (the seed's fine-tuning). [seed: -ft]
     #[arg(long = "finetune", alias = "ft", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
@@ -200,7 +206,7 @@ pub struct TrainArgs {
     /// Folder with the data set's files.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = lib().options.batch)]
     pub batch_size: usize,
     /// Validation images taken from the end of the training file [default: 10000 MNIST, 5000 CIFAR-10, 1000 mnist-mini].
     #[arg(long)]
@@ -211,7 +217,7 @@ pub struct TrainArgs {
     /// Keep the training order fixed.
     #[arg(long)]
     pub no_shuffle: bool,
-    #[arg(long, default_value_t = 1234)]
+    #[arg(long, default_value_t = lib().options.seed)]
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
