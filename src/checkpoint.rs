@@ -149,10 +149,71 @@ pub fn save_model(path: &Path, tensors: &[Tensor], meta: &ModelMeta) -> Result<(
     crate::files::write_atomic(path, &model_to_bytes(tensors, meta)?)
 }
 
-/// Reads and checks a model file (see [`model_from_bytes`]); messages name its path.
+/// Reads and checks a model file (see [`read_file`], [`model_from_bytes`]); messages name its
+/// path.
 pub fn load_model(path: &Path) -> Result<(Vec<Tensor>, ModelMeta), Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    model_from_bytes(&bytes, &path.display().to_string())
+    model_from_bytes(&read_file(path)?, &path.display().to_string())
+}
+
+/// The largest JSON header a safetensors file may have (the safetensors crate's own limit).
+const HEADER_MAX_BYTES: u64 = 100_000_000;
+
+/// A safetensors file's bytes (a model or a training state), never more than its header
+/// declares: a regular file only ([`files::open_regular`](crate::files::open_regular)); its
+/// first 8 bytes and its header's tensor offsets give the file's size, and a file of another
+/// size is refused before its tensors are read. Where the header cannot be read, the bytes read
+/// so far are returned and [`from_bytes`] names the problem.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let what = path.display();
+    let (file, len) = crate::files::open_regular(path)?;
+    let io = |e| Error::io(path, e);
+    let mut rest = file.take(len);
+    let mut bytes = Vec::new();
+    (&mut rest).take(8).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() < 8 || bytes.starts_with(b"PK\x03\x04") {
+        return Ok(bytes);
+    }
+    let header = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    if header > HEADER_MAX_BYTES.min(len - 8) {
+        return Err(Error::Model(format!(
+            "{what}: not a safetensors file, or truncated (its header claims {header} bytes; the file has {len})"
+        )));
+    }
+    (&mut rest)
+        .take(header)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    let declared = serde_json::from_slice::<serde_json::Value>(&bytes[8..])
+        .ok()
+        .and_then(|h| data_end(&h))
+        .and_then(|end| end.checked_add(8 + header));
+    match declared {
+        None => Ok(bytes),
+        Some(size) if size != len => Err(Error::Model(format!(
+            "{what}: {len} bytes, but its header declares {size} (truncated, or something after the tensors)"
+        ))),
+        Some(size) => {
+            (&mut rest)
+                .take(size - bytes.len() as u64)
+                .read_to_end(&mut bytes)
+                .map_err(io)?;
+            Ok(bytes)
+        }
+    }
+}
+
+/// Where the data a safetensors header describes ends: the largest `data_offsets` end (`None`
+/// where the header is not a map of tensors with offsets).
+fn data_end(header: &serde_json::Value) -> Option<u64> {
+    let mut end = 0;
+    for (name, tensor) in header.as_object()? {
+        if name == "__metadata__" {
+            continue;
+        }
+        end = end.max(tensor.get("data_offsets")?.as_array()?.get(1)?.as_u64()?);
+    }
+    Some(end)
 }
 
 /// Converts the parameter arrays of a model saved by the seed (`np.savez(*get_all_param_values)`,

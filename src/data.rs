@@ -301,11 +301,15 @@ fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+/// The largest MNIST IDX file, raw or gzipped (the training images: 47,040,016 bytes raw).
+const IDX_MAX_BYTES: u64 = 64 << 20;
+
 /// Reads `dir/name`, or else `dir/name.gz` (as it is: `from_files` inflates it).
 fn read_maybe_gz(dir: &Path, name: &str) -> Result<(String, Vec<u8>), Error> {
     for p in [dir.join(name), dir.join(format!("{name}.gz"))] {
-        if p.is_file() {
-            let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        // exists, not is_file: a link to a device is refused by name, not called missing
+        if p.exists() {
+            let b = crate::files::read_regular(&p, IDX_MAX_BYTES, "an MNIST IDX file")?;
             return Ok((p.display().to_string(), b));
         }
     }
@@ -443,8 +447,9 @@ fn load_cifar(dir: &Path) -> Result<Dataset, Error> {
     if !dir.is_dir() {
         return Err(missing_dir(dir, "CIFAR-10", "cifar-10"));
     }
+    // a batch is 30,730,000 bytes, the official archive about 170 MB
     let read = |p: PathBuf| -> Result<(String, Vec<u8>), Error> {
-        let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        let b = crate::files::read_regular(&p, MAX_ARCHIVE_ENTRY, "a CIFAR-10 file")?;
         Ok((p.display().to_string(), b))
     };
     let files: Vec<(String, Vec<u8>)> = if let Some(folder) =
@@ -468,8 +473,9 @@ fn load_cifar(dir: &Path) -> Result<Dataset, Error> {
     from_files(DatasetKind::Cifar10, &files)
 }
 
-/// The largest file an archive may hold (CIFAR-10's batches are 30,730,000 bytes).
-const MAX_ARCHIVE_ENTRY: u64 = 256 << 20;
+/// The largest data file read, or held in an archive (CIFAR-10's batches are 30,730,000 bytes,
+/// its archive about 170 MB).
+pub const MAX_ARCHIVE_ENTRY: u64 = 256 << 20;
 
 /// (path, contents) of every regular file in a .tar.gz.
 pub fn untar_gz(bytes: &[u8], what: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {

@@ -350,11 +350,15 @@ impl RunFolder {
     /// [`StartFiles::Resume`]. A file that cannot be read is a [`FolderError::Read`].
     pub fn start_bytes(&self, from: StartFiles) -> Result<StartBytes, FolderError> {
         self.refuse_overwrite(&from)?;
+        // model and state files, read no further than their headers declare
         let read = |file: &Path, why: &'static str| {
-            std::fs::read(file).map_err(|error| FolderError::Read {
-                file: file.to_path_buf(),
-                why,
-                error,
+            checkpoint::read_file(file).map_err(|e| match e {
+                crate::Error::Io { error, .. } => FolderError::Read {
+                    file: file.to_path_buf(),
+                    why,
+                    error,
+                },
+                e => FolderError::Qnn(e),
             })
         };
         Ok(match from {
@@ -415,7 +419,7 @@ impl RunFolder {
     /// The epochs in the metrics file (lines that are not an epoch's report are skipped).
     pub fn read_metrics(&self) -> Result<Vec<EpochReport>, FolderError> {
         let path = self.metrics_path();
-        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::io(&path, e))?;
+        let text = files::read_text(&path, files::TEXT_MAX_BYTES, "a metrics file")?;
         Ok(text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -431,7 +435,7 @@ impl RunFolder {
     /// ([`crate::run::saved_progress`]): the run is done when they are equal.
     pub fn saved_progress(&self) -> Result<(usize, usize), FolderError> {
         let path = self.state_path();
-        let bytes = std::fs::read(&path).map_err(|e| crate::Error::io(&path, e))?;
+        let bytes = checkpoint::read_file(&path)?;
         Ok(crate::run::saved_progress(
             &bytes,
             &path.display().to_string(),

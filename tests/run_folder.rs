@@ -14,6 +14,13 @@ use qnn::run_folder::{FolderError, RunFolder, StartBytes, StartFiles};
 
 use common::bars;
 
+/// A small safetensors file told apart by its one value: start files are read no further than
+/// their header declares, so they must be safetensors (what they hold is Run::new's to check).
+fn st(v: f32) -> Vec<u8> {
+    let t = qnn::model::Tensor::new("w", vec![1], vec![v]);
+    qnn::checkpoint::to_bytes(&[t], Default::default()).unwrap()
+}
+
 /// An empty folder of its own for each test.
 fn fresh_dir(test: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("qnn-run-folder-{test}-{}", std::process::id()));
@@ -111,16 +118,16 @@ fn a_fresh_start_is_refused_where_the_model_or_state_exists_unless_overwrite() {
         StartBytes::Fresh
     );
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(f.state_path(), b"a state").unwrap();
+    std::fs::write(f.state_path(), st(1.0)).unwrap();
     assert_eq!(f.existing(), Some(f.state_path()));
-    std::fs::write(f.model_path(), b"not a model").unwrap();
+    std::fs::write(f.model_path(), st(2.0)).unwrap();
     assert_eq!(
         f.existing(),
         Some(f.model_path()),
         "the model is named first"
     );
     let init = dir.join("init.safetensors");
-    std::fs::write(&init, b"another model").unwrap();
+    std::fs::write(&init, st(3.0)).unwrap();
     for from in [
         StartFiles::Fresh { overwrite: false },
         StartFiles::Init {
@@ -155,18 +162,18 @@ fn a_fresh_start_is_refused_where_the_model_or_state_exists_unless_overwrite() {
             overwrite: true
         })
         .unwrap(),
-        StartBytes::Init(b"another model".to_vec())
+        StartBytes::Init(st(3.0))
     );
     // the starts that continue from the run's files are not refused
     assert_eq!(
         f.start_bytes(StartFiles::FineTune).unwrap(),
-        StartBytes::FineTune(b"not a model".to_vec())
+        StartBytes::FineTune(st(2.0))
     );
     assert_eq!(
         f.start_bytes(StartFiles::Resume).unwrap(),
         StartBytes::Resume {
-            state: b"a state".to_vec(),
-            best_model: Some(b"not a model".to_vec())
+            state: st(1.0),
+            best_model: Some(st(2.0))
         }
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -202,11 +209,11 @@ fn a_start_whose_file_is_missing_names_the_flag_and_the_file() {
     }
     // a state without a model resumes with no best model yet
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(f.state_path(), b"a state").unwrap();
+    std::fs::write(f.state_path(), st(1.0)).unwrap();
     assert_eq!(
         f.start_bytes(StartFiles::Resume).unwrap(),
         StartBytes::Resume {
-            state: b"a state".to_vec(),
+            state: st(1.0),
             best_model: None
         }
     );

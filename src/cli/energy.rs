@@ -14,8 +14,8 @@ pub fn load_profile(path: Option<&Path>) -> Result<EnergyProfile> {
     match path {
         None => Ok(EnergyProfile::default()),
         Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("--profile {}", p.display()))?;
+            let text = qnn::files::read_text(p, qnn::files::TEXT_MAX_BYTES, "an energy profile")
+                .with_context(|| format!("--profile {}", p.display()))?;
             Ok(EnergyProfile::from_json(&text, &p.display().to_string())?)
         }
     }

@@ -72,6 +72,8 @@ pub fn import(args: ImportArgs) -> Result<()> {
 /// arr_0, arr_1, … of an .npz, as f32.
 fn read_npz(path: &std::path::Path) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
     let what = path.display().to_string();
+    // npyz opens the path itself: refuse a device or a FIFO first
+    qnn::files::open_regular(path)?;
     let mut npz = npyz::npz::NpzArchive::open(path)
         .with_context(|| format!("{what}: not a readable .npz (zip) file"))?;
     let count = npz.array_names().count();

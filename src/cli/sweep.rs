@@ -35,8 +35,8 @@ struct Point {
 fn grid(args: &SweepArgs) -> Result<Vec<Point>> {
     let mut points = Vec::new();
     if let Some(file) = &args.grid {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("--grid {}", file.display()))?;
+        let text = files::read_text(file, files::TEXT_MAX_BYTES, "a grid file")
+            .with_context(|| format!("--grid {}", file.display()))?;
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -386,7 +386,7 @@ fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
         train_seconds: None,
         images_per_second: None,
     };
-    if let Ok(e) = std::fs::read_to_string(dir.join("error.txt")) {
+    if let Ok(e) = files::read_text(&dir.join("error.txt"), files::TEXT_MAX_BYTES, "a note") {
         row.status = format!("refused: {}", e.trim());
         return row;
     }

@@ -608,8 +608,8 @@ impl QnnApp {
 
     /// Loads a model file to explore, evaluate or fine-tune.
     pub fn load_model(&mut self, path: &Path) {
-        let loaded = std::fs::read(path)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let loaded = qnn::checkpoint::read_file(path)
+            .map_err(|e| e.to_string())
             .and_then(|bytes| {
                 let ex = Explorer::from_model_bytes(&bytes, &path.display().to_string())
                     .map_err(|e| e.to_string())?;

@@ -55,7 +55,9 @@ impl DataSource {
                     // one of the four files was chosen: its siblings are beside it
                     return qnn::data::load(k, dir).map_err(e);
                 }
-                let bytes = std::fs::read(p).map_err(|err| format!("{}: {err}", p.display()))?;
+                let bytes =
+                    qnn::files::read_regular(p, qnn::data::MAX_ARCHIVE_ENTRY, "a data file")
+                        .map_err(e)?;
                 files.push((p.display().to_string(), bytes));
                 qnn::data::from_files(k, &files).map_err(e)
             }
