@@ -105,8 +105,8 @@ pub struct SweepArgs {
     /// Points trained at once (on the CPU each gets its share of the cores).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Test errors (%) for the minimum-energy table.
-    #[arg(long, value_delimiter = ',', default_value = "2,5,10")]
+    /// Test errors (%) for the minimum-energy table, each above 0 and at most 100.
+    #[arg(long, value_delimiter = ',', default_value = "2,5,10", value_parser = error_percent)]
     pub targets: Vec<f64>,
     /// Energy constants (JSON).
     #[arg(long)]
@@ -224,7 +224,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = OptimizerChoice::Adam)]
     pub optimizer: OptimizerChoice,
     /// Momentum of --optimizer sgd.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = momentum)]
     pub momentum: f32,
     /// Folder for the model, metrics, plot and training state.
     #[arg(long, default_value = "models")]
@@ -326,7 +326,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// Seconds to time training steps for, per backend (train).
-    #[arg(long, default_value_t = 6.0)]
+    #[arg(long, default_value_t = 6.0, value_parser = seconds)]
     pub seconds: f64,
     /// The network to train (train): the seed's CIFAR-10 example by default, 3×32×32 input.
     #[command(flatten)]
@@ -354,6 +354,37 @@ pub struct ImportArgs {
     pub overwrite: bool,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+// ---- the numbers a flag takes: each refused at parse time unless finite and in its range
+// (the library checks the learning rates again, and names them)
+
+/// `--momentum`: in [0, 1) — at 1 or above the steps never shrink. Checked with either optimizer.
+fn momentum(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(m) if (0.0..1.0).contains(&m) => Ok(m),
+        _ => Err(format!(
+            "{s}: the momentum must be a number in [0, 1) (at 1 or above the steps never shrink)"
+        )),
+    }
+}
+
+/// `--seconds` of a benchmark: 0 (one measured step) to a day.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if (0.0..=86_400.0).contains(&t) => Ok(t),
+        _ => Err(format!("{s}: give the seconds as a number from 0 to 86400")),
+    }
+}
+
+/// A target test error (%) of `qnn sweep --targets`: above 0, at most 100.
+fn error_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(e) if e > 0.0 && e <= 100.0 => Ok(e),
+        _ => Err(format!(
+            "{s}: a target test error is a percentage above 0 and at most 100"
+        )),
+    }
 }
 
 /// The seed's single-dash multi-letter flags, rewritten to clap's `--name` before parsing.
