@@ -141,7 +141,46 @@ pub fn model_from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<Tensor>, ModelM
             "{what}: the network it describes is not valid ({e})"
         ))
     })?;
+    check_tensors(&tensors, &meta, what)?;
     Ok((tensors, meta))
+}
+
+/// Refuses a model whose tensors are not exactly those of the network its metadata describes
+/// ([`NetConfig::tensor_shapes`]): each missing, unexpected or mis-shaped tensor is named (the
+/// first few of each).
+fn check_tensors(tensors: &[Tensor], meta: &ModelMeta, what: &str) -> Result<(), Error> {
+    let want = meta.config.tensor_shapes();
+    let mut problems = Vec::new();
+    for (name, shape) in &want {
+        match tensors.iter().find(|t| &t.name == name) {
+            None => problems.push(format!("no {name} {shape:?}")),
+            Some(t) if &t.shape != shape => problems.push(format!(
+                "{name} is {:?} where the network has {shape:?}",
+                t.shape
+            )),
+            Some(_) => {}
+        }
+    }
+    for t in tensors {
+        if !want.iter().any(|(name, _)| name == &t.name) {
+            problems.push(format!("{} {:?} is not in the network", t.name, t.shape));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let shown = problems.len().min(4);
+    let more = problems.len() - shown;
+    Err(Error::Model(format!(
+        "{what}: its tensors are not those of the network its metadata describes ({}): {}{}",
+        meta.config.model_name(&meta.dataset),
+        problems[..shown].join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    )))
 }
 
 /// Writes a model file (see [`model_to_bytes`]) to `path`, atomically.

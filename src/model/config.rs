@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::CLASSES;
 use crate::quant::{check_combination, ActQuant, Nonlinearity, WeightQuant};
 use crate::Error;
 
@@ -126,6 +127,39 @@ impl NetConfig {
     /// Elements per image after the three blocks, c·h·w of [`NetConfig::features_shape`].
     pub fn features(&self) -> usize {
         self.features_shape().iter().product()
+    }
+
+    /// The tensors a saved model of this network holds, (name, shape), in the order
+    /// [`Model::export`](super::Model::export) writes them: per conv layer k `conv{k}.weight`
+    /// [cout, cin, 3, 3], `conv{k}.bias`, `bn{k}.gamma`, `bn{k}.beta`, `bn{k}.mean`,
+    /// `bn{k}.inv_std` [cout]; then `dense.weight` [CLASSES, features], `dense.bias` and
+    /// `bn_out.*` [CLASSES]. Nothing is allocated but the names.
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out = Vec::new();
+        let mut layer = |w: String, shape: Vec<usize>, b: &str, bn: &str, n: usize| {
+            out.push((w, shape));
+            out.push((b.to_string(), vec![n]));
+            for part in ["gamma", "beta", "mean", "inv_std"] {
+                out.push((format!("{bn}.{part}"), vec![n]));
+            }
+        };
+        for (k, l) in self.conv_layers().iter().enumerate() {
+            layer(
+                format!("conv{k}.weight"),
+                vec![l.cout, l.cin, 3, 3],
+                &format!("conv{k}.bias"),
+                &format!("bn{k}"),
+                l.cout,
+            );
+        }
+        layer(
+            "dense.weight".into(),
+            vec![CLASSES, self.features()],
+            "dense.bias",
+            "bn_out",
+            CLASSES,
+        );
+        out
     }
 
     /// The seed's model name: `{ds}_{nl}_{sym}_quantized_{nla}_{nfa}_{nlb}_{nfb}_{nlc}_{nfc}_{nb}bits`.
