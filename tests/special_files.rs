@@ -9,33 +9,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use common::cli::{text, tmp};
+use common::cli::{qnn_bounded, text, tmp};
 use qnn::checkpoint::{self, ModelMeta};
 use qnn::model::{Model, NetConfig};
 use qnn::quant::Nonlinearity;
-
-/// `qnn ARGS`, failing the test if it has not ended within 60 s (an endless read or a wait).
-fn qnn_bounded(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qnn"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("qnn starts");
-    let t0 = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if t0.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("qnn {args:?} did not end within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
-}
 
 /// The command failed with exit code 1, naming `file` and saying it is no regular file.
 #[track_caller]

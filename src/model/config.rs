@@ -65,6 +65,49 @@ impl NetConfig {
                 "input {c}×{h}×{w}: need at least 1 channel and 8×8 pixels for three 2×2 pools"
             )));
         }
+        self.check_counts()
+    }
+
+    /// Refuses a network whose counts (weights, multiply-accumulates, activations per image)
+    /// do not fit a 64-bit integer: everything that counts them afterwards — the summary, the
+    /// memory plan, the energy model — multiplies without checking.
+    fn check_counts(&self) -> Result<(), Error> {
+        let too_large = |what: String| {
+            Err(Error::Model(format!(
+                "{what}: the network is too large to count (its weights, multiply-accumulates or activations overflow 64 bits)"
+            )))
+        };
+        let mut total = 0usize;
+        for (k, l) in self.conv_layers().iter().enumerate() {
+            let macs = l
+                .cout
+                .checked_mul(l.cin)
+                .and_then(|n| n.checked_mul(9))
+                .and_then(|n| n.checked_mul(l.h.max(1)))
+                .and_then(|n| n.checked_mul(l.w.max(1)));
+            let acts = l.cout.checked_mul(l.h).and_then(|n| n.checked_mul(l.w));
+            match (macs, acts) {
+                (Some(m), Some(a)) => match total.checked_add(m).and_then(|t| t.checked_add(a)) {
+                    Some(t) => total = t,
+                    None => return too_large(format!("conv{k} ({})", l.block)),
+                },
+                _ => {
+                    return too_large(format!(
+                        "conv{k} ({}): {} filters over {} inputs",
+                        l.block, l.cout, l.cin
+                    ))
+                }
+            }
+        }
+        let [c, h, w] = self.input;
+        if c.checked_mul(h)
+            .and_then(|n| n.checked_mul(w))
+            .and_then(|n| n.checked_mul(CLASSES))
+            .and_then(|n| total.checked_add(n))
+            .is_none()
+        {
+            return too_large(format!("input {c}×{h}×{w}"));
+        }
         Ok(())
     }
 

@@ -65,9 +65,34 @@ impl EnergyProfile {
             ))
         })?;
         for (name, c) in p.constants() {
-            if !(c.value.is_finite() && c.value > 0.0) {
+            if !(c.value.is_normal() && c.value > 0.0) {
                 return Err(Error::Config(format!(
-                    "{what}: {name} is {}, it must be a positive number",
+                    "{what}: {name} is {:?}, it must be a positive number",
+                    c.value
+                )));
+            }
+        }
+        if p.parallelism16.value < 1.0 {
+            return Err(Error::Config(format!(
+                "{what}: parallelism16 is {:?}: a fetched word serves at least one MAC (give 1 or more)",
+                p.parallelism16.value
+            )));
+        }
+        // every result finite: each operation's energy at the widest width, for a network of up
+        // to 10^15 of them
+        let widest = 32f64.max(p.float_bits.value).max(p.input_bits.value);
+        for (name, c, e) in [
+            ("e_mac16_pj", &p.e_mac16_pj, p.e_mac(widest)),
+            (
+                "e_local16_pj",
+                &p.e_local16_pj,
+                p.e_local(widest) / p.parallelism(widest).sqrt(),
+            ),
+            ("e_main16_pj", &p.e_main16_pj, p.e_main(widest)),
+        ] {
+            if !(e * 1e15).is_finite() {
+                return Err(Error::Config(format!(
+                    "{what}: {name} is {:?} pJ: so large that the energies overflow (a network's total must stay a finite number)",
                     c.value
                 )));
             }

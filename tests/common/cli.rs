@@ -1,7 +1,8 @@
 //! Running the `qnn` program from tests: its output, refusals, small MNIST-format folders.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs qnn. A `train` without `--out` gets a fresh folder of its own, so that tests running in
 /// parallel neither write into the repository's models/ nor wait on each other's run lock.
@@ -15,6 +16,26 @@ pub fn qnn(args: &[&str]) -> Output {
         cmd.arg("--out").arg(out);
     }
     cmd.output().expect("run qnn")
+}
+
+/// `qnn ARGS`, failing the test if it has not ended within 60 s (an endless read or a wait).
+pub fn qnn_bounded(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qnn"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qnn starts");
+    let t0 = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("qnn {args:?} did not end within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
 }
 
 pub fn text(o: &Output) -> String {
