@@ -1,6 +1,7 @@
-//! `qnn energy` and `qnn sweep` as a user meets them: a small grid trained end to end (a point
-//! the trainer refuses gets its line, the rest go on; a second call skips finished points), an
-//! empty grid, a half-written point folder, the Slurm scripts (valid shell), and collecting
+//! `qnn energy` and `qnn sweep` as a user meets them: a small grid trained end to end (a second
+//! call skips finished points), a grid with points `qnn train` refuses (refused before anything
+//! is trained), a point that fails while training (the others' results come, the sweep exits 1),
+//! an empty grid, a half-written point folder, the Slurm scripts (valid shell), and collecting
 //! folders produced by separate runs.
 
 mod common;
@@ -44,7 +45,7 @@ fn sweep(args: &[&str], train: &[String]) -> std::process::Output {
 }
 
 #[test]
-fn a_small_sweep_trains_refuses_resumes_and_reports() {
+fn a_small_sweep_trains_resumes_and_reports() {
     let data = tmp("sw-data");
     write_mnist(&data, 300);
     let out = tmp("sw-out");
@@ -52,7 +53,7 @@ fn a_small_sweep_trains_refuses_resumes_and_reports() {
     let flags = point_flags(&data);
     let args = [
         "--bits",
-        "0,1,4",
+        "0,4",
         "--filters",
         "4",
         "--out",
@@ -64,19 +65,10 @@ fn a_small_sweep_trains_refuses_resumes_and_reports() {
     ];
     let r = sweep(&args, &flags);
     assert!(r.status.success(), "{}", text(&r));
-    let t = text(&r);
-    assert!(
-        t.contains("1b_1x4") && t.contains("relu with 1 bits"),
-        "{t}"
-    );
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
     assert!(
         csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")),
-        "{csv}"
-    );
-    assert!(
-        csv.lines().any(|l| l.starts_with("1b_1x4,\"refused")),
         "{csv}"
     );
     for f in ["sweep.jsonl", "sweep.md", "sweep.png", "sweep.svg"] {
@@ -109,6 +101,63 @@ fn a_small_sweep_trains_refuses_resumes_and_reports() {
         csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")),
         "{csv}"
     );
+    for d in [data, out] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// A grid whose points `qnn train` would refuse (1 bit with relu, 99 bits, a width that is no
+/// number) is refused whole before anything is made, each point named with why.
+#[test]
+fn a_grid_with_refused_points_trains_nothing_and_names_them() {
+    let out = tmp("sw-refused");
+    let _ = std::fs::remove_dir_all(&out);
+    let o = out.to_str().unwrap();
+    let r = sweep(
+        &["--bits", "1,99,abc,4", "--filters", "4", "--out", o],
+        &["-ds".into(), "mnist-mini".into(), "-ne".into(), "1".into()],
+    );
+    let t = text(&r);
+    assert_eq!(r.status.code(), Some(1), "{t}");
+    for needle in [
+        "3 of the grid's 4 points",
+        "1b_1x4: ",
+        "relu with 1 bits",
+        "99b_1x4: ",
+        "abcb_1x4: ",
+        "nothing was trained",
+    ] {
+        assert!(t.contains(needle), "message lacks '{needle}': {t}");
+    }
+    assert!(!out.exists(), "the sweep made {o}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// A point that fails while training (its data is missing) does not stop the others' results,
+/// but the sweep says how many failed and exits 1.
+#[test]
+fn a_point_that_fails_makes_the_sweep_fail_after_reporting_the_rest() {
+    let data = tmp("sw-fail-data");
+    write_mnist(&data, 300);
+    let out = tmp("sw-fail-out");
+    let o = out.to_str().unwrap();
+    let flags = point_flags(&data);
+    let grid = out.join("grid.txt");
+    let missing = out.join("no-such-data");
+    std::fs::write(
+        &grid,
+        format!(
+            "-nb 4 -nfa 4 -nfb 4 -nfc 4\n-nb 4 -nfa 4 -nfb 4 -nfc 8 --data-dir {}\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let r = sweep(&["--grid", grid.to_str().unwrap(), "--out", o], &flags);
+    let t = text(&r);
+    assert_eq!(r.status.code(), Some(1), "{t}");
+    assert!(t.contains("1 of the 2 points trained here failed"), "{t}");
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert!(csv.lines().any(|l| l.contains("\"done\"")), "{csv}");
     for d in [data, out] {
         let _ = std::fs::remove_dir_all(d);
     }

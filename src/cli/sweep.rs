@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
+use clap::Parser;
 use plotters::prelude::*;
 use qnn::checkpoint;
 use qnn::files;
@@ -20,8 +21,9 @@ use qnn::model::NetConfig;
 use qnn::run_folder::{self, RunFolder};
 use serde::Serialize;
 
-use super::args::{EmitChoice, SweepArgs};
+use super::args::{seed_args, Cli, Command as CliCommand, EmitChoice, SweepArgs};
 use super::energy::load_profile;
+use super::train_cmd::run_settings;
 use super::Interrupted;
 
 /// One grid point: a folder name and the `qnn train` flags that make it.
@@ -90,6 +92,36 @@ fn grid(args: &SweepArgs) -> Result<Vec<Point>> {
     Ok(points)
 }
 
+/// Each point `qnn train` would refuse, with why: its flags (with the sweep's own `qnn train`
+/// flags) parsed and checked as `qnn train` does, before anything is made or trained.
+fn refused_points(args: &SweepArgs, points: &[Point]) -> Vec<(String, String)> {
+    points
+        .iter()
+        .filter_map(|p| {
+            let argv = ["qnn", "train"]
+                .map(String::from)
+                .into_iter()
+                .chain(args.train.iter().cloned())
+                .chain(p.flags.iter().cloned());
+            let why = match Cli::try_parse_from(seed_args(argv)) {
+                Err(e) => Some(
+                    e.to_string()
+                        .lines()
+                        .next()
+                        .unwrap_or("not `qnn train` flags")
+                        .trim_start_matches("error: ")
+                        .to_string(),
+                ),
+                Ok(Cli {
+                    command: CliCommand::Train(t),
+                }) => run_settings(&t).err().map(|e| format!("{e:#}")),
+                Ok(_) => Some("not `qnn train` flags".into()),
+            };
+            why.map(|w| (p.name.clone(), w))
+        })
+        .collect()
+}
+
 fn point_dir(out: &Path, p: &Point) -> PathBuf {
     out.join("points").join(&p.name)
 }
@@ -131,8 +163,17 @@ fn train_point(args: &SweepArgs, p: &Point, threads: usize) -> Result<Option<Str
     if o.status.success() {
         return Ok(None);
     }
-    if o.status.code() == Some(130) || o.status.code().is_none() {
+    if o.status.code() == Some(130) {
         return Ok(Some("interrupted".into()));
+    }
+    if o.status.code().is_none() {
+        #[cfg(unix)]
+        let how = std::os::unix::process::ExitStatusExt::signal(&o.status)
+            .map_or("killed".to_string(), |s| format!("killed by signal {s}"));
+        #[cfg(not(unix))]
+        let how = "killed".to_string();
+        files::write_atomic(&dir.join("error.txt"), how.as_bytes())?;
+        return Ok(Some(how));
     }
     let msg = String::from_utf8_lossy(&o.stderr)
         .lines()
@@ -154,6 +195,19 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
         bail!("--jobs 0: give at least 1");
     }
     let points = grid(&args)?;
+    let refused = refused_points(&args, &points);
+    if !refused.is_empty() {
+        let list: Vec<String> = refused
+            .iter()
+            .map(|(p, why)| format!("{p}: {why}"))
+            .collect();
+        bail!(
+            "{} of the grid's {} points would be refused by `qnn train`, so nothing was trained; fix or drop them:\n  {}",
+            refused.len(),
+            points.len(),
+            list.join("\n  ")
+        );
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("--out {}: cannot create the folder", args.out.display()))?;
     if args.emit == Some(EmitChoice::Slurm) {
@@ -214,7 +268,14 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
                             .push((p.name.clone(), m.clone()));
                         format!("{}: {m}", p.name)
                     }
-                    Err(e) => format!("{}: {e:#}", p.name),
+                    Err(e) => {
+                        let m = format!("{e:#}");
+                        failures
+                            .lock()
+                            .expect("lock")
+                            .push((p.name.clone(), m.clone()));
+                        format!("{}: {m}", p.name)
+                    }
                 };
                 match &bar {
                     Some(pb) => {
@@ -236,6 +297,17 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
                 .into(),
         )
         .into());
+    }
+    let failures = failures.into_inner().expect("lock");
+    if !failures.is_empty() {
+        let list: Vec<String> = failures.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+        bail!(
+            "{} of the {} points trained here failed (the results of the others are in {}; each point's train.log says more):\n  {}",
+            failures.len(),
+            todo.len(),
+            args.out.join("sweep.md").display(),
+            list.join("\n  ")
+        );
     }
     Ok(())
 }
