@@ -255,6 +255,46 @@ fn data_end(header: &serde_json::Value) -> Option<u64> {
     Some(end)
 }
 
+/// The arrays a model of `config` saved by the seed holds, (shape, what), in its order: per conv
+/// layer W [cout, cin, 3, 3], b, BN beta, gamma, mean, inv_std [cout]; then dense W [in, 10], b,
+/// BN beta, gamma, mean, inv_std [10].
+pub fn lasagne_shapes(config: &NetConfig) -> Vec<(Vec<usize>, String)> {
+    let mut out = Vec::new();
+    let mut layer = |w: Vec<usize>, n: usize, name: &str| {
+        out.push((w, format!("{name} W")));
+        for part in ["b", "BN beta", "BN gamma", "BN mean", "BN inv_std"] {
+            out.push((vec![n], format!("{name} {part}")));
+        }
+    };
+    for (k, l) in config.conv_layers().iter().enumerate() {
+        layer(vec![l.cout, l.cin, 3, 3], l.cout, &format!("conv{k}"));
+    }
+    layer(vec![config.features(), 10], 10, "dense");
+    out
+}
+
+/// Refuses arrays of other shapes than those a model of `config` saved by the seed holds
+/// ([`lasagne_shapes`]), from the shapes alone: an `.npz` is checked before its data is read.
+pub fn check_lasagne_shapes(config: &NetConfig, shapes: &[Vec<usize>]) -> Result<(), Error> {
+    let want = lasagne_shapes(config);
+    if shapes.len() != want.len() {
+        return Err(Error::Model(format!(
+            "the .npz holds {} arrays; a network of {} conv layers saved by the seed holds {}",
+            shapes.len(),
+            config.conv_layers().len(),
+            want.len()
+        )));
+    }
+    for (i, (s, (shape, what))) in shapes.iter().zip(&want).enumerate() {
+        if s != shape {
+            return Err(Error::Model(format!(
+                "array arr_{i} ({what}) has shape {s:?}, expected {shape:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Converts the parameter arrays of a model saved by the seed (`np.savez(*get_all_param_values)`,
 /// Lasagne order: per conv layer W, b, BN beta, gamma, mean, inv_std; then dense W (in×10), b,
 /// BN beta, gamma, mean, inv_std) into our named tensors. Lasagne convolves (flips kernels);
@@ -263,29 +303,16 @@ pub fn from_lasagne(
     config: &NetConfig,
     arrays: &[(Vec<usize>, Vec<f32>)],
 ) -> Result<Vec<Tensor>, Error> {
+    let shapes: Vec<Vec<usize>> = arrays.iter().map(|a| a.0.clone()).collect();
+    check_lasagne_shapes(config, &shapes)?;
     let layers = config.conv_layers();
     let features = config.features();
-    let expect = 6 * layers.len() + 6;
-    if arrays.len() != expect {
-        return Err(Error::Model(format!(
-            "the .npz holds {} arrays; a network of {} conv layers saved by the seed holds {expect}",
-            arrays.len(),
-            layers.len()
-        )));
-    }
-    let check = |i: usize, shape: &[usize], what: &str| -> Result<&Vec<f32>, Error> {
-        let (s, v) = &arrays[i];
-        if s != shape {
-            return Err(Error::Model(format!(
-                "array arr_{i} ({what}) has shape {s:?}, expected {shape:?}"
-            )));
-        }
-        Ok(v)
-    };
+    // the shapes are checked: arr_i is what lasagne_shapes says it is
+    let values = |i: usize| &arrays[i].1;
     let mut out = Vec::new();
     for (k, l) in layers.iter().enumerate() {
         let base = 6 * k;
-        let w = check(base, &[l.cout, l.cin, 3, 3], &format!("conv{k} W"))?;
+        let w = values(base);
         let mut flipped = vec![0.0; w.len()];
         for (plane, dst) in flipped.chunks_mut(9).enumerate() {
             for r in 0..9 {
@@ -305,12 +332,11 @@ pub fn from_lasagne(
             (4, format!("bn{k}.mean")),
             (5, format!("bn{k}.inv_std")),
         ] {
-            let values = check(base + j, &c, &name)?.clone();
-            out.push(Tensor::new(name, c.clone(), values));
+            out.push(Tensor::new(name, c.clone(), values(base + j).clone()));
         }
     }
     let base = 6 * layers.len();
-    let w = check(base, &[features, 10], "dense W")?;
+    let w = values(base);
     let mut t = vec![0.0; w.len()];
     for i in 0..features {
         for o in 0..10 {
@@ -325,11 +351,7 @@ pub fn from_lasagne(
         (4, "bn_out.mean"),
         (5, "bn_out.inv_std"),
     ] {
-        out.push(Tensor::new(
-            name,
-            vec![10],
-            check(base + j, &[10], name)?.clone(),
-        ));
+        out.push(Tensor::new(name, vec![10], values(base + j).clone()));
     }
     Ok(out)
 }

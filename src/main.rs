@@ -36,7 +36,16 @@ fn ensure_runtime_dir() {
 fn main() -> ExitCode {
     ensure_runtime_dir();
     let args = seed_args(std::env::args());
-    let matches = <Cli as clap::CommandFactory>::command().get_matches_from(&args);
+    let matches = match <Cli as clap::CommandFactory>::command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        // --help and --version print and succeed; a flag or value the parser refuses is a
+        // refusal like any other: its message, and exit code 1
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::FAILURE;
+        }
+        Err(e) => e.exit(),
+    };
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => e.exit(),

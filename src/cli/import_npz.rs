@@ -39,7 +39,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
             out.display()
         );
     }
-    let arrays = read_npz(&args.file)?;
+    let arrays = read_npz(&args.file, &config)?;
     let tensors = checkpoint::from_lasagne(&config, &arrays)
         .with_context(|| format!("{}", args.file.display()))?;
     let non_finite = tensors
@@ -69,8 +69,13 @@ pub fn import(args: ImportArgs) -> Result<()> {
     Ok(())
 }
 
-/// arr_0, arr_1, … of an .npz, as f32.
-fn read_npz(path: &std::path::Path) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
+/// arr_0, arr_1, … of an .npz, as f32. Their shapes are checked against `config`'s from the
+/// arrays' headers before any data is read, so a small file declaring huge arrays allocates
+/// nothing.
+fn read_npz(
+    path: &std::path::Path,
+    config: &qnn::model::NetConfig,
+) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
     let what = path.display().to_string();
     // npyz opens the path itself: refuse a device or a FIFO first
     qnn::files::open_regular(path)?;
@@ -80,6 +85,23 @@ fn read_npz(path: &std::path::Path) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
     if count == 0 {
         bail!("{what}: the archive holds no arrays");
     }
+    let mut shapes = Vec::new();
+    for i in 0..count {
+        let name = format!("arr_{i}");
+        let arr = npz
+            .by_name(&name)
+            .with_context(|| format!("{what}: {name} is unreadable"))?
+            .with_context(|| format!("{what}: no {name} (saved with np.savez(*params)?)"))?;
+        let shape: Option<Vec<usize>> = arr
+            .shape()
+            .iter()
+            .map(|&d| usize::try_from(d).ok())
+            .collect();
+        shapes.push(
+            shape.with_context(|| format!("{what}: {name}: a dimension beyond this machine's"))?,
+        );
+    }
+    checkpoint::check_lasagne_shapes(config, &shapes).with_context(|| what.clone())?;
     let mut out = Vec::new();
     for i in 0..count {
         let name = format!("arr_{i}");
