@@ -180,6 +180,64 @@ fn an_empty_grid_is_refused() {
     );
 }
 
+/// A task of the Slurm array passes each grid flag to `qnn train` as written, quoted once:
+/// `--data-dir /tmp/a~b` arrives as `/tmp/a~b`, a quote inside a value stays a quote, and no
+/// word of a flag is run as a command.
+#[test]
+fn slurm_tasks_pass_grid_flags_exactly_as_written() {
+    let d = tmp("sw-slurm-quote");
+    let grid = d.join("grid.txt");
+    std::fs::write(
+        &grid,
+        "-nb 4 --data-dir /tmp/a~b\n-nb 2 --data-dir /tmp/it's$(touch${IFS}pwned)\n",
+    )
+    .unwrap();
+    let out = d.join("sweep");
+    let o = qnn(&[
+        "sweep",
+        "--grid",
+        grid.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--emit",
+        "slurm",
+        "--",
+        "-ne",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // a stand-in for qnn that writes the arguments it gets, one per line
+    let record = d.join("record.sh");
+    std::fs::write(
+        &record,
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$RECORD\"\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for (task, want) in [("0", "/tmp/a~b"), ("1", "/tmp/it's$(touch${IFS}pwned)")] {
+        let got = d.join(format!("args-{task}.txt"));
+        let r = Command::new("bash")
+            .arg(out.join("sweep.slurm"))
+            .current_dir(&d)
+            .env("QNN", &record)
+            .env("SLURM_ARRAY_TASK_ID", task)
+            .env("RECORD", &got)
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let args = std::fs::read_to_string(&got).unwrap();
+        let args: Vec<&str> = args.lines().collect();
+        let at = args.iter().position(|a| *a == "--data-dir").unwrap();
+        assert_eq!(args[at + 1], want, "task {task}: {args:?}");
+    }
+    assert!(!d.join("pwned").exists(), "a grid flag ran as a command");
+    let _ = std::fs::remove_dir_all(d);
+}
+
 #[test]
 fn slurm_scripts_are_valid_shell_and_collect_gathers_separate_runs() {
     let d = tmp("sw-slurm");
@@ -216,7 +274,7 @@ fn slurm_scripts_are_valid_shell_and_collect_gathers_separate_runs() {
     }
     let script = std::fs::read_to_string(out.join("sweep.slurm")).unwrap();
     assert!(script.contains("#SBATCH --array=0-1"), "{script}");
-    assert!(script.contains("nb_4_nfa_4_nfb_4_nfc_8|"), "{script}");
+    assert!(script.contains("name=nb_4_nfa_4_nfb_4_nfc_8;"), "{script}");
 
     // two points trained by separate `qnn train` runs (as array tasks would), then collected
     let data = tmp("sw-slurm-data");

@@ -328,12 +328,15 @@ fn emit_slurm(args: &SweepArgs, points: &[Point]) -> Result<()> {
     let out = std::fs::canonicalize(&args.out)?;
     let qnn = std::env::current_exe()?;
     let global: Vec<String> = args.train.iter().map(|f| shell_quote(f)).collect();
-    let mut lines = String::new();
-    for p in points {
+    // one case arm per task: the point's name and flags, each word quoted once for the shell
+    // (`set --` makes them the arguments: no word splitting, no eval)
+    let mut arms = String::new();
+    for (i, p) in points.iter().enumerate() {
         let flags: Vec<String> = p.flags.iter().map(|f| shell_quote(f)).collect();
-        lines.push_str(&format!(
-            "  {}\n",
-            shell_quote(&format!("{}|{}", p.name, flags.join(" ")))
+        arms.push_str(&format!(
+            "  {i}) name={}; set -- {} ;;\n",
+            shell_quote(&p.name),
+            flags.join(" ")
         ));
     }
     let o = shell_quote(&out.display().to_string());
@@ -347,17 +350,13 @@ fn emit_slurm(args: &SweepArgs, points: &[Point]) -> Result<()> {
 #SBATCH --output={o}/points/slurm-%A_%a.log
 set -euo pipefail
 QNN=\"${{QNN:-{qnn}}}\"
-POINTS=(
-{lines})
-point=\"${{POINTS[$SLURM_ARRAY_TASK_ID]}}\"
-name=\"${{point%%|*}}\"
-flags=\"${{point#*|}}\"
+case \"$SLURM_ARRAY_TASK_ID\" in
+{arms}  *) echo \"no grid point $SLURM_ARRAY_TASK_ID\" >&2; exit 1 ;;
+esac
 dir={o}/points/\"$name\"
 mkdir -p \"$dir\"
-resume=\"\"
-if ls \"$dir\"/*{state_suffix} >/dev/null 2>&1; then resume=--resume; fi
-# shellcheck disable=SC2086
-exec \"$QNN\" train {global} $flags --out \"$dir\" --json $resume
+if ls \"$dir\"/*{state_suffix} >/dev/null 2>&1; then set -- \"$@\" --resume; fi
+exec \"$QNN\" train {global} \"$@\" --out \"$dir\" --json
 ",
         last = points.len() - 1,
         qnn = shell_quote(&qnn.display().to_string()),
