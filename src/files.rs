@@ -91,3 +91,19 @@ pub fn read_text(path: &Path, max: u64, what: &str) -> Result<String, Error> {
     String::from_utf8(read_regular(path, max, what)?)
         .map_err(|_| refused(path, format!("not text (UTF-8), so not {what}")))
 }
+
+/// Takes an exclusive lock on the file at `path` (made if missing, never truncated), held until
+/// the returned file is dropped (the OS releases it when the process dies); `Ok(None)` when
+/// another process or handle holds it.
+pub fn try_lock(path: &Path) -> std::io::Result<Option<File>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}

@@ -293,22 +293,25 @@ impl RunFolder {
             error,
         })?;
         let lock = self.lock_path();
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock)
-            .map_err(|error| FolderError::NotWritable {
-                dir: self.dir.clone(),
-                error,
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(RunLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(FolderError::Busy {
+        if !lock.exists() {
+            // make it first, so that a folder we cannot write is told apart from a lock refused
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock)
+                .map_err(|error| FolderError::NotWritable {
+                    dir: self.dir.clone(),
+                    error,
+                })?;
+        }
+        match files::try_lock(&lock) {
+            Ok(Some(file)) => Ok(RunLock { _file: file }),
+            Ok(None) => Err(FolderError::Busy {
                 model: self.model_path(),
                 lock,
             }),
-            Err(std::fs::TryLockError::Error(error)) => Err(FolderError::Lock { lock, error }),
+            Err(error) => Err(FolderError::Lock { lock, error }),
         }
     }
 

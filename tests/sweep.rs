@@ -85,6 +85,20 @@ fn a_small_sweep_trains_resumes_and_reports() {
         text(&again)
     );
 
+    // a failure note left by an earlier attempt does not hide the finished run beside it
+    std::fs::write(
+        out.join("points").join("4b_1x4").join("error.txt"),
+        "another run is training",
+    )
+    .unwrap();
+    let c = qnn(&["sweep", "--collect", o]);
+    assert!(c.status.success(), "{}", text(&c));
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert!(
+        csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")),
+        "{csv}"
+    );
+
     // a half-written point folder: the rest of the results still come
     let broken = out.join("points").join("broken");
     std::fs::create_dir_all(&broken).unwrap();
@@ -161,6 +175,67 @@ fn a_point_that_fails_makes_the_sweep_fail_after_reporting_the_rest() {
     for d in [data, out] {
         let _ = std::fs::remove_dir_all(d);
     }
+}
+
+/// One sweep at a time in a folder: a second is refused while the first holds its lock.
+#[test]
+fn a_second_sweep_into_one_folder_is_refused_while_the_first_runs() {
+    let out = tmp("sw-lock");
+    let lock = qnn::files::try_lock(&out.join(".sweep.lock"))
+        .unwrap()
+        .expect("the lock is free");
+    let o = out.to_str().unwrap();
+    let r = sweep(
+        &["--bits", "4", "--filters", "4", "--out", o],
+        &["-ne".into(), "1".into()],
+    );
+    let t = text(&r);
+    assert_eq!(r.status.code(), Some(1), "{t}");
+    assert!(t.contains("another qnn sweep is running in"), "{t}");
+    assert!(!out.join("points").exists(), "{t}");
+    drop(lock);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Every point gets a folder of its own under points/: lines that map to one name get `_2`, and
+/// lines that are no `qnn train` flags (`..`, `-`) are refused before anything is made.
+#[test]
+fn point_folders_are_unique_and_stay_under_points() {
+    let d = tmp("sw-names");
+    let grid = d.join("grid.txt");
+    std::fs::write(&grid, "-nb 4 --data-dir mn/ok\n-nb 4 --data-dir mn-ok\n").unwrap();
+    let out = d.join("sweep");
+    let r = qnn(&[
+        "sweep",
+        "--grid",
+        grid.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--emit",
+        "slurm",
+    ]);
+    assert!(r.status.success(), "{}", text(&r));
+    let script = std::fs::read_to_string(out.join("sweep.slurm")).unwrap();
+    assert!(
+        script.contains("name=nb_4_data-dir_mn-ok;")
+            && script.contains("name=nb_4_data-dir_mn-ok_2;"),
+        "{script}"
+    );
+    for line in ["..", "-"] {
+        std::fs::write(&grid, format!("-nb 4\n{line}\n")).unwrap();
+        let out = d.join(format!("sweep-{}", line.len()));
+        let r = qnn(&[
+            "sweep",
+            "--grid",
+            grid.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(r.status.code(), Some(1), "{line}: {}", text(&r));
+        assert!(text(&r).contains("nothing was trained"), "{}", text(&r));
+        assert!(!out.exists(), "{line}: the sweep made its folder");
+    }
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]

@@ -89,7 +89,26 @@ fn grid(args: &SweepArgs) -> Result<Vec<Point>> {
     if points.is_empty() {
         bail!("the grid is empty: give --bits, --layers and --filters values, or a --grid file with one point per line");
     }
+    unique_names(&mut points);
     Ok(points)
+}
+
+/// Makes every point's folder name a plain name of its own under `points/`: never empty or made
+/// of dots (`..` would be the sweep's own folder), and a name two lines share (`--data-dir mn/ok`
+/// and `--data-dir mn-ok` both give `data-dir_mn-ok`) gets `_2`, `_3`, … on its later lines.
+fn unique_names(points: &mut [Point]) {
+    let mut taken = std::collections::HashSet::new();
+    for p in points.iter_mut() {
+        let base = p.name.trim_start_matches('.');
+        let base = if base.is_empty() { "point" } else { base }.to_string();
+        let mut name = base.clone();
+        let mut n = 1;
+        while !taken.insert(name.clone()) {
+            n += 1;
+            name = format!("{base}_{n}");
+        }
+        p.name = name;
+    }
 }
 
 /// Each point `qnn train` would refuse, with why: its flags (with the sweep's own `qnn train`
@@ -210,6 +229,18 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("--out {}: cannot create the folder", args.out.display()))?;
+    // one sweep at a time in a folder: two would train the same points and overwrite each
+    // other's logs and results
+    let lock = args.out.join(".sweep.lock");
+    let _lock = files::try_lock(&lock)
+        .with_context(|| format!("--out {}: cannot lock", args.out.display()))?
+        .with_context(|| {
+            format!(
+                "another qnn sweep is running in {} (it holds {}): wait for it to end, or use another --out",
+                args.out.display(),
+                lock.display()
+            )
+        })?;
     if args.emit == Some(EmitChoice::Slurm) {
         return emit_slurm(&args, &points);
     }
@@ -457,9 +488,14 @@ fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
         train_seconds: None,
         images_per_second: None,
     };
-    if let Ok(e) = files::read_text(&dir.join("error.txt"), files::TEXT_MAX_BYTES, "a note") {
-        row.status = format!("refused: {}", e.trim());
-        return row;
+    // what the point's files prove comes first; a failure note counts only where no finished
+    // run is there (a note left by an earlier attempt does not hide a later success)
+    let note = || files::read_text(&dir.join("error.txt"), files::TEXT_MAX_BYTES, "a note");
+    if !finished(dir) {
+        if let Ok(e) = note() {
+            row.status = format!("refused: {}", e.trim());
+            return row;
+        }
     }
     let Some(run) = RunFolder::find(dir).filter(|run| run.model_path().is_file()) else {
         row.status = "not trained yet".into();
