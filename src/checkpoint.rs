@@ -133,7 +133,13 @@ pub fn model_from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<Tensor>, ModelM
     let (tensors, meta) = from_bytes(bytes, what)?;
     let json = meta
         .get("qnn")
-        .ok_or_else(|| Error::Model(format!("{what}: a safetensors file, but not a qnn model (no 'qnn' metadata); convert the seed's .npz with `qnn import-npz`")))?;
+        .ok_or_else(|| {
+            if meta.contains_key("state") && meta.contains_key("run") {
+                Error::Model(format!("{what}: a qnn training state (what --resume continues from), not a model: the run's model is the .safetensors file of the same name without .state"))
+            } else {
+                Error::Model(format!("{what}: a safetensors file, but not a qnn model (no 'qnn' metadata); a model saved by the seed (.npz) converts with `qnn import-npz`"))
+            }
+        })?;
     let meta: ModelMeta = serde_json::from_str(json)
         .map_err(|e| Error::Model(format!("{what}: unreadable qnn metadata ({e})")))?;
     meta.config.validate().map_err(|e| {

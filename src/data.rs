@@ -242,6 +242,12 @@ pub fn from_files(kind: DatasetKind, files: &[(String, Vec<u8>)]) -> Result<Data
 }
 
 fn missing_dir(dir: &Path, what: &str, dl: &str) -> Error {
+    if dir.exists() {
+        return Error::Data(format!(
+            "--data-dir '{}' is a file, not a folder: give the folder that holds the {what} files",
+            dir.display()
+        ));
+    }
     Error::Data(format!(
         "data folder '{}' does not exist: put the {what} files there (`qnn download {dl}` fetches them)",
         dir.display()
@@ -325,16 +331,17 @@ fn be32(b: &[u8], at: usize) -> u32 {
 
 /// Parses an IDX image file (magic 0x00000803): (count, rows, cols, pixels).
 pub fn parse_idx_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize, Vec<u8>), Error> {
+    // the magic first: a file of another kind is named as such, not as a short one
+    if bytes.len() >= 4 && be32(bytes, 0) != 0x803 {
+        return Err(Error::Data(format!(
+            "{what}: not an IDX image file (magic {:#010x}, expected 0x00000803)",
+            be32(bytes, 0)
+        )));
+    }
     if bytes.len() < 16 {
         return Err(Error::Data(format!(
             "{what}: truncated IDX image file ({} bytes, the header alone is 16)",
             bytes.len()
-        )));
-    }
-    let magic = be32(bytes, 0);
-    if magic != 0x803 {
-        return Err(Error::Data(format!(
-            "{what}: not an IDX image file (magic {magic:#010x}, expected 0x00000803)"
         )));
     }
     let (n, r, c) = (
@@ -349,7 +356,11 @@ pub fn parse_idx_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize
         return Err(Error::Data(format!(
             "{what}: the header says {n} images of {r}×{c} ({need} bytes) but the file holds {} bytes of pixels{}",
             bytes.len() - 16,
-            if bytes.len() - 16 < need { " (truncated?)" } else { "" }
+            if bytes.len() - 16 < need {
+                " (truncated?)".to_string()
+            } else {
+                format!(" ({} bytes after them)", bytes.len() - 16 - need)
+            }
         )));
     }
     Ok((n, r, c, bytes[16..].to_vec()))
@@ -357,23 +368,28 @@ pub fn parse_idx_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize
 
 /// Parses an IDX label file (magic 0x00000801); every label must be a digit 0–9.
 pub fn parse_idx_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
+    if bytes.len() >= 4 && be32(bytes, 0) != 0x801 {
+        return Err(Error::Data(format!(
+            "{what}: not an IDX label file (magic {:#010x}, expected 0x00000801)",
+            be32(bytes, 0)
+        )));
+    }
     if bytes.len() < 8 {
         return Err(Error::Data(format!(
             "{what}: truncated IDX label file ({} bytes, the header alone is 8)",
             bytes.len()
         )));
     }
-    let magic = be32(bytes, 0);
-    if magic != 0x801 {
-        return Err(Error::Data(format!(
-            "{what}: not an IDX label file (magic {magic:#010x}, expected 0x00000801)"
-        )));
-    }
     let n = be32(bytes, 4) as usize;
-    if bytes.len() - 8 != n {
+    let held = bytes.len() - 8;
+    if held != n {
+        let how = if held > n {
+            format!("{} bytes after them", held - n)
+        } else {
+            "truncated?".to_string()
+        };
         return Err(Error::Data(format!(
-            "{what}: the header says {n} labels but the file holds {}",
-            bytes.len() - 8
+            "{what}: the header says {n} labels but the file holds {held} ({how})"
         )));
     }
     let labels = bytes[8..].to_vec();

@@ -102,6 +102,14 @@ pub enum FolderError {
         /// What the run's model file says about itself, where it is readable.
         saved: Option<Box<ModelMeta>>,
     },
+    /// A folder stands where the run's model or state file belongs.
+    #[error("{} is a folder where the run's {what} file belongs: move it away, or choose another --out", .path.display())]
+    FolderInTheWay {
+        /// The folder.
+        path: PathBuf,
+        /// `model` or `training state`.
+        what: &'static str,
+    },
     /// A file the start needs cannot be read.
     #[error("{why} needs {}: {error}", .file.display())]
     Read {
@@ -328,6 +336,14 @@ impl RunFolder {
     /// starts continue from those files and are never refused here. Reads no file unless it
     /// refuses.
     pub fn refuse_overwrite(&self, from: &StartFiles) -> Result<(), FolderError> {
+        for (path, what) in [
+            (self.model_path(), "model"),
+            (self.state_path(), "training state"),
+        ] {
+            if path.is_dir() {
+                return Err(FolderError::FolderInTheWay { path, what });
+            }
+        }
         let fresh = matches!(
             from,
             StartFiles::Fresh { overwrite: false }

@@ -44,6 +44,21 @@ fn sweep(args: &[&str], train: &[String]) -> std::process::Output {
     qnn(&a)
 }
 
+/// The rows of a sweep.csv (its header left out), read as a CSV reader reads them.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect()
+}
+
+/// sweep.csv has the point with that status.
+fn has_row(text: &str, point: &str, status: &str) -> bool {
+    csv_rows(text)
+        .iter()
+        .any(|r| r[0] == point && r[1] == status)
+}
+
 #[test]
 fn a_small_sweep_trains_resumes_and_reports() {
     let data = tmp("sw-data");
@@ -67,10 +82,7 @@ fn a_small_sweep_trains_resumes_and_reports() {
     assert!(r.status.success(), "{}", text(&r));
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
-    assert!(
-        csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")),
-        "{csv}"
-    );
+    assert!(has_row(&csv, "4b_1x4", "done"), "{csv}");
     for f in ["sweep.jsonl", "sweep.md", "sweep.png", "sweep.svg"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
@@ -94,10 +106,21 @@ fn a_small_sweep_trains_resumes_and_reports() {
     let c = qnn(&["sweep", "--collect", o]);
     assert!(c.status.success(), "{}", text(&c));
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert!(has_row(&csv, "4b_1x4", "done"), "{csv}");
+
+    // a point folder whose name holds a comma and a quote keeps its row in the CSV
+    std::fs::create_dir_all(out.join("points").join("odd,name\"q")).unwrap();
+    let c = qnn(&["sweep", "--collect", o]);
+    assert!(c.status.success(), "{}", text(&c));
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let rows = csv_rows(&csv);
+    assert!(rows.iter().all(|r| r.len() == 15), "{csv}");
     assert!(
-        csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")),
+        rows.iter()
+            .any(|r| r[0] == "odd,name\"q" && r[1] == "not trained yet"),
         "{csv}"
     );
+    std::fs::remove_dir_all(out.join("points").join("odd,name\"q")).unwrap();
 
     // a half-written point folder: the rest of the results still come
     let broken = out.join("points").join("broken");
@@ -107,14 +130,12 @@ fn a_small_sweep_trains_resumes_and_reports() {
     assert!(c.status.success(), "{}", text(&c));
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     assert!(
-        csv.lines()
-            .any(|l| l.starts_with("broken,\"unreadable model")),
+        csv_rows(&csv)
+            .iter()
+            .any(|r| r[0] == "broken" && r[1].starts_with("unreadable model")),
         "{csv}"
     );
-    assert!(
-        csv.lines().any(|l| l.starts_with("4b_1x4,\"done\"")),
-        "{csv}"
-    );
+    assert!(has_row(&csv, "4b_1x4", "done"), "{csv}");
     for d in [data, out] {
         let _ = std::fs::remove_dir_all(d);
     }
@@ -171,7 +192,7 @@ fn a_point_that_fails_makes_the_sweep_fail_after_reporting_the_rest() {
     assert_eq!(r.status.code(), Some(1), "{t}");
     assert!(t.contains("1 of the 2 points trained here failed"), "{t}");
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
-    assert!(csv.lines().any(|l| l.contains("\"done\"")), "{csv}");
+    assert!(csv_rows(&csv).iter().any(|r| r[1] == "done"), "{csv}");
     for d in [data, out] {
         let _ = std::fs::remove_dir_all(d);
     }
@@ -372,11 +393,15 @@ fn slurm_scripts_are_valid_shell_and_collect_gathers_separate_runs() {
     assert!(c.status.success(), "{}", text(&c));
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     assert!(
-        csv.lines().any(|l| l.starts_with("a,\"done\",MNIST,4,")),
+        csv_rows(&csv)
+            .iter()
+            .any(|r| r[..4] == ["a", "done", "MNIST", "4"]),
         "{csv}"
     );
     assert!(
-        csv.lines().any(|l| l.starts_with("b,\"done\",MNIST,2,")),
+        csv_rows(&csv)
+            .iter()
+            .any(|r| r[..4] == ["b", "done", "MNIST", "2"]),
         "{csv}"
     );
     let _ = std::fs::remove_dir_all(d);

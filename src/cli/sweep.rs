@@ -589,16 +589,32 @@ fn collect(dir: &Path, targets: &[f64], profile: &EnergyProfile) -> Result<()> {
         jsonl.push('\n');
     }
     files::write_atomic(&dir.join("sweep.jsonl"), jsonl.as_bytes())?;
-    let mut csv = String::from("point,status,dataset,bits,blocks,test_error,val_error,energy_uj,compute_uj,weights_uj,activations_uj,model_kib,macs,train_seconds,images_per_second\n");
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record([
+        "point",
+        "status",
+        "dataset",
+        "bits",
+        "blocks",
+        "test_error",
+        "val_error",
+        "energy_uj",
+        "compute_uj",
+        "weights_uj",
+        "activations_uj",
+        "model_kib",
+        "macs",
+        "train_seconds",
+        "images_per_second",
+    ])?;
     let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
     for r in &rows {
-        csv.push_str(&format!(
-            "{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.point,
-            r.status.replace('"', "'"),
-            r.dataset,
-            r.bits,
-            r.blocks,
+        csv.write_record([
+            r.point.clone(),
+            r.status.clone(),
+            r.dataset.clone(),
+            r.bits.clone(),
+            r.blocks.clone(),
             f(r.test_error),
             f(r.val_error),
             f(r.energy_uj),
@@ -608,10 +624,11 @@ fn collect(dir: &Path, targets: &[f64], profile: &EnergyProfile) -> Result<()> {
             f(r.model_kib),
             r.macs.map_or(String::new(), |m| m.to_string()),
             f(r.train_seconds),
-            f(r.images_per_second)
-        ));
+            f(r.images_per_second),
+        ])?;
     }
-    files::write_atomic(&dir.join("sweep.csv"), csv.as_bytes())?;
+    let csv = csv.into_inner().context("sweep.csv")?;
+    files::write_atomic(&dir.join("sweep.csv"), &csv)?;
 
     let done: Vec<&Row> = rows
         .iter()

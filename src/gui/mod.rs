@@ -61,9 +61,29 @@ pub fn gui(launch: Launch) -> Result<()> {
         Box::new(move |cc| Ok(Box::new(app::QnnApp::new(cc, launch, report)))),
     )
     .map_err(|e| {
-        anyhow::anyhow!("could not open the window ({e}). To train without a window use `qnn train` (same flags)")
+        anyhow::anyhow!(
+            "could not open the window ({}). To train without a window use `qnn train` (same flags)",
+            without_source_location(&e.to_string())
+        )
     })?;
     exit.finish()
+}
+
+/// A window-system error as a person reads it: winit's "os error at FILE:LINE: why" names a
+/// source file of the library (a path into the build machine's crate registry); keep the why.
+fn without_source_location(message: &str) -> String {
+    match message.find("os error at ") {
+        Some(at) => {
+            let rest = &message[at..];
+            // "…/mod.rs:788: Failed to open connection to X server"
+            let why = rest
+                .find(".rs:")
+                .and_then(|i| rest[i + 4..].find(": ").map(|j| &rest[i + 4 + j + 2..]))
+                .unwrap_or(rest);
+            format!("{}{why}", &message[..at])
+        }
+        None => message.to_string(),
+    }
 }
 
 /// Why no window can open here, where that can be told before trying (Linux and the BSDs:
