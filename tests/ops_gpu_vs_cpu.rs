@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use qnn::backend::*;
-use qnn::quant::{ActQuant, Nonlinearity, WeightQuant};
+use qnn::quant::WeightQuant;
 use qnn::{Backend, Dtype};
 
 const MATMUL_TOL: f32 = 1e-4;
@@ -222,36 +222,6 @@ fn winograd_convolution_is_exact_on_quantized_values() {
     }
 }
 
-fn dense_all<B: Backend>(
-    b: &mut B,
-    s: DenseShape,
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    dy: &[f32],
-) -> [Vec<f32>; 4] {
-    let (xb, wb, bb, dyb) = (upload(b, x), upload(b, w), upload(b, bias), upload(b, dy));
-    let (y, dx, dw, db) = (
-        zeros(b, s.batch * s.outputs),
-        zeros(b, s.batch * s.inputs),
-        zeros(b, s.outputs * s.inputs),
-        zeros(b, s.outputs),
-    );
-    b.dense_forward(s, xb, wb, bb, y);
-    b.dense_grad_input(s, dyb, wb, dx);
-    b.dense_grad_weight(s, dyb, xb, dw);
-    b.channel_sum(
-        ChannelShape {
-            batch: s.batch,
-            channels: s.outputs,
-            hw: 1,
-        },
-        dyb,
-        db,
-    );
-    [read(b, y), read(b, dx), read(b, dw), read(b, db)]
-}
-
 #[test]
 fn dense_forward_and_gradients_match_cpu() {
     let shapes = [
@@ -279,8 +249,8 @@ fn dense_forward_and_gradients_match_cpu() {
         let w = uniform(&mut r, s.outputs * s.inputs, -1.0, 1.0);
         let bias = uniform(&mut r, s.outputs, -1.0, 1.0);
         let dy = uniform(&mut r, s.batch * s.outputs, -1.0, 1.0);
-        let got = dense_all(&mut g, s, &x, &w, &bias, &dy);
-        let want = dense_all(&mut c, s, &x, &w, &bias, &dy);
+        let got = run_dense(&mut g, s, &x, &w, &bias, &dy);
+        let want = run_dense(&mut c, s, &x, &w, &bias, &dy);
         for (k, name) in ["forward", "grad input", "grad weight", "grad bias"]
             .iter()
             .enumerate()
@@ -417,14 +387,6 @@ fn batchnorm_train_eval_backward_match_cpu() {
     }
 }
 
-fn pool_all<B: Backend>(b: &mut B, s: PoolShape, x: &[f32], dy: &[f32]) -> [Vec<f32>; 2] {
-    let (xb, dyb) = (upload(b, x), upload(b, dy));
-    let (y, dx) = (zeros(b, s.y_len()), zeros(b, s.x_len()));
-    b.pool_forward(s, xb, y);
-    b.pool_backward(s, xb, dyb, dx);
-    [read(b, y), read(b, dx)]
-}
-
 #[test]
 fn maxpool_matches_cpu_with_ties_and_odd_sizes() {
     let Some(mut g) = gpu() else { return };
@@ -456,55 +418,14 @@ fn maxpool_matches_cpu_with_ties_and_odd_sizes() {
             .map(|v| v.floor() / 4.0)
             .collect();
         let dy = uniform(&mut r, s.y_len(), -1.0, 1.0);
-        let got = pool_all(&mut g, s, &x, &dy);
-        let want = pool_all(&mut c, s, &x, &dy);
+        let got = run_pool(&mut g, s, &x, &dy);
+        let want = run_pool(&mut c, s, &x, &dy);
         assert_eq!(got[0], want[0], "pool forward {s:?}");
         assert_eq!(got[1], want[1], "pool backward {s:?}");
         // each window sends its gradient to exactly one input; dropped rows/cols get none
         let nonzero = want[1].iter().filter(|v| **v != 0.0).count();
         assert_eq!(nonzero, dy.iter().filter(|v| **v != 0.0).count());
     }
-}
-
-fn act_all<B: Backend>(b: &mut B, a: ActQuant, x: &[f32], dy: &[f32]) -> [Vec<f32>; 2] {
-    let (xb, dyb) = (upload(b, x), upload(b, dy));
-    let (y, dx) = (zeros(b, x.len()), zeros(b, x.len()));
-    b.act_forward(a, x.len(), xb, y);
-    b.act_backward(a, x.len(), xb, dyb, dx);
-    [read(b, y), read(b, dx)]
-}
-
-pub fn all_activations() -> Vec<ActQuant> {
-    use Nonlinearity::*;
-    let mut v = vec![
-        ActQuant::Float(Relu),
-        ActQuant::Float(Hardtanh),
-        ActQuant::Quantized {
-            nl: Hardtanh,
-            bits: 0,
-            sym: true,
-        },
-    ];
-    for bits in [1, 2, 4, 8] {
-        v.push(ActQuant::Quantized {
-            nl: Hardtanh,
-            bits,
-            sym: true,
-        });
-        v.push(ActQuant::Quantized {
-            nl: Hardtanh,
-            bits,
-            sym: false,
-        });
-    }
-    for bits in [2, 3, 4, 8] {
-        v.push(ActQuant::Quantized {
-            nl: Relu,
-            bits,
-            sym: false,
-        });
-    }
-    v
 }
 
 #[test]
@@ -521,8 +442,8 @@ fn activations_match_cpu_exactly() {
     x.extend([-1.0, 1.0, -1.0000001, 1.0000001, 0.0, -0.0]);
     let dy = uniform(&mut r, x.len(), -1.0, 1.0);
     for a in all_activations() {
-        let got = act_all(&mut g, a, &x, &dy);
-        let want = act_all(&mut c, a, &x, &dy);
+        let got = run_act(&mut g, a, &x, &dy);
+        let want = run_act(&mut c, a, &x, &dy);
         assert_eq!(got[0], want[0], "{a:?} forward");
         assert_eq!(got[1], want[1], "{a:?} backward");
     }

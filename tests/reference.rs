@@ -18,7 +18,10 @@
 mod common;
 
 use common::reference::{self as r, f64s};
-use common::{cpu, gpu, read, read_u32, rng, uniform, upload, upload_u32, zeros};
+use common::{
+    all_activations, cpu, gpu, pad1, read, read_u32, rng, run_act, run_dense, run_pool, uniform,
+    upload, upload_u32, zeros,
+};
 use qnn::backend::{
     AdamConfig, BatchNorm, BnAct, BnActGrads, BnActTensors, BnGrads, BnParams, BnStats,
     ChannelShape, ConvShape, DenseShape, LossAcc, ParamTensors, PoolShape, Pooled, StepScalars,
@@ -224,37 +227,6 @@ fn draw_clear<T>(
     panic!("seed {seed}: 50 draws in a row had a value within the rounding band of a step");
 }
 
-/// Every activation the trainer accepts, quantized and float.
-fn all_activations() -> Vec<ActQuant> {
-    use Nonlinearity::*;
-    let mut v = vec![
-        ActQuant::Float(Relu),
-        ActQuant::Float(Hardtanh),
-        ActQuant::Quantized {
-            nl: Hardtanh,
-            bits: 0,
-            sym: true,
-        },
-    ];
-    for bits in [1, 2, 4, 8] {
-        for sym in [true, false] {
-            v.push(ActQuant::Quantized {
-                nl: Hardtanh,
-                bits,
-                sym,
-            });
-        }
-    }
-    for bits in [2, 3, 4, 8] {
-        v.push(ActQuant::Quantized {
-            nl: Relu,
-            bits,
-            sym: false,
-        });
-    }
-    v
-}
-
 /// ±1 values (BinaryNet's activations and weights).
 fn signs(r: &mut SmallRng, n: usize) -> Vec<f32> {
     (0..n)
@@ -346,34 +318,6 @@ fn run_conv_binary<B: Backend>(
     read(b, y)
 }
 
-/// [y, dx, dw, dbias] of the dense layer; dbias = channel_sum(dy) over [batch, outputs, 1].
-fn run_dense<B: Backend>(
-    b: &mut B,
-    s: DenseShape,
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    dy: &[f32],
-) -> [Vec<f32>; 4] {
-    let (xb, wb, bb, dyb) = (upload(b, x), upload(b, w), upload(b, bias), upload(b, dy));
-    let (y, dx, dw, db) = (
-        zeros(b, s.batch * s.outputs),
-        zeros(b, s.batch * s.inputs),
-        zeros(b, s.outputs * s.inputs),
-        zeros(b, s.outputs),
-    );
-    b.dense_forward(s, xb, wb, bb, y);
-    b.dense_grad_input(s, dyb, wb, dx);
-    b.dense_grad_weight(s, dyb, xb, dw);
-    let cs = ChannelShape {
-        batch: s.batch,
-        channels: s.outputs,
-        hw: 1,
-    };
-    b.channel_sum(cs, dyb, db);
-    [read(b, y), read(b, dx), read(b, dw), read(b, db)]
-}
-
 /// A batch norm over `s` with these γ, β, batch statistics and running statistics.
 fn upload_bn<B: Backend>(
     b: &mut B,
@@ -452,26 +396,6 @@ fn run_bn_backward<B: Backend>(
     let g = upload_bn_grads(b, s.channels);
     b.bn_backward(bn, xb, dyb, dx, g);
     [read(b, dx), read(b, g.dgamma), read(b, g.dbeta)]
-}
-
-/// [act(x), dy·act'(x)].
-fn run_act<B: Backend>(b: &mut B, a: ActQuant, x: &[f32], dy: &[f32]) -> [Vec<f32>; 2] {
-    let (xb, dyb) = (upload(b, x), upload(b, dy));
-    let (y, dx) = (zeros(b, x.len()), zeros(b, x.len()));
-    b.act_forward(a, x.len(), xb, y);
-    b.act_backward(a, x.len(), xb, dyb, dx);
-    [read(b, y), read(b, dx)]
-}
-
-/// [pooled, dx]; a shape with nothing to pool gets a 1-element output buffer (no empty ones).
-fn run_pool<B: Backend>(b: &mut B, p: PoolShape, x: &[f32], dy: &[f32]) -> [Vec<f32>; 2] {
-    let (xb, dyb) = (upload(b, x), upload(b, &pad1(dy)));
-    let (y, dx) = (zeros(b, p.y_len().max(1)), zeros(b, p.x_len()));
-    b.pool_forward(p, xb, y);
-    b.pool_backward(p, xb, dyb, dx);
-    let mut y = read(b, y);
-    y.truncate(p.y_len());
-    [y, read(b, dx)]
 }
 
 /// (max|w|, wq).
@@ -639,15 +563,6 @@ fn run_bn_act_pool<B: Backend>(
         read(b, g.params.dbeta),
         read(b, dbias),
     ]
-}
-
-/// `v`, or one 0 where it is empty (buffers are never empty).
-fn pad1(v: &[f32]) -> Vec<f32> {
-    if v.is_empty() {
-        vec![0.0]
-    } else {
-        v.to_vec()
-    }
 }
 
 // ---- the checks, generic over the backend ----------------------------------------------------

@@ -4,7 +4,9 @@
 pub mod cli;
 pub mod reference;
 
+use qnn::backend::{ChannelShape, DenseShape, PoolShape};
 use qnn::data::{Dataset, DatasetKind, Split};
+use qnn::quant::{ActQuant, Nonlinearity};
 use qnn::{Backend, Buf, CpuBackend, Dtype, GpuBackend};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -110,5 +112,95 @@ pub fn bars(train: usize, test: usize) -> Dataset {
         chw: (1, 28, 28),
         train: make(train, 0),
         test: make(test, 3),
+    }
+}
+
+// ---- one op on a backend, its outputs read back (the reference and the GPU-vs-CPU tests)
+
+/// Every activation the trainer accepts, quantized and float.
+pub fn all_activations() -> Vec<ActQuant> {
+    use Nonlinearity::*;
+    let mut v = vec![
+        ActQuant::Float(Relu),
+        ActQuant::Float(Hardtanh),
+        ActQuant::Quantized {
+            nl: Hardtanh,
+            bits: 0,
+            sym: true,
+        },
+    ];
+    for bits in [1, 2, 4, 8] {
+        for sym in [true, false] {
+            v.push(ActQuant::Quantized {
+                nl: Hardtanh,
+                bits,
+                sym,
+            });
+        }
+    }
+    for bits in [2, 3, 4, 8] {
+        v.push(ActQuant::Quantized {
+            nl: Relu,
+            bits,
+            sym: false,
+        });
+    }
+    v
+}
+
+/// [y, dx] of the activation over all of x.
+pub fn run_act<B: Backend>(b: &mut B, a: ActQuant, x: &[f32], dy: &[f32]) -> [Vec<f32>; 2] {
+    let (xb, dyb) = (upload(b, x), upload(b, dy));
+    let (y, dx) = (zeros(b, x.len()), zeros(b, x.len()));
+    b.act_forward(a, x.len(), xb, y);
+    b.act_backward(a, x.len(), xb, dyb, dx);
+    [read(b, y), read(b, dx)]
+}
+
+/// [y, dx, dw, dbias] of the dense layer; dbias = channel_sum(dy) over [batch, outputs, 1].
+pub fn run_dense<B: Backend>(
+    b: &mut B,
+    s: DenseShape,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    dy: &[f32],
+) -> [Vec<f32>; 4] {
+    let (xb, wb, bb, dyb) = (upload(b, x), upload(b, w), upload(b, bias), upload(b, dy));
+    let (y, dx, dw, db) = (
+        zeros(b, s.batch * s.outputs),
+        zeros(b, s.batch * s.inputs),
+        zeros(b, s.outputs * s.inputs),
+        zeros(b, s.outputs),
+    );
+    b.dense_forward(s, xb, wb, bb, y);
+    b.dense_grad_input(s, dyb, wb, dx);
+    b.dense_grad_weight(s, dyb, xb, dw);
+    let cs = ChannelShape {
+        batch: s.batch,
+        channels: s.outputs,
+        hw: 1,
+    };
+    b.channel_sum(cs, dyb, db);
+    [read(b, y), read(b, dx), read(b, dw), read(b, db)]
+}
+
+/// [pooled, dx]; a shape with nothing to pool gets a 1-element output buffer (no empty ones).
+pub fn run_pool<B: Backend>(b: &mut B, p: PoolShape, x: &[f32], dy: &[f32]) -> [Vec<f32>; 2] {
+    let (xb, dyb) = (upload(b, x), upload(b, &pad1(dy)));
+    let (y, dx) = (zeros(b, p.y_len().max(1)), zeros(b, p.x_len()));
+    b.pool_forward(p, xb, y);
+    b.pool_backward(p, xb, dyb, dx);
+    let mut y = read(b, y);
+    y.truncate(p.y_len());
+    [y, read(b, dx)]
+}
+
+/// `v`, or one 0 where it is empty (buffers are never empty).
+pub fn pad1(v: &[f32]) -> Vec<f32> {
+    if v.is_empty() {
+        vec![0.0]
+    } else {
+        v.to_vec()
     }
 }
