@@ -17,6 +17,7 @@ fn train<B: Backend>(b: &mut B) -> Result<(), qnn::Error> {
         bits: 2,
         nonlinearity: Nonlinearity::Relu,
         sym: false,
+        net: None,
     };
     let batch = 50;
     let model = Model::new(b, config, batch, 7)?;

@@ -37,6 +37,7 @@ fn main() -> Result<(), qnn::Error> {
         cout: 11,
         h: 9,
         w: 7,
+        ..ConvShape::SAME_3X3
     };
     let x: Vec<f32> = (0..s.x_len())
         .map(|i| ((i * 7919) % 200) as f32 / 100.0 - 1.0)

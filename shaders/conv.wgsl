@@ -1,10 +1,21 @@
-// 3×3 convolution, stride 1, pad 1, as an implicit GEMM: the im2col matrix is never stored, each
-// tile loader computes the pixel it needs. One kernel, three products, chosen by MODE:
-//   MODE 0 forward      Y[n,co,p]        = Σ_{ci,r} W[co,ci,r]·X[n,ci,p+r] + b[co]    M=cout N=batch·hw K=cin·9
-//   MODE 1 grad input   dX[n,ci,p]       = Σ_{co,r} W[co,ci,r]·dY[n,co,p−r]           M=cin  N=batch·hw K=cout·9
-//   MODE 2 grad weight  dW[co,ci,r]      = Σ_{n,p} dY[n,co,p]·X[n,ci,p+r]             M=cout N=cin·9    K=batch·hw
-// (r = (kh,kw) offsets −1..1). MODE 2 splits K over workgroup_id.z; each slice writes its own
-// partial product, and `sum_slices` adds them in slice order, so results are deterministic.
+// Convolution (any square kernel, stride, zero padding) as an implicit GEMM: the im2col matrix
+// is never stored, each tile loader computes the pixel it needs. One kernel, three products,
+// chosen by MODE. Shapes: X [batch, cin, h, w], W [cout, cin, kernel, kernel], b [cout],
+// Y [batch, cout, out_h, out_w] with out_h = (h + 2·pad − kernel)/stride + 1 (out_w likewise);
+// taps = kernel², r = kh·kernel + kw, and tap r of output pixel (oy, ox) reads input pixel
+// (iy, ix) = (oy·stride + kh − pad, ox·stride + kw − pad), zero outside the image.
+//   MODE 0 forward      Y[n,co,oy,ox]  = Σ_{ci,r} W[co,ci,r]·X[n,ci,iy,ix] + b[co]
+//                       M=cout N=batch·out_h·out_w K=cin·taps    (columns: output pixels)
+//   MODE 1 grad input   dX[n,ci,iy,ix] = Σ_{co,r} W[co,ci,r]·dY[n,co,oy,ox], over the (oy, ox)
+//                       with oy·stride + kh − pad = iy and ox·stride + kw − pad = ix (where
+//                       iy + pad − kh divides by stride and 0 ≤ oy < out_h; x alike)
+//                       M=cin  N=batch·h·w          K=cout·taps   (columns: input pixels)
+//   MODE 2 grad weight  dW[co,ci,r]    = Σ_{n,oy,ox} dY[n,co,oy,ox]·X[n,ci,iy,ix]
+//                       M=cout N=cin·taps           K=batch·out_h·out_w (columns: (ci, r))
+// K runs in the order ci·taps + r (MODE 0), co·taps + r (MODE 1), n·out_h·out_w + oy·out_w + ox
+// (MODE 2): the seed's 3×3, stride 1, pad 1 layers sum exactly as before the geometry was
+// general. MODE 2 splits K over workgroup_id.z; each slice writes its own partial product, and
+// `sum_slices` adds them in slice order, so results are deterministic.
 //
 // Tiling: a 16×16 workgroup computes a 64×64 output tile, 4×4 per thread held in four vec4
 // registers (rows 4·ty..4·ty+3, columns 4·tx..4·tx+3), stepping K by 16 through workgroup memory
@@ -13,14 +24,16 @@
 // local memory by GPU compilers, which made the first version run at ~1% of an H200's peak).
 // Each thread loads one K index of 4 consecutive rows of A and one K index of 4 consecutive
 // columns of B per step; the column decomposition (image, y, x — or channel, tap in MODE 2) is
-// worked out once per tile, so the K loop does at most three integer divisions per thread.
+// worked out once per tile, so the K loop divides only by a few uniform values per thread
+// (taps and kernel, or out_h·out_w and out_w; MODE 1 also by stride).
 
 override MODE: u32 = 0u;
 
 struct Params {
     batch: u32, cin: u32, cout: u32, h: u32,
     w: u32, m: u32, n: u32, k: u32,
-    k_per_slice: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    k_per_slice: u32, kernel: u32, stride: u32, pad: u32,
+    out_h: u32, out_w: u32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -49,13 +62,20 @@ fn read_b(idx: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
     return select(vec4<f32>(0.0), v, ok);
 }
 
+// The pixels of one image's plane that the columns of MODE 0 and 1 run over, (pixels, row
+// width): the output's in MODE 0, the input's in MODE 1.
+fn col_plane() -> vec2<u32> {
+    if (MODE == 1u) { return vec2<u32>(P.h * P.w, P.w); }
+    return vec2<u32>(P.out_h * P.out_w, P.out_w);
+}
+
 fn store(row: u32, col: u32, slice: u32, v: f32) {
     if (row >= P.m || col >= P.n) { return; }
     if (MODE == 2u) {
         dst[(slice * P.m + row) * P.n + col] = v;
         return;
     }
-    let hw = P.h * P.w;
+    let hw = col_plane().x;
     let n = col / hw;
     let p = col % hw;
     if (MODE == 0u) {
@@ -83,9 +103,12 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
         k_begin = wid.z * P.k_per_slice;
         k_end = min(P.k, k_begin + P.k_per_slice);
     }
-    let hw = P.h * P.w;
+    let taps = P.kernel * P.kernel;
+    let ohw = P.out_h * P.out_w;
     let h = i32(P.h);
     let w = i32(P.w);
+    let pad = i32(P.pad);
+    let stride = i32(P.stride);
     let lane = vec4<u32>(0u, 1u, 2u, 3u);
     // A loader: k offset tid % 16, rows 4·(tid / 16) + 0..3
     let a_k = tid % BK;
@@ -95,15 +118,17 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
     let b_k = tid / 16u;
     let b_cols = vec4<u32>(col0 + 4u * (tid % 16u)) + lane;
     let b_cols_ok = b_cols < vec4<u32>(P.n);
-    // MODE 0/1: a column is a pixel (image n, y, x); MODE 2: a column is (channel, tap)
-    let c_n = b_cols / vec4<u32>(hw);
-    let c_p = b_cols % vec4<u32>(hw);
-    let c_y = vec4<i32>(c_p / vec4<u32>(P.w));
-    let c_x = vec4<i32>(c_p % vec4<u32>(P.w));
-    let c_ci = b_cols / vec4<u32>(9u);
-    let c_r = b_cols % vec4<u32>(9u);
-    let c_dy = vec4<i32>(c_r / vec4<u32>(3u)) - vec4<i32>(1);
-    let c_dx = vec4<i32>(c_r % vec4<u32>(3u)) - vec4<i32>(1);
+    // MODE 0: a column is an output pixel (image n, oy, ox); MODE 1 an input pixel (n, iy, ix);
+    // MODE 2 a (channel ci, tap kh·kernel + kw)
+    let plane_dims = col_plane();
+    let c_n = b_cols / vec4<u32>(plane_dims.x);
+    let c_p = b_cols % vec4<u32>(plane_dims.x);
+    let c_y = vec4<i32>(c_p / vec4<u32>(plane_dims.y));
+    let c_x = vec4<i32>(c_p % vec4<u32>(plane_dims.y));
+    let c_ci = b_cols / vec4<u32>(taps);
+    let c_r = b_cols % vec4<u32>(taps);
+    let c_kh = vec4<i32>(c_r / vec4<u32>(P.kernel));
+    let c_kw = vec4<i32>(c_r % vec4<u32>(P.kernel));
 
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -115,12 +140,12 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
         let a_ok = a_rows_ok & vec4<bool>(ka < k_end);
         var a_idx: vec4<u32>;
         if (MODE == 0u) {
-            a_idx = a_rows * P.k + vec4<u32>(ka);                      // W[co, ci·9 + r]
+            a_idx = a_rows * P.k + vec4<u32>(ka);                      // W[co, ci·taps + r]
         } else if (MODE == 1u) {
-            a_idx = (vec4<u32>(ka / 9u * P.cin) + a_rows) * 9u + vec4<u32>(ka % 9u); // W[co, ci, r]
+            a_idx = (vec4<u32>(ka / taps * P.cin) + a_rows) * taps + vec4<u32>(ka % taps); // W[co, ci, r]
         } else {
-            let n = ka / hw;
-            a_idx = (vec4<u32>(n * P.cout) + a_rows) * hw + vec4<u32>(ka % hw);       // dY[n, co, p]
+            let n = ka / ohw;
+            a_idx = (vec4<u32>(n * P.cout) + a_rows) * ohw + vec4<u32>(ka % ohw);      // dY[n, co, p]
         }
         tile_a[a_k * 16u + tid / BK] = read_a(a_idx, a_ok);
         // ---- B: 4 columns at k = k0 + b_k
@@ -129,28 +154,39 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
         var y: vec4<i32>;
         var x: vec4<i32>;
         var plane: vec4<u32>;
+        var b_idx: vec4<u32>;
         if (MODE == 0u) {
-            // X[n, ci, y + dy, x + dx] with k = ci·9 + r
-            let r = kb % 9u;
-            y = c_y + vec4<i32>(i32(r / 3u) - 1);
-            x = c_x + vec4<i32>(i32(r % 3u) - 1);
-            plane = c_n * P.cin + vec4<u32>(kb / 9u);
+            // X[n, ci, oy·stride + kh − pad, ox·stride + kw − pad] with k = ci·taps + kh·kernel + kw
+            let r = kb % taps;
+            y = c_y * stride + vec4<i32>(i32(r / P.kernel) - pad);
+            x = c_x * stride + vec4<i32>(i32(r % P.kernel) - pad);
+            plane = c_n * P.cin + vec4<u32>(kb / taps);
+            b_ok = b_ok & (y >= vec4<i32>(0)) & (y < vec4<i32>(h)) & (x >= vec4<i32>(0)) & (x < vec4<i32>(w));
+            b_idx = (plane * P.h + vec4<u32>(y)) * P.w + vec4<u32>(x);
         } else if (MODE == 1u) {
-            // dX[p] gathers dY[n, co, y − dy, x − dx] with k = co·9 + r
-            let r = kb % 9u;
-            y = c_y - vec4<i32>(i32(r / 3u) - 1);
-            x = c_x - vec4<i32>(i32(r % 3u) - 1);
-            plane = c_n * P.cout + vec4<u32>(kb / 9u);
+            // dX[n, ci, iy, ix] gathers dY[n, co, oy, ox] with k = co·taps + kh·kernel + kw,
+            // oy = (iy + pad − kh)/stride where that divides exactly and 0 ≤ oy < out_h (x alike)
+            let r = kb % taps;
+            let ty = c_y + vec4<i32>(pad - i32(r / P.kernel));
+            let tx = c_x + vec4<i32>(pad - i32(r % P.kernel));
+            y = ty / vec4<i32>(stride);
+            x = tx / vec4<i32>(stride);
+            plane = c_n * P.cout + vec4<u32>(kb / taps);
+            b_ok = b_ok & (ty >= vec4<i32>(0)) & (tx >= vec4<i32>(0))
+                & (ty % vec4<i32>(stride) == vec4<i32>(0)) & (tx % vec4<i32>(stride) == vec4<i32>(0))
+                & (y < vec4<i32>(i32(P.out_h))) & (x < vec4<i32>(i32(P.out_w)));
+            b_idx = (plane * P.out_h + vec4<u32>(y)) * P.out_w + vec4<u32>(x);
         } else {
-            // X[n, ci, y + dy, x + dx] with k = n·hw + p, column = ci·9 + r
-            let n = kb / hw;
-            let p = kb % hw;
-            y = vec4<i32>(i32(p / P.w)) + c_dy;
-            x = vec4<i32>(i32(p % P.w)) + c_dx;
+            // X[n, ci, oy·stride + kh − pad, ox·stride + kw − pad] with k = n·out_h·out_w +
+            // oy·out_w + ox, column = ci·taps + kh·kernel + kw
+            let n = kb / ohw;
+            let p = kb % ohw;
+            y = vec4<i32>(i32(p / P.out_w) * stride - pad) + c_kh;
+            x = vec4<i32>(i32(p % P.out_w) * stride - pad) + c_kw;
             plane = vec4<u32>(n * P.cin) + c_ci;
+            b_ok = b_ok & (y >= vec4<i32>(0)) & (y < vec4<i32>(h)) & (x >= vec4<i32>(0)) & (x < vec4<i32>(w));
+            b_idx = (plane * P.h + vec4<u32>(y)) * P.w + vec4<u32>(x);
         }
-        b_ok = b_ok & (y >= vec4<i32>(0)) & (y < vec4<i32>(h)) & (x >= vec4<i32>(0)) & (x < vec4<i32>(w));
-        let b_idx = (plane * P.h + vec4<u32>(y)) * P.w + vec4<u32>(x);
         tile_b[b_k * 16u + tid % 16u] = read_b(b_idx, b_ok);
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {

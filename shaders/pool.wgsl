@@ -1,8 +1,11 @@
 // Max pool 2×2, stride 2, floor: x [planes, h, w] → y [planes, h/2, w/2]. The window's first
 // maximum in row-major order wins (ties are common after quantization); backward sends the
 // gradient to that one input, and rows/columns dropped by the floor get zero.
+// Global average pool: x [planes, h, w] → y [planes] = (Σ of the plane in pixel order)·scale,
+// scale = 1/(h·w) rounded to f32 on the Rust side (as the CPU computes it, bit for bit);
+// backward dx [planes, h, w] = dy[plane]·scale.
 
-struct Params { planes: u32, h: u32, w: u32, _pad: u32 }
+struct Params { planes: u32, h: u32, w: u32, scale: f32 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -53,4 +56,26 @@ fn pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         if (arg == (y % 2u) * 2u + (xx % 2u)) { g = dy[(plane * oh + oy) * ow + ox]; }
     }
     out[i] = g;
+}
+
+// One thread per plane: the plane's values added one by one in pixel order (the CPU's order),
+// then multiplied by the scale. `x` at binding 1, y [planes] in `out`.
+@compute @workgroup_size(WG, 1, 1)
+fn global_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let plane = linear_id(gid, nwg);
+    if (plane >= P.planes) { return; }
+    let hw = P.h * P.w;
+    let base = plane * hw;
+    var s = 0.0;
+    for (var p = 0u; p < hw; p++) { s += x[base + p]; }
+    out[plane] = s * P.scale;
+}
+
+// One thread per input element: dx [planes, h, w] = dy[plane]·scale, dy [planes] at binding 2.
+@compute @workgroup_size(WG, 1, 1)
+fn global_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    let hw = P.h * P.w;
+    if (i >= P.planes * hw) { return; }
+    out[i] = dy[i / hw] * P.scale;
 }

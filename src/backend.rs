@@ -31,8 +31,10 @@ pub struct Buf {
     pub dtype: Dtype,
 }
 
-/// 3×3 convolution, stride 1, pad 1: x [batch, cin, h, w] → y [batch, cout, h, w];
-/// weights [cout, cin, 3, 3], bias [cout].
+/// Convolution with bias: x [batch, cin, h, w] → y [batch, cout, out_h, out_w]; weights [cout,
+/// cin, kernel, kernel], bias [cout]. out_h = (h + 2·pad − kernel) / stride + 1 (floor), out_w
+/// likewise; zero padding. The seed's layers are [`ConvShape::SAME_3X3`]: kernel 3, stride 1,
+/// pad 1, so out_h = h and out_w = w.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvShape {
     /// Images in the batch.
@@ -41,28 +43,66 @@ pub struct ConvShape {
     pub cin: usize,
     /// Output channels.
     pub cout: usize,
-    /// Image height in pixels (same for input and output).
+    /// Input height in pixels.
     pub h: usize,
-    /// Image width in pixels (same for input and output).
+    /// Input width in pixels.
     pub w: usize,
+    /// Side of the square kernel: 1, 3 or 5 in the networks qnn builds (any odd size computes).
+    pub kernel: usize,
+    /// Step between two outputs' windows, 1 or 2.
+    pub stride: usize,
+    /// Zero padding on each side: (kernel − 1)/2 for "same", 0 for "valid".
+    pub pad: usize,
 }
 
 impl ConvShape {
+    /// The seed's geometry (3×3, stride 1, pad 1) with an empty batch and no channels, for
+    /// `ConvShape { batch, cin, cout, h, w, ..ConvShape::SAME_3X3 }`.
+    pub const SAME_3X3: ConvShape = ConvShape {
+        batch: 0,
+        cin: 0,
+        cout: 0,
+        h: 0,
+        w: 0,
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+    };
+    /// True for the seed's geometry, the one the fast paths (Winograd, XNOR) take.
+    pub fn is_same_3x3(&self) -> bool {
+        (self.kernel, self.stride, self.pad) == (3, 1, 1)
+    }
+    /// Output height: (h + 2·pad − kernel) / stride + 1, 0 when the kernel does not fit.
+    pub fn out_h(&self) -> usize {
+        (self.h + 2 * self.pad)
+            .checked_sub(self.kernel)
+            .map_or(0, |d| d / self.stride.max(1) + 1)
+    }
+    /// Output width, as [`ConvShape::out_h`].
+    pub fn out_w(&self) -> usize {
+        (self.w + 2 * self.pad)
+            .checked_sub(self.kernel)
+            .map_or(0, |d| d / self.stride.max(1) + 1)
+    }
+    /// Taps of one filter per input channel: kernel².
+    pub fn taps(&self) -> usize {
+        self.kernel * self.kernel
+    }
     /// Elements of x: batch·cin·h·w.
     pub fn x_len(&self) -> usize {
         self.batch * self.cin * self.h * self.w
     }
-    /// Elements of y: batch·cout·h·w.
+    /// Elements of y: batch·cout·out_h·out_w.
     pub fn y_len(&self) -> usize {
-        self.batch * self.cout * self.h * self.w
+        self.batch * self.cout * self.out_h() * self.out_w()
     }
-    /// Elements of the weights: cout·cin·9.
+    /// Elements of the weights: cout·cin·kernel².
     pub fn w_len(&self) -> usize {
-        self.cout * self.cin * 9
+        self.cout * self.cin * self.taps()
     }
     /// Multiply-accumulates of one forward call.
     pub fn macs(&self) -> usize {
-        self.y_len() * self.cin * 9
+        self.y_len() * self.cin * self.taps()
     }
 }
 
@@ -358,7 +398,7 @@ pub enum Family {
     BatchNormAct,
     /// The activation and weight quantizers (and the weights' max |w|).
     Quantizers,
-    /// Max pooling.
+    /// Max pooling and global average pooling.
     Pooling,
     /// Adam and SGD.
     Optimizer,
@@ -626,6 +666,12 @@ pub trait Backend {
     fn pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf);
     /// dx: dy routed to each window's first maximum in x, zero elsewhere.
     fn pool_backward(&mut self, s: PoolShape, x: Buf, dy: Buf, dx: Buf);
+
+    /// Global average pool: y [planes] = the mean of each plane of x [planes, h, w] (summed in
+    /// pixel order, then multiplied by 1/(h·w)).
+    fn global_pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf);
+    /// Its backward: dx [planes, h, w] = dy[plane] / (h·w) at every pixel of the plane.
+    fn global_pool_backward(&mut self, s: PoolShape, dy: Buf, dx: Buf);
 
     /// wq = quantize(w); `absmax` (one f32) receives max|w|.
     fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf);

@@ -397,6 +397,7 @@ pub fn parse_seed_name(stem: &str) -> Result<(String, NetConfig), Error> {
         bits,
         nonlinearity,
         sym,
+        net: None,
     };
     config.validate()?;
     Ok((kind.name().to_string(), config))

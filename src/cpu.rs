@@ -523,6 +523,18 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn global_pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf) {
+        self.timed("global_pool_forward", Family::Pooling, |me| {
+            me.write([y], |me, [yv]| ops::pool::global_forward(s, me.f32(x), yv));
+        })
+    }
+
+    fn global_pool_backward(&mut self, s: PoolShape, dy: Buf, dx: Buf) {
+        self.timed("global_pool_backward", Family::Pooling, |me| {
+            me.write([dx], |me, [d]| ops::pool::global_backward(s, me.f32(dy), d));
+        })
+    }
+
     fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf) {
         self.timed("weight_quantize", Family::Quantizers, |me| {
             me.write([absmax, wq], |me, [m, out]| {

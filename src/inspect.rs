@@ -399,6 +399,7 @@ mod tests {
             bits,
             nonlinearity: Nonlinearity::Hardtanh,
             sym: true,
+            net: None,
         }
     }
 

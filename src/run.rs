@@ -65,6 +65,7 @@ impl RunSettings {
                 bits: 4,
                 nonlinearity: Nonlinearity::Relu,
                 sym: false,
+                net: None,
             },
             options: TrainOptions {
                 epochs: 10,

@@ -109,6 +109,7 @@ fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
             bits: p.bits,
             nonlinearity,
             sym: p.sym,
+            net: None,
         },
         options: TrainOptions {
             epochs: p.epochs,

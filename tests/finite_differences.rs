@@ -41,6 +41,7 @@ fn conv_gradients() {
         cout: 4,
         h: 5,
         w: 7,
+        ..ConvShape::SAME_3X3
     };
     let mut r = rng(1);
     let (x, w, b) = (
@@ -69,6 +70,50 @@ fn conv_gradients() {
     check("conv dx", &x, &dx, 1e-2, |t| fwd(t, &w, &b));
     check("conv dw", &w, &dw, 1e-2, |t| fwd(&x, t, &b));
     check("conv db", &b, &db, 1e-2, |t| fwd(&x, &w, t));
+}
+
+/// The input, weight and bias gradients of strided and "valid" convolutions (the CPU's general
+/// im2col / col2im path): 3×3 stride 2 "same" on an odd 7×9 image, 5×5 "valid", 1×1 stride 2
+/// (input pixels no output reads: gradient 0), against central differences within 1e-2.
+#[test]
+fn conv_gradients_of_other_geometries() {
+    for (i, (kernel, stride, pad)) in [(3, 2, 1), (5, 1, 0), (1, 2, 0)].into_iter().enumerate() {
+        let s = ConvShape {
+            batch: 2,
+            cin: 3,
+            cout: 4,
+            h: 7,
+            w: 9,
+            kernel,
+            stride,
+            pad,
+        };
+        let mut r = rng(10 + i as u64);
+        let (x, w, b) = (
+            uniform(&mut r, s.x_len(), -1.0, 1.0),
+            uniform(&mut r, s.w_len(), -1.0, 1.0),
+            uniform(&mut r, 4, -1.0, 1.0),
+        );
+        let rr = uniform(&mut r, s.y_len(), -1.0, 1.0);
+        let fwd = |x: &[f32], w: &[f32], b: &[f32]| {
+            let mut y = vec![0.0; s.y_len()];
+            ops::conv::forward(s, x, w, b, &mut y);
+            dot(&y, &rr)
+        };
+        let (mut dx, mut dw, mut db) = (vec![0.0; s.x_len()], vec![0.0; s.w_len()], vec![0.0; 4]);
+        ops::conv::grad_input(s, &rr, &w, &mut dx);
+        ops::conv::grad_weight(s, &rr, &x, &mut dw);
+        let cs = ChannelShape {
+            batch: 2,
+            channels: 4,
+            hw: s.out_h() * s.out_w(),
+        };
+        ops::batchnorm::channel_sum(cs, &rr, &mut db);
+        let name = |t: &str| format!("conv {kernel}×{kernel} stride {stride} pad {pad} {t}");
+        check(&name("dx"), &x, &dx, 1e-2, |t| fwd(t, &w, &b));
+        check(&name("dw"), &w, &dw, 1e-2, |t| fwd(&x, t, &b));
+        check(&name("db"), &b, &db, 1e-2, |t| fwd(&x, &w, t));
+    }
 }
 
 #[test]
@@ -161,6 +206,26 @@ fn maxpool_gradient() {
     let mut dx = vec![0.0; s.x_len()];
     ops::pool::backward(s, &x, &rr, &mut dx);
     check("pool dx", &x, &dx, 1e-4, fwd);
+}
+
+/// The global average pool's gradient (dy/(h·w) at every pixel) against central differences,
+/// on an odd 3×5 plane and a 1×1 one.
+#[test]
+fn global_pool_gradient() {
+    for (planes, h, w) in [(3, 3, 5), (2, 1, 1)] {
+        let s = PoolShape { planes, h, w };
+        let mut r = rng(6);
+        let x = uniform(&mut r, s.x_len(), -1.0, 1.0);
+        let rr = uniform(&mut r, planes, -1.0, 1.0);
+        let fwd = |x: &[f32]| {
+            let mut y = vec![0.0; planes];
+            ops::pool::global_forward(s, x, &mut y);
+            dot(&y, &rr)
+        };
+        let mut dx = vec![0.0; s.x_len()];
+        ops::pool::global_backward(s, &rr, &mut dx);
+        check(&format!("global pool {h}×{w} dx"), &x, &dx, 1e-2, fwd);
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@ fn config(blocks: [(usize, usize); 3], bits: u32, nl: Nonlinearity, sym: bool) -
         bits,
         nonlinearity: nl,
         sym,
+        net: None,
     }
 }
 

@@ -40,6 +40,7 @@ fn conv_forward_and_gradients_match_cpu() {
             cout: 8,
             h: 5,
             w: 5,
+            ..ConvShape::SAME_3X3
         },
         ConvShape {
             batch: 65,
@@ -47,6 +48,7 @@ fn conv_forward_and_gradients_match_cpu() {
             cout: 7,
             h: 7,
             w: 7,
+            ..ConvShape::SAME_3X3
         },
         ConvShape {
             batch: 2,
@@ -54,6 +56,7 @@ fn conv_forward_and_gradients_match_cpu() {
             cout: 66,
             h: 9,
             w: 9,
+            ..ConvShape::SAME_3X3
         },
         ConvShape {
             batch: 3,
@@ -61,6 +64,7 @@ fn conv_forward_and_gradients_match_cpu() {
             cout: 16,
             h: 32,
             w: 32,
+            ..ConvShape::SAME_3X3
         },
         ConvShape {
             batch: 16,
@@ -68,6 +72,7 @@ fn conv_forward_and_gradients_match_cpu() {
             cout: 8,
             h: 16,
             w: 16,
+            ..ConvShape::SAME_3X3
         }, // weight gradient split over K
         ConvShape {
             batch: 2,
@@ -75,6 +80,7 @@ fn conv_forward_and_gradients_match_cpu() {
             cout: 4,
             h: 28,
             w: 28,
+            ..ConvShape::SAME_3X3
         },
     ];
     let Some(mut g) = gpu() else { return };
@@ -123,9 +129,9 @@ fn cpu_and_direct(
         reference::f64s(dy),
     );
     let want = [
-        reference::conv3x3_forward(s, &x, &wt, &bias),
-        reference::conv3x3_grad_input(s, &dy, &wt),
-        reference::conv3x3_grad_weight(s, &dy, &x),
+        reference::conv_forward(s, &x, &wt, &bias),
+        reference::conv_grad_input(s, &dy, &wt),
+        reference::conv_grad_weight(s, &dy, &x),
     ];
     ["y", "dx", "dw"]
         .into_iter()
@@ -164,6 +170,7 @@ fn conv_cpu_matches_direct_definition() {
             cout,
             h,
             w,
+            ..ConvShape::SAME_3X3
         };
         let mut r = rng(7 + i as u64);
         let x = uniform(&mut r, s.x_len(), -1.0, 1.0);
@@ -179,6 +186,120 @@ fn conv_cpu_matches_direct_definition() {
                 );
             }
         }
+    }
+}
+
+/// A conv of `(batch, cin, cout, h, w)` with this (kernel, stride, pad).
+fn geometry(
+    (batch, cin, cout, h, w): (usize, usize, usize, usize, usize),
+    (kernel, stride, pad): (usize, usize, usize),
+) -> ConvShape {
+    ConvShape {
+        batch,
+        cin,
+        cout,
+        h,
+        w,
+        kernel,
+        stride,
+        pad,
+    }
+}
+
+/// Every geometry but the seed's: kernel 1 "same", kernel 5 "same" and "valid", kernel 3
+/// stride 2 "same" on an odd 7×9 image, kernel 1 stride 2, kernel 3 "valid", at odd sizes; 70
+/// output channels (two row tiles of the GPU's 64); kernel 5 stride 2 with 40 channels of 20×33
+/// (K = 1000: the CPU's output pixels in two blocks whose boundary falls inside a row; the
+/// GPU's weight-gradient columns cin·25 over 16 tiles); 3×3 "valid" at 16+ channels and 8+
+/// pixels (the seed's Winograd size); a batch of 64 whose weight gradient (K = 64·8·8 = 4096
+/// over a single 64×64 output tile) the GPU splits into 16 slices of K.
+fn geometries() -> Vec<ConvShape> {
+    vec![
+        geometry((3, 13, 70, 7, 5), (1, 1, 0)),
+        geometry((2, 5, 4, 9, 7), (5, 1, 2)),
+        geometry((2, 4, 3, 9, 11), (5, 1, 0)),
+        geometry((2, 6, 5, 7, 9), (3, 2, 1)),
+        geometry((3, 7, 4, 7, 9), (1, 2, 0)),
+        geometry((2, 5, 6, 9, 7), (3, 1, 0)),
+        geometry((1, 40, 3, 20, 33), (5, 2, 2)),
+        geometry((2, 16, 17, 9, 11), (3, 1, 0)),
+        geometry((64, 3, 8, 15, 15), (3, 2, 1)),
+    ]
+}
+
+/// The GPU's forward, input and weight gradient against the CPU's for every geometry of
+/// [`geometries`], within MATMUL_TOL (1e-4) of each tensor's largest value: the same products
+/// summed in another order (and the GPU's split K added slice by slice).
+#[test]
+fn conv_of_any_geometry_matches_cpu() {
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
+    for (i, s) in geometries().into_iter().enumerate() {
+        let mut r = rng(150 + i as u64);
+        let x = uniform(&mut r, s.x_len(), -1.0, 1.0);
+        let w = uniform(&mut r, s.w_len(), -1.0, 1.0);
+        let bias = uniform(&mut r, s.cout, -1.0, 1.0);
+        let dy = uniform(&mut r, s.y_len(), -1.0, 1.0);
+        let got = conv_all(&mut g, s, &x, &w, &bias, &dy);
+        let want = conv_all(&mut c, s, &x, &w, &bias, &dy);
+        for (k, name) in ["forward", "grad input", "grad weight"].iter().enumerate() {
+            assert_close(&format!("conv {name} {s:?}"), &got[k], &want[k], MATMUL_TOL);
+        }
+    }
+}
+
+/// The CPU's general im2col / col2im path against the f64 loops for every geometry of
+/// [`geometries`] (so the oracle of the test above is itself checked), within 1e-5 of each
+/// tensor's largest value (and of 1): f32 sums of up to K = 4096 products of values ≤ 1, whose
+/// error is √K·2⁻²⁴ ≈ 4e-6 in practice.
+#[test]
+fn conv_cpu_of_any_geometry_matches_direct_definition() {
+    for (i, s) in geometries().into_iter().enumerate() {
+        let mut r = rng(170 + i as u64);
+        let x = uniform(&mut r, s.x_len(), -1.0, 1.0);
+        let wt = uniform(&mut r, s.w_len(), -1.0, 1.0);
+        let bias = uniform(&mut r, s.cout, -1.0, 1.0);
+        let dy = uniform(&mut r, s.y_len(), -1.0, 1.0);
+        for (name, got, want) in cpu_and_direct(s, &x, &wt, &bias, &dy) {
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (j, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                assert!(
+                    (*g as f64 - w).abs() <= 1e-5 * scale,
+                    "{s:?} {name}[{j}]: {g} vs {w}"
+                );
+            }
+        }
+    }
+}
+
+/// conv_forward_binary on a geometry other than the seed's takes the float path: on ±1
+/// inputs and weights it equals conv_forward bit for bit, on the CPU and on the GPU.
+#[test]
+fn binary_convolution_of_any_geometry_is_the_float_one() {
+    check_binary_is_float(&mut cpu());
+    let Some(mut g) = gpu() else { return };
+    check_binary_is_float(&mut g);
+}
+
+/// conv_forward_binary == conv_forward, bit for bit, on ±1 values for every geometry of
+/// [`geometries`].
+fn check_binary_is_float<B: Backend>(b: &mut B) {
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let sign = |v: Vec<f32>| -> Vec<f32> {
+        v.into_iter()
+            .map(|v| if v < 0.0 { -1.0 } else { 1.0 })
+            .collect()
+    };
+    for (i, s) in geometries().into_iter().enumerate() {
+        let mut r = rng(190 + i as u64);
+        let x = sign(uniform(&mut r, s.x_len(), -1.0, 1.0));
+        let wt = sign(uniform(&mut r, s.w_len(), -1.0, 1.0));
+        let bias = uniform(&mut r, s.cout, -0.7, 0.7);
+        let (xb, wb, bb) = (upload(b, &x), upload(b, &wt), upload(b, &bias));
+        let (y_binary, y_float) = (zeros(b, s.y_len()), zeros(b, s.y_len()));
+        b.conv_forward_binary(s, xb, wb, bb, y_binary);
+        b.conv_forward(s, xb, wb, bb, y_float);
+        assert_eq!(bits(&read(b, y_binary)), bits(&read(b, y_float)), "{s:?}");
     }
 }
 
@@ -204,6 +325,7 @@ fn winograd_convolution_is_exact_on_quantized_values() {
             cout,
             h,
             w,
+            ..ConvShape::SAME_3X3
         };
         let mut r = rng(90 + i as u64);
         let x = levels(&mut r, s.x_len(), 0);
@@ -428,6 +550,37 @@ fn maxpool_matches_cpu_with_ties_and_odd_sizes() {
     }
 }
 
+/// The global average pool and its backward on the GPU equal the CPU's bit for bit: both sum
+/// each plane in pixel order in f32 and multiply by the same f32 1/(h·w). Odd h·w (3×5, 11×13),
+/// 1×1, a one-row plane, more planes than a workgroup has threads.
+#[test]
+fn global_pool_matches_cpu_exactly() {
+    let shapes = [(7, 3, 5), (4, 1, 1), (5, 11, 13), (2, 1, 7), (300, 8, 8)];
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (i, (planes, h, w)) in shapes.into_iter().enumerate() {
+        let p = PoolShape { planes, h, w };
+        let mut r = rng(450 + i as u64);
+        let x = uniform(&mut r, p.x_len(), -1.0, 1.0);
+        let dy = uniform(&mut r, planes, -1.0, 1.0);
+        let got = global_pool_all(&mut g, p, &x, &dy);
+        let want = global_pool_all(&mut c, p, &x, &dy);
+        for (k, name) in ["forward", "backward"].iter().enumerate() {
+            assert_eq!(bits(&got[k]), bits(&want[k]), "global pool {name} {p:?}");
+        }
+    }
+}
+
+/// [y, dx] of the global average pool.
+fn global_pool_all<B: Backend>(b: &mut B, p: PoolShape, x: &[f32], dy: &[f32]) -> [Vec<f32>; 2] {
+    let (xb, dyb) = (upload(b, x), upload(b, dy));
+    let (y, dx) = (zeros(b, p.planes), zeros(b, p.x_len()));
+    b.global_pool_forward(p, xb, y);
+    b.global_pool_backward(p, dyb, dx);
+    [read(b, y), read(b, dx)]
+}
+
 #[test]
 fn activations_match_cpu_exactly() {
     let Some(mut g) = gpu() else { return };
@@ -640,6 +793,7 @@ fn same_inputs_give_identical_bits_run_after_run() {
         cout: 8,
         h: 16,
         w: 16,
+        ..ConvShape::SAME_3X3
     };
     let mut r = rng(1000);
     let x = uniform(&mut r, s.x_len(), -1.0, 1.0);
@@ -758,6 +912,7 @@ fn binary_convolution_is_exactly_the_float_one() {
             cout,
             h,
             w,
+            ..ConvShape::SAME_3X3
         };
         let mut r = rng(1000 + i as u64);
         let sign = |r: &mut rand::rngs::SmallRng, n: usize| -> Vec<f32> {

@@ -103,6 +103,7 @@ fn networks_whose_counts_overflow_are_refused_on_the_command_line_and_in_a_model
         bits: 4,
         nonlinearity: Nonlinearity::Relu,
         sym: false,
+        net: None,
     };
     let f = d.join("claims.safetensors");
     let meta = ModelMeta {

@@ -251,6 +251,20 @@ fn conv_shape((batch, cin, cout, h, w): (usize, usize, usize, usize, usize)) -> 
         cout,
         h,
         w,
+        ..ConvShape::SAME_3X3
+    }
+}
+
+/// A conv of `(batch, cin, cout, h, w)` with this (kernel, stride, pad).
+fn conv_geometry(
+    shape: (usize, usize, usize, usize, usize),
+    (kernel, stride, pad): (usize, usize, usize),
+) -> ConvShape {
+    ConvShape {
+        kernel,
+        stride,
+        pad,
+        ..conv_shape(shape)
     }
 }
 
@@ -295,7 +309,7 @@ fn run_conv<B: Backend>(
     let cs = ChannelShape {
         batch: s.batch,
         channels: s.cout,
-        hw: s.h * s.w,
+        hw: s.out_h() * s.out_w(),
     };
     b.channel_sum(cs, dyb, db);
     [read(b, y), read(b, dx), read(b, dw), read(b, db)]
@@ -593,7 +607,6 @@ fn check_gather<B: Backend>(b: &mut B) {
 }
 
 fn check_conv<B: Backend>(b: &mut B) {
-    let dev = which(b);
     // odd sizes; a 1×1 image (every tap but the centre in the padding); ≥ 16 channels and
     // ≥ 8 pixels a side (the CPU's Winograd path); a one-row image
     let shapes = [
@@ -602,9 +615,36 @@ fn check_conv<B: Backend>(b: &mut B) {
         (2, 16, 17, 9, 11),
         (2, 5, 3, 1, 7),
     ];
-    for (i, shape) in shapes.into_iter().enumerate() {
-        let s = conv_shape(shape);
-        let mut rr = rng(2000 + i as u64);
+    let cases: Vec<ConvShape> = shapes.into_iter().map(conv_shape).collect();
+    check_conv_cases(b, &cases, 2000);
+}
+
+/// The geometries other than the seed's (kernel, stride, pad), at odd sizes: 1×1 "same"
+/// (pad 0), 5×5 "same" (pad 2), 5×5 "valid" (pad 0, the output 4 pixels smaller), 3×3
+/// stride 2 "same" on an odd 7×9 image (output 4×5, the last input row and column read by one
+/// tap only), 1×1 stride 2 (input pixels no output reads get a zero gradient), 3×3 "valid";
+/// 3×3 "valid" again at ≥ 16 channels and ≥ 8 pixels a side (the size the CPU's Winograd path
+/// takes for the seed's geometry, which it must not take here); 5×5 stride 2 "same".
+fn check_conv_geometries<B: Backend>(b: &mut B) {
+    let cases = [
+        conv_geometry((3, 13, 5, 7, 5), (1, 1, 0)),
+        conv_geometry((2, 5, 4, 9, 7), (5, 1, 2)),
+        conv_geometry((2, 4, 3, 9, 11), (5, 1, 0)),
+        conv_geometry((2, 6, 5, 7, 9), (3, 2, 1)),
+        conv_geometry((3, 7, 4, 7, 9), (1, 2, 0)),
+        conv_geometry((2, 5, 6, 9, 7), (3, 1, 0)),
+        conv_geometry((2, 16, 17, 9, 11), (3, 1, 0)),
+        conv_geometry((2, 3, 4, 9, 8), (5, 2, 2)),
+    ];
+    check_conv_cases(b, &cases, 2100);
+}
+
+/// Each conv of `cases` on fresh random inputs (seeds from `seed`) against the f64 loops:
+/// forward, input, weight and bias gradients.
+fn check_conv_cases<B: Backend>(b: &mut B, cases: &[ConvShape], seed: u64) {
+    let dev = which(b);
+    for (i, &s) in cases.iter().enumerate() {
+        let mut rr = rng(seed + i as u64);
         let x = uniform(&mut rr, s.x_len(), -1.0, 1.0);
         let w = uniform(&mut rr, s.w_len(), -1.0, 1.0);
         let bias = uniform(&mut rr, s.cout, -1.0, 1.0);
@@ -614,12 +654,12 @@ fn check_conv<B: Backend>(b: &mut B) {
         let cs = ChannelShape {
             batch: s.batch,
             channels: s.cout,
-            hw: s.h * s.w,
+            hw: s.out_h() * s.out_w(),
         };
         let want = [
-            r::conv3x3_forward(s, &x, &w, &bias),
-            r::conv3x3_grad_input(s, &dy, &w),
-            r::conv3x3_grad_weight(s, &dy, &x),
+            r::conv_forward(s, &x, &w, &bias),
+            r::conv_grad_input(s, &dy, &w),
+            r::conv_grad_weight(s, &dy, &x),
             r::channel_sum(cs, &dy),
         ];
         for (k, name) in [
@@ -631,9 +671,9 @@ fn check_conv<B: Backend>(b: &mut B) {
         .into_iter()
         .enumerate()
         {
-            // f32 sums of K ≤ 198 products of values ≤ 1 (K = 9·cin, 9·cout, batch·h·w; on
-            // the CPU also through Winograd's transforms): √K·2⁻²⁴ ≈ 1e-6 of the tensor's scale
-            // in practice (seen: 5e-7), K·2⁻²⁴ ≈ 1.2e-5 at worst. 1e-5
+            // f32 sums of K ≤ 198 products of values ≤ 1 (K = kernel²·cin, kernel²·cout,
+            // batch·out_h·out_w; on the CPU also through Winograd's transforms): √K·2⁻²⁴ ≈ 1e-6
+            // of the tensor's scale in practice (seen: 5e-7), K·2⁻²⁴ ≈ 1.2e-5 at worst. 1e-5
             assert_close(&format!("{dev} conv {name} {s:?}"), &got[k], &want[k], 1e-5);
         }
     }
@@ -654,7 +694,7 @@ fn check_conv_binary<B: Backend>(b: &mut B) {
         let (x, w) = (signs(&mut rr, s.x_len()), signs(&mut rr, s.w_len()));
         let bias = uniform(&mut rr, s.cout, -0.7, 0.7);
         let got = run_conv_binary(b, s, &x, &w, &bias);
-        let want = r::conv3x3_forward(s, &f64s(&x), &f64s(&w), &f64s(&bias));
+        let want = r::conv_forward(s, &f64s(&x), &f64s(&w), &f64s(&bias));
         // an integer sum of K = 9·cin ≤ 585 terms ±1 (exact in f32) plus a bias: at most K
         // roundings of a value ≤ K, K·2⁻²⁴ ≈ 3.5e-5 relative to it at worst; 1e-5 relative to
         // the tensor (sums of ±1 random walk, the bias is added once or twice in practice)
@@ -836,6 +876,37 @@ fn check_pool<B: Backend>(b: &mut B) {
             &dx,
             &r::maxpool_backward(p, &f64s(&x), &f64s(&dy)),
         );
+    }
+}
+
+fn check_global_pool<B: Backend>(b: &mut B) {
+    let dev = which(b);
+    // odd h·w (3×5: 1/15 is not a power of two, so its f32 is rounded); 1×1 (the mean is the
+    // value); an odd 11×13 plane (143 terms); more planes than a GPU workgroup has threads
+    let shapes = [(7, 3, 5), (4, 1, 1), (5, 11, 13), (300, 2, 3)];
+    for (i, (planes, h, w)) in shapes.into_iter().enumerate() {
+        let p = PoolShape { planes, h, w };
+        let mut rr = rng(6500 + i as u64);
+        let x = uniform(&mut rr, p.x_len(), -1.0, 1.0);
+        let dy = uniform(&mut rr, planes, -1.0, 1.0);
+        let (xb, dyb) = (upload(b, &x), upload(b, &dy));
+        let (y, dx) = (zeros(b, planes), zeros(b, p.x_len()));
+        b.global_pool_forward(p, xb, y);
+        b.global_pool_backward(p, dyb, dx);
+        let (y, dx) = (read(b, y), read(b, dx));
+        let what = format!("{dev} global pool {p:?}");
+        // an f32 sum of h·w ≤ 143 terms (each step rounded, ≤ 2⁻²⁴ of Σ|x| of the plane) then
+        // one product with f32(1/(h·w)) (two more roundings): ≤ (h·w + 2)·2⁻²⁴ ≈ 8.6e-6 of the
+        // plane's mean |x| at worst. The means of random ±1 values can cancel to nearly 0, so
+        // the error is measured against the largest mean |x|, not against the means. 1e-5
+        let abs_mean =
+            r::global_pool_forward(p, &f64s(&x).iter().map(|v| v.abs()).collect::<Vec<_>>());
+        let scale = abs_mean.into_iter().fold(1e-30, f64::max);
+        let want_y = r::global_pool_forward(p, &f64s(&x));
+        assert_close_scaled(&format!("{what} forward"), &y, &want_y, scale, 1e-5);
+        // dy·f32(1/(h·w)): two roundings, ≤ 2·2⁻²⁴ ≈ 1.2e-7 of each value. 2e-7
+        let want_dx = r::global_pool_backward(p, &f64s(&dy));
+        assert_close(&format!("{what} backward"), &dx, &want_dx, 2e-7);
     }
 }
 
@@ -1216,6 +1287,15 @@ fn conv_matches_f64_reference_on_both_backends() {
     check_conv(&mut g);
 }
 
+/// Every other geometry (kernel 1, 3, 5; stride 1, 2; "same" and "valid" padding) at odd sizes:
+/// the conv's forward, input, weight and bias gradients match the f64 loops on CPU and GPU.
+#[test]
+fn conv_of_any_geometry_matches_f64_reference_on_both_backends() {
+    check_conv_geometries(&mut cpu());
+    let Some(mut g) = gpu() else { return };
+    check_conv_geometries(&mut g);
+}
+
 /// conv_forward_binary on ±1 inputs and weights matches the f64 conv on CPU and GPU.
 #[test]
 fn binary_conv_matches_f64_reference_on_both_backends() {
@@ -1254,6 +1334,15 @@ fn maxpool_equals_reference_exactly_on_both_backends() {
     check_pool(&mut cpu());
     let Some(mut g) = gpu() else { return };
     check_pool(&mut g);
+}
+
+/// The global average pool (sum in pixel order times f32 1/(h·w)) and its backward match the
+/// f64 mean on CPU and GPU, for odd h·w and a 1×1 plane.
+#[test]
+fn global_pool_matches_f64_reference_on_both_backends() {
+    check_global_pool(&mut cpu());
+    let Some(mut g) = gpu() else { return };
+    check_global_pool(&mut g);
 }
 
 /// weight_quantize's max|w| and levels equal the reference exactly for every quantizer.

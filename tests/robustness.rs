@@ -30,6 +30,7 @@ fn small_config(nl: Nonlinearity, bits: u32, sym: bool) -> NetConfig {
         bits,
         nonlinearity: nl,
         sym,
+        net: None,
     }
 }
 

@@ -48,6 +48,7 @@ fn small_config() -> NetConfig {
         bits: 4,
         nonlinearity: Nonlinearity::Relu,
         sym: false,
+        net: None,
     }
 }
 

@@ -423,6 +423,7 @@ fn energy_command_matches_the_library_and_summaries_show_it() {
         bits: 4,
         nonlinearity: qnn::quant::Nonlinearity::Relu,
         sym: false,
+        net: None,
     };
     let want = qnn::model::energy::estimate(&config, &qnn::model::energy::EnergyProfile::default());
     let got = j["total_uj"].as_f64().unwrap();

@@ -91,6 +91,7 @@ fn pytorch_twin_takes_the_same_training_step() {
             bits,
             nonlinearity: nl,
             sym,
+            net: None,
         };
         let dir = std::env::temp_dir().join(format!("qnn-twin-{k}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -47,6 +47,7 @@ fn run<B: Backend>(
         bits,
         nonlinearity: nl,
         sym,
+        net: None,
     };
     let opts = TrainOptions {
         epochs,

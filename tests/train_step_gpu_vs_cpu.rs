@@ -38,6 +38,7 @@ fn config(nl: Nonlinearity, bits: u32, sym: bool) -> NetConfig {
         bits,
         nonlinearity: nl,
         sym,
+        net: None,
     }
 }
 

@@ -185,6 +185,10 @@ pub struct NetArgs {
     /// 1: symmetric clipping (hardtanh; forced off for relu). [seed: -sym]
     #[arg(long = "sym", default_value_t = lib().net.sym as u8, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub sym: u8,
+    /// A net file (TOML): the network as a list of layers with bits per layer, instead of the
+    /// seed's blocks (README: "Writing a net file"; examples/nets/).
+    #[arg(long = "net", conflicts_with_all = ["bits", "quantized", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "nl", "sym"])]
+    pub net: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

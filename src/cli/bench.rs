@@ -91,6 +91,7 @@ pub fn seed_network() -> NetConfig {
         bits: 4,
         nonlinearity: Nonlinearity::Relu,
         sym: false,
+        net: None,
     }
 }
 
@@ -291,6 +292,7 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
             cout,
             h: hw,
             w: hw,
+            ..ConvShape::SAME_3X3
         };
         let (x, w, bias, y) = (
             random_buf(b, s.x_len(), 1),

@@ -11,6 +11,12 @@ pub fn import(args: ImportArgs) -> Result<()> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if let Some(net) = &args.net.net {
+        anyhow::bail!(
+            "--net {}: import-npz reads models saved by the seed's train_quantized.py, whose networks are the seed's blocks: give the network with -nla/-nfa/… (or by the file's name), not a net file",
+            net.display()
+        );
+    }
     let (dataset, config) = if args.from_flags {
         let kind = super::dataset_kind(&args.net.dataset)?;
         (

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use qnn::backend::Backend;
 use qnn::checkpoint::{self, percent};
 use qnn::data;
-use qnn::model::{Model, NetConfig};
+use qnn::model::{Model, NetConfig, NetDef};
 use qnn::quant::Nonlinearity;
 use qnn::run::{EpochOutcome, Run, RunSettings, Start};
 use qnn::run_folder::{RunFolder, StartFiles};
@@ -23,6 +23,17 @@ use crate::with_backend;
 /// The network configuration the flags describe, for a data set of shape `chw`.
 pub fn net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig> {
     let nonlinearity: Nonlinearity = net.nl.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    if let Some(path) = &net.net {
+        let text = qnn::files::read_text(path, qnn::files::TEXT_MAX_BYTES, "a net file")?;
+        let def = NetDef::from_toml(&text, &path.display().to_string())?;
+        let config = NetConfig {
+            input: [chw.0, chw.1, chw.2],
+            net: Some(def),
+            ..qnn::run::RunSettings::new(qnn::data::DatasetKind::MnistMini).net
+        };
+        config.validate()?;
+        return Ok(config);
+    }
     let config = NetConfig {
         input: [chw.0, chw.1, chw.2],
         blocks: [(net.nla, net.nfa), (net.nlb, net.nfb), (net.nlc, net.nfc)],
@@ -30,6 +41,7 @@ pub fn net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig
         bits: net.bits,
         nonlinearity,
         sym: net.sym == 1,
+        net: None,
     };
     config.validate().map_err(|e| {
         // the library names settings; a person at the terminal wants the flags

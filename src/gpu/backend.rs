@@ -171,6 +171,14 @@ impl Backend for GpuBackend {
         ops::pool::gpu_backward(self, s, x, dy, dx);
     }
 
+    fn global_pool_forward(&mut self, s: PoolShape, x: Buf, y: Buf) {
+        ops::pool::gpu_global_forward(self, s, x, y);
+    }
+
+    fn global_pool_backward(&mut self, s: PoolShape, dy: Buf, dx: Buf) {
+        ops::pool::gpu_global_backward(self, s, dy, dx);
+    }
+
     fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf) {
         ops::quantize::gpu_weight_quantize(self, q, w, absmax, wq);
     }

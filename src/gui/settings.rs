@@ -100,6 +100,7 @@ impl Settings {
             },
             // the seed forces symmetric clipping off for relu
             sym: self.sym && !self.relu,
+            net: None,
         };
         let settings = RunSettings {
             dataset: kind,

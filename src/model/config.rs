@@ -1,8 +1,9 @@
-//! What defines the network: [`NetConfig`] (input, blocks A/B/C, bits, nonlinearity) and the conv
-//! layers it implies.
+//! What defines the network: [`NetConfig`] — the input and either the seed's blocks A/B/C at one
+//! bit width, or a layer list read from a net file ([`NetDef`]) — and the layers it implies.
 
 use serde::{Deserialize, Serialize};
 
+use super::layers::{NetDef, Op};
 use crate::backend::CLASSES;
 use crate::quant::{check_combination, ActQuant, Nonlinearity, WeightQuant};
 use crate::Error;
@@ -22,6 +23,10 @@ pub struct NetConfig {
     pub nonlinearity: Nonlinearity,
     /// Symmetric clipping (hardtanh only; forced off for relu).
     pub sym: bool,
+    /// A layer list (`--net FILE`). When present it alone defines the layers, and `blocks`,
+    /// `quantized`, `bits`, `nonlinearity` and `sym` (the seed's flags) are unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<NetDef>,
 }
 
 /// One conv layer of the network, with where it sits.
@@ -29,43 +34,56 @@ pub struct NetConfig {
 pub struct ConvLayer {
     /// Input channels.
     pub cin: usize,
-    /// Output channels (the block's filters).
+    /// Output channels (the filters).
     pub cout: usize,
-    /// Height of its input and output (3×3, padding 1).
+    /// Height of its input (and output, for the seed's 3×3 same convolutions).
     pub h: usize,
-    /// Width of its input and output.
+    /// Width of its input.
     pub w: usize,
-    /// A max pool follows this layer (the last layer of a block).
+    /// Side of its square kernel.
+    pub kernel: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// A max pool follows this layer (the last layer of a seed block).
     pub pool_after: bool,
-    /// Its block: `'A'`, `'B'` or `'C'`.
-    pub block: char,
 }
 
 impl NetConfig {
-    /// Refuses a configuration that cannot train: a refused quantizer combination (see
-    /// [`check_combination`]), a block of 0 filters or over 64 layers, an input under 8×8.
+    /// Refuses a configuration that cannot train: for the seed's flags, a refused quantizer
+    /// combination (see [`check_combination`]), a block of 0 filters or over 64 layers, an
+    /// input under 8×8; for a layer list, a layer that cannot be placed (named by its position
+    /// and line); for both, counts that overflow.
     pub fn validate(&self) -> Result<(), Error> {
-        check_combination(self.nonlinearity, self.bits, self.sym, self.quantized)
-            .map_err(Error::Model)?;
-        for (name, (layers, filters)) in ['A', 'B', 'C'].iter().zip(self.blocks) {
-            if layers > 0 && filters == 0 {
-                return Err(Error::Model(format!(
-                    "block {name} has {layers} layers of 0 filters: give it at least 1 filter"
-                )));
-            }
-            if layers > 64 {
-                return Err(Error::Model(format!(
-                    "block {name}: {layers} layers is more than the 64 supported"
-                )));
-            }
-        }
         let [c, h, w] = self.input;
-        if c == 0 || h < 8 || w < 8 {
-            return Err(Error::Model(format!(
-                "input {c}×{h}×{w}: need at least 1 channel and 8×8 pixels for three 2×2 pools"
-            )));
+        if self.net.is_none() {
+            check_combination(self.nonlinearity, self.bits, self.sym, self.quantized)
+                .map_err(Error::Model)?;
+            for (name, (layers, filters)) in ['A', 'B', 'C'].iter().zip(self.blocks) {
+                if layers > 0 && filters == 0 {
+                    return Err(Error::Model(format!(
+                        "block {name} has {layers} layers of 0 filters: give it at least 1 filter"
+                    )));
+                }
+                if layers > 64 {
+                    return Err(Error::Model(format!(
+                        "block {name}: {layers} layers is more than the 64 supported"
+                    )));
+                }
+            }
+            if c == 0 || h < 8 || w < 8 {
+                return Err(Error::Model(format!(
+                    "input {c}×{h}×{w}: need at least 1 channel and 8×8 pixels for three 2×2 pools"
+                )));
+            }
+        } else if self.net.as_ref().is_some_and(|n| n.layers.len() > 1024) {
+            return Err(Error::Model(
+                "more than 1024 layers: qnn builds networks of up to 1024".into(),
+            ));
         }
-        self.check_counts()
+        self.check_counts()?;
+        self.resolve().map(|_| ())
     }
 
     /// Refuses a network whose counts (weights, multiply-accumulates, activations per image)
@@ -77,51 +95,52 @@ impl NetConfig {
                 "{what}: the network is too large to count (its weights, multiply-accumulates or activations overflow 64 bits)"
             )))
         };
-        let mut total = 0usize;
-        for (k, l) in self.conv_layers().iter().enumerate() {
-            let macs = l
-                .cout
-                .checked_mul(l.cin)
-                .and_then(|n| n.checked_mul(9))
-                .and_then(|n| n.checked_mul(l.h.max(1)))
-                .and_then(|n| n.checked_mul(l.w.max(1)));
-            let acts = l.cout.checked_mul(l.h).and_then(|n| n.checked_mul(l.w));
-            match (macs, acts) {
-                (Some(m), Some(a)) => match total.checked_add(m).and_then(|t| t.checked_add(a)) {
-                    Some(t) => total = t,
-                    None => return too_large(format!("conv{k} ({})", l.block)),
-                },
-                _ => {
-                    return too_large(format!(
-                        "conv{k} ({}): {} filters over {} inputs",
-                        l.block, l.cout, l.cin
-                    ))
-                }
-            }
-        }
         let [c, h, w] = self.input;
-        if c.checked_mul(h)
-            .and_then(|n| n.checked_mul(w))
-            .and_then(|n| n.checked_mul(CLASSES))
-            .and_then(|n| total.checked_add(n))
-            .is_none()
-        {
+        let Some(input) = c.checked_mul(h).and_then(|n| n.checked_mul(w)) else {
             return too_large(format!("input {c}×{h}×{w}"));
+        };
+        // each layer's output elements and MACs, with the shapes carried in u128 so that
+        // nothing here overflows before it is compared
+        let mut total: u128 = input as u128 * CLASSES as u128;
+        let (mut cc, mut hh, mut ww) = (c as u128, h as u128, w as u128);
+        for (i, layer) in self.layer_list().iter().enumerate() {
+            use super::layers::Layer;
+            let (macs, out) = match layer {
+                Layer::Conv {
+                    filters, kernel, stride, ..
+                } => {
+                    let s = (*stride).max(1) as u128;
+                    let (oh, ow) = (hh.div_ceil(s), ww.div_ceil(s));
+                    let macs = *filters as u128 * cc * (*kernel as u128).pow(2) * oh * ow;
+                    (macs, (*filters as u128, oh, ow))
+                }
+                Layer::MaxPool => (0, (cc, hh / 2, ww / 2)),
+                Layer::GlobalAvgPool => (0, (cc, 1, 1)),
+                Layer::Dense { units, .. } => {
+                    let u = units.unwrap_or(CLASSES) as u128;
+                    (u * cc * hh * ww, (u, 1, 1))
+                }
+            };
+            (cc, hh, ww) = out;
+            total = total.saturating_add(macs).saturating_add(cc * hh * ww);
+            if total > u64::MAX as u128 / 64 {
+                return too_large(format!("layer {}", i + 1));
+            }
         }
         Ok(())
     }
 
-    /// Weights are quantized symmetrically only for hardtanh with -sym 1.
+    /// Weights are quantized symmetrically only for hardtanh with -sym 1 (the seed's flags).
     pub fn weight_sym(&self) -> bool {
         self.sym && self.nonlinearity == Nonlinearity::Hardtanh
     }
 
-    /// The conv weights' quantizer.
+    /// The conv weights' quantizer of the seed's flags.
     pub fn weight_quant(&self) -> WeightQuant {
         WeightQuant::new(self.quantized, self.bits, self.weight_sym())
     }
 
-    /// The activation after each conv batch norm.
+    /// The activation after each conv batch norm, by the seed's flags.
     pub fn activation(&self) -> ActQuant {
         if self.quantized {
             ActQuant::Quantized {
@@ -136,77 +155,72 @@ impl NetConfig {
 
     /// The conv layers in network order.
     pub fn conv_layers(&self) -> Vec<ConvLayer> {
-        let [mut c, mut h, mut w] = self.input;
+        let layers = self.layers();
         let mut out = Vec::new();
-        for (bi, &(layers, filters)) in self.blocks.iter().enumerate() {
-            for l in 0..layers {
+        for (i, l) in layers.iter().enumerate() {
+            if let Op::Conv(c) = l.op {
                 out.push(ConvLayer {
-                    cin: c,
-                    cout: filters,
-                    h,
-                    w,
-                    pool_after: l + 1 == layers,
-                    block: ['A', 'B', 'C'][bi],
+                    cin: c.shape.cin,
+                    cout: c.shape.cout,
+                    h: c.shape.h,
+                    w: c.shape.w,
+                    kernel: c.shape.kernel,
+                    out_h: l.output[1],
+                    out_w: l.output[2],
+                    pool_after: layers
+                        .get(i + 1)
+                        .is_some_and(|n| matches!(n.op, Op::MaxPool)),
                 });
-                c = filters;
             }
-            h /= 2;
-            w /= 2;
         }
         out
     }
 
-    /// Shape [c, h, w] after the three blocks (the dense layer's input).
+    /// Shape [c, h, w] of what the output (dense) layer reads.
     pub fn features_shape(&self) -> [usize; 3] {
-        let c = self
-            .blocks
-            .iter()
-            .rev()
-            .find(|b| b.0 > 0)
-            .map_or(self.input[0], |b| b.1);
-        [c, self.input[1] / 8, self.input[2] / 8]
+        self.layers().last().map_or([0; 3], |l| l.input)
     }
 
-    /// Elements per image after the three blocks, c·h·w of [`NetConfig::features_shape`].
+    /// Elements per image the output layer reads, c·h·w of [`NetConfig::features_shape`].
     pub fn features(&self) -> usize {
         self.features_shape().iter().product()
     }
 
     /// The tensors a saved model of this network holds, (name, shape), in the order
-    /// [`Model::export`](super::Model::export) writes them: per conv layer k `conv{k}.weight`
-    /// [cout, cin, 3, 3], `conv{k}.bias`, `bn{k}.gamma`, `bn{k}.beta`, `bn{k}.mean`,
-    /// `bn{k}.inv_std` [cout]; then `dense.weight` [CLASSES, features], `dense.bias` and
-    /// `bn_out.*` [CLASSES]. Nothing is allocated but the names.
+    /// [`Model::export`](super::Model::export) writes them: per layer with weights, its
+    /// `{name}.weight` ([cout, cin, k, k] for a conv, [units, inputs] for a dense layer) and
+    /// `{name}.bias` [units]; then, if it has a batch norm, `{bn}.gamma`, `{bn}.beta`,
+    /// `{bn}.mean`, `{bn}.inv_std` [units]. The seed's names: `conv{k}`, `bn{k}`, `dense`,
+    /// `bn_out`. Nothing is allocated but the names.
     pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let mut out = Vec::new();
-        let mut layer = |w: String, shape: Vec<usize>, b: &str, bn: &str, n: usize| {
-            out.push((w, shape));
-            out.push((b.to_string(), vec![n]));
-            for part in ["gamma", "beta", "mean", "inv_std"] {
-                out.push((format!("{bn}.{part}"), vec![n]));
+        for l in self.layers() {
+            let shape = match l.op {
+                Op::Conv(c) => {
+                    let s = c.shape;
+                    vec![s.cout, s.cin, s.kernel, s.kernel]
+                }
+                Op::Dense(d) => vec![d.units, d.inputs],
+                _ => continue,
+            };
+            let n = l.channels();
+            out.push((format!("{}.weight", l.name), shape));
+            out.push((format!("{}.bias", l.name), vec![n]));
+            if let Some(bn) = &l.bn_name {
+                for part in ["gamma", "beta", "mean", "inv_std"] {
+                    out.push((format!("{bn}.{part}"), vec![n]));
+                }
             }
-        };
-        for (k, l) in self.conv_layers().iter().enumerate() {
-            layer(
-                format!("conv{k}.weight"),
-                vec![l.cout, l.cin, 3, 3],
-                &format!("conv{k}.bias"),
-                &format!("bn{k}"),
-                l.cout,
-            );
         }
-        layer(
-            "dense.weight".into(),
-            vec![CLASSES, self.features()],
-            "dense.bias",
-            "bn_out",
-            CLASSES,
-        );
         out
     }
 
-    /// The seed's model name: `{ds}_{nl}_{sym}_quantized_{nla}_{nfa}_{nlb}_{nfb}_{nlc}_{nfc}_{nb}bits`.
+    /// The seed's model name: `{ds}_{nl}_{sym}_quantized_{nla}_{nfa}_{nlb}_{nfb}_{nlc}_{nfc}_{nb}bits`;
+    /// for a layer list, `{ds}_{net name}`.
     pub fn model_name(&self, dataset: &str) -> String {
+        if let Some(net) = &self.net {
+            return format!("{dataset}_{}", net.name);
+        }
         let [(a, fa), (b, fb), (c, fc)] = self.blocks;
         format!(
             "{dataset}_{}_{}_{}_{a}_{fa}_{b}_{fb}_{c}_{fc}_{}bits",

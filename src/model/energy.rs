@@ -17,6 +17,7 @@
 use serde::Deserialize;
 
 use super::config::NetConfig;
+use super::layers::Op;
 use crate::Error;
 
 /// A constant of the profile with where it comes from.
@@ -133,10 +134,13 @@ impl EnergyProfile {
 /// One layer's counts and energies (pJ).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerEnergy {
-    /// The layer's name: `conv0 (a)`, … (the block in brackets), then `dense`.
+    /// The layer's name: `conv0 (A)`, … (the seed's block in brackets), `dense0` (hidden),
+    /// then `dense`.
     pub name: String,
-    /// Bits of its weights and activations (Q).
+    /// Bits of its weights (Q of the weight terms).
     pub bits: f64,
+    /// Bits of the activations it writes (Q of the activation terms; float for the scores).
+    pub act_bits: f64,
     /// Bits of its multiply-accumulates (the first layer's: at least the input pixels' width).
     pub mac_bits: f64,
     /// Multiply-accumulates (N_c).
@@ -193,63 +197,58 @@ impl Energy {
     pub fn footnotes(profile: &EnergyProfile) -> Vec<String> {
         vec![
             format!("constants: {} (another profile: a JSON file of the same form)", profile.name),
-            "Q = the bit width of weights and activations (binary: Q = 1, its MACs are XNOR-popcounts); float networks count at the profile's float width".into(),
+            "Q = a layer's bit width (binary: Q = 1, its MACs are XNOR-popcounts): weight terms at its weights' Q, activation terms at its activations' Q, MACs at the wider of its weights and what it reads".into(),
             format!("the first layer reads {}-bit pixels: its MACs run at max({}, Q) bits", profile.input_bits.value, profile.input_bits.value),
-            format!("the last (dense) layer is float and counts at {} bits", profile.float_bits.value),
+            format!("float weights and activations (the seed's dense layer, its scores) count at {} bits", profile.float_bits.value),
             "batch norm and the bias fold into the activation thresholds, pooling into the layer before it: they cost nothing beyond the 3·A_s operations of E_C".into(),
             "A_s counts the activations a layer writes (after its pooling, where one follows)".into(),
         ]
     }
 }
 
-/// The energy per inference of `config` under `profile`.
+/// The energy per inference of `config` under `profile`, each layer at its own widths: its
+/// weight terms at its weights' Q, its activation terms at its activations' Q, its MACs at the
+/// wider of its weights and what it reads (the input pixels for the first layer, else the
+/// previous layer's activations). A pool folds into the layer before it (its A_s counts the
+/// pooled outputs); for the seed's one-width networks this is the formula of the module's doc.
 pub fn estimate(config: &NetConfig, profile: &EnergyProfile) -> Energy {
     let float = profile.float_bits.value;
-    let q = match (config.quantized, config.bits) {
-        (false, _) => float,
-        (true, 0) => 1.0,
-        (true, b) => b as f64,
-    };
-    let layer = |name: String, bits: f64, mac_bits: f64, nc: u64, ns: u64, a: u64| {
+    let resolved = config.layers();
+    let mut reads_bits = profile.input_bits.value;
+    let mut layers = Vec::new();
+    for (i, l) in resolved.iter().enumerate() {
+        let (Some(q), true) = (l.quant(), l.weights() > 0) else {
+            continue; // pools: folded into the layer before
+        };
+        let q_w = q.w_bits.energy_q(float);
+        let q_a = l.output_bits(q.a_bits).energy_q(float);
+        let mac_bits = q_w.max(reads_bits);
+        // what it writes: after the pool that follows it, if one does
+        let written = resolved
+            .get(i + 1)
+            .filter(|n| matches!(n.op, Op::MaxPool | Op::GlobalAvgPool))
+            .map_or(l.output, |p| p.output);
+        let (nc, ns, a) = (
+            l.macs() as u64,
+            l.weights() as u64,
+            written.iter().product::<usize>() as u64,
+        );
         let (nc_f, ns_f, a_f) = (nc as f64, ns as f64, a as f64);
-        let reuse = profile.e_local(bits) * nc_f / profile.parallelism(bits).sqrt();
-        LayerEnergy {
-            name,
-            bits,
+        let reuse = |bits: f64| profile.e_local(bits) * nc_f / profile.parallelism(bits).sqrt();
+        layers.push(LayerEnergy {
+            name: l.label.clone(),
+            bits: q_w,
+            act_bits: q_a,
             mac_bits,
             macs: nc,
             weights: ns,
             activations: a,
             compute_pj: profile.e_mac(mac_bits) * (nc_f + 3.0 * a_f),
-            weights_pj: profile.e_main(bits) * ns_f + reuse,
-            activations_pj: 2.0 * profile.e_main(bits) * a_f + reuse,
-        }
-    };
-    let mut layers = Vec::new();
-    for (k, l) in config.conv_layers().iter().enumerate() {
-        let weights = (l.cout * l.cin * 9) as u64;
-        let macs = weights * (l.h * l.w) as u64;
-        let outputs = if l.pool_after {
-            l.cout * (l.h / 2) * (l.w / 2)
-        } else {
-            l.cout * l.h * l.w
-        } as u64;
-        let mac_bits = if k == 0 {
-            q.max(profile.input_bits.value)
-        } else {
-            q
-        };
-        layers.push(layer(
-            format!("conv{k} ({})", l.block),
-            q,
-            mac_bits,
-            macs,
-            weights,
-            outputs,
-        ));
+            weights_pj: profile.e_main(q_w) * ns_f + reuse(q_w),
+            activations_pj: 2.0 * profile.e_main(q_a) * a_f + reuse(q_a),
+        });
+        reads_bits = q_a;
     }
-    let f = (config.features() * crate::backend::CLASSES) as u64;
-    layers.push(layer("dense".into(), float, float, f, f, 10));
     Energy { layers }
 }
 
@@ -278,6 +277,7 @@ mod tests {
             bits: 4,
             nonlinearity: Nonlinearity::Relu,
             sym: false,
+            net: None,
         };
         let e = estimate(&config, &EnergyProfile::default());
         let close = |got: f64, want: f64| (got - want).abs() <= 1e-5 * want.abs().max(1.0);
@@ -308,6 +308,7 @@ mod tests {
             bits: 8,
             nonlinearity: Nonlinearity::Hardtanh,
             sym: true,
+            net: None,
         };
         let p = EnergyProfile::default();
         let eight = estimate(&config, &p);

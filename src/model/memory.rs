@@ -2,7 +2,8 @@
 //! large for the machine or the device is refused before anything is allocated.
 
 use super::config::NetConfig;
-use crate::backend::{DeviceLimits, CLASSES};
+use super::layers::Op;
+use crate::backend::DeviceLimits;
 use crate::quant::WeightQuant;
 use crate::Error;
 
@@ -83,52 +84,46 @@ impl NetConfig {
         let mut out = Vec::new();
         let [c0, h0, w0] = self.input;
         out.push(("the input batch".to_string(), batch * c0 * h0 * w0));
-        let quantized = self.weight_quant() != WeightQuant::None;
-        let layers = self.conv_layers();
-        for (k, l) in layers.iter().enumerate() {
-            let nw = l.cout * l.cin * 9;
+        for l in self.layers() {
+            let [c, h, w] = l.output;
+            let n = batch * c * h * w;
+            let shape = format!("({batch} × {c}×{h}×{w} floats)");
+            let Some(q) = l.quant() else {
+                let name = if matches!(l.op, Op::MaxPool) { "a pool" } else { "a global pool" };
+                // output and its gradient (+ the window maxima of a max pool, a byte each)
+                for _ in 0..2 {
+                    out.push((format!("{name}'s output {shape}"), n));
+                }
+                if matches!(l.op, Op::MaxPool) {
+                    out.push((
+                        format!("a pool's window maxima ({batch} × {c}×{h}×{w} bytes)"),
+                        n.div_ceil(4),
+                    ));
+                }
+                continue;
+            };
+            let name = &l.name;
+            let quantized = q.weight_quant() != WeightQuant::None;
             // value, gradient, two optimizer moments (+ the quantized copy)
             out.push((
-                format!("conv{k}'s weights"),
-                nw * if quantized { 5 } else { 4 },
+                format!("{name}'s weights"),
+                l.weights() * if quantized { 5 } else { 4 },
             ));
-            out.push((format!("conv{k}'s biases and batch norm"), 16 * l.cout + 1));
-            let act = batch * l.cout * l.h * l.w;
-            let what = format!(
-                "conv{k}'s activations ({batch} × {}×{}×{} floats)",
-                l.cout, l.h, l.w
-            );
-            // z, u, a and their three gradients
-            for _ in 0..6 {
-                out.push((what.clone(), act));
-            }
-        }
-        // pools: output and its gradient, after each block (empty blocks pool the input)
-        let (mut c, mut h, mut w) = (c0, h0, w0);
-        for &(layers, filters) in &self.blocks {
-            if layers > 0 {
-                c = filters;
-            }
-            h /= 2;
-            w /= 2;
-            for _ in 0..2 {
-                out.push((
-                    format!("a pool's output ({batch} × {c}×{h}×{w} floats)"),
-                    batch * c * h * w,
-                ));
-            }
+            let bn = l.has_batch_norm();
             out.push((
-                format!("a pool's window maxima ({batch} × {c}×{h}×{w} bytes)"),
-                (batch * c * h * w).div_ceil(4),
+                format!("{name}'s biases and batch norm"),
+                if bn { 16 * c + 1 } else { 4 * c + 1 },
             ));
-        }
-        let f = self.features();
-        out.push((
-            "the dense layer".to_string(),
-            4 * f * CLASSES + 14 * CLASSES,
-        ));
-        for _ in 0..4 {
-            out.push(("the scores".to_string(), batch * CLASSES));
+            // z, dz; u, du with a batch norm; a, da unless it is the output layer
+            let copies = 2 + if bn { 2 } else { 0 } + if l.activation().is_some() { 2 } else { 0 };
+            let what = if l.activation().is_some() {
+                format!("{name}'s activations {shape}")
+            } else {
+                "the scores".to_string()
+            };
+            for _ in 0..copies {
+                out.push((what.clone(), n));
+            }
         }
         out.push(("labels and indices".to_string(), 2 * batch));
         out

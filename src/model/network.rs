@@ -5,11 +5,12 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::config::{ConvLayer, NetConfig};
+use super::config::NetConfig;
+use super::layers::{Op, ResolvedLayer};
 use super::summary::Summary;
 use crate::backend::*;
 use crate::ops::data::scale_pixel;
-use crate::quant::{ActQuant, WeightQuant};
+use crate::quant::{ActQuant, Nonlinearity, WeightQuant};
 use crate::Error;
 
 /// A named f32 tensor, as a model or state file holds it.
@@ -50,43 +51,49 @@ pub struct Param {
 /// Where a layer's parameters are in [`Model::params`].
 #[derive(Clone, Copy, Debug)]
 struct ParamIds {
-    /// The weights: [cout, cin, 3, 3] for a conv, [CLASSES, features] for the dense layer.
+    /// The weights: [cout, cin, k, k] for a conv, [units, inputs] for a dense layer.
     weight: usize,
-    /// The bias, [cout] or [CLASSES].
+    /// The bias, [cout] or [units].
     bias: usize,
-    /// The batch norm's γ after it, same length as the bias.
-    gamma: usize,
-    /// The batch norm's β after it, same length as the bias.
-    beta: usize,
+    /// The batch norm's γ and β after it (same length as the bias), if it has one.
+    bn: Option<(usize, usize)>,
 }
 
-/// Buffers of one conv layer: x (its `src`) [batch, cin, h, w] → z = conv(x, wq) + bias →
-/// u = bn(z) → a = act(u), each [batch, cout, h, w] (`tensors`), and their gradients (`grads`).
+/// Buffers of a layer with weights (conv or dense): x (its `src`) → z = layer(x, wq) + bias →
+/// u = bn(z) → a = act(u) (`tensors`), and their gradients (`grads`). A conv's tensors are
+/// [batch, cout, out_h, out_w]; a dense layer's [batch, units]. Without a batch norm, u and du
+/// are z and dz (the same buffers). The output layer has no activation: its a and da are u and
+/// du, the scores and their gradient.
 #[derive(Clone, Debug)]
-struct ConvBufs {
-    layer: ConvLayer,
+struct WeightBufs {
+    /// Where it sits, its shapes and its widths.
+    layer: ResolvedLayer,
     /// The tensor it reads.
     src: Src,
     params: ParamIds,
-    /// The weights the conv reads, [cout, cin, 3, 3]: their quantized copy, or the float
-    /// weights themselves in a float network.
+    /// Its weights' quantizer.
+    quant: WeightQuant,
+    /// The weights it reads: their quantized copy, or the float weights themselves.
     wq: Buf,
     /// max|w|, one f32, written by the weight quantizer.
     absmax: Buf,
-    /// The batch norm's batch and running statistics, [2·cout] each.
-    stats: BnStats,
+    /// The batch norm's batch and running statistics, [2·channels] each, if it has one.
+    stats: Option<BnStats>,
     /// z, u and a.
     tensors: BnActTensors,
-    /// da, du and dz (dγ and dβ are the parameters' gradients).
+    /// da, du and dz (dγ and dβ are the parameters' gradients; zero-length handles without a
+    /// batch norm).
     grads: BnActGrads,
 }
 
-/// A max pool at the end of a block: `src` [batch, channels, h, w] → `out` [batch, channels,
-/// h/2, w/2].
+/// A pool: max 2×2 (`src` [batch, channels, h, w] → `out` [batch, channels, h/2, w/2]) or
+/// global average (→ `out` [batch, channels]).
 #[derive(Clone, Debug)]
 struct PoolBufs {
     /// The tensor it pools.
     src: Src,
+    /// Global average rather than 2×2 max.
+    global: bool,
     channels: usize,
     h: usize,
     w: usize,
@@ -109,23 +116,12 @@ impl PoolBufs {
     }
 }
 
-/// The dense layer and the batch norm after it: features [batch, features] → y = features·Wᵀ
-/// + b [batch, CLASSES] → scores = bn(y) [batch, CLASSES].
-#[derive(Clone, Debug)]
-struct DenseBufs {
-    params: ParamIds,
-    /// y, the batch norm's input, f32 [max_batch, CLASSES].
-    y: Buf,
-    /// The gradient with respect to y, same shape.
-    dy: Buf,
-    /// The batch norm's batch and running statistics, [2·CLASSES] each.
-    stats: BnStats,
-}
-
-/// The network as a sequence of stages (conv layers and pools), in forward order.
+/// The network as a sequence of stages, in forward order.
 #[derive(Clone, Copy, Debug)]
 enum Stage {
-    Conv(usize),
+    /// A layer with weights: index into [`Model::layers`].
+    Weights(usize),
+    /// A pool: index into [`Model::pools`].
     Pool(usize),
 }
 
@@ -168,10 +164,10 @@ pub struct Model {
     pub params: Vec<Param>,
     /// Running batch-norm statistics, (name, buffer of [mean; inv_std]).
     pub running: Vec<(String, Buf)>,
-    convs: Vec<ConvBufs>,
+    /// The conv and dense layers, in network order (the last is the output layer).
+    layers: Vec<WeightBufs>,
     pools: Vec<PoolBufs>,
     stages: Vec<Stage>,
-    dense: DenseBufs,
     /// The input batch, f32 [max_batch, c, h, w], scaled to [−1, 1].
     x: Buf,
     /// The batch's labels, u32 `[max_batch]`.
@@ -191,16 +187,18 @@ pub struct Model {
     pub adam: AdamConfig,
 }
 
-/// The activation tensor layers read from: the batch, a conv's output or a pool's output.
+/// The activation tensor layers read from: the batch, a layer's activations or a pool's output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Src {
     Input,
-    Conv(usize),
+    Layer(usize),
     Pool(usize),
 }
 
 impl Model {
-    /// Builds the network with fresh parameters (the initialisation of docs/spec.md), seeded.
+    /// Builds the network with fresh parameters (the initialisation of docs/spec.md), seeded:
+    /// quantized weights uniform in [−1, 1] with BinaryNet's scaled clip, float weights
+    /// Glorot-uniform, drawn layer by layer in network order.
     pub fn new<B: Backend>(
         b: &mut B,
         config: NetConfig,
@@ -244,179 +242,149 @@ impl Model {
             b.write_f32(r, &init);
             r
         };
-        let wq_mode = config.weight_quant();
         let act = |b: &mut B, n: usize| b.alloc(n, Dtype::F32);
         let [c0, h0, w0] = config.input;
         let x = b.alloc(max_batch * c0 * h0 * w0, Dtype::F32);
-        let mut convs: Vec<ConvBufs> = Vec::new();
+        let mut layers: Vec<WeightBufs> = Vec::new();
         let mut pools = Vec::new();
         let mut stages = Vec::new();
-        // the tensor flowing through the network; empty blocks still pool, as the seed does
-        let (mut cur, mut cur_c, mut cur_h, mut cur_w) = (Src::Input, c0, h0, w0);
-        let mut layer_iter = config.conv_layers().into_iter();
-        for &(layers, _) in config.blocks.iter() {
-            for _ in 0..layers {
-                let l = layer_iter.next().expect("conv_layers matches blocks");
-                let k = convs.len();
-                let (fan_in, fan_out) = (9 * l.cin, 9 * l.cout);
-                let (w_init, rule): (Vec<f32>, _) = if config.quantized {
-                    let scale = 1.0 / (1.5 / (fan_in + fan_out) as f32).sqrt();
-                    (
-                        (0..l.cout * l.cin * 9)
-                            .map(|_| rng.random_range(-1.0..1.0))
-                            .collect(),
-                        UpdateRule::ScaledClip { scale },
-                    )
-                } else {
-                    let lim = (6.0 / (fan_in + fan_out) as f32).sqrt();
-                    (
-                        (0..l.cout * l.cin * 9)
-                            .map(|_| rng.random_range(-lim..lim))
-                            .collect(),
-                        UpdateRule::Plain,
-                    )
-                };
-                let (w, w_tensors) = add_param(
-                    b,
-                    format!("conv{k}.weight"),
-                    vec![l.cout, l.cin, 3, 3],
-                    w_init,
-                    rule,
-                );
-                let bi = add_param(
-                    b,
-                    format!("conv{k}.bias"),
-                    vec![l.cout],
-                    vec![0.0; l.cout],
+        let resolved = config.layers();
+        let mut cur = Src::Input;
+        for l in resolved {
+            let [oc, oh, ow] = l.output;
+            let out_n = max_batch * oc * oh * ow;
+            let (weight_shape, fan_in, fan_out, quant) = match l.op {
+                Op::Conv(c) => {
+                    let s = c.shape;
+                    let taps = s.kernel * s.kernel;
+                    let shape = vec![s.cout, s.cin, s.kernel, s.kernel];
+                    (shape, taps * s.cin, taps * s.cout, c.quant)
+                }
+                Op::Dense(d) => (vec![d.units, d.inputs], d.inputs, d.units, d.quant),
+                Op::MaxPool | Op::GlobalAvgPool => {
+                    let [c, h, w] = l.input;
+                    let global = matches!(l.op, Op::GlobalAvgPool);
+                    pools.push(PoolBufs {
+                        src: cur,
+                        global,
+                        channels: c,
+                        h,
+                        w,
+                        out: act(b, out_n),
+                        dout: act(b, out_n),
+                        window: if global {
+                            b.alloc(0, Dtype::U32)
+                        } else {
+                            b.alloc(out_n.div_ceil(4), Dtype::U32)
+                        },
+                    });
+                    stages.push(Stage::Pool(pools.len() - 1));
+                    cur = Src::Pool(pools.len() - 1);
+                    continue;
+                }
+            };
+            let n_w: usize = weight_shape.iter().product();
+            let (w_init, rule): (Vec<f32>, _) = if quant.w_bits.is_quantized() {
+                let scale = 1.0 / (1.5 / (fan_in + fan_out) as f32).sqrt();
+                (
+                    (0..n_w).map(|_| rng.random_range(-1.0..1.0)).collect(),
+                    UpdateRule::ScaledClip { scale },
+                )
+            } else {
+                let lim = (6.0 / (fan_in + fan_out) as f32).sqrt();
+                (
+                    (0..n_w).map(|_| rng.random_range(-lim..lim)).collect(),
                     UpdateRule::Plain,
                 )
-                .0;
-                let (gamma, gamma_tensors) = add_param(
+            };
+            let units = oc;
+            let (w, w_tensors) =
+                add_param(b, format!("{}.weight", l.name), weight_shape, w_init, rule);
+            let bias = add_param(
+                b,
+                format!("{}.bias", l.name),
+                vec![units],
+                vec![0.0; units],
+                UpdateRule::Plain,
+            )
+            .0;
+            let mut bn_ids = None;
+            let mut stats = None;
+            let mut bn_grads = BnGrads {
+                dgamma: b.alloc(0, Dtype::F32),
+                dbeta: b.alloc(0, Dtype::F32),
+            };
+            if let Some(bn) = &l.bn_name {
+                let (gamma, g_t) = add_param(
                     b,
-                    format!("bn{k}.gamma"),
-                    vec![l.cout],
-                    vec![1.0; l.cout],
+                    format!("{bn}.gamma"),
+                    vec![units],
+                    vec![1.0; units],
                     UpdateRule::Plain,
                 );
-                let (beta, beta_tensors) = add_param(
+                let (beta, b_t) = add_param(
                     b,
-                    format!("bn{k}.beta"),
-                    vec![l.cout],
-                    vec![0.0; l.cout],
+                    format!("{bn}.beta"),
+                    vec![units],
+                    vec![0.0; units],
                     UpdateRule::Plain,
                 );
-                let run = new_running(b, l.cout);
-                running.push((format!("bn{k}"), run));
-                let n = max_batch * l.cout * l.h * l.w;
-                let wq = if wq_mode == WeightQuant::None {
-                    w_tensors.value
-                } else {
-                    b.alloc(l.cout * l.cin * 9, Dtype::F32)
-                };
-                let params = ParamIds {
-                    weight: w,
-                    bias: bi,
-                    gamma,
-                    beta,
-                };
-                let stats = BnStats {
-                    batch: b.alloc(2 * l.cout, Dtype::F32),
+                let run = new_running(b, units);
+                running.push((bn.clone(), run));
+                bn_ids = Some((gamma, beta));
+                stats = Some(BnStats {
+                    batch: b.alloc(2 * units, Dtype::F32),
                     running: run,
-                };
-                let tensors = BnActTensors {
-                    z: act(b, n),
-                    u: act(b, n),
-                    a: act(b, n),
-                };
-                let grads = BnActGrads {
-                    da: act(b, n),
-                    du: act(b, n),
-                    dz: act(b, n),
-                    params: BnGrads {
-                        dgamma: gamma_tensors.grad,
-                        dbeta: beta_tensors.grad,
-                    },
-                };
-                convs.push(ConvBufs {
-                    layer: l,
-                    src: cur,
-                    params,
-                    wq,
-                    absmax: b.alloc(1, Dtype::F32),
-                    stats,
-                    tensors,
-                    grads,
                 });
-                stages.push(Stage::Conv(k));
-                (cur, cur_c) = (Src::Conv(k), l.cout);
+                bn_grads = BnGrads {
+                    dgamma: g_t.grad,
+                    dbeta: b_t.grad,
+                };
             }
-            let out_n = max_batch * cur_c * (cur_h / 2) * (cur_w / 2);
-            pools.push(PoolBufs {
+            let wquant = quant.weight_quant();
+            let wq = if wquant == WeightQuant::None {
+                w_tensors.value
+            } else {
+                b.alloc(n_w, Dtype::F32)
+            };
+            let is_output = matches!(l.op, Op::Dense(d) if d.output);
+            let z = act(b, out_n);
+            let dz = act(b, out_n);
+            let (u, du) = if stats.is_some() {
+                (act(b, out_n), act(b, out_n))
+            } else {
+                (z, dz)
+            };
+            let (a, da) = if is_output {
+                (u, du)
+            } else {
+                (act(b, out_n), act(b, out_n))
+            };
+            layers.push(WeightBufs {
+                layer: l,
                 src: cur,
-                channels: cur_c,
-                h: cur_h,
-                w: cur_w,
-                out: act(b, out_n),
-                dout: act(b, out_n),
-                window: b.alloc(out_n.div_ceil(4), Dtype::U32),
+                params: ParamIds {
+                    weight: w,
+                    bias,
+                    bn: bn_ids,
+                },
+                quant: wquant,
+                wq,
+                absmax: b.alloc(1, Dtype::F32),
+                stats,
+                tensors: BnActTensors { z, u, a },
+                grads: BnActGrads {
+                    da,
+                    du,
+                    dz,
+                    params: bn_grads,
+                },
             });
-            stages.push(Stage::Pool(pools.len() - 1));
-            (cur, cur_h, cur_w) = (Src::Pool(pools.len() - 1), cur_h / 2, cur_w / 2);
+            stages.push(Stage::Weights(layers.len() - 1));
+            cur = Src::Layer(layers.len() - 1);
         }
-        let features = config.features();
-        let lim = (6.0 / (features + CLASSES) as f32).sqrt();
-        let dense_init = (0..CLASSES * features)
-            .map(|_| rng.random_range(-lim..lim))
-            .collect();
-        let dw = add_param(
-            b,
-            "dense.weight".into(),
-            vec![CLASSES, features],
-            dense_init,
-            UpdateRule::Plain,
-        )
-        .0;
-        let db = add_param(
-            b,
-            "dense.bias".into(),
-            vec![CLASSES],
-            vec![0.0; CLASSES],
-            UpdateRule::Plain,
-        )
-        .0;
-        let og = add_param(
-            b,
-            "bn_out.gamma".into(),
-            vec![CLASSES],
-            vec![1.0; CLASSES],
-            UpdateRule::Plain,
-        )
-        .0;
-        let ob = add_param(
-            b,
-            "bn_out.beta".into(),
-            vec![CLASSES],
-            vec![0.0; CLASSES],
-            UpdateRule::Plain,
-        )
-        .0;
-        let out_running = new_running(b, CLASSES);
-        running.push(("bn_out".into(), out_running));
-        let nb = max_batch * CLASSES;
-        let dense = DenseBufs {
-            params: ParamIds {
-                weight: dw,
-                bias: db,
-                gamma: og,
-                beta: ob,
-            },
-            y: act(b, nb),
-            dy: act(b, nb),
-            stats: BnStats {
-                batch: b.alloc(2 * CLASSES, Dtype::F32),
-                running: out_running,
-            },
-        };
+        let out = layers.last().expect("a validated network ends in a dense layer");
+        let (scores, dscores) = (out.tensors.u, out.grads.du);
         let model = Model {
             max_batch,
             params,
@@ -426,13 +394,12 @@ impl Model {
             x,
             labels: b.alloc(max_batch, Dtype::U32),
             indices: b.alloc(max_batch, Dtype::U32),
-            dense,
-            scores: act(b, nb),
-            dscores: act(b, nb),
+            scores,
+            dscores,
             acc: b.alloc(LossAcc::LEN, Dtype::F32),
             step_scalars: b.alloc(StepScalars::LEN, Dtype::F32),
             adam: AdamConfig::default(),
-            convs,
+            layers,
             config,
         };
         Ok(model)
@@ -442,7 +409,7 @@ impl Model {
     fn buf(&self, s: Src) -> Buf {
         match s {
             Src::Input => self.x,
-            Src::Conv(k) => self.convs[k].tensors.a,
+            Src::Layer(k) => self.layers[k].tensors.a,
             Src::Pool(p) => self.pools[p].out,
         }
     }
@@ -451,20 +418,33 @@ impl Model {
     fn grad_buf(&self, s: Src) -> Option<Buf> {
         match s {
             Src::Input => None,
-            Src::Conv(k) => Some(self.convs[k].grads.da),
+            Src::Layer(k) => Some(self.layers[k].grads.da),
             Src::Pool(p) => Some(self.pools[p].dout),
         }
     }
 
-    /// The pool that reads conv layer k's output, if any: in training, the layer's batch norm,
-    /// activation and that pool are one op ([`Backend::bn_act_pool_train`]), and so are their
-    /// backward passes ([`Backend::pool_act_bn_backward`]).
-    fn pool_after(&self, k: usize) -> Option<usize> {
-        self.pools.iter().position(|p| p.src == Src::Conv(k))
+    /// True where the tensor `s` holds only ±1 (binary activations, or a max pool of them), so
+    /// a binary layer reading it can run as XNOR-popcount.
+    fn binary_values(&self, s: Src) -> bool {
+        match s {
+            Src::Input => false,
+            Src::Layer(k) => matches!(
+                self.layers[k].layer.activation(),
+                Some(ActQuant::Quantized { bits: 0, .. })
+            ),
+            Src::Pool(p) => !self.pools[p].global && self.binary_values(self.pools[p].src),
+        }
     }
 
-    fn features_src(&self) -> Src {
-        Src::Pool(self.pools.len() - 1)
+    /// The max pool that reads layer k's output, if any, where that layer has a batch norm: in
+    /// training, the layer's batch norm, activation and that pool are one op
+    /// ([`Backend::bn_act_pool_train`]), and so are their backward passes
+    /// ([`Backend::pool_act_bn_backward`]).
+    fn pool_after(&self, k: usize) -> Option<usize> {
+        self.layers[k].stats?;
+        self.pools
+            .iter()
+            .position(|p| !p.global && p.src == Src::Layer(k))
     }
 
     /// The input buffer, f32 [max_batch, c, h, w], scaled to [−1, 1].
@@ -480,47 +460,46 @@ impl Model {
         self.params[id].tensors.grad
     }
 
-    /// A batch norm over `shape` with the γ, β of `ids` and the statistics `stats`.
-    fn batch_norm(&self, shape: ChannelShape, ids: ParamIds, stats: BnStats) -> BatchNorm {
-        BatchNorm {
-            shape,
-            params: BnParams {
-                gamma: self.value(ids.gamma),
-                beta: self.value(ids.beta),
+    /// Layer `l`'s output seen as [batch, channels, hw] (hw = 1 for a dense layer).
+    fn channel_shape(l: &WeightBufs, batch: usize) -> ChannelShape {
+        let [c, h, w] = l.layer.output;
+        ChannelShape {
+            batch,
+            channels: c,
+            hw: h * w,
+        }
+    }
+
+    /// Layer `l`'s batch norm and activation over a batch of `batch` (those with both).
+    fn bn_act(&self, l: &WeightBufs, batch: usize) -> Option<BnAct> {
+        let (stats, (gamma, beta)) = (l.stats?, l.params.bn?);
+        Some(BnAct {
+            bn: BatchNorm {
+                shape: Self::channel_shape(l, batch),
+                params: BnParams {
+                    gamma: self.value(gamma),
+                    beta: self.value(beta),
+                },
+                stats,
             },
-            stats,
+            act: l.layer.activation().unwrap_or(ActQuant::Float(Nonlinearity::Hardtanh)),
+        })
+    }
+
+    /// Conv layer `l`'s convolution over a batch of `batch`.
+    fn conv_shape(l: &WeightBufs, batch: usize) -> Option<ConvShape> {
+        match l.layer.op {
+            Op::Conv(c) => Some(ConvShape { batch, ..c.shape }),
+            _ => None,
         }
     }
 
-    /// Conv layer `c`'s batch norm and activation over a batch of `batch`.
-    fn bn_act(&self, c: &ConvBufs, batch: usize) -> BnAct {
-        let l = c.layer;
-        let shape = ChannelShape {
-            batch,
-            channels: l.cout,
-            hw: l.h * l.w,
-        };
-        BnAct {
-            bn: self.batch_norm(shape, c.params, c.stats),
-            act: self.config.activation(),
-        }
-    }
-
-    /// The output batch norm over a batch of `batch`.
-    fn dense_bn(&self, batch: usize) -> BatchNorm {
-        let shape = ChannelShape {
-            batch,
-            channels: CLASSES,
-            hw: 1,
-        };
-        self.batch_norm(shape, self.dense.params, self.dense.stats)
-    }
-
-    fn dense_shape(&self, batch: usize) -> DenseShape {
+    /// Dense layer `l`'s product over a batch of `batch`.
+    fn dense_shape(l: &WeightBufs, batch: usize) -> DenseShape {
         DenseShape {
             batch,
-            inputs: self.config.features(),
-            outputs: CLASSES,
+            inputs: l.layer.input.iter().product(),
+            outputs: l.layer.output[0],
         }
     }
 
@@ -528,131 +507,159 @@ impl Model {
     /// [batch, CLASSES] in the scores buffer.
     pub fn forward<B: Backend>(&self, b: &mut B, batch: usize, mode: Mode) {
         let train = mode == Mode::Train;
-        let act = self.config.activation();
-        let wq_mode = self.config.weight_quant();
         for stage in &self.stages {
             match *stage {
                 Stage::Pool(p) => {
                     let p = &self.pools[p];
-                    if train && matches!(p.src, Src::Conv(_)) {
-                        continue; // pooled with its conv's batch norm
+                    let shape = p.shape(batch);
+                    if p.global {
+                        b.global_pool_forward(shape, self.buf(p.src), p.out);
+                        continue;
                     }
-                    b.pool_forward(p.shape(batch), self.buf(p.src), p.out);
+                    let fused = matches!(p.src, Src::Layer(k) if self.pool_after(k).is_some());
+                    if train && fused {
+                        continue; // pooled with its layer's batch norm
+                    }
+                    b.pool_forward(shape, self.buf(p.src), p.out);
                 }
-                Stage::Conv(k) => {
-                    let c = &self.convs[k];
-                    let l = c.layer;
-                    let s = ConvShape {
-                        batch,
-                        cin: l.cin,
-                        cout: l.cout,
-                        h: l.h,
-                        w: l.w,
-                    };
-                    if wq_mode != WeightQuant::None {
-                        b.weight_quantize(wq_mode, self.value(c.params.weight), c.absmax, c.wq);
-                    }
-                    // a binary layer fed by binary activations: ±1 inputs and weights
-                    let binary = wq_mode == WeightQuant::Binary
-                        && !matches!(c.src, Src::Input)
-                        && matches!(act, ActQuant::Quantized { bits: 0, .. });
-                    let (x, bias, z) = (self.buf(c.src), self.value(c.params.bias), c.tensors.z);
-                    if binary {
-                        b.conv_forward_binary(s, x, c.wq, bias, z);
-                    } else {
-                        b.conv_forward(s, x, c.wq, bias, z);
-                    }
-                    let l = self.bn_act(c, batch);
-                    match (mode, self.pool_after(k)) {
-                        (Mode::Train, Some(p)) => {
-                            let p = &self.pools[p];
-                            let pooled = Pooled {
-                                shape: p.shape(batch),
-                                out: p.out,
-                                window: p.window,
-                            };
-                            b.bn_act_pool_train(l, c.tensors, pooled);
-                        }
-                        (Mode::Train, None) => b.bn_act_train(l, c.tensors),
-                        (Mode::Eval, _) => b.bn_act_eval(l, c.tensors),
-                    }
-                }
+                Stage::Weights(k) => self.layer_forward(b, k, batch, mode),
             }
         }
-        let d = &self.dense;
-        b.dense_forward(
-            self.dense_shape(batch),
-            self.buf(self.features_src()),
-            self.value(d.params.weight),
-            self.value(d.params.bias),
-            d.y,
-        );
-        match mode {
-            Mode::Train => b.bn_train(self.dense_bn(batch), d.y, self.scores),
-            Mode::Eval => b.bn_eval(self.dense_bn(batch), d.y, self.scores),
+    }
+
+    /// Records layer k's forward: its weights quantized, its product, its batch norm and
+    /// activation (and, in training, the max pool that follows a batch norm).
+    fn layer_forward<B: Backend>(&self, b: &mut B, k: usize, batch: usize, mode: Mode) {
+        let l = &self.layers[k];
+        if l.quant != WeightQuant::None {
+            b.weight_quantize(l.quant, self.value(l.params.weight), l.absmax, l.wq);
+        }
+        let (x, bias, z) = (self.buf(l.src), self.value(l.params.bias), l.tensors.z);
+        match Self::conv_shape(l, batch) {
+            Some(s) => {
+                // a binary layer fed by binary activations: ±1 inputs and weights
+                if l.quant == WeightQuant::Binary && self.binary_values(l.src) {
+                    b.conv_forward_binary(s, x, l.wq, bias, z);
+                } else {
+                    b.conv_forward(s, x, l.wq, bias, z);
+                }
+            }
+            None => b.dense_forward(Self::dense_shape(l, batch), x, l.wq, bias, z),
+        }
+        let Some(bn_act) = self.bn_act(l, batch) else {
+            // no batch norm: a = act(z)
+            if let Some(a) = l.layer.activation() {
+                let n = Self::channel_shape(l, batch).len();
+                b.act_forward(a, n, z, l.tensors.a);
+            }
+            return;
+        };
+        if l.layer.activation().is_none() {
+            // the output layer: scores = bn(y)
+            match mode {
+                Mode::Train => b.bn_train(bn_act.bn, z, l.tensors.u),
+                Mode::Eval => b.bn_eval(bn_act.bn, z, l.tensors.u),
+            }
+            return;
+        }
+        match (mode, self.pool_after(k)) {
+            (Mode::Train, Some(p)) => {
+                let p = &self.pools[p];
+                let pooled = Pooled {
+                    shape: p.shape(batch),
+                    out: p.out,
+                    window: p.window,
+                };
+                b.bn_act_pool_train(bn_act, l.tensors, pooled);
+            }
+            (Mode::Train, None) => b.bn_act_train(bn_act, l.tensors),
+            (Mode::Eval, _) => b.bn_act_eval(bn_act, l.tensors),
         }
     }
 
     /// Records the backward pass of the batch whose forward pass (training mode) was recorded
     /// last, from the loss gradient in the dscores buffer.
     fn backward<B: Backend>(&self, b: &mut B, batch: usize) {
-        let d = &self.dense;
-        let grads = BnGrads {
-            dgamma: self.grad(d.params.gamma),
-            dbeta: self.grad(d.params.beta),
-        };
-        let bn = self.dense_bn(batch);
-        b.bn_backward(bn, d.y, self.dscores, d.dy, grads);
-        let ds = self.dense_shape(batch);
-        let feats = self.buf(self.features_src());
-        b.dense_grad_weight(ds, d.dy, feats, self.grad(d.params.weight));
-        b.channel_sum(bn.shape, d.dy, self.grad(d.params.bias));
-        let fgrad = self
-            .grad_buf(self.features_src())
-            .expect("features come from a pool");
-        b.dense_grad_input(ds, d.dy, self.value(d.params.weight), fgrad);
         for stage in self.stages.iter().rev() {
             match *stage {
                 Stage::Pool(p) => {
                     let p = &self.pools[p];
-                    if matches!(p.src, Src::Conv(_)) {
-                        continue; // with its conv's batch norm, below
-                    }
-                    if let Some(g) = self.grad_buf(p.src) {
-                        b.pool_backward(p.shape(batch), self.buf(p.src), p.dout, g);
-                    }
-                }
-                Stage::Conv(k) => {
-                    let c = &self.convs[k];
-                    let l = self.bn_act(c, batch);
-                    let dbias = self.grad(c.params.bias);
-                    if let Some(p) = self.pool_after(k) {
-                        let p = &self.pools[p];
-                        let pooled = Pooled {
-                            shape: p.shape(batch),
-                            out: p.out,
-                            window: p.window,
-                        };
-                        b.pool_act_bn_backward(l, c.tensors, pooled, p.dout, c.grads, dbias);
-                    } else {
-                        b.act_bn_backward(l, c.tensors, c.grads);
-                        b.channel_sum(l.bn.shape, c.grads.dz, dbias);
-                    }
-                    let cl = c.layer;
-                    let s = ConvShape {
-                        batch,
-                        cin: cl.cin,
-                        cout: cl.cout,
-                        h: cl.h,
-                        w: cl.w,
+                    let Some(g) = self.grad_buf(p.src) else {
+                        continue;
                     };
-                    let dz = c.grads.dz;
-                    b.conv_grad_weight(s, dz, self.buf(c.src), self.grad(c.params.weight));
-                    if let Some(g) = self.grad_buf(c.src) {
-                        b.conv_grad_input(s, dz, c.wq, g);
-                    }
+                    if p.global {
+                        b.global_pool_backward(p.shape(batch), p.dout, g);
+                    } else if !matches!(p.src, Src::Layer(k) if self.pool_after(k).is_some()) {
+                        b.pool_backward(p.shape(batch), self.buf(p.src), p.dout, g);
+                    } // else with its layer's batch norm, below
                 }
+                Stage::Weights(k) => self.layer_backward(b, k, batch),
             }
+        }
+    }
+
+    /// Records layer k's backward: from da (or the pooled gradient) to dz, then the gradients
+    /// of its bias, weights and input.
+    fn layer_backward<B: Backend>(&self, b: &mut B, k: usize, batch: usize) {
+        let l = &self.layers[k];
+        let dbias = self.grad(l.params.bias);
+        let shape = Self::channel_shape(l, batch);
+        match self.bn_act(l, batch) {
+            Some(bn_act) if l.layer.activation().is_none() => {
+                // the output layer
+                b.bn_backward(bn_act.bn, l.tensors.z, l.grads.du, l.grads.dz, l.grads.params);
+                if Self::conv_shape(l, batch).is_none() {
+                    self.dense_backward(b, l, batch);
+                    return;
+                }
+                b.channel_sum(shape, l.grads.dz, dbias);
+            }
+            Some(bn_act) => match self.pool_after(k) {
+                Some(p) => {
+                    let p = &self.pools[p];
+                    let pooled = Pooled {
+                        shape: p.shape(batch),
+                        out: p.out,
+                        window: p.window,
+                    };
+                    b.pool_act_bn_backward(bn_act, l.tensors, pooled, p.dout, l.grads, dbias);
+                }
+                None => {
+                    b.act_bn_backward(bn_act, l.tensors, l.grads);
+                    if Self::conv_shape(l, batch).is_none() {
+                        self.dense_backward(b, l, batch);
+                        return;
+                    }
+                    b.channel_sum(shape, l.grads.dz, dbias);
+                }
+            },
+            None => {
+                if let Some(a) = l.layer.activation() {
+                    b.act_backward(a, shape.len(), l.tensors.z, l.grads.da, l.grads.dz);
+                }
+                if Self::conv_shape(l, batch).is_none() {
+                    self.dense_backward(b, l, batch);
+                    return;
+                }
+                b.channel_sum(shape, l.grads.dz, dbias);
+            }
+        }
+        let s = Self::conv_shape(l, batch).expect("a conv layer");
+        let dz = l.grads.dz;
+        b.conv_grad_weight(s, dz, self.buf(l.src), self.grad(l.params.weight));
+        if let Some(g) = self.grad_buf(l.src) {
+            b.conv_grad_input(s, dz, l.wq, g);
+        }
+    }
+
+    /// A dense layer's gradients from dz: weights, bias (the seed's order), then its input.
+    fn dense_backward<B: Backend>(&self, b: &mut B, l: &WeightBufs, batch: usize) {
+        let ds = Self::dense_shape(l, batch);
+        let dz = l.grads.dz;
+        b.dense_grad_weight(ds, dz, self.buf(l.src), self.grad(l.params.weight));
+        b.channel_sum(Self::channel_shape(l, batch), dz, self.grad(l.params.bias));
+        if let Some(g) = self.grad_buf(l.src) {
+            b.dense_grad_input(ds, dz, l.wq, g);
         }
     }
 
@@ -772,32 +779,30 @@ impl Model {
         Ok(s[..n * CLASSES].to_vec())
     }
 
-    /// Each conv layer's quantized activations `[n, cout, h, w]` from the evaluation-mode
-    /// forward pass recorded last (over n ≤ `max_batch` images), named `conv{k} ({block})`. (A
-    /// training forward may leave a pooled layer's activations unwritten: see
-    /// [`Backend::bn_act_pool_train`].)
+    /// Each conv layer's activations `[n, cout, out_h, out_w]` from the evaluation-mode
+    /// forward pass recorded last (over n ≤ `max_batch` images), named by the layer's label
+    /// (`conv{k} ({block})` for the seed's). (A training forward may leave a pooled layer's
+    /// activations unwritten: see [`Backend::bn_act_pool_train`].)
     pub async fn activations<B: Backend>(
         &self,
         b: &mut B,
         n: usize,
     ) -> Result<Vec<(String, Vec<f32>)>, Error> {
-        let mut out = Vec::with_capacity(self.convs.len());
-        for (k, c) in self.convs.iter().enumerate() {
-            let l = c.layer;
-            let v = b.read_f32(c.tensors.a).await?;
-            out.push((
-                format!("conv{k} ({})", l.block),
-                v[..n * l.cout * l.h * l.w].to_vec(),
-            ));
+        let mut out = Vec::new();
+        for l in self.layers.iter().filter(|l| matches!(l.layer.op, Op::Conv(_))) {
+            let len: usize = l.layer.output.iter().product();
+            let v = b.read_f32(l.tensors.a).await?;
+            out.push((l.layer.label.clone(), v[..n * len].to_vec()));
         }
         Ok(out)
     }
 
-    /// The first conv layer's float weights `[cout, cin, 3, 3]`.
+    /// The first conv layer's float weights `[cout, cin, k, k]`.
     pub async fn first_layer_weights<B: Backend>(&self, b: &mut B) -> Result<Vec<f32>, Error> {
         let c = self
-            .convs
-            .first()
+            .layers
+            .iter()
+            .find(|l| matches!(l.layer.op, Op::Conv(_)))
             .ok_or_else(|| Error::Model("the network has no conv layer".into()))?;
         b.read_f32(self.value(c.params.weight)).await
     }

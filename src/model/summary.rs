@@ -3,7 +3,7 @@
 
 use super::config::NetConfig;
 use super::energy::{estimate, EnergyProfile};
-use crate::backend::CLASSES;
+use super::layers::Op;
 
 /// One row of the network summary: a layer (input, conv, pool or dense).
 #[derive(Clone, Debug)]
@@ -71,56 +71,57 @@ impl std::fmt::Display for Summary {
 }
 
 impl NetConfig {
-    /// Per-layer rows and totals (parameters, memory at the bit width, MACs per image), from the
-    /// configuration alone.
+    /// Per-layer rows and totals (parameters, memory at each layer's bit width, MACs per
+    /// image), from the configuration alone.
     pub fn summary(&self) -> Summary {
-        let bits = self.weight_quant().storage_bits() as usize;
-        let mut rows = Vec::new();
-        let [c, h, w] = self.input;
-        rows.push(SummaryRow {
+        let mut rows = vec![SummaryRow {
             name: "input".into(),
-            shape: [c, h, w],
+            shape: self.input,
             params: 0,
             weight_bits: 0,
             macs: 0,
-        });
+        }];
         let mut weights_bits_total = 0usize;
         let mut weights_total = 0usize;
-        let (mut cur_c, mut cur_h, mut cur_w) = (c, h, w);
-        let mut layers = self.conv_layers().into_iter().enumerate();
-        for &(n, _) in &self.blocks {
-            for (k, l) in layers.by_ref().take(n) {
-                let nw = l.cout * l.cin * 9;
-                weights_bits_total += nw * bits + 4 * l.cout * 32;
-                weights_total += nw + 4 * l.cout;
+        for l in self.layers() {
+            let Some(q) = l.quant() else {
                 rows.push(SummaryRow {
-                    name: format!("conv{k} ({}) + bn + act", l.block),
-                    shape: [l.cout, l.h, l.w],
-                    params: nw + 4 * l.cout,
-                    weight_bits: bits,
-                    macs: nw * l.h * l.w,
+                    name: l.label.clone(),
+                    shape: l.output,
+                    params: 0,
+                    weight_bits: 0,
+                    macs: 0,
                 });
-                cur_c = l.cout;
-            }
-            (cur_h, cur_w) = (cur_h / 2, cur_w / 2);
+                continue;
+            };
+            let bits = q.weight_quant().storage_bits() as usize;
+            let nw = l.weights();
+            let c = l.channels();
+            // bias, and γ, β, mean, 1/std of a batch norm: float32
+            let extra = if l.has_batch_norm() { 5 * c } else { c };
+            weights_bits_total += nw * bits + extra * 32;
+            weights_total += nw + extra;
+            let after = match (l.has_batch_norm(), l.activation()) {
+                (true, Some(_)) => " + bn + act",
+                (true, None) => " + bn",
+                (false, Some(_)) => " + act",
+                (false, None) => "",
+            };
+            let what = match l.op {
+                Op::Conv(cp) if !cp.shape.is_same_3x3() => {
+                    let s = cp.shape;
+                    format!(" {k}×{k}/{}", s.stride, k = s.kernel)
+                }
+                _ => String::new(),
+            };
             rows.push(SummaryRow {
-                name: "maxpool 2×2".into(),
-                shape: [cur_c, cur_h, cur_w],
-                params: 0,
-                weight_bits: 0,
-                macs: 0,
+                name: format!("{}{what}{after}", l.label),
+                shape: l.output,
+                params: nw + extra,
+                weight_bits: bits,
+                macs: l.macs(),
             });
         }
-        let f = self.features();
-        weights_bits_total += (f * CLASSES + 3 * CLASSES) * 32;
-        weights_total += f * CLASSES + 3 * CLASSES;
-        rows.push(SummaryRow {
-            name: "dense + bn".into(),
-            shape: [CLASSES, 1, 1],
-            params: f * CLASSES + 3 * CLASSES,
-            weight_bits: 32,
-            macs: f * CLASSES,
-        });
         let macs = rows.iter().map(|r| r.macs).sum();
         Summary {
             rows,

@@ -1,13 +1,19 @@
-//! 3×3 convolution, stride 1, pad 1, with bias — shaders/conv.wgsl.
+//! Convolution with bias, any square kernel, stride and zero padding — shaders/conv.wgsl.
+//! x [batch, cin, h, w], w [cout, cin, kernel, kernel], b [cout] → y [batch, cout, out_h, out_w],
+//! out_h = (h + 2·pad − kernel)/stride + 1 (floor), out_w likewise ([`ConvShape`]); the K index
+//! of every product is ci·kernel² + kh·kernel + kw on both backends.
 //!
-//! CPU: layers of 16+ channels and 8+ pixels a side by Winograd's F(2×2, 3×3) (conv/winograd.rs:
-//! 2.25× fewer multiplies, exact on quantized values); the others per image, in blocks of output
-//! pixels that keep their im2col columns in L2 cache, im2col (one shifted copy per tap) then a
-//! SIMD GEMM (ops/gemm.rs). Images in parallel, each thread reusing its scratch. The input
-//! gradient is a forward convolution with the filters turned; the weight gradient sums groups
-//! of images in a fixed order, so no result depends on the thread count.
+//! CPU, the seed's geometry (3×3, stride 1, pad 1): layers of 16+ channels and 8+ pixels a side
+//! by Winograd's F(2×2, 3×3) (conv/winograd.rs: 2.25× fewer multiplies, exact on quantized
+//! values); the others per image, in blocks of output pixels that keep their im2col columns in
+//! L2 cache, im2col (one shifted copy per tap, `Tap`) then a SIMD GEMM (ops/gemm.rs). The input
+//! gradient is a forward convolution with the filters turned (or col2im where cin < cout);
+//! binary layers by XNOR-popcount. Any other geometry: the same blocks of output pixels through
+//! a general im2col / col2im (any kernel, stride, pad: `im2col_general`) and the same GEMM.
+//! Images in parallel, each thread reusing its scratch; the weight gradient sums groups of
+//! images in a fixed order, so no result depends on the thread count.
 //! GPU: implicit GEMM (no im2col buffer), 64×64 tiles in workgroup memory; the weight gradient
-//! splits its long K = batch·h·w over slices that a second kernel adds in a fixed order.
+//! splits its long K = batch·out_h·out_w over slices that a second kernel adds in a fixed order.
 
 use crate::backend::{Buf, ConvShape, Family};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
@@ -131,38 +137,155 @@ fn col2im(col: &mut [f32], cin: usize, (h, w): (usize, usize), px: &Range<usize>
     }
 }
 
+/// One output row's share of a block of output pixels, for one tap (kh, kw) of a geometry:
+/// the block's entries `out` (indices into the block), of which `valid` read inside the input
+/// image — entry `valid.start + i` reads input pixel `src + i·stride` of the plane — and the
+/// rest read the zero padding.
+struct Run {
+    out: Range<usize>,
+    valid: Range<usize>,
+    src: usize,
+}
+
+/// The [`Run`]s of tap (kh, kw) over the output pixels `px` (p = oy·out_w + ox), row by row.
+fn runs(s: ConvShape, (kh, kw): (usize, usize), px: &Range<usize>) -> impl Iterator<Item = Run> {
+    let (ow, stride, pad) = (s.out_w(), s.stride.max(1), s.pad);
+    // output columns whose input column ox·stride + kw − pad lies in 0..w
+    let lo = pad.saturating_sub(kw).div_ceil(stride);
+    let hi = (s.w + pad)
+        .checked_sub(kw + 1)
+        .map_or(0, |last| last / stride + 1)
+        .min(ow);
+    let rows = if px.is_empty() {
+        0..0
+    } else {
+        px.start / ow..(px.end - 1) / ow + 1
+    };
+    let px = px.clone();
+    rows.map(move |oy| {
+        let row = oy * ow;
+        let (ox0, ox1) = (px.start.max(row) - row, px.end.min(row + ow) - row);
+        let out = row + ox0 - px.start..row + ox1 - px.start;
+        // input row oy·stride + kh − pad
+        let iy = (oy * stride + kh).checked_sub(pad).filter(|&iy| iy < s.h);
+        match iy {
+            Some(iy) if lo.max(ox0) < hi.min(ox1) => {
+                let (a, b) = (lo.max(ox0), hi.min(ox1));
+                Run {
+                    valid: row + a - px.start..row + b - px.start,
+                    src: iy * s.w + a * stride + kw - pad,
+                    out,
+                }
+            }
+            _ => Run {
+                valid: out.start..out.start,
+                src: 0,
+                out,
+            },
+        }
+    })
+}
+
+/// col[(ci·kernel² + kh·kernel + kw), p − px.start] = x_img[ci, oy·stride + kh − pad,
+/// ox·stride + kw − pad] (0 outside the image) for the output pixels p = oy·out_w + ox in `px`:
+/// [`im2col`] for any kernel, stride and pad. x_img [cin, h, w], col [cin·kernel², px.len()].
+fn im2col_general(s: ConvShape, x: &[f32], px: &Range<usize>, col: &mut [f32]) {
+    let (hw, taps, len, stride) = (s.h * s.w, s.taps(), px.len(), s.stride.max(1));
+    for ci in 0..s.cin {
+        let plane = &x[ci * hw..(ci + 1) * hw];
+        for t in 0..taps {
+            let row = &mut col[(ci * taps + t) * len..(ci * taps + t + 1) * len];
+            for run in runs(s, (t / s.kernel, t % s.kernel), px) {
+                row[run.out.start..run.valid.start].fill(0.0);
+                row[run.valid.end..run.out.end].fill(0.0);
+                let dst = &mut row[run.valid.clone()];
+                if stride == 1 {
+                    dst.copy_from_slice(&plane[run.src..run.src + dst.len()]);
+                } else {
+                    let src = plane[run.src..].iter().step_by(stride);
+                    dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v);
+                }
+            }
+        }
+    }
+}
+
+/// dx_img[ci, oy·stride + kh − pad, ox·stride + kw − pad] += col[(ci·kernel² + kh·kernel + kw),
+/// p − px.start] for the entries inside the image: the adjoint of [`im2col_general`].
+/// col [cin·kernel², px.len()], dx_img [cin, h, w].
+fn col2im_general(s: ConvShape, col: &[f32], px: &Range<usize>, dx: &mut [f32]) {
+    let (hw, taps, len, stride) = (s.h * s.w, s.taps(), px.len(), s.stride.max(1));
+    for ci in 0..s.cin {
+        let plane = &mut dx[ci * hw..(ci + 1) * hw];
+        for t in 0..taps {
+            let row = &col[(ci * taps + t) * len..(ci * taps + t + 1) * len];
+            for run in runs(s, (t / s.kernel, t % s.kernel), px) {
+                let from = &row[run.valid.clone()];
+                let to = plane[run.src..].iter_mut().step_by(stride);
+                to.zip(from).for_each(|(d, v)| *d += v);
+            }
+        }
+    }
+}
+
+/// The im2col columns of one image x_img [cin, h, w] for the output pixels `px`, col
+/// [cin·kernel², px.len()]: the seed's geometry by shifted copies ([`im2col`]), any other by
+/// [`im2col_general`].
+fn columns(s: ConvShape, x: &[f32], px: &Range<usize>, col: &mut [f32]) {
+    if s.is_same_3x3() {
+        im2col(x, s.cin, (s.h, s.w), px, col);
+    } else {
+        im2col_general(s, x, px, col);
+    }
+}
+
+/// dx_img [cin, h, w] += the adjoint of [`columns`] applied to col [cin·kernel², px.len()]
+/// (which the seed's [`col2im`] clears where it falls outside the image).
+fn add_columns(s: ConvShape, col: &mut [f32], px: &Range<usize>, dx: &mut [f32]) {
+    if s.is_same_3x3() {
+        col2im(col, s.cin, (s.h, s.w), px, dx);
+    } else {
+        col2im_general(s, col, px, dx);
+    }
+}
+
 /// Floats of im2col columns worked on at once: pixel blocks keep the block (and the GEMM's
 /// packing of it) in a core's L2 cache — a 32×32 image's 64-channel columns (2.4 MB) did not fit.
 const COLUMN_BLOCK: usize = 150 * 1024;
 
 /// The output pixels of an image in blocks whose columns hold at most [`COLUMN_BLOCK`] floats
-/// (`k` per pixel), in multiples of 16 pixels.
+/// (`k` per pixel), in multiples of 16 pixels; none if `hw` is 0.
 fn pixel_blocks(hw: usize, k: usize) -> impl Iterator<Item = Range<usize>> {
     let n = (COLUMN_BLOCK / k.max(1)).max(16) / 16 * 16;
-    let n = hw.div_ceil(hw.div_ceil(n)).next_multiple_of(16).min(hw);
+    let n = hw
+        .div_ceil(hw.div_ceil(n).max(1))
+        .next_multiple_of(16)
+        .min(hw);
     (0..hw).step_by(n.max(1)).map(move |p| p..(p + n).min(hw))
 }
 
-/// y [batch, cout, h, w] = conv(x [batch, cin, h, w], w [cout, cin, 3, 3]) + b [cout]
+/// y [batch, cout, out_h, out_w] = conv(x [batch, cin, h, w], w [cout, cin, kernel, kernel]) +
+/// b [cout]
 pub fn forward(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
     if winograd::suits(s) {
         let u = winograd::transform_filters(w, s.cout, s.cin);
         return winograd::forward(s, x, &u, b, y);
     }
-    let hw = s.h * s.w;
-    par::for_each_chunk(&mut y[..s.y_len()], s.cout * hw, |n, y_n| {
+    let (hw, ohw) = (s.h * s.w, s.out_h() * s.out_w());
+    par::for_each_chunk(&mut y[..s.y_len()], s.cout * ohw, |n, y_n| {
         forward_image(s, &x[n * s.cin * hw..(n + 1) * s.cin * hw], w, b, y_n);
     });
 }
 
-/// One image: y_n [cout, h, w] = conv(x_n [cin, h, w], w) + b (no bias if `b` is empty). The
-/// sum is formed first and the bias added last, so where the products are integers (binary
-/// layers) the result is exactly fl(S + b) — what [`forward_binary`] computes with integers.
+/// One image: y_n [cout, out_h, out_w] = conv(x_n [cin, h, w], w) + b (no bias if `b` is
+/// empty). The sum is formed first and the bias added last, so where the products are integers
+/// (binary layers) the result is exactly fl(S + b) — what [`forward_binary`] computes with
+/// integers.
 fn forward_image(s: ConvShape, x_n: &[f32], w: &[f32], b: &[f32], y_n: &mut [f32]) {
-    let (hw, k) = (s.h * s.w, s.cin * 9);
+    let (hw, k) = (s.out_h() * s.out_w(), s.cin * s.taps());
     for px in pixel_blocks(hw, k) {
         par::with_scratch(k * px.len(), |col| {
-            im2col(x_n, s.cin, (s.h, s.w), &px, col);
+            columns(s, x_n, &px, col);
             // y_n [cout, px] = w [cout, k] · col [k, px]
             let dims = (s.cout, px.len(), k);
             let y = &mut y_n[px.start..];
@@ -255,8 +378,12 @@ fn xnor_image(xb: &[u64], wb_t: &[u64], s: ConvShape, b: &[f32], y_n: &mut [f32]
 /// [`forward`] for a binary layer (weights and inputs ±1): each 3×3·cin dot product is an
 /// XNOR-popcount of packed bits, exactly equal to the float path (the sums are integers far
 /// below 2^24, and both add the bias last). Falls back to the float path, image by image, if
-/// the input holds anything but ±1, and entirely if the weights do.
+/// the input holds anything but ±1, and entirely if the weights do or if the geometry is not
+/// the seed's (3×3, stride 1, pad 1): x [batch, cin, h, w] → y [batch, cout, out_h, out_w].
 pub fn forward_binary(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    if !s.is_same_3x3() {
+        return forward(s, x, w, b, y);
+    }
     let hw = s.h * s.w;
     let words = s.cin.div_ceil(64);
     // weights as [9, words, cout]: word i of tap t of every filter side by side
@@ -280,9 +407,10 @@ pub fn forward_binary(s: ConvShape, x: &[f32], w: &[f32], b: &[f32], y: &mut [f3
     });
 }
 
-/// dx [batch, cin, h, w] = ∂/∂x of Σ dy·conv(x, w)
+/// dx [batch, cin, h, w] = ∂/∂x of Σ dy·conv(x, w), dy [batch, cout, out_h, out_w],
+/// w [cout, cin, kernel, kernel]
 pub fn grad_input(s: ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    if s.cin >= s.cout || winograd::suits(swap_channels(s)) {
+    if s.is_same_3x3() && (s.cin >= s.cout || winograd::suits(swap_channels(s))) {
         grad_input_turned(s, dy, w, dx)
     } else {
         grad_input_col2im(s, dy, w, dx)
@@ -323,20 +451,21 @@ fn grad_input_turned(s: ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     });
 }
 
-/// [`grad_input`] as dcol = wᵀ·dy, then col2im (the adjoint of im2col).
+/// [`grad_input`] as dcol = wᵀ·dy, then col2im (the adjoint of im2col), per image in blocks
+/// of output pixels: dcol [cin·kernel², px] = wᵀ [cin·kernel², cout] · dy_n [cout, px].
 fn grad_input_col2im(s: ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    let (hw, k) = (s.h * s.w, s.cin * 9);
+    let (hw, ohw, k) = (s.h * s.w, s.out_h() * s.out_w(), s.cin * s.taps());
     par::for_each_chunk(&mut dx[..s.x_len()], s.cin * hw, |n, dx_n| {
         dx_n.fill(0.0);
-        let dy_n = &dy[n * s.cout * hw..(n + 1) * s.cout * hw];
-        for px in pixel_blocks(hw, k) {
+        let dy_n = &dy[n * s.cout * ohw..(n + 1) * s.cout * ohw];
+        for px in pixel_blocks(ohw, k) {
             par::with_scratch(k * px.len(), |dcol| {
                 // dcol [k, px] = wᵀ [k, cout] · dy_n [cout, px]
                 let dims = (k, px.len(), s.cout);
-                let strides = (px.len(), k, hw);
+                let strides = (px.len(), k, ohw);
                 let dy_px = &dy_n[px.start..];
                 gemm::matmul_strided(dcol, w, dy_px, dims, strides, true, false, false);
-                col2im(dcol, s.cin, (s.h, s.w), &px, dx_n);
+                add_columns(s, dcol, &px, dx_n);
             });
         }
     });
@@ -364,25 +493,26 @@ fn sum_groups(groups: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
     sum
 }
 
-/// dw [cout, cin, 3, 3] = Σ_n dy_n · im2col(x_n)ᵀ
+/// dw [cout, cin, kernel, kernel] = Σ_n dy_n · im2col(x_n)ᵀ, dy [batch, cout, out_h, out_w],
+/// x [batch, cin, h, w]
 pub fn grad_weight(s: ConvShape, dy: &[f32], x: &[f32], dw: &mut [f32]) {
     if winograd::suits(s) {
         return winograd::grad_weight(s, dy, x, dw, GRAD_WEIGHT_GROUP);
     }
-    let (hw, k) = (s.h * s.w, s.cin * 9);
+    let (hw, ohw, k) = (s.h * s.w, s.out_h() * s.out_w(), s.cin * s.taps());
     let groups = s.batch.div_ceil(GRAD_WEIGHT_GROUP);
     // each group's sum transposed, dwᵀ [k, cout]: faer runs this shape ~25 % faster than
     // [cout, k] += dy·colᵀ (measured on AVX-512: 159 vs 124 GFLOP/s at k 576, cout 64)
     let partial = par::map(groups, |g| {
         let mut acc_t = vec![0.0f32; k * s.cout];
         for n in g * GRAD_WEIGHT_GROUP..((g + 1) * GRAD_WEIGHT_GROUP).min(s.batch) {
-            let (x_n, dy_n) = (&x[n * s.cin * hw..], &dy[n * s.cout * hw..]);
-            for px in pixel_blocks(hw, k) {
+            let (x_n, dy_n) = (&x[n * s.cin * hw..], &dy[n * s.cout * ohw..]);
+            for px in pixel_blocks(ohw, k) {
                 par::with_scratch(k * px.len(), |col| {
-                    im2col(x_n, s.cin, (s.h, s.w), &px, col);
+                    columns(s, x_n, &px, col);
                     // acc_t [k, cout] += col [k, px] · dy_nᵀ [px, cout]
                     let dims = (k, s.cout, px.len());
-                    let strides = (s.cout, px.len(), hw);
+                    let strides = (s.cout, px.len(), ohw);
                     let dy_px = &dy_n[px.start..];
                     gemm::matmul_strided(&mut acc_t, col, dy_px, dims, strides, false, true, true);
                 });
@@ -443,7 +573,8 @@ const TILE: usize = 64;
 
 /// The uniform parameters of conv.wgsl — the twin of its `struct Params`, field by field. The
 /// GEMM is M×N×K (see the shader's header); `k_per_slice` is the K range of one slice of the
-/// weight gradient (and the slice count for `sum_slices`).
+/// weight gradient (and the slice count for `sum_slices`); h, w are the input's, out_h, out_w
+/// the output's ([`ConvShape::out_h`]).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -456,7 +587,12 @@ struct Params {
     n: u32,
     k: u32,
     k_per_slice: u32,
-    _pad: [u32; 3],
+    kernel: u32,
+    stride: u32,
+    pad: u32,
+    out_h: u32,
+    out_w: u32,
+    _pad: [u32; 2],
 }
 
 fn params(s: ConvShape, m: usize, n: usize, k: usize, k_per_slice: usize) -> Params {
@@ -470,7 +606,12 @@ fn params(s: ConvShape, m: usize, n: usize, k: usize, k_per_slice: usize) -> Par
         n: n as u32,
         k: k as u32,
         k_per_slice: k_per_slice as u32,
-        _pad: [0; 3],
+        kernel: s.kernel as u32,
+        stride: s.stride.max(1) as u32,
+        pad: s.pad as u32,
+        out_h: s.out_h() as u32,
+        out_w: s.out_w() as u32,
+        _pad: [0; 2],
     }
 }
 
@@ -482,8 +623,9 @@ fn grid(m: usize, n: usize, slices: usize) -> [u32; 3] {
     ]
 }
 
+/// y [batch, cout, out_h, out_w]: M = cout, N = batch·out_h·out_w, K = cin·kernel².
 pub(crate) fn gpu_forward(g: &mut GpuBackend, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {
-    let (m, n, k) = (s.cout, s.batch * s.h * s.w, s.cin * 9);
+    let (m, n, k) = (s.cout, s.batch * s.out_h() * s.out_w(), s.cin * s.taps());
     g.dispatch(
         &FORWARD,
         &params(s, m, n, k, k),
@@ -492,8 +634,9 @@ pub(crate) fn gpu_forward(g: &mut GpuBackend, s: ConvShape, x: Buf, w: Buf, b: B
     );
 }
 
+/// dx [batch, cin, h, w]: M = cin, N = batch·h·w, K = cout·kernel².
 pub(crate) fn gpu_grad_input(g: &mut GpuBackend, s: ConvShape, dy: Buf, w: Buf, dx: Buf) {
-    let (m, n, k) = (s.cin, s.batch * s.h * s.w, s.cout * 9);
+    let (m, n, k) = (s.cin, s.batch * s.h * s.w, s.cout * s.taps());
     g.dispatch(
         &GRAD_INPUT,
         &params(s, m, n, k, k),
@@ -505,13 +648,14 @@ pub(crate) fn gpu_grad_input(g: &mut GpuBackend, s: ConvShape, dy: Buf, w: Buf, 
 /// Target number of workgroups for the weight gradient, whose output alone gives few tiles.
 const GRAD_WEIGHT_GROUPS: usize = 512;
 
+/// dw [cout, cin, kernel, kernel]: M = cout, N = cin·kernel², K = batch·out_h·out_w.
 pub(crate) fn gpu_grad_weight(g: &mut GpuBackend, s: ConvShape, dy: Buf, x: Buf, dw: Buf) {
-    let (m, n, k) = (s.cout, s.cin * 9, s.batch * s.h * s.w);
+    let (m, n, k) = (s.cout, s.cin * s.taps(), s.batch * s.out_h() * s.out_w());
     let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
     // slices of at least 256 K-steps each, about GRAD_WEIGHT_GROUPS workgroups in all
     let slices = (GRAD_WEIGHT_GROUPS / tiles).clamp(1, k.div_ceil(256).max(1));
-    let k_per_slice = k.div_ceil(slices).next_multiple_of(16);
-    let slices = k.div_ceil(k_per_slice);
+    let k_per_slice = k.div_ceil(slices).next_multiple_of(16).max(16);
+    let slices = k.div_ceil(k_per_slice).max(1);
     if slices == 1 {
         g.dispatch(
             &GRAD_WEIGHT,

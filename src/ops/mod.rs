@@ -32,6 +32,8 @@ pub static KERNELS: &[&crate::gpu::Kernel] = &[
     &batchnorm::CHANNEL_SUM,
     &pool::FORWARD,
     &pool::BACKWARD,
+    &pool::GLOBAL_FORWARD,
+    &pool::GLOBAL_BACKWARD,
     &quantize::ACT_FORWARD,
     &quantize::ACT_BACKWARD,
     &quantize::ABS_MAX,

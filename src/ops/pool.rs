@@ -1,5 +1,8 @@
-//! Max pool 2×2 stride 2 (floor) — shaders/pool.wgsl. The first maximum of each window in
-//! row-major order wins; backward routes the gradient to it alone.
+//! Max pool 2×2 stride 2 (floor) and global average pool — shaders/pool.wgsl. Max pool: the
+//! first maximum of each window in row-major order wins; backward routes the gradient to it
+//! alone. Global average pool: each plane's values summed one by one in pixel order, then
+//! multiplied by the f32 1/(h·w) ([`global_scale`]), the same arithmetic on both backends, so
+//! they agree bit for bit; backward spreads dy·(1/(h·w)) over the plane.
 
 use crate::backend::{Buf, Family, PoolShape};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
@@ -142,6 +145,42 @@ pub fn backward(s: PoolShape, x: &[f32], dy: &[f32], dx: &mut [f32]) {
     });
 }
 
+/// The factor of the global average pool, 1/(h·w) rounded to f32 once (in Rust, for both
+/// backends: the GPU gets it in its uniform).
+pub fn global_scale(s: PoolShape) -> f32 {
+    1.0 / (s.h * s.w) as f32
+}
+
+/// Planes of the global average pool per parallel task.
+const GLOBAL_PLANES_PER_TASK: usize = 64;
+
+/// y [planes] = (Σ_p x[plane, p], summed in pixel order p = 0, 1, …) · [`global_scale`], with
+/// x [planes, h, w]. A plain sequential sum (the compiler does not reorder f32 additions), as
+/// the GPU's one thread per plane computes it.
+pub fn global_forward(s: PoolShape, x: &[f32], y: &mut [f32]) {
+    let (hw, scale) = (s.h * s.w, global_scale(s));
+    par::for_each_chunk(&mut y[..s.planes], GLOBAL_PLANES_PER_TASK, |t, out| {
+        let first = t * GLOBAL_PLANES_PER_TASK;
+        for (i, o) in out.iter_mut().enumerate() {
+            let plane = &x[(first + i) * hw..(first + i + 1) * hw];
+            let mut sum = 0.0f32;
+            for &v in plane {
+                sum += v;
+            }
+            *o = sum * scale;
+        }
+    });
+}
+
+/// dx [planes, h, w] = dy[plane] · [`global_scale`] at every pixel of the plane; dy [planes].
+pub fn global_backward(s: PoolShape, dy: &[f32], dx: &mut [f32]) {
+    let (hw, scale) = (s.h * s.w, global_scale(s));
+    if hw == 0 {
+        return;
+    }
+    par::for_each_chunk(&mut dx[..s.x_len()], hw, |p, out| out.fill(dy[p] * scale));
+}
+
 // ---- GPU ----------------------------------------------------------------------------------
 
 const RW: &[Access] = &[Access::Read, Access::Read, Access::ReadWrite];
@@ -163,15 +202,34 @@ pub(crate) static BACKWARD: Kernel = Kernel {
     storage: RW,
     params_bytes: size_of::<Params>(),
 };
+pub(crate) static GLOBAL_FORWARD: Kernel = Kernel {
+    name: "global_pool_forward",
+    family: Family::Pooling,
+    shader: &shaders::POOL,
+    entry: "global_pool_forward",
+    constants: &[WG_CONSTANT],
+    storage: RW,
+    params_bytes: size_of::<Params>(),
+};
+pub(crate) static GLOBAL_BACKWARD: Kernel = Kernel {
+    name: "global_pool_backward",
+    family: Family::Pooling,
+    shader: &shaders::POOL,
+    entry: "global_pool_backward",
+    constants: &[WG_CONSTANT],
+    storage: RW,
+    params_bytes: size_of::<Params>(),
+};
 
-/// The uniform parameters of pool.wgsl — the twin of its `struct Params`.
+/// The uniform parameters of pool.wgsl — the twin of its `struct Params`. `scale` is
+/// [`global_scale`] (the max pool does not read it).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     planes: u32,
     h: u32,
     w: u32,
-    _pad: u32,
+    scale: f32,
 }
 
 fn params(s: PoolShape) -> Params {
@@ -179,7 +237,7 @@ fn params(s: PoolShape) -> Params {
         planes: s.planes as u32,
         h: s.h as u32,
         w: s.w as u32,
-        _pad: 0,
+        scale: global_scale(s),
     }
 }
 
@@ -189,4 +247,19 @@ pub(crate) fn gpu_forward(g: &mut GpuBackend, s: PoolShape, x: Buf, y: Buf) {
 
 pub(crate) fn gpu_backward(g: &mut GpuBackend, s: PoolShape, x: Buf, dy: Buf, dx: Buf) {
     g.dispatch(&BACKWARD, &params(s), &[x, dy, dx], grid_1d(s.x_len()));
+}
+
+/// y [planes] = the mean of each plane of x [planes, h, w]: one thread per plane.
+pub(crate) fn gpu_global_forward(g: &mut GpuBackend, s: PoolShape, x: Buf, y: Buf) {
+    g.dispatch(&GLOBAL_FORWARD, &params(s), &[x, x, y], grid_1d(s.planes));
+}
+
+/// dx [planes, h, w] = dy [planes] · 1/(h·w): one thread per element of dx.
+pub(crate) fn gpu_global_backward(g: &mut GpuBackend, s: PoolShape, dy: Buf, dx: Buf) {
+    g.dispatch(
+        &GLOBAL_BACKWARD,
+        &params(s),
+        &[dy, dy, dx],
+        grid_1d(s.x_len()),
+    );
 }

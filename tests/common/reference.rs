@@ -61,36 +61,70 @@ pub fn gather_batch(
     (x, out_labels)
 }
 
-// ---- 3×3 convolution, stride 1, pad 1 (cross-correlation) ---------------------------------
+// ---- convolution (cross-correlation): square kernel, stride, zero padding -----------------
+//
+// x [batch, cin, h, w], w [cout, cin, k, k], b [cout] → y [batch, cout, oh, ow] with k, stride
+// and pad from the ConvShape, oh = (h + 2·pad − k)/stride + 1 and ow = (w + 2·pad − k)/stride + 1
+// (floor; 0 when the kernel does not fit). Output (oy, ox) with tap (ky, kx) reads input
+// (oy·stride + ky − pad, ox·stride + kx − pad); taps outside the image read 0.
 
-/// y [batch, cout, h, w] = Σ_{ci, ky, kx} w[co, ci, ky, kx]·x[n, ci, y + ky − 1, x + kx − 1] + b[co]
-/// with x [batch, cin, h, w], w [cout, cin, 3, 3], b [cout]; taps outside the image read 0.
-pub fn conv3x3_forward(s: ConvShape, x: &[f64], wt: &[f64], bias: &[f64]) -> Vec<f64> {
+/// The input pixel (iy, ix) that tap (ky, kx) of output (oy, ox) reads, or None in the padding.
+fn conv_tap(
+    s: ConvShape,
+    (oy, ox): (usize, usize),
+    (ky, kx): (usize, usize),
+) -> Option<(usize, usize)> {
+    let iy = (oy * s.stride + ky) as isize - s.pad as isize;
+    let ix = (ox * s.stride + kx) as isize - s.pad as isize;
+    let inside = iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w;
+    inside.then_some((iy as usize, ix as usize))
+}
+
+/// Output height and width: ((h + 2·pad − k)/stride + 1, (w + 2·pad − k)/stride + 1), 0 where
+/// the kernel does not fit.
+fn conv_out(s: ConvShape) -> (usize, usize) {
+    let out = |n: usize| {
+        if n + 2 * s.pad < s.kernel {
+            0
+        } else {
+            (n + 2 * s.pad - s.kernel) / s.stride + 1
+        }
+    };
+    (out(s.h), out(s.w))
+}
+
+/// y [batch, cout, oh, ow] = Σ_{ci, ky, kx} w[co, ci, ky, kx]·x[n, ci, oy·stride + ky − pad,
+/// ox·stride + kx − pad] + b[co] with x [batch, cin, h, w], w [cout, cin, k, k], b [cout].
+pub fn conv_forward(s: ConvShape, x: &[f64], wt: &[f64], bias: &[f64]) -> Vec<f64> {
     let ConvShape {
         batch,
         cin,
         cout,
         h,
         w,
+        kernel: k,
+        ..
     } = s;
-    let mut y = vec![0.0f64; batch * cout * h * w];
+    let (oh, ow) = conv_out(s);
+    let mut y = vec![0.0f64; batch * cout * oh * ow];
     for n in 0..batch {
         for co in 0..cout {
-            for oy in 0..h {
-                for ox in 0..w {
+            for oy in 0..oh {
+                for ox in 0..ow {
                     let mut sum = bias[co];
                     for ci in 0..cin {
-                        for t in 0..9 {
-                            let (sy, sx) = (oy + t / 3, ox + t % 3); // +1 padded
-                            if sy < 1 || sx < 1 || sy > h || sx > w {
-                                continue;
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let Some((iy, ix)) = conv_tap(s, (oy, ox), (ky, kx)) else {
+                                    continue;
+                                };
+                                let xi = ((n * cin + ci) * h + iy) * w + ix;
+                                let wi = ((co * cin + ci) * k + ky) * k + kx;
+                                sum += wt[wi] * x[xi];
                             }
-                            let xi = ((n * cin + ci) * h + sy - 1) * w + sx - 1;
-                            let wi = (co * cin + ci) * 9 + t;
-                            sum += wt[wi] * x[xi];
                         }
                     }
-                    y[((n * cout + co) * h + oy) * w + ox] = sum;
+                    y[((n * cout + co) * oh + oy) * ow + ox] = sum;
                 }
             }
         }
@@ -98,30 +132,35 @@ pub fn conv3x3_forward(s: ConvShape, x: &[f64], wt: &[f64], bias: &[f64]) -> Vec
     y
 }
 
-/// dx [batch, cin, h, w] = Σ over the outputs each input pixel fed: w[co, ci, t]·dy[n, co, …]
-/// with dy [batch, cout, h, w], w [cout, cin, 3, 3].
-pub fn conv3x3_grad_input(s: ConvShape, dy: &[f64], wt: &[f64]) -> Vec<f64> {
+/// dx [batch, cin, h, w] = Σ over the outputs each input pixel fed: dx[n, ci, oy·stride + ky −
+/// pad, ox·stride + kx − pad] += w[co, ci, ky, kx]·dy[n, co, oy, ox] with dy [batch, cout, oh,
+/// ow], w [cout, cin, k, k]; pixels no tap reads (strides, valid padding) get 0.
+pub fn conv_grad_input(s: ConvShape, dy: &[f64], wt: &[f64]) -> Vec<f64> {
     let ConvShape {
         batch,
         cin,
         cout,
         h,
         w,
+        kernel: k,
+        ..
     } = s;
+    let (oh, ow) = conv_out(s);
     let mut dx = vec![0.0f64; batch * cin * h * w];
     for n in 0..batch {
         for co in 0..cout {
-            for oy in 0..h {
-                for ox in 0..w {
-                    let g = dy[((n * cout + co) * h + oy) * w + ox];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let g = dy[((n * cout + co) * oh + oy) * ow + ox];
                     for ci in 0..cin {
-                        for t in 0..9 {
-                            let (sy, sx) = (oy + t / 3, ox + t % 3); // +1 padded
-                            if sy < 1 || sx < 1 || sy > h || sx > w {
-                                continue;
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let Some((iy, ix)) = conv_tap(s, (oy, ox), (ky, kx)) else {
+                                    continue;
+                                };
+                                let xi = ((n * cin + ci) * h + iy) * w + ix;
+                                dx[xi] += wt[((co * cin + ci) * k + ky) * k + kx] * g;
                             }
-                            let xi = ((n * cin + ci) * h + sy - 1) * w + sx - 1;
-                            dx[xi] += wt[(co * cin + ci) * 9 + t] * g;
                         }
                     }
                 }
@@ -131,30 +170,34 @@ pub fn conv3x3_grad_input(s: ConvShape, dy: &[f64], wt: &[f64]) -> Vec<f64> {
     dx
 }
 
-/// dw [cout, cin, 3, 3] = Σ_{n, y, x} dy[n, co, y, x]·x[n, ci, y + ky − 1, x + kx − 1]
-/// with dy [batch, cout, h, w], x [batch, cin, h, w].
-pub fn conv3x3_grad_weight(s: ConvShape, dy: &[f64], x: &[f64]) -> Vec<f64> {
+/// dw [cout, cin, k, k] = Σ_{n, oy, ox} dy[n, co, oy, ox]·x[n, ci, oy·stride + ky − pad,
+/// ox·stride + kx − pad] with dy [batch, cout, oh, ow], x [batch, cin, h, w].
+pub fn conv_grad_weight(s: ConvShape, dy: &[f64], x: &[f64]) -> Vec<f64> {
     let ConvShape {
         batch,
         cin,
         cout,
         h,
         w,
+        kernel: k,
+        ..
     } = s;
-    let mut dw = vec![0.0f64; cout * cin * 9];
+    let (oh, ow) = conv_out(s);
+    let mut dw = vec![0.0f64; cout * cin * k * k];
     for n in 0..batch {
         for co in 0..cout {
-            for oy in 0..h {
-                for ox in 0..w {
-                    let g = dy[((n * cout + co) * h + oy) * w + ox];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let g = dy[((n * cout + co) * oh + oy) * ow + ox];
                     for ci in 0..cin {
-                        for t in 0..9 {
-                            let (sy, sx) = (oy + t / 3, ox + t % 3); // +1 padded
-                            if sy < 1 || sx < 1 || sy > h || sx > w {
-                                continue;
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let Some((iy, ix)) = conv_tap(s, (oy, ox), (ky, kx)) else {
+                                    continue;
+                                };
+                                let xi = ((n * cin + ci) * h + iy) * w + ix;
+                                dw[((co * cin + ci) * k + ky) * k + kx] += g * x[xi];
                             }
-                            let xi = ((n * cin + ci) * h + sy - 1) * w + sx - 1;
-                            dw[(co * cin + ci) * 9 + t] += g * x[xi];
                         }
                     }
                 }
@@ -423,6 +466,34 @@ pub fn window_argmax(s: PoolShape, x: &[f64], p: usize, oy: usize, ox: usize) ->
         }
     }
     best
+}
+
+// ---- global average pool -----------------------------------------------------------------------
+
+/// Global average pool: y [planes] = (Σ_{y, x} x[plane, y, x]) / (h·w) with x [planes, h, w].
+pub fn global_pool_forward(s: PoolShape, x: &[f64]) -> Vec<f64> {
+    let hw = s.h * s.w;
+    let mut y = vec![0.0f64; s.planes];
+    for (p, out) in y.iter_mut().enumerate() {
+        let mut sum = 0.0;
+        for i in 0..hw {
+            sum += x[p * hw + i];
+        }
+        *out = sum / hw as f64;
+    }
+    y
+}
+
+/// Its backward: dx [planes, h, w] = dy[plane] / (h·w) at every pixel, dy [planes].
+pub fn global_pool_backward(s: PoolShape, dy: &[f64]) -> Vec<f64> {
+    let hw = s.h * s.w;
+    let mut dx = vec![0.0f64; s.planes * hw];
+    for p in 0..s.planes {
+        for i in 0..hw {
+            dx[p * hw + i] = dy[p] / hw as f64;
+        }
+    }
+    dx
 }
 
 // ---- conv weight quantizer ----------------------------------------------------------------

@@ -40,8 +40,9 @@ const BLOCK_FLOATS: usize = 256 * 1024;
 /// gradient at 128 channels and even overall at 64 (forward the same, weight gradient 10 %
 /// slower). Not used for the first layer's 3 channels (GEMMs with K = 3 are mostly overhead),
 /// nor below 8×8 (not measured: a row of 2 or 3 tiles, the transforms' fixed costs dominate).
+/// Only the seed's geometry (3×3, stride 1, pad 1): F(2×2, 3×3) is that convolution.
 pub fn suits(s: ConvShape) -> bool {
-    s.cin >= 16 && s.cout >= 16 && s.h >= 8 && s.w >= 8
+    s.is_same_3x3() && s.cin >= 16 && s.cout >= 16 && s.h >= 8 && s.w >= 8
 }
 
 /// The filters transformed, U [16, cout, cin] from w [cout, cin, 3, 3]: U_ξ = (G·g·Gᵀ)_ξ.
