@@ -41,7 +41,7 @@ pub fn energy(args: EnergyArgs) -> Result<()> {
             .iter()
             .map(|l| {
                 serde_json::json!({
-                    "layer": l.name, "bits": l.bits, "mac_bits": l.mac_bits,
+                    "layer": l.name, "bits": l.bits, "act_bits": l.act_bits, "mac_bits": l.mac_bits,
                     "macs": l.macs, "weights": l.weights, "activations": l.activations,
                     "compute_uj": l.compute_pj * 1e-6, "weights_uj": l.weights_pj * 1e-6,
                     "activations_uj": l.activations_pj * 1e-6, "total_uj": l.total_pj() * 1e-6,
@@ -67,9 +67,9 @@ pub fn energy(args: EnergyArgs) -> Result<()> {
 /// The per-layer table, the total with its shares, and the assumptions.
 pub fn print_table(e: &Energy, profile: &EnergyProfile) {
     println!(
-        "{:<12} {:>4} {:>8} {:>13} {:>10} {:>11} {:>11} {:>11} {:>11} {:>11}",
+        "{:<12} {:>5} {:>8} {:>13} {:>10} {:>11} {:>11} {:>11} {:>11} {:>11}",
         "layer",
-        "Q",
+        "Q w/a",
         "MAC bits",
         "MACs (N_c)",
         "weights",
@@ -81,9 +81,9 @@ pub fn print_table(e: &Energy, profile: &EnergyProfile) {
     );
     for l in &e.layers {
         println!(
-            "{:<12} {:>4} {:>8} {:>13} {:>10} {:>11} {:>11.4} {:>11.4} {:>11.4} {:>11.4}",
+            "{:<12} {:>5} {:>8} {:>13} {:>10} {:>11} {:>11.4} {:>11.4} {:>11.4} {:>11.4}",
             l.name,
-            l.bits,
+            format!("{}/{}", l.bits, l.act_bits),
             l.mac_bits,
             l.macs,
             l.weights,

@@ -17,7 +17,6 @@ use plotters::prelude::*;
 use qnn::checkpoint;
 use qnn::files;
 use qnn::model::energy::{self, EnergyProfile};
-use qnn::model::NetConfig;
 use qnn::run_folder::{self, RunFolder};
 use serde::Serialize;
 
@@ -86,6 +85,25 @@ fn grid(args: &SweepArgs) -> Result<Vec<Point>> {
             }
         }
     }
+    // each --first-last-bits value repeats the grid with those ends
+    let points: Vec<Point> = args
+        .first_last_bits
+        .iter()
+        .flat_map(|ends| {
+            points.iter().map(move |p| match ends.as_str() {
+                "same" => p.clone(),
+                b => Point {
+                    name: format!("{}_ends{b}", p.name),
+                    flags: [
+                        p.flags.clone(),
+                        vec!["--first-bits".into(), b.into(), "--last-bits".into(), b.into()],
+                    ]
+                    .concat(),
+                },
+            })
+        })
+        .collect();
+    let mut points = points;
     if points.is_empty() {
         bail!("the grid is empty: give --bits, --layers and --filters values, or a --grid file with one point per line");
     }
@@ -457,14 +475,6 @@ struct Row {
     images_per_second: Option<f64>,
 }
 
-fn bits_label(c: &NetConfig) -> String {
-    if c.quantized {
-        c.bits.to_string()
-    } else {
-        "float".into()
-    }
-}
-
 /// Reads one point folder; a half-written or failed one becomes a row that says so.
 fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
     let point = dir
@@ -513,13 +523,16 @@ fn read_point(dir: &Path, profile: &EnergyProfile) -> Row {
     let e = energy::estimate(c, profile);
     let summary = c.summary();
     row.dataset = meta.dataset.clone();
-    row.bits = bits_label(c);
-    row.blocks = c
-        .blocks
-        .iter()
-        .map(|(l, f)| format!("{l}-{f}"))
-        .collect::<Vec<_>>()
-        .join("/");
+    row.bits = c.bits_label();
+    row.blocks = match &c.net {
+        Some(net) => net.name.clone(),
+        None => c
+            .blocks
+            .iter()
+            .map(|(l, f)| format!("{l}-{f}"))
+            .collect::<Vec<_>>()
+            .join("/"),
+    };
     row.test_error = meta.test_error;
     row.val_error = meta.val_error;
     row.energy_uj = Some(e.total_uj());
@@ -759,19 +772,31 @@ fn draw<DB: DrawingBackend>(
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
     let mut seen = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let c = color(&r.bits);
-        let s = chart.draw_series(std::iter::once(Circle::new((e[i], t[i]), 5, c.filled())))?;
+        // the body's width picks the colour; a network whose first or output layer has other
+        // widths ("4 first 8 last 8") is a triangle
+        let (body, ends) = r.bits.split_once(' ').unwrap_or((r.bits.as_str(), ""));
+        let c = color(body);
+        let mixed = !ends.is_empty();
+        let s = if mixed {
+            chart.draw_series(std::iter::once(TriangleMarker::new((e[i], t[i]), 7, c.filled())))?
+        } else {
+            chart.draw_series(std::iter::once(Circle::new((e[i], t[i]), 5, c.filled())))?
+        };
         if !seen.contains(&r.bits) {
             seen.push(r.bits.clone());
-            let label = if r.bits == "0" {
-                "binary".to_string()
-            } else if r.bits == "float" {
-                "float".into()
-            } else {
-                format!("{}-bit", r.bits)
+            let mut label = match body {
+                "0" => "binary".to_string(),
+                "float" => "float".into(),
+                b => format!("{b}-bit"),
             };
-            s.label(label)
-                .legend(move |(x, y)| Circle::new((x + 9, y), 5, c.filled()));
+            if mixed {
+                label.push_str(&format!(", {ends}"));
+                s.label(label)
+                    .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 7, c.filled()));
+            } else {
+                s.label(label)
+                    .legend(move |(x, y)| Circle::new((x + 9, y), 5, c.filled()));
+            }
         }
         chart.draw_series(std::iter::once(Text::new(
             r.point.clone(),

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use qnn::backend::Backend;
 use qnn::checkpoint::{self, percent};
 use qnn::data;
-use qnn::model::{Model, NetConfig, NetDef};
+use qnn::model::{Model, NetConfig};
 use qnn::quant::Nonlinearity;
 use qnn::run::{EpochOutcome, Run, RunSettings, Start};
 use qnn::run_folder::{RunFolder, StartFiles};
@@ -22,17 +22,21 @@ use crate::with_backend;
 
 /// The network configuration the flags describe, for a data set of shape `chw`.
 pub fn net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig> {
+    let config = flags_net_config(net, chw)?;
+    let config = config.with_end_bits(net.first_bits, net.last_bits);
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--first-bits / --last-bits: {e}"))?;
+    Ok(config)
+}
+
+/// The network of the seed's flags or of `--net`, before `--first-bits` / `--last-bits`.
+fn flags_net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig> {
     let nonlinearity: Nonlinearity = net.nl.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     if let Some(path) = &net.net {
         let text = qnn::files::read_text(path, qnn::files::TEXT_MAX_BYTES, "a net file")?;
-        let def = NetDef::from_toml(&text, &path.display().to_string())?;
-        let config = NetConfig {
-            input: [chw.0, chw.1, chw.2],
-            net: Some(def),
-            ..qnn::run::RunSettings::new(qnn::data::DatasetKind::MnistMini).net
-        };
-        config.validate()?;
-        return Ok(config);
+        let input = [chw.0, chw.1, chw.2];
+        return Ok(NetConfig::from_net_text(input, &text, &path.display().to_string())?);
     }
     let config = NetConfig {
         input: [chw.0, chw.1, chw.2],
@@ -435,6 +439,16 @@ pub fn info(file: &Path) -> Result<()> {
         percent(meta.test_error)
     );
     let c = &meta.config;
+    if let Some(net) = &c.net {
+        println!(
+            "  network '{}': {} layers from a net file, input {:?}",
+            net.name,
+            net.layers.len(),
+            c.input
+        );
+        println!("{}", c.summary());
+        return Ok(());
+    }
     println!(
         "  {} {} bits, {}, sym {}, blocks A {}×{} B {}×{} C {}×{}, input {:?}",
         if c.quantized { "quantized" } else { "float" },

@@ -53,6 +53,14 @@ impl Bits {
         }
     }
 
+    /// As the seed's `-nb` writes it (0 is binary), or `float`: the sweep's tables use it.
+    pub fn seed_label(self) -> String {
+        match self {
+            Bits::Float => "float".into(),
+            Bits::Nb(nb) => nb.to_string(),
+        }
+    }
+
     /// Q of Moons' energy model: 1 for binary, nb otherwise, `float_bits` for float.
     pub fn energy_q(self, float_bits: f64) -> f64 {
         match self {
@@ -93,6 +101,18 @@ impl Bits {
                 show(other)
             )),
         }
+    }
+}
+
+impl std::str::FromStr for Bits {
+    type Err = String;
+    /// As in a net file: `1` … `16`, `binary`, `ternary`, `float`.
+    fn from_str(s: &str) -> Result<Bits, String> {
+        let v = match s.trim().parse::<i64>() {
+            Ok(n) => toml::Value::Integer(n),
+            Err(_) => toml::Value::String(s.trim().to_ascii_lowercase()),
+        };
+        Bits::parse(&v)
     }
 }
 
@@ -604,10 +624,121 @@ pub fn seed_layers(c: &NetConfig) -> Vec<Layer> {
         units: None,
         quant: LayerQuant {
             w_bits: Bits::Float,
+            a_bits: Bits::Float,
             ..quant
         },
     });
     out
+}
+
+/// A network to start from, as a net file: the window and the page offer these, and
+/// examples/nets/ holds the same files.
+#[derive(Clone, Copy, Debug)]
+pub struct Preset {
+    /// Its name (the file's stem).
+    pub name: &'static str,
+    /// What a person picks it by.
+    pub label: &'static str,
+    /// The net file's text.
+    pub toml: &'static str,
+}
+
+/// The presets: the seed's network, a LeNet-5-like network at 4 bits, an MLP at 2 bits, the
+/// seed's CIFAR-10 network with 8-bit first and last layers, and a binary all-conv network.
+pub const PRESETS: [Preset; 5] = [
+    Preset {
+        name: "seed",
+        label: "the seed's network (4-bit relu, 32-64-64)",
+        toml: include_str!("../../examples/nets/seed.toml"),
+    },
+    Preset {
+        name: "lenet5-4bit",
+        label: "LeNet-5-like, 4 bits",
+        toml: include_str!("../../examples/nets/lenet5-4bit.toml"),
+    },
+    Preset {
+        name: "mlp-2bit",
+        label: "MLP 256-256, 2 bits",
+        toml: include_str!("../../examples/nets/mlp-2bit.toml"),
+    },
+    Preset {
+        name: "seed-cifar10-8bit-ends",
+        label: "the seed's CIFAR-10 network, 8-bit first and last layers",
+        toml: include_str!("../../examples/nets/seed-cifar10-8bit-ends.toml"),
+    },
+    Preset {
+        name: "allconv-binary",
+        label: "binary all-conv (strided convs, global average pool)",
+        toml: include_str!("../../examples/nets/allconv-binary.toml"),
+    },
+];
+
+impl NetDef {
+    /// The network as a net file with every key explicit: [`NetDef::from_toml`] reads it back
+    /// to an equal `NetDef`. The window shows a saved model's layers this way.
+    pub fn to_toml(&self) -> String {
+        let mut out = format!("name = \"{}\"\n", self.name);
+        // the output layer takes its nonlinearity and sym (its weights' symmetry) from the
+        // file-wide keys
+        if let Some(Layer::Dense { quant: q, .. }) = self.layers.last() {
+            out.push_str(&format!(
+                "nonlinearity = \"{}\"\nsym = {}\n",
+                q.nonlinearity.name(),
+                q.sym
+            ));
+        }
+        let quant = |out: &mut String, q: &LayerQuant, output: bool| {
+            let bits = |b: Bits| match b {
+                Bits::Nb(n) if n != 1 => n.max(1).to_string(),
+                other => format!("\"{}\"", other.label()),
+            };
+            out.push_str(&format!("w_bits = {}\n", bits(q.w_bits)));
+            if !output {
+                out.push_str(&format!("a_bits = {}\n", bits(q.a_bits)));
+                out.push_str(&format!("nonlinearity = \"{}\"\n", q.nonlinearity.name()));
+                out.push_str(&format!("sym = {}\n", q.sym));
+            }
+        };
+        let dense_total = self
+            .layers
+            .iter()
+            .filter(|l| matches!(l, Layer::Dense { .. }))
+            .count();
+        let mut dense_seen = 0;
+        for l in &self.layers {
+            out.push_str("\n[[layer]]\n");
+            match l {
+                Layer::Conv {
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                    batch_norm,
+                    quant: q,
+                } => {
+                    out.push_str(&format!(
+                        "type = \"conv\"\nfilters = {filters}\nkernel = {kernel}\nstride = {stride}\npadding = \"{}\"\nbatch_norm = {batch_norm}\n",
+                        match padding {
+                            Padding::Same => "same",
+                            Padding::Valid => "valid",
+                        }
+                    ));
+                    quant(&mut out, q, false);
+                }
+                Layer::MaxPool => out.push_str("type = \"max_pool\"\n"),
+                Layer::GlobalAvgPool => out.push_str("type = \"global_avg_pool\"\n"),
+                Layer::Dense { units, quant: q } => {
+                    dense_seen += 1;
+                    out.push_str("type = \"dense\"\n");
+                    if let Some(u) = units {
+                        out.push_str(&format!("units = {u}\n"));
+                    }
+                    quant(&mut out, q, dense_seen == dense_total);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The file-wide keys of a net file: defaults for every layer.
@@ -785,9 +916,10 @@ fn read_layer(t: &toml::Table, d: &Defaults, last: bool) -> Result<Layer, String
             nonlinearity: d.nonlinearity,
             sym: d.sym,
         };
-        // the output layer's weights stay float unless it says otherwise, as the seed's
+        // the output layer's weights stay float unless it says otherwise, as the seed's; it has
+        // no activation (a_bits is unused: float)
         if output {
-            q.w_bits = Bits::Float;
+            (q.w_bits, q.a_bits) = (Bits::Float, Bits::Float);
         }
         if output {
             for k in ["a_bits", "nonlinearity", "sym"] {
@@ -800,7 +932,10 @@ fn read_layer(t: &toml::Table, d: &Defaults, last: bool) -> Result<Layer, String
         }
         if let Some(v) = t.get("bits") {
             let b = Bits::parse(v).map_err(|e| format!("{at}: {e}"))?;
-            (q.w_bits, q.a_bits) = (b, b);
+            q.w_bits = b;
+            if !output {
+                q.a_bits = b;
+            }
         }
         if let Some(v) = t.get("w_bits") {
             q.w_bits = Bits::parse(v).map_err(|e| format!("{at}: {e}"))?;
@@ -901,6 +1036,92 @@ fn layer_lines(text: &str) -> Vec<usize> {
 }
 
 impl NetConfig {
+    /// The network a net file's text describes on an input of `input` [c, h, w], checked:
+    /// messages name `file`, the line and the layer. The seed's fields are the library's
+    /// defaults, unused.
+    pub fn from_net_text(input: [usize; 3], text: &str, file: &str) -> Result<NetConfig, Error> {
+        let def = NetDef::from_toml(text, file)?;
+        let config = NetConfig {
+            input,
+            net: Some(def),
+            ..crate::run::RunSettings::new(crate::data::DatasetKind::MnistMini).net
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// This network with its first layer's weights at `first` and its output layer's weights
+    /// at `last` bits (each `None`: unchanged) — the minimum-energy design's 8-bit ends. The
+    /// seed's flags become a layer list named after the seed's model name with `_first{F}` /
+    /// `_last{L}` added; a net file keeps its name, with the same suffixes.
+    pub fn with_end_bits(&self, first: Option<Bits>, last: Option<Bits>) -> NetConfig {
+        if first.is_none() && last.is_none() {
+            return self.clone();
+        }
+        let mut layers = self.layer_list();
+        let base = match &self.net {
+            Some(n) => n.name.clone(),
+            None => self.model_name("seed").trim_start_matches("seed_").to_string(),
+        };
+        let mut name = base;
+        if let Some(b) = first {
+            let q = layers.iter_mut().find_map(|l| match l {
+                Layer::Conv { quant, .. } | Layer::Dense { quant, .. } => Some(quant),
+                _ => None,
+            });
+            if let Some(q) = q {
+                q.w_bits = b;
+            }
+            name.push_str(&format!("_first{}", b.label()));
+        }
+        if let Some(b) = last {
+            if let Some(Layer::Dense { quant, .. }) = layers.last_mut() {
+                quant.w_bits = b;
+            }
+            name.push_str(&format!("_last{}", b.label()));
+        }
+        NetConfig {
+            net: Some(NetDef {
+                name,
+                layers,
+                origin: None,
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// The network's bit widths in a few characters, for tables, in the seed's `-nb` terms (0 is
+    /// binary): the body's weight width (the most common among the layers with weights), then
+    /// ` first F` / ` last L` where the first layer's or the output layer's weights differ from
+    /// the seed's convention (the first as the body, the output float). E.g. `4`, `float`,
+    /// `2 first 8 last 8`.
+    pub fn bits_label(&self) -> String {
+        let layers = self.layers();
+        let widths: Vec<Bits> = layers
+            .iter()
+            .filter_map(|l| l.quant().map(|q| q.w_bits))
+            .collect();
+        let Some((&last, rest)) = widths.split_last() else {
+            return String::new();
+        };
+        let body_of = if rest.len() > 1 { &rest[1..] } else { rest };
+        let body = body_of
+            .iter()
+            .max_by_key(|b| body_of.iter().filter(|x| x == b).count())
+            .copied()
+            .unwrap_or(last);
+        let mut label = body.seed_label();
+        if let Some(&first) = rest.first() {
+            if first != body {
+                label.push_str(&format!(" first {}", first.seed_label()));
+            }
+        }
+        if last != Bits::Float {
+            label.push_str(&format!(" last {}", last.seed_label()));
+        }
+        label
+    }
+
     /// The network's layers: the net file's list when there is one, else the seed's blocks
     /// ([`seed_layers`]).
     pub fn layer_list(&self) -> Vec<Layer> {
@@ -1055,6 +1276,20 @@ type = "dense"
         };
         let e = r(vec![wrong], [1, 8, 8]);
         assert!(e.contains("7 units") && e.contains("10 classes"), "{e}");
+    }
+
+    /// Every preset reads, places on MNIST's or CIFAR-10's input, and its `to_toml` reads back
+    /// to the same network.
+    #[test]
+    fn presets_read_and_round_trip() {
+        for p in PRESETS {
+            let def = NetDef::from_toml(p.toml, p.name).unwrap();
+            assert_eq!(def.name, p.name);
+            let input = if p.name.contains("cifar") { [3, 32, 32] } else { [1, 28, 28] };
+            resolve(&def.layers, input, 10, None, None).unwrap();
+            let again = NetDef::from_toml(&def.to_toml(), "again.toml").unwrap();
+            assert_eq!(again, def, "{}", def.to_toml());
+        }
     }
 
     /// Widths read as the table of [`Bits`] says, and metadata round-trips them.

@@ -25,7 +25,7 @@ pub mod network;
 pub mod summary;
 
 pub use config::{ConvLayer, NetConfig};
-pub use layers::{Bits, Layer, LayerQuant, NetDef, Op, Padding, ResolvedLayer};
+pub use layers::{Bits, Layer, LayerQuant, NetDef, Op, Padding, Preset, ResolvedLayer, PRESETS};
 pub use memory::{human_bytes, MemoryPlan};
 pub use network::{Mode, Model, Param, Tensor, Update};
 pub use summary::{Summary, SummaryRow};

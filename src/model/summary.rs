@@ -16,6 +16,9 @@ pub struct SummaryRow {
     pub params: usize,
     /// Bits per weight (32 for float, 0 for layers without weights).
     pub weight_bits: usize,
+    /// Its activations: `4 relu`, `1 hardtanh` (binary), `float hardtanh`; empty for layers
+    /// without an activation.
+    pub activation: String,
     /// Multiply-accumulates per image.
     pub macs: usize,
 }
@@ -41,8 +44,8 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:<24} {:>14} {:>10} {:>6} {:>12}",
-            "layer", "output", "params", "bits", "MACs"
+            "{:<28} {:>14} {:>10} {:>6} {:>12}  {}",
+            "layer", "output", "params", "w bits", "MACs", "activation"
         )?;
         for r in &self.rows {
             let shape = format!("{}×{}×{}", r.shape[0], r.shape[1], r.shape[2]);
@@ -53,8 +56,8 @@ impl std::fmt::Display for Summary {
             };
             writeln!(
                 f,
-                "{:<24} {:>14} {:>10} {:>6} {:>12}",
-                r.name, shape, r.params, bits, r.macs
+                "{:<28} {:>14} {:>10} {:>6} {:>12}  {}",
+                r.name, shape, r.params, bits, r.macs, r.activation
             )?;
         }
         write!(
@@ -80,6 +83,7 @@ impl NetConfig {
             params: 0,
             weight_bits: 0,
             macs: 0,
+            activation: String::new(),
         }];
         let mut weights_bits_total = 0usize;
         let mut weights_total = 0usize;
@@ -91,6 +95,7 @@ impl NetConfig {
                     params: 0,
                     weight_bits: 0,
                     macs: 0,
+                    activation: String::new(),
                 });
                 continue;
             };
@@ -120,6 +125,10 @@ impl NetConfig {
                 params: nw + extra,
                 weight_bits: bits,
                 macs: l.macs(),
+                activation: match l.activation() {
+                    Some(_) => format!("{} {}", q.a_bits.label(), q.nonlinearity.name()),
+                    None => String::new(),
+                },
             });
         }
         let macs = rows.iter().map(|r| r.macs).sum();
