@@ -24,7 +24,7 @@ use std::cmp::Ordering;
 
 use crate::backend::Backend;
 use crate::backend::CLASSES;
-use crate::model::{Mode, Model, NetConfig};
+use crate::model::{Mode, Model, NetConfig, Op};
 use crate::ops::loss::argmax;
 use crate::ops::quantize::abs_max;
 use crate::quant::ActQuant;
@@ -41,7 +41,9 @@ pub struct Filters {
     pub cout: usize,
     /// Input channels of each filter.
     pub cin: usize,
-    /// The effective weights, `[cout, cin, 3, 3]`.
+    /// Side of each kernel (3 for the seed's layers).
+    pub size: usize,
+    /// The effective weights, `[cout, cin, size, size]`.
     pub values: Vec<f32>,
     /// Every level the quantizer can give this tensor, ascending; `None` in float mode.
     pub levels: Option<Vec<f32>>,
@@ -52,23 +54,26 @@ pub struct Filters {
 }
 
 impl Filters {
-    /// Quantizes the float weights `w [cout, cin, 3, 3]` of the first layer of `config` exactly
-    /// as the forward pass does (max|W| of the whole tensor sets the scale).
+    /// Quantizes the float weights `w [cout, cin, k, k]` of the first conv layer of `config`
+    /// exactly as the forward pass does (max|W| of the whole tensor sets the scale).
     pub fn new(config: &NetConfig, w: &[f32]) -> Result<Self, Error> {
         let first = config
-            .conv_layers()
-            .first()
-            .copied()
+            .layers()
+            .into_iter()
+            .find_map(|l| match l.op {
+                Op::Conv(c) => Some(c),
+                _ => None,
+            })
             .ok_or_else(|| Error::Model("the network has no conv layer".into()))?;
-        let (cout, cin) = (first.cout, first.cin);
-        if w.len() != cout * cin * 9 {
+        let (cout, cin, size) = (first.shape.cout, first.shape.cin, first.shape.kernel);
+        if w.len() != cout * cin * size * size {
             return Err(Error::Shape(format!(
-                "the first layer's weights hold {} values, [{cout}, {cin}, 3, 3] needs {}",
+                "the first layer's weights hold {} values, [{cout}, {cin}, {size}, {size}] needs {}",
                 w.len(),
-                cout * cin * 9
+                cout * cin * size * size
             )));
         }
-        let q = config.weight_quant();
+        let q = first.quant.weight_quant();
         // exactly as the forward pass quantizes them
         let mut values = vec![0.0f32; w.len()];
         let absmax = crate::ops::quantize::weight_quantize(q, w, &mut values);
@@ -90,6 +95,7 @@ impl Filters {
         Ok(Filters {
             cout,
             cin,
+            size,
             absmax: abs_max(&values),
             values,
             levels,
@@ -97,10 +103,11 @@ impl Filters {
         })
     }
 
-    /// The 3×3 kernel of filter `f` on input channel `c`, row-major.
+    /// The `size`×`size` kernel of filter `f` on input channel `c`, row-major.
     pub fn kernel(&self, f: usize, c: usize) -> &[f32] {
-        let at = (f * self.cin + c) * 9;
-        &self.values[at..at + 9]
+        let taps = self.size * self.size;
+        let at = (f * self.cin + c) * taps;
+        &self.values[at..at + taps]
     }
 
     /// A shade in [0, 1] for a weight: its level's rank among the levels (so binary weights
@@ -316,9 +323,16 @@ impl Probe {
     /// two training steps this changes nothing the next step reads.
     pub async fn measure<B: Backend>(b: &mut B, model: &Model, n: usize) -> Result<Self, Error> {
         model.forward(b, n, Mode::Eval);
-        let act = model.config.activation();
+        // each conv layer's own activation, in the order `activations` reads them
+        let acts: Vec<ActQuant> = model
+            .config
+            .layers()
+            .iter()
+            .filter(|l| matches!(l.op, Op::Conv(_)))
+            .filter_map(|l| l.activation())
+            .collect();
         let mut activations = Vec::new();
-        for (name, values) in model.activations(b, n).await? {
+        for ((name, values), act) in model.activations(b, n).await?.into_iter().zip(acts) {
             activations.push(LevelHistogram::new(&name, &values, act));
         }
         let w = model.first_layer_weights(b).await?;

@@ -47,6 +47,9 @@ struct PageSettings {
     seed: u64,
     /// Train on the first `limit` training images only (quick demos and tests).
     limit: Option<usize>,
+    /// A layer list (a net file's TOML text). When given (and not blank) it alone defines the
+    /// network, and the seed's fields above (bits … nfc) are unused.
+    net: Option<String>,
 }
 
 impl Default for PageSettings {
@@ -80,6 +83,7 @@ impl Default for PageSettings {
             flip: options.flip,
             seed: options.seed,
             limit: None,
+            net: net.net.as_ref().map(|n| n.to_toml()),
         }
     }
 }
@@ -100,9 +104,9 @@ fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
     let dataset: DatasetKind = p.dataset.parse().map_err(Error::Config)?;
     let nonlinearity: Nonlinearity = p.nl.parse().map_err(Error::Config)?;
     let (c, h, w) = dataset.chw();
-    let settings = RunSettings {
-        dataset,
-        net: NetConfig {
+    let net = match p.net.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(text) => NetConfig::from_net_text([c, h, w], text, "layer list")?,
+        None => NetConfig {
             input: [c, h, w],
             blocks: [(p.nla, p.nfa), (p.nlb, p.nfb), (p.nlc, p.nfc)],
             quantized: p.quantized,
@@ -111,6 +115,10 @@ fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
             sym: p.sym,
             net: None,
         },
+    };
+    let settings = RunSettings {
+        dataset,
+        net,
         options: TrainOptions {
             epochs: p.epochs,
             lr_start: p.lr,
@@ -133,6 +141,26 @@ fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
 pub fn summarize(settings: &str) -> Result<String, JsValue> {
     let (s, _) = parse_settings(settings).map_err(js_err)?;
     Ok(s.net.summary().to_string())
+}
+
+/// The name a model of these settings is saved under, without `.safetensors` (what `qnn train`
+/// names its files): the seed's `{ds}_{nl}_{sym}_{quantized|float}_…_{nb}bits`, or
+/// `{ds}_{net name}` for a layer list.
+#[wasm_bindgen]
+pub fn model_name(settings: &str) -> Result<String, JsValue> {
+    let (s, _) = parse_settings(settings).map_err(js_err)?;
+    Ok(s.model_name())
+}
+
+/// The networks the page offers to start a layer list from, as a JSON array of
+/// `{"name", "label", "toml"}` ([`crate::model::PRESETS`]).
+#[wasm_bindgen]
+pub fn net_presets() -> Result<String, JsValue> {
+    let list: Vec<_> = crate::model::PRESETS
+        .iter()
+        .map(|p| serde_json::json!({"name": p.name, "label": p.label, "toml": p.toml}))
+        .collect();
+    serde_json::to_string(&list).map_err(js_err)
 }
 
 /// The data set the settings name: mnist-mini from the module, else parsed from the files
@@ -351,7 +379,8 @@ impl WebRun {
     }
 }
 
-/// The settings (as the page's form holds them) of the network a .safetensors model describes.
+/// The settings (as the page's form holds them) of the network a .safetensors model describes:
+/// the seed's fields, and `net` (the layer list as a net file) when the model has one.
 #[wasm_bindgen]
 pub fn model_settings(model: &[u8]) -> Result<String, JsValue> {
     let (_, meta) = crate::checkpoint::model_from_bytes(model, "the model file").map_err(js_err)?;
@@ -360,6 +389,7 @@ pub fn model_settings(model: &[u8]) -> Result<String, JsValue> {
         "dataset": meta.dataset, "bits": c.bits, "quantized": c.quantized,
         "nla": c.blocks[0].0, "nfa": c.blocks[0].1, "nlb": c.blocks[1].0, "nfb": c.blocks[1].1,
         "nlc": c.blocks[2].0, "nfc": c.blocks[2].1, "nl": c.nonlinearity.name(), "sym": c.sym,
+        "net": c.net.as_ref().map(|n| n.to_toml()),
         "epoch": meta.epoch, "val_error": meta.val_error, "test_error": meta.test_error,
     })
     .to_string())

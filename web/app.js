@@ -1,12 +1,12 @@
 // The page: settings (also URL parameters), one WebRun from the wasm module, and the views.
 // Everything it trains, measures and saves goes through the library's run (src/web.rs).
-import init, { WebRun, summarize, model_settings, default_settings } from "./pkg/qnn.js";
+import init, { WebRun, summarize, model_settings, default_settings, model_name, net_presets } from "./pkg/qnn.js";
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("form");
 const params = new URLSearchParams(location.search);
-const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null };
+const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null, modelName: null, presets: [] };
 // what the browser test and the benchmark read
 window.qnn = { status: "loading", reports: [], errors: [], device: null };
 
@@ -26,26 +26,60 @@ function fill(entries) {
     else el.value = v;
   }
 }
+// the network: the seed's blocks (the fields above), or a layer list (a net file's text)
+const isList = () => form.elements.arch.value === "list";
 function settings() {
   const s = {};
   for (const k of numbers) { const v = form.elements[k].value; if (v !== "") s[k] = Number(v); }
   for (const k of checks) s[k] = form.elements[k].checked;
   s.dataset = form.elements.dataset.value;
   s.nl = form.elements.nl.value;
+  if (isList()) s.net = form.elements.net.value;
   return s;
 }
 function syncUrl() {
   const p = new URLSearchParams();
   const s = settings();
   for (const [k, v] of Object.entries(s)) p.set(k, typeof v === "boolean" ? (v ? "1" : "0") : v);
+  p.set("arch", form.elements.arch.value);
   p.set("device", form.elements.device.value);
   history.replaceState(null, "", "?" + p.toString());
 }
+// the summary of the network, or why it is refused (for a layer list: the line and the layer)
 function updateSummary() {
-  try { $("summary").textContent = summarize(JSON.stringify(settings())); message(""); }
-  catch (e) { $("summary").textContent = ""; message(String(e)); }
+  const summary = $("summary");
+  try { summary.textContent = summarize(JSON.stringify(checked())); summary.classList.remove("refused"); message(""); }
+  catch (e) { summary.textContent = String(e); summary.classList.add("refused"); message(String(e)); }
 }
-form.addEventListener("input", () => { syncUrl(); updateSummary(); });
+// the settings, refusing an empty layer list (which the library would read as the seed's blocks)
+function checked() {
+  const s = settings();
+  if (isList() && s.net.trim() === "") throw "the layer list is empty: pick a network to start from, or write one [[layer]] per layer";
+  return s;
+}
+// shows the fields of the chosen kind of network
+function showArch() {
+  $("seedfields").hidden = isList();
+  $("listfields").hidden = !isList();
+}
+// choosing the layer list with nothing in it starts from the first preset (the seed's network)
+for (const radio of form.elements.arch) {
+  radio.addEventListener("input", () => { if (isList() && form.elements.net.value.trim() === "") usePreset(state.presets[0]?.name); });
+}
+function usePreset(name) {
+  const p = state.presets.find((p) => p.name === name);
+  if (!p) return;
+  form.elements.preset.value = p.name;
+  form.elements.net.value = p.toml;
+}
+form.elements.preset.addEventListener("input", () => usePreset(form.elements.preset.value));
+// once edited, the text is no longer the preset's
+form.elements.net.addEventListener("input", () => {
+  const p = state.presets.find((p) => p.name === form.elements.preset.value);
+  if (p && p.toml !== form.elements.net.value) form.elements.preset.value = "";
+});
+// element listeners run before this one (the event bubbles to the form)
+form.addEventListener("input", () => { showArch(); syncUrl(); updateSummary(); });
 
 // ---- files: picker and drop
 async function takeFiles(list) {
@@ -113,7 +147,9 @@ async function makeRun(model, mode) {
   $("device").textContent = "device: " + why;
   window.qnn.device = device;
   const files = settings().dataset === "mnist-mini" ? [] : state.files;
-  return await WebRun.create(JSON.stringify(settings()), files, device, model || undefined, mode || undefined);
+  // the name of the files it saves, as `qnn train` names them: fixed when the run starts
+  state.modelName = model_name(JSON.stringify(checked()));
+  return await WebRun.create(JSON.stringify(checked()), files, device, model || undefined, mode || undefined);
 }
 
 async function start() {
@@ -157,8 +193,7 @@ $("download").addEventListener("click", () => {
   if (!bytes) return;
   const a = document.createElement("a");
   a.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
-  const s = settings();
-  a.download = `${s.dataset}_${s.nl}_${s.sym ? 1 : 0}_${s.quantized ? "quantized" : "float"}_${s.nla}_${s.nfa}_${s.nlb}_${s.nfb}_${s.nlc}_${s.nfc}_${s.bits}bits.safetensors`;
+  a.download = `${state.modelName}.safetensors`;
   a.click();
 });
 
@@ -174,7 +209,10 @@ $("model").addEventListener("change", async (e) => {
     for (const k of ["bits", "nla", "nfa", "nlb", "nfb", "nlc", "nfc"]) form.elements[k].value = m[k];
     form.elements.quantized.checked = m.quantized; form.elements.sym.checked = m.sym;
     form.elements.nl.value = m.nl; form.elements.dataset.value = m.dataset;
-    syncUrl(); updateSummary();
+    // a model with a layer list: its layers as a net file
+    form.elements.arch.value = m.net ? "list" : "seed";
+    if (m.net) { form.elements.preset.value = ""; form.elements.net.value = m.net; }
+    showArch(); syncUrl(); updateSummary();
     if ($("modelmode").value === "finetune") { state.startModel = bytes; return start(); }
     state.running = true; buttons(); status(`evaluating ${f.name}…`);
     state.run = await makeRun(bytes, "init");
@@ -271,10 +309,16 @@ async function bench() {
 }
 
 await init();
+state.presets = JSON.parse(net_presets());
+for (const p of state.presets) form.elements.preset.add(new Option(p.label, p.name));
 // the defaults are the library's (RunSettings), as in `qnn train` and the window; the URL's
-// parameters override them
+// parameters override them (`preset=NAME` with `arch=list` starts from that preset)
 fill(Object.entries(JSON.parse(default_settings())));
 fill(params);
+if (params.get("net") && !params.get("arch")) form.elements.arch.value = "list";
+if (params.get("preset") && !params.get("net")) usePreset(params.get("preset"));
+if (isList() && form.elements.net.value.trim() === "") usePreset(state.presets[0]?.name);
+showArch();
 syncUrl();
 updateSummary();
 buttons();

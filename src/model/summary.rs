@@ -44,8 +44,8 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:<28} {:>14} {:>10} {:>6} {:>12}  {}",
-            "layer", "output", "params", "w bits", "MACs", "activation"
+            "{:<28} {:>14} {:>10} {:>6} {:>12}  activation",
+            "layer", "output", "params", "w bits", "MACs"
         )?;
         for r in &self.rows {
             let shape = format!("{}×{}×{}", r.shape[0], r.shape[1], r.shape[2]);
