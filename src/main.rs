@@ -61,7 +61,10 @@ fn main() -> ExitCode {
             })
         });
         return exit_code(gui::gui(gui::Launch {
-            settings: g.train.gui_settings(),
+            settings: match g.train.gui_settings() {
+                Ok(s) => s,
+                Err(e) => return exit_code(Err(e)),
+            },
             resume: g.train.resume,
             flags_given,
             start: g.start,

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use qnn::model::Bits;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use qnn::data::DatasetKind;
 use qnn::run::RunSettings;
@@ -95,6 +97,11 @@ pub struct SweepArgs {
     /// Layers per block.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub layers: Vec<usize>,
+    /// Bits of the first and the output layers' weights, apart from the body's: each value
+    /// repeats the grid with `--first-bits V --last-bits V` (`same`: the body's and the seed's
+    /// float output layer). E.g. `same,8` compares uniform networks with 8-bit ends.
+    #[arg(long, value_delimiter = ',', default_value = "same", value_parser = ends_value)]
+    pub first_last_bits: Vec<String>,
     /// A grid file instead of --bits/--filters/--layers: one point per line, `qnn train` flags
     /// (e.g. `-nb 4 -nla 2 -nfa 32 -nlb 2 -nfb 64 -nlc 2 -nfc 64`); # starts a comment.
     #[arg(long)]
@@ -189,6 +196,24 @@ pub struct NetArgs {
     /// seed's blocks (README: "Writing a net file"; examples/nets/).
     #[arg(long = "net", conflicts_with_all = ["bits", "quantized", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "nl", "sym"])]
     pub net: Option<PathBuf>,
+    /// Bits of the first layer's weights (1 = binary … 16, float), apart from the rest: the
+    /// minimum-energy design's 8-bit first layer. Makes the network a layer list.
+    #[arg(long, value_parser = bits_value)]
+    pub first_bits: Option<Bits>,
+    /// Bits of the output layer's weights (the seed keeps them float).
+    #[arg(long, value_parser = bits_value)]
+    pub last_bits: Option<Bits>,
+}
+
+fn bits_value(s: &str) -> Result<Bits, String> {
+    s.parse()
+}
+
+fn ends_value(s: &str) -> Result<String, String> {
+    if s == "same" {
+        return Ok(s.into());
+    }
+    s.parse::<Bits>().map(|_| s.to_string())
 }
 
 #[derive(Args, Debug)]
@@ -252,11 +277,25 @@ pub struct TrainArgs {
 
 #[cfg(feature = "gui")]
 impl TrainArgs {
-    /// The window's settings for these flags: `qnn gui` takes `qnn train`'s.
-    pub fn gui_settings(&self) -> Settings {
+    /// The window's settings for these flags: `qnn gui` takes `qnn train`'s. `--net FILE` is
+    /// read into the layer list, as is the network `--first-bits` / `--last-bits` make (the
+    /// reasons it can fail: a file that cannot be read, ends that do not fit the network).
+    pub fn gui_settings(&self) -> anyhow::Result<Settings> {
         let a = self;
         let kind: Option<DatasetKind> = a.net.dataset.parse().ok();
-        Settings {
+        let net_text = if a.net.first_bits.is_some() || a.net.last_bits.is_some() {
+            // the layer list qnn train would build (its text has every key written out)
+            let chw = kind.unwrap_or(DatasetKind::MnistMini).chw();
+            let net = crate::cli::train_cmd::net_config(&a.net, chw)?;
+            net.net.map(|def| def.to_toml())
+        } else if let Some(path) = &a.net.net {
+            // as written, so that a file with a mistake opens with its line shown in red
+            let text = qnn::files::read_text(path, qnn::files::TEXT_MAX_BYTES, "a net file")?;
+            Some(crate::gui::settings::named_net_text(text, path))
+        } else {
+            None
+        };
+        Ok(Settings {
             dataset: kind.map_or(a.net.dataset.clone(), |k| k.name().to_string()),
             data_path: (kind != Some(DatasetKind::MnistMini))
                 .then(|| a.data_dir.clone())
@@ -270,6 +309,7 @@ impl TrainArgs {
                 (a.net.nlb, a.net.nfb),
                 (a.net.nlc, a.net.nfc),
             ],
+            net_text,
             epochs: a.epochs,
             lr: a.lr,
             lr_final: a.lr_final,
@@ -286,7 +326,7 @@ impl TrainArgs {
             adam: a.optimizer == OptimizerChoice::Adam,
             momentum: a.momentum,
             out: a.out.clone(),
-        }
+        })
     }
 }
 
@@ -482,7 +522,10 @@ mod tests {
             qnn::run::RunSettings::new(qnn::data::DatasetKind::MnistMini)
         );
         #[cfg(feature = "gui")]
-        assert_eq!(t.gui_settings(), crate::gui::settings::Settings::default());
+        assert_eq!(
+            t.gui_settings().unwrap(),
+            crate::gui::settings::Settings::default()
+        );
     }
 
     #[test]

@@ -659,13 +659,21 @@ impl QnnApp {
         }
         let len = data.image_len();
         let n = worker::GRID_IMAGES.min(data.test.len());
-        let r = ex
-            .scores(&data.test.pixels[..n * len])
-            .and_then(|s| Ok((s, ex.probe(&data.test.pixels[..n * len])?)));
+        // the filters and histograms need a conv layer (a list of dense layers has none)
+        let probes = !ex.config().conv_layers().is_empty();
+        let pixels = &data.test.pixels[..n * len];
+        let r = ex.scores(pixels).and_then(|s| {
+            let probe = if probes {
+                Some(ex.probe(pixels)?)
+            } else {
+                None
+            };
+            Ok((s, probe))
+        });
         match r {
             Ok((scores, probe)) => {
                 self.shown.grid = qnn::inspect::predicted_classes(&scores);
-                self.shown.probe = Some(probe);
+                self.shown.probe = probe;
                 self.shown.probe_images = "test";
             }
             Err(e) => self.say(true, e.to_string()),

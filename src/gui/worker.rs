@@ -261,9 +261,14 @@ fn drive<B: Backend>(
         Ok(predicted_classes(&scores))
     };
     send(Event::Grid(grid(&run, b)?));
-    send(Event::Probe(Box::new(
-        pollster::block_on(run.probe(b)).map_err(e)?,
-    )));
+    // a look inside shows the first conv layer's filters: a network without one (a layer
+    // list of dense layers) has none to show
+    let probes = !run.settings.net.conv_layers().is_empty();
+    if probes {
+        send(Event::Probe(Box::new(
+            pollster::block_on(run.probe(b)).map_err(e)?,
+        )));
+    }
     let batch = run.settings.options.batch;
     while !run.is_finished() {
         let epoch = run.state().epoch + 1;
@@ -290,7 +295,10 @@ fn drive<B: Backend>(
             if probe {
                 last_probe = Instant::now();
             }
-            StepWants { loss, probe }
+            StepWants {
+                loss,
+                probe: probe && probes,
+            }
         }))
         .map_err(e)?;
         let report = match outcome {

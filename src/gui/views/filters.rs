@@ -33,8 +33,9 @@ pub(super) fn filters(ui: &mut egui::Ui, f: &Filters) {
             ));
         }
     }
-    let cell = 9.0;
-    let kernel = cell * 3.0;
+    let k = f.size;
+    let cell = 27.0 / k as f32; // a kernel takes the same room whatever its size
+    let kernel = cell * k as f32;
     let gap = 4.0;
     let per_row = (360.0 / (kernel * f.cin as f32 + gap)).floor().max(1.0) as usize;
     let rows = f.cout.div_ceil(per_row);
@@ -55,8 +56,8 @@ pub(super) fn filters(ui: &mut egui::Ui, f: &Filters) {
             for (i, &w) in f.kernel(filt, ch).iter().enumerate() {
                 let p = origin
                     + Vec2::new(
-                        ch as f32 * kernel + (i % 3) as f32 * cell,
-                        (i / 3) as f32 * cell,
+                        ch as f32 * kernel + (i % k) as f32 * cell,
+                        (i / k) as f32 * cell,
                     );
                 painter.rect_filled(
                     Rect::from_min_size(p, Vec2::splat(cell)),
@@ -66,5 +67,5 @@ pub(super) fn filters(ui: &mut egui::Ui, f: &Filters) {
             }
         }
     }
-    resp.on_hover_text("Each square is a 3×3 kernel at its quantized levels (black: lowest level, white: highest); a filter's input channels side by side");
+    resp.on_hover_text(format!("Each square is a {k}×{k} kernel at its quantized levels (black: lowest level, white: highest); a filter's input channels side by side"));
 }

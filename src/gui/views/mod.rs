@@ -199,13 +199,23 @@ fn views(app: &mut QnnApp, ui: &mut egui::Ui) {
     progress(app, ui);
     curves(app, ui);
     ui.add_space(8.0);
+    // a list of dense layers has no conv layer to look into
+    let not_yet = if app
+        .settings
+        .run_settings()
+        .is_ok_and(|r| r.net.conv_layers().is_empty())
+    {
+        "(none: the network has no conv layer)"
+    } else {
+        "(after the first step)"
+    };
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.strong("First layer's filters");
             match &app.shown.probe {
                 Some(p) => filters(ui, &p.filters),
                 None => {
-                    ui.label("(after the first step)");
+                    ui.label(not_yet);
                 }
             }
         });
@@ -220,7 +230,7 @@ fn views(app: &mut QnnApp, ui: &mut egui::Ui) {
                     }
                 }
                 None => {
-                    ui.label("(after the first step)");
+                    ui.label(not_yet);
                 }
             }
         });
