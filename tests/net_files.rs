@@ -89,10 +89,7 @@ fn bad_net_files_name_the_file_line_and_layer() {
     }
     // a missing file is named
     let missing = d.join("missing.toml");
-    refused(
-        &train_net(missing.to_str().unwrap()),
-        &["missing.toml"],
-    );
+    refused(&train_net(missing.to_str().unwrap()), &["missing.toml"]);
     // a net file and the seed's network flags together: which network is meant?
     let ok = net_file(&d, "ok.toml", "[[layer]]\ntype = \"dense\"\n");
     refused(
@@ -105,10 +102,7 @@ fn bad_net_files_name_the_file_line_and_layer() {
         &["import-npz reads models saved by the seed"],
     );
     // a --first-bits that is not a width
-    refused(
-        &["train", "--first-bits", "9bit", "-ne", "1"],
-        &["9bit"],
-    );
+    refused(&["train", "--first-bits", "9bit", "-ne", "1"], &["9bit"]);
 }
 
 /// A net file trains one epoch; `qnn info` names the network and shows each layer with its
@@ -142,11 +136,22 @@ fn a_net_file_trains_and_is_shown() {
     let o = qnn(&["info", model.to_str().unwrap()]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("network 'mixed': 4 layers from a net file"), "{t}");
-    for row in ["conv0 5×5/2 + bn + act", "global avg pool", "dense0 + bn + act", "dense + bn"] {
+    assert!(
+        t.contains("network 'mixed': 4 layers from a net file"),
+        "{t}"
+    );
+    for row in [
+        "conv0 5×5/2 + bn + act",
+        "global avg pool",
+        "dense0 + bn + act",
+        "dense + bn",
+    ] {
         assert!(t.contains(row), "no '{row}' in:\n{t}");
     }
-    assert!(t.contains("2 relu"), "the hidden layers' 2-bit relu is not shown:\n{t}");
+    assert!(
+        t.contains("2 relu"),
+        "the hidden layers' 2-bit relu is not shown:\n{t}"
+    );
 
     let o = qnn(&["energy", "--net", &net]);
     let t = text(&o);

@@ -96,7 +96,12 @@ fn grid(args: &SweepArgs) -> Result<Vec<Point>> {
                     name: format!("{}_ends{b}", p.name),
                     flags: [
                         p.flags.clone(),
-                        vec!["--first-bits".into(), b.into(), "--last-bits".into(), b.into()],
+                        vec![
+                            "--first-bits".into(),
+                            b.into(),
+                            "--last-bits".into(),
+                            b.into(),
+                        ],
                     ]
                     .concat(),
                 },
@@ -778,7 +783,11 @@ fn draw<DB: DrawingBackend>(
         let c = color(body);
         let mixed = !ends.is_empty();
         let s = if mixed {
-            chart.draw_series(std::iter::once(TriangleMarker::new((e[i], t[i]), 7, c.filled())))?
+            chart.draw_series(std::iter::once(TriangleMarker::new(
+                (e[i], t[i]),
+                7,
+                c.filled(),
+            )))?
         } else {
             chart.draw_series(std::iter::once(Circle::new((e[i], t[i]), 5, c.filled())))?
         };

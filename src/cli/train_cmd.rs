@@ -36,7 +36,11 @@ fn flags_net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConf
     if let Some(path) = &net.net {
         let text = qnn::files::read_text(path, qnn::files::TEXT_MAX_BYTES, "a net file")?;
         let input = [chw.0, chw.1, chw.2];
-        return Ok(NetConfig::from_net_text(input, &text, &path.display().to_string())?);
+        return Ok(NetConfig::from_net_text(
+            input,
+            &text,
+            &path.display().to_string(),
+        )?);
     }
     let config = NetConfig {
         input: [chw.0, chw.1, chw.2],

@@ -107,7 +107,10 @@ impl NetConfig {
             use super::layers::Layer;
             let (macs, out) = match layer {
                 Layer::Conv {
-                    filters, kernel, stride, ..
+                    filters,
+                    kernel,
+                    stride,
+                    ..
                 } => {
                     let s = (*stride).max(1) as u128;
                     let (oh, ow) = (hh.div_ceil(s), ww.div_ceil(s));

@@ -311,7 +311,10 @@ impl ResolvedLayer {
     pub fn macs(&self) -> usize {
         match self.op {
             Op::Conv(c) => {
-                let s = ConvShape { batch: 1, ..c.shape };
+                let s = ConvShape {
+                    batch: 1,
+                    ..c.shape
+                };
                 s.macs()
             }
             Op::Dense(d) => d.inputs * d.units,
@@ -374,7 +377,9 @@ pub fn resolve(
     origin: Option<&(String, Vec<usize>)>,
 ) -> Result<Vec<ResolvedLayer>, String> {
     if layers.is_empty() {
-        return Err("the network has no layers: end it with a dense layer (the class scores)".into());
+        return Err(
+            "the network has no layers: end it with a dense layer (the class scores)".into(),
+        );
     }
     let [c0, h0, w0] = input;
     if c0 == 0 || h0 == 0 || w0 == 0 {
@@ -540,7 +545,8 @@ pub fn resolve(
                     }
                 };
                 check_quant(quant, !output).map_err(|e| format!("{at}: {e}"))?;
-                let inputs = flat.ok_or_else(|| format!("{at}: its input is too large to count"))?;
+                let inputs =
+                    flat.ok_or_else(|| format!("{at}: its input is too large to count"))?;
                 let (name, bn_name) = if output {
                     ("dense".to_string(), "bn_out".to_string())
                 } else {
@@ -752,10 +758,11 @@ impl NetDef {
             let at = line.map_or(String::new(), |l| format!(" line {l}"));
             Error::Config(format!("{file}{at}: {msg}"))
         };
-        let doc: toml::Spanned<toml::Table> = toml::from_str(text).map_err(|e: toml::de::Error| {
-            let line = e.span().map(|s| line_of(text, s.start));
-            bad(line, e.message().trim().to_string())
-        })?;
+        let doc: toml::Spanned<toml::Table> =
+            toml::from_str(text).map_err(|e: toml::de::Error| {
+                let line = e.span().map(|s| line_of(text, s.start));
+                bad(line, e.message().trim().to_string())
+            })?;
         let table = doc.into_inner();
         for key in table.keys() {
             if !FILE_KEYS.contains(&key.as_str()) && key != "layer" {
@@ -771,7 +778,12 @@ impl NetDef {
         let get = |k: &str| table.get(k);
         let name = match get("name") {
             Some(toml::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Some(_) => return Err(bad(find_line(text, "name"), "name must be a non-empty string".into())),
+            Some(_) => {
+                return Err(bad(
+                    find_line(text, "name"),
+                    "name must be a non-empty string".into(),
+                ))
+            }
             None => None,
         };
         let defaults = Defaults::read(&table).map_err(|(k, e)| bad(find_line(text, k), e))?;
@@ -788,9 +800,9 @@ impl NetDef {
         let mut out = Vec::with_capacity(layers.len());
         for (i, v) in layers.iter().enumerate() {
             let line = lines.get(i).copied();
-            let t = v.as_table().ok_or_else(|| {
-                bad(line, format!("layer {}: not a table", i + 1))
-            })?;
+            let t = v
+                .as_table()
+                .ok_or_else(|| bad(line, format!("layer {}: not a table", i + 1)))?;
             let layer = read_layer(t, &defaults, i + 1 == layers.len())
                 .map_err(|e| bad(line, format!("layer {}{e}", i + 1)))?;
             out.push(layer);
@@ -864,25 +876,41 @@ fn nonlinearity(v: &toml::Value) -> Result<Nonlinearity, String> {
 
 /// The keys each layer type takes.
 const CONV_KEYS: &[&str] = &[
-    "type", "filters", "kernel", "stride", "padding", "batch_norm", "bits", "w_bits", "a_bits",
-    "nonlinearity", "sym",
+    "type",
+    "filters",
+    "kernel",
+    "stride",
+    "padding",
+    "batch_norm",
+    "bits",
+    "w_bits",
+    "a_bits",
+    "nonlinearity",
+    "sym",
 ];
 const POOL_KEYS: &[&str] = &["type"];
-const DENSE_KEYS: &[&str] = &["type", "units", "bits", "w_bits", "a_bits", "nonlinearity", "sym"];
+const DENSE_KEYS: &[&str] = &[
+    "type",
+    "units",
+    "bits",
+    "w_bits",
+    "a_bits",
+    "nonlinearity",
+    "sym",
+];
 
 /// One `[[layer]]` table, with the file's defaults for what it leaves out. The error starts
 /// with the layer's type in parentheses.
 fn read_layer(t: &toml::Table, d: &Defaults, last: bool) -> Result<Layer, String> {
-    let ty = match t.get("type") {
-        Some(toml::Value::String(s)) => s.as_str(),
-        Some(_) => return Err(": type must be a string".into()),
-        None => {
-            return Err(
+    let ty =
+        match t.get("type") {
+            Some(toml::Value::String(s)) => s.as_str(),
+            Some(_) => return Err(": type must be a string".into()),
+            None => return Err(
                 ": no type (give type = \"conv\", \"max_pool\", \"global_avg_pool\" or \"dense\")"
                     .into(),
-            )
-        }
-    };
+            ),
+        };
     let keys = match ty {
         "conv" => CONV_KEYS,
         "max_pool" | "global_avg_pool" => POOL_KEYS,
@@ -958,8 +986,8 @@ fn read_layer(t: &toml::Table, d: &Defaults, last: bool) -> Result<Layer, String
     };
     Ok(match ty {
         "conv" => {
-            let filters = uint("filters")?
-                .ok_or_else(|| format!("{at}: give filters (output channels)"))?;
+            let filters =
+                uint("filters")?.ok_or_else(|| format!("{at}: give filters (output channels)"))?;
             let padding = match t.get("padding") {
                 None => Padding::Same,
                 Some(toml::Value::String(s)) if s == "same" => Padding::Same,
@@ -1015,12 +1043,13 @@ fn line_of(text: &str, at: usize) -> usize {
 
 /// The line of the first `key =` at the start of a line, if any.
 fn find_line(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        l.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 /// The line of each `[[layer]]` header, in order.
@@ -1061,7 +1090,10 @@ impl NetConfig {
         let mut layers = self.layer_list();
         let base = match &self.net {
             Some(n) => n.name.clone(),
-            None => self.model_name("seed").trim_start_matches("seed_").to_string(),
+            None => self
+                .model_name("seed")
+                .trim_start_matches("seed_")
+                .to_string(),
         };
         let mut name = base;
         if let Some(b) = first {
@@ -1191,10 +1223,20 @@ type = "dense"
         let shapes: Vec<[usize; 3]> = r.iter().map(|l| l.output).collect();
         assert_eq!(
             shapes,
-            [[6, 28, 28], [6, 14, 14], [16, 10, 10], [16, 5, 5], [120, 1, 1], [10, 1, 1]]
+            [
+                [6, 28, 28],
+                [6, 14, 14],
+                [16, 10, 10],
+                [16, 5, 5],
+                [120, 1, 1],
+                [10, 1, 1]
+            ]
         );
         let Op::Conv(c0) = r[0].op else { panic!() };
-        assert_eq!((c0.quant.w_bits, c0.quant.a_bits), (Bits::Nb(8), Bits::Nb(4)));
+        assert_eq!(
+            (c0.quant.w_bits, c0.quant.a_bits),
+            (Bits::Nb(8), Bits::Nb(4))
+        );
         let Op::Dense(out) = r[5].op else { panic!() };
         assert!(out.output && out.quant.w_bits == Bits::Float && out.inputs == 120);
         assert_eq!(r[4].name, "dense0");
@@ -1259,12 +1301,27 @@ type = "dense"
         let r = |layers: Vec<Layer>, input| resolve(&layers, input, 10, None, None).unwrap_err();
         let e = r(vec![Layer::MaxPool, out.clone()], [1, 1, 1]);
         assert!(e.contains("layer 1 (max_pool)") && e.contains("1×1"), "{e}");
-        let e = r(vec![conv(Bits::Nb(0), Nonlinearity::Relu), out.clone()], [1, 8, 8]);
-        assert!(e.contains("layer 1 (conv)") && e.contains("relu with 1-bit"), "{e}");
-        let e = r(vec![out.clone(), conv(Bits::Float, Nonlinearity::Relu)], [1, 8, 8]);
-        assert!(e.contains("layer 2 (conv)") || e.contains("layer 1 (dense)"), "{e}");
+        let e = r(
+            vec![conv(Bits::Nb(0), Nonlinearity::Relu), out.clone()],
+            [1, 8, 8],
+        );
+        assert!(
+            e.contains("layer 1 (conv)") && e.contains("relu with 1-bit"),
+            "{e}"
+        );
+        let e = r(
+            vec![out.clone(), conv(Bits::Float, Nonlinearity::Relu)],
+            [1, 8, 8],
+        );
+        assert!(
+            e.contains("layer 2 (conv)") || e.contains("layer 1 (dense)"),
+            "{e}"
+        );
         let e = r(vec![conv(Bits::Float, Nonlinearity::Relu)], [1, 8, 8]);
-        assert!(e.contains("layer 1 (conv)") && e.contains("last layer must be a dense"), "{e}");
+        assert!(
+            e.contains("layer 1 (conv)") && e.contains("last layer must be a dense"),
+            "{e}"
+        );
         let wrong = Layer::Dense {
             units: Some(7),
             quant: LayerQuant {
@@ -1285,7 +1342,11 @@ type = "dense"
         for p in PRESETS {
             let def = NetDef::from_toml(p.toml, p.name).unwrap();
             assert_eq!(def.name, p.name);
-            let input = if p.name.contains("cifar") { [3, 32, 32] } else { [1, 28, 28] };
+            let input = if p.name.contains("cifar") {
+                [3, 32, 32]
+            } else {
+                [1, 28, 28]
+            };
             resolve(&def.layers, input, 10, None, None).unwrap();
             let again = NetDef::from_toml(&def.to_toml(), "again.toml").unwrap();
             assert_eq!(again, def, "{}", def.to_toml());

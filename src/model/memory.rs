@@ -89,7 +89,11 @@ impl NetConfig {
             let n = batch * c * h * w;
             let shape = format!("({batch} × {c}×{h}×{w} floats)");
             let Some(q) = l.quant() else {
-                let name = if matches!(l.op, Op::MaxPool) { "a pool" } else { "a global pool" };
+                let name = if matches!(l.op, Op::MaxPool) {
+                    "a pool"
+                } else {
+                    "a global pool"
+                };
                 // output and its gradient (+ the window maxima of a max pool, a byte each)
                 for _ in 0..2 {
                     out.push((format!("{name}'s output {shape}"), n));

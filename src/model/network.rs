@@ -383,7 +383,9 @@ impl Model {
             stages.push(Stage::Weights(layers.len() - 1));
             cur = Src::Layer(layers.len() - 1);
         }
-        let out = layers.last().expect("a validated network ends in a dense layer");
+        let out = layers
+            .last()
+            .expect("a validated network ends in a dense layer");
         let (scores, dscores) = (out.tensors.u, out.grads.du);
         let model = Model {
             max_batch,
@@ -482,7 +484,10 @@ impl Model {
                 },
                 stats,
             },
-            act: l.layer.activation().unwrap_or(ActQuant::Float(Nonlinearity::Hardtanh)),
+            act: l
+                .layer
+                .activation()
+                .unwrap_or(ActQuant::Float(Nonlinearity::Hardtanh)),
         })
     }
 
@@ -607,7 +612,13 @@ impl Model {
         match self.bn_act(l, batch) {
             Some(bn_act) if l.layer.activation().is_none() => {
                 // the output layer
-                b.bn_backward(bn_act.bn, l.tensors.z, l.grads.du, l.grads.dz, l.grads.params);
+                b.bn_backward(
+                    bn_act.bn,
+                    l.tensors.z,
+                    l.grads.du,
+                    l.grads.dz,
+                    l.grads.params,
+                );
                 if Self::conv_shape(l, batch).is_none() {
                     self.dense_backward(b, l, batch);
                     return;
@@ -789,7 +800,11 @@ impl Model {
         n: usize,
     ) -> Result<Vec<(String, Vec<f32>)>, Error> {
         let mut out = Vec::new();
-        for l in self.layers.iter().filter(|l| matches!(l.layer.op, Op::Conv(_))) {
+        for l in self
+            .layers
+            .iter()
+            .filter(|l| matches!(l.layer.op, Op::Conv(_)))
+        {
             let len: usize = l.layer.output.iter().product();
             let v = b.read_f32(l.tensors.a).await?;
             out.push((l.layer.label.clone(), v[..n * len].to_vec()));

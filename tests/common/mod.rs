@@ -204,3 +204,147 @@ pub fn pad1(v: &[f32]) -> Vec<f32> {
         v.to_vec()
     }
 }
+
+// ---- one whole training step, everything it leaves read back (GPU-vs-CPU step tests)
+
+/// What one training step leaves, read back: per parameter (network order) its name, gradient,
+/// updated value and Adam moments `[m; v]`, each running-statistics buffer, and the loss
+/// accumulator.
+pub struct StepResult {
+    pub names: Vec<String>,
+    pub grads: Vec<Vec<f32>>,
+    pub updated: Vec<Vec<f32>>,
+    pub moments: Vec<Vec<f32>>,
+    pub running: Vec<Vec<f32>>,
+    pub acc: Vec<f32>,
+}
+
+/// A fresh model of `cfg` (parameters seeded with 42) and one Adam step (t = 1, `lr`) on a
+/// batch of `batch` random images of the configuration's input shape with random labels, some
+/// of them flipped; everything read back.
+pub fn one_train_step<B: Backend>(
+    b: &mut B,
+    cfg: &qnn::model::NetConfig,
+    batch: usize,
+    lr: f32,
+) -> StepResult {
+    use qnn::model::{Model, Update};
+    let model = Model::new(b, cfg.clone(), batch, 42).unwrap();
+    let mut r = rng(77);
+    let [c, h, w] = cfg.input;
+    let n = 2 * batch + 8;
+    let pixels: Vec<u8> = (0..n * c * h * w).map(|_| r.random()).collect();
+    let labels: Vec<u8> = (0..n).map(|_| r.random_range(0..10)).collect();
+    let set = b.upload_images(&pixels, &labels, (c, h, w)).unwrap();
+    let idx: Vec<u32> = (0..batch as u32).map(|i| i * 5 % (2 * n as u32)).collect();
+    model
+        .train_step(b, &set, &idx, Update::Adam { lr, t: 1 })
+        .unwrap();
+    let mut res = StepResult {
+        names: vec![],
+        grads: vec![],
+        updated: vec![],
+        moments: vec![],
+        running: vec![],
+        acc: read(b, model.acc),
+    };
+    for p in &model.params {
+        res.names.push(p.name.clone());
+        res.grads.push(read(b, p.tensors.grad));
+        res.updated.push(read(b, p.tensors.value));
+        let mut mv = read(b, p.tensors.m);
+        mv.extend(read(b, p.tensors.v));
+        res.moments.push(mv);
+    }
+    for (_, buf) in &model.running {
+        res.running.push(read(b, *buf));
+    }
+    res
+}
+
+/// The largest |v|.
+pub fn max_abs(v: &[f32]) -> f32 {
+    v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
+/// Holds one training step of `cfg` on the GPU (`got`) to the same step on the CPU (`want`),
+/// with the tolerances of tests/train_step_gpu_vs_cpu.rs: loss sums 1e-4; gradients 1e-3 of
+/// the tensor's largest element, except the biases of layers with a batch norm (true gradient
+/// 0), which must be rounding noise on both sides (≤ 1e-4 of the first weight gradient's
+/// scale); updated values within 1e-5, or within Adam's first-step move (2·lr·the rule's scale)
+/// where the gradient is noise-sized; moments 2e-3; running statistics 1e-4; weights under the
+/// quantized-weight rule left in [−1, 1].
+pub fn assert_steps_match(
+    cfg: &qnn::model::NetConfig,
+    got: &StepResult,
+    want: &StepResult,
+    lr: f32,
+) {
+    use qnn::backend::UpdateRule;
+    let layers = cfg.layers();
+    // the biases feeding a batch norm, whose true gradient is 0
+    let bn_fed = |name: &str| {
+        layers
+            .iter()
+            .any(|l| l.bn_name.is_some() && name == format!("{}.bias", l.name))
+    };
+    // each parameter's update rule, from a CPU model of the same configuration
+    let rules: Vec<UpdateRule> = {
+        let mut b = cpu();
+        let m = qnn::model::Model::new(&mut b, cfg.clone(), 1, 42).unwrap();
+        m.params.iter().map(|p| p.rule).collect()
+    };
+    assert_eq!(got.names, want.names);
+    assert_close("loss and error count", &got.acc, &want.acc, 1e-4);
+    let weight_scale = max_abs(&want.grads[0]);
+    assert!(
+        weight_scale > 0.0,
+        "the first layer's weight gradient is zero: nothing flows back"
+    );
+    for (i, name) in want.names.iter().enumerate() {
+        let (gg, wg) = (&got.grads[i], &want.grads[i]);
+        if bn_fed(name) {
+            for (side, v) in [("gpu", gg), ("cpu", wg)] {
+                let m = max_abs(v);
+                assert!(
+                    m <= 1e-4 * weight_scale.max(1e-3),
+                    "{name} gradient on {side} is {m:e}, not rounding noise"
+                );
+            }
+        } else {
+            assert_close(&format!("{name} gradient"), gg, wg, 1e-3);
+        }
+        let scale = match rules[i] {
+            UpdateRule::Plain => 1.0,
+            UpdateRule::ScaledClip { scale } => scale,
+        };
+        let gscale = max_abs(wg);
+        for (j, (a, b)) in got.updated[i].iter().zip(&want.updated[i]).enumerate() {
+            let noise = wg[j].abs() <= 1e-3 * gscale || bn_fed(name);
+            let bound = if noise { 2.0 * lr * scale + 1e-5 } else { 1e-5 };
+            assert!(
+                (a - b).abs() <= bound,
+                "{name}[{j}] updated: gpu {a} cpu {b} (grad {})",
+                wg[j]
+            );
+        }
+        if !bn_fed(name) {
+            assert_close(
+                &format!("{name} Adam moments"),
+                &got.moments[i],
+                &want.moments[i],
+                2e-3,
+            );
+        }
+        if matches!(rules[i], UpdateRule::ScaledClip { .. }) {
+            assert!(
+                got.updated[i].iter().all(|v| (-1.0..=1.0).contains(v)),
+                "{name} left [−1, 1]"
+            );
+        }
+    }
+    assert_eq!(got.running.len(), want.running.len());
+    for (k, (a, b)) in got.running.iter().zip(&want.running).enumerate() {
+        assert_close(&format!("running statistics {k}"), a, b, 1e-4);
+    }
+}
