@@ -450,3 +450,76 @@ fn energy_command_matches_the_library_and_summaries_show_it() {
         &["p.json", "energy profile"],
     );
 }
+
+/// Mixed precision in a sweep: `--first-last-bits same,8` repeats the grid with the first and
+/// output layers' weights at 8 bits (rows labelled `4 first 8 last 8`, energies lower than the
+/// float output layer's), and a grid line can name a net file (its row names the network).
+#[test]
+fn a_sweep_varies_the_ends_and_takes_net_files() {
+    let data = tmp("sw-ends-data");
+    write_mnist(&data, 300);
+    let out = tmp("sw-ends-out");
+    let o = out.to_str().unwrap();
+    let flags = point_flags(&data);
+    let r = sweep(
+        &[
+            "--bits",
+            "4",
+            "--filters",
+            "4",
+            "--first-last-bits",
+            "same,8",
+            "--out",
+            o,
+        ],
+        &flags,
+    );
+    assert!(r.status.success(), "{}", text(&r));
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let rows = csv_rows(&csv);
+    let row = |point: &str| {
+        rows.iter()
+            .find(|r| r[0] == point)
+            .unwrap_or_else(|| panic!("no {point} in {csv}"))
+            .clone()
+    };
+    let (uniform, ends) = (row("4b_1x4"), row("4b_1x4_ends8"));
+    assert_eq!(uniform[1], "done", "{csv}");
+    assert_eq!(ends[1], "done", "{csv}");
+    let header = csv.lines().next().unwrap().split(',').collect::<Vec<_>>();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    assert_eq!(uniform[col("bits")], "4", "{csv}");
+    assert_eq!(ends[col("bits")], "4 first 8 last 8", "{csv}");
+    let energy = |r: &[String]| r[col("energy_uj")].parse::<f64>().unwrap();
+    assert!(energy(&ends) < energy(&uniform), "{csv}");
+
+    let net = out.join("tiny.toml");
+    std::fs::write(
+        &net,
+        "name = \"tiny\"\nbits = 2\nnonlinearity = \"relu\"\n[[layer]]\ntype = \"dense\"\nunits = 8\n[[layer]]\ntype = \"dense\"\n",
+    )
+    .unwrap();
+    let grid = out.join("grid.txt");
+    std::fs::write(&grid, format!("--net {}\n", net.display())).unwrap();
+    let out2 = tmp("sw-ends-grid");
+    let r = sweep(
+        &[
+            "--grid",
+            grid.to_str().unwrap(),
+            "--out",
+            out2.to_str().unwrap(),
+        ],
+        &flags,
+    );
+    assert!(r.status.success(), "{}", text(&r));
+    let csv = std::fs::read_to_string(out2.join("sweep.csv")).unwrap();
+    let rows = csv_rows(&csv);
+    assert!(
+        rows.iter()
+            .any(|r| r[1] == "done" && r[4] == "tiny" && r[3] == "2"),
+        "{csv}"
+    );
+    for d in [data, out, out2] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
