@@ -12,7 +12,7 @@ pub struct SummaryRow {
     pub name: String,
     /// Output shape [c, h, w].
     pub shape: [usize; 3],
-    /// Trainable parameters (weights, bias, batch norm).
+    /// Trainable parameters: weights, bias, and a batch norm's γ and β.
     pub params: usize,
     /// Bits per weight (32 for float, 0 for layers without weights).
     pub weight_bits: usize,
@@ -30,9 +30,10 @@ pub struct Summary {
     pub rows: Vec<SummaryRow>,
     /// Trainable parameters in all.
     pub params: usize,
-    /// Parameter memory at the chosen bit width (biases, batch norm and dense stay float32).
+    /// The model's memory with each layer's weights at its width (biases, batch norm and its
+    /// running statistics in float32).
     pub weight_bytes: usize,
-    /// Parameter memory all in float32.
+    /// The same tensors all in float32.
     pub float_bytes: usize,
     /// Multiply-accumulates per image.
     pub macs: usize,
@@ -87,6 +88,7 @@ impl NetConfig {
         }];
         let mut weights_bits_total = 0usize;
         let mut weights_total = 0usize;
+        let mut stored_total = 0usize;
         for l in self.layers() {
             let Some(q) = l.quant() else {
                 rows.push(SummaryRow {
@@ -103,9 +105,16 @@ impl NetConfig {
             let nw = l.weights();
             let c = l.channels();
             // bias, and γ, β, mean, 1/std of a batch norm: float32
-            let extra = if l.has_batch_norm() { 5 * c } else { c };
-            weights_bits_total += nw * bits + extra * 32;
-            weights_total += nw + extra;
+            // trainable: the bias, and γ and β of a batch norm; stored beside them in float32:
+            // the batch norm's running mean and 1/std
+            let (trained, stored) = if l.has_batch_norm() {
+                (3 * c, 5 * c)
+            } else {
+                (c, c)
+            };
+            weights_bits_total += nw * bits + stored * 32;
+            weights_total += nw + trained;
+            stored_total += nw + stored;
             let after = match (l.has_batch_norm(), l.activation()) {
                 (true, Some(_)) => " + bn + act",
                 (true, None) => " + bn",
@@ -122,7 +131,7 @@ impl NetConfig {
             rows.push(SummaryRow {
                 name: format!("{}{what}{after}", l.label),
                 shape: l.output,
-                params: nw + extra,
+                params: nw + trained,
                 weight_bits: bits,
                 macs: l.macs(),
                 activation: match l.activation() {
@@ -136,7 +145,7 @@ impl NetConfig {
             rows,
             params: weights_total,
             weight_bytes: weights_bits_total.div_ceil(8),
-            float_bytes: weights_total * 4,
+            float_bytes: stored_total * 4,
             macs,
             energy_uj: estimate(self, &EnergyProfile::default()).total_uj(),
         }
