@@ -326,24 +326,7 @@ fn mixed_precision_step_matches_cpu_and_repeats_bit_for_bit() {
         "conv3.bias should have a real gradient"
     );
     assert_steps_match(&cfg, &got, &want, LR);
-    let again = one_train_step(&mut g, &cfg, BATCH, LR);
-    assert_eq!(again.acc, got.acc, "GPU loss differs between two runs");
-    assert_eq!(
-        again.grads, got.grads,
-        "GPU gradients differ between two runs"
-    );
-    assert_eq!(
-        again.updated, got.updated,
-        "GPU updates differ between two runs"
-    );
-    assert_eq!(
-        again.moments, got.moments,
-        "GPU moments differ between two runs"
-    );
-    assert_eq!(
-        again.running, got.running,
-        "GPU running statistics differ between two runs"
-    );
+    assert_repeats(&got, &one_train_step(&mut g, &cfg, BATCH, LR));
 }
 
 // ---- 3. evaluation mode against training mode

@@ -348,3 +348,22 @@ pub fn assert_steps_match(
         assert_close(&format!("running statistics {k}"), a, b, 1e-4);
     }
 }
+
+/// The same step twice on one device gives the same bits: loss sums, gradients, updated values,
+/// moments and running statistics.
+pub fn assert_repeats(got: &StepResult, again: &StepResult) {
+    assert_eq!(again.acc, got.acc, "the loss differs between two runs");
+    assert_eq!(again.grads, got.grads, "gradients differ between two runs");
+    assert_eq!(
+        again.updated, got.updated,
+        "updates differ between two runs"
+    );
+    assert_eq!(
+        again.moments, got.moments,
+        "moments differ between two runs"
+    );
+    assert_eq!(
+        again.running, got.running,
+        "running statistics differ between two runs"
+    );
+}
