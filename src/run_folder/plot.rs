@@ -116,7 +116,7 @@ pub fn curves(path: &Path, history: &[EpochReport], title: &str) -> Result<(), F
 pub fn png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, FolderError> {
     let mut out = Vec::new();
     let enc = image::codecs::png::PngEncoder::new(&mut out);
-    image::ImageEncoder::write_image(enc, rgb, w, h, image::ColorType::Rgb8)
+    image::ImageEncoder::write_image(enc, rgb, w, h, image::ExtendedColorType::Rgb8)
         .map_err(|e| FolderError::Plot(e.to_string()))?;
     Ok(out)
 }

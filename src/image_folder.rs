@@ -1,0 +1,779 @@
+//! Your own images: a folder of labelled pictures, `root/<class name>/*.png|jpg|bmp|gif|webp`
+//! (the layout of torchvision's `ImageFolder` and Keras' `image_dataset_from_directory`), turned
+//! into a data set of one image size and channel count.
+//!
+//! - **Classes**: one sub-folder each, in name order (their names become the class names; the
+//!   label of an image is its folder's rank). From 2 to 1,000 classes. Within a split, images
+//!   are in file-name order across classes (so a set written from numbered images, as `qnn
+//!   export-images` writes one, keeps the original order).
+//! - **Splits**: `train/`, `val/` and `test/` sub-folders (each holding the class folders) when
+//!   present; otherwise every class's images are split by fixed, seeded fractions (10 % test,
+//!   10 % validation by default), so the same folder and seed always give the same split.
+//! - **Shape**: `input` [c, h, w] when given, else the most common image size (width × height)
+//!   and channel count (grey when every image is grey, else RGB). Other sizes are resized
+//!   (bilinear: the whole picture stretched, or its centre cropped to the target's aspect first)
+//!   and converted; the report says how many.
+//! - **What is refused** (naming the file): an unreadable, truncated or undecodable image (skipped
+//!   and listed with `skip_bad`), an image that declares more than [`MAX_SIDE`] pixels a side (a
+//!   decompression bomb is refused before its pixels are allocated), a class folder with no
+//!   images, a single class, no images at all, a folder name that is not UTF-8. Files that are
+//!   not images (by their first bytes) are skipped and counted.
+//!
+//! Decoding runs in parallel (rayon); each decoded image is resized into its place in one pixel
+//! buffer, so no image is held twice. [`FolderData`] can be written to and read from a cache file
+//! (`to_cache_bytes` / `from_cache_bytes`), which `qnn train` keeps beside the data.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageReader, Limits};
+use rayon::prelude::*;
+
+use crate::Error;
+
+/// The most pixels a side an image may declare: larger ones are refused before decoding.
+pub const MAX_SIDE: u32 = 16_384;
+
+/// Most classes a folder may hold.
+pub const MAX_CLASSES: usize = 1_000;
+
+/// How an image of another size becomes the input size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Resize {
+    /// The whole picture, stretched to the target (bilinear).
+    #[default]
+    Stretch,
+    /// The largest centred region of the target's aspect ratio, then resized (bilinear).
+    CenterCrop,
+}
+
+impl std::str::FromStr for Resize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "stretch" => Ok(Resize::Stretch),
+            "crop" | "center-crop" => Ok(Resize::CenterCrop),
+            other => Err(format!("resize '{other}': use stretch or crop")),
+        }
+    }
+}
+
+/// How to read a folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FolderOptions {
+    /// The network's input [c, h, w]; `None`: the most common size and channel count.
+    pub input: Option<[usize; 3]>,
+    /// How other sizes are resized.
+    pub resize: Resize,
+    /// Skip (and list) images that cannot be decoded instead of refusing the folder.
+    pub skip_bad: bool,
+    /// Seeds the split of a folder without `train/` / `test/` sub-folders.
+    pub seed: u64,
+    /// Share of each class for the test split (no `test/` sub-folder).
+    pub test_fraction: f64,
+    /// Share of each class for validation (no `val/` sub-folder).
+    pub valid_fraction: f64,
+}
+
+impl Default for FolderOptions {
+    fn default() -> Self {
+        FolderOptions {
+            input: None,
+            resize: Resize::Stretch,
+            skip_bad: false,
+            seed: 1234,
+            test_fraction: 0.1,
+            valid_fraction: 0.1,
+        }
+    }
+}
+
+/// Images of one split: `pixels` [n, c, h, w] (u8, NCHW), `labels` [n].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FolderSplit {
+    /// The images, c·h·w bytes each.
+    pub pixels: Vec<u8>,
+    /// Each image's class, 0 .. classes.
+    pub labels: Vec<u16>,
+}
+
+/// A folder read into one image shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FolderData {
+    /// Image shape [c, h, w].
+    pub chw: [usize; 3],
+    /// The class names, in label order.
+    pub class_names: Vec<String>,
+    /// Training images, the validation images last.
+    pub train: FolderSplit,
+    /// How many of `train`'s last images validate.
+    pub valid: usize,
+    /// Test images.
+    pub test: FolderSplit,
+}
+
+/// What reading a folder found, for the person.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FolderReport {
+    /// Images read.
+    pub images: usize,
+    /// Files that are not images (skipped), and one of them.
+    pub not_images: usize,
+    /// An example of a file that was not an image.
+    pub not_image_example: Option<PathBuf>,
+    /// Images that could not be decoded and were skipped (`skip_bad`), with why.
+    pub bad: Vec<(PathBuf, String)>,
+    /// Images of another size than the input, resized.
+    pub resized: usize,
+    /// Images of another channel count, converted (grey ↔ RGB, alpha dropped).
+    pub converted: usize,
+    /// How the split was made: `folders` (train/val/test) or `seeded fractions`.
+    pub split: String,
+}
+
+impl std::fmt::Display for FolderReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} images ({} split)", self.images, self.split)?;
+        if self.resized > 0 {
+            write!(f, ", {} resized", self.resized)?;
+        }
+        if self.converted > 0 {
+            write!(f, ", {} converted to the input's channels", self.converted)?;
+        }
+        if self.not_images > 0 {
+            write!(f, ", {} files that are not images skipped", self.not_images)?;
+            if let Some(e) = &self.not_image_example {
+                write!(f, " (e.g. {})", e.display())?;
+            }
+        }
+        if !self.bad.is_empty() {
+            write!(f, ", {} unreadable images skipped", self.bad.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// One image file found, with its class and split.
+#[derive(Clone, Debug)]
+struct Entry {
+    path: PathBuf,
+    label: u16,
+    split: Part,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Train,
+    Valid,
+    Test,
+}
+
+/// A file's name as text for messages (lossy where it is not UTF-8).
+fn shown(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The sub-folders of `dir`, by name; a name that is not UTF-8 is refused.
+fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
+    let read = std::fs::read_dir(dir)
+        .map_err(|e| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir))))?;
+    let mut out = Vec::new();
+    for entry in read {
+        let entry = entry
+            .map_err(|e| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir))))?;
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(Error::Data(format!(
+                "{}: a folder name that is not UTF-8 cannot be a class name: rename it",
+                shown(&path)
+            )));
+        };
+        if name.starts_with('.') {
+            continue; // .qnn-cache and other hidden folders
+        }
+        out.push((name.to_string(), path));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The files of a class folder, by name (sub-folders and hidden files ignored).
+fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let read = std::fs::read_dir(dir)
+        .map_err(|e| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir))))?;
+    let mut out = Vec::new();
+    for entry in read {
+        let entry = entry
+            .map_err(|e| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir))))?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden || path.is_dir() {
+            continue;
+        }
+        out.push(path);
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A seeded shuffle (SplitMix64), the same on every platform.
+fn shuffle<T>(v: &mut [T], seed: u64) {
+    let mut s = seed;
+    let mut next = || {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for i in (1..v.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+}
+
+/// Lists a folder's images with their classes and splits (nothing decoded).
+fn scan(root: &Path, opts: &FolderOptions) -> Result<(Vec<String>, Vec<Entry>, String), Error> {
+    if !root.is_dir() {
+        return Err(Error::Data(format!(
+            "{}: not a folder (a folder of class folders of images is expected: root/<class>/*.png)",
+            shown(root)
+        )));
+    }
+    let top = subfolders(root)?;
+    let find = |names: &[&str]| {
+        top.iter()
+            .find(|(n, _)| names.contains(&n.to_ascii_lowercase().as_str()))
+            .map(|(_, p)| p.clone())
+    };
+    let (train_dir, valid_dir, test_dir) = (
+        find(&["train", "training"]),
+        find(&["val", "valid", "validation"]),
+        find(&["test", "testing"]),
+    );
+    let mut entries = Vec::new();
+    let class_names: Vec<String>;
+    let how;
+    if let Some(train_dir) = train_dir {
+        let classes = subfolders(&train_dir)?;
+        class_names = classes.iter().map(|(n, _)| n.clone()).collect();
+        let rank = |name: &str| class_names.iter().position(|c| c == name);
+        for (part, dir) in [
+            (Part::Train, Some(train_dir.clone())),
+            (Part::Valid, valid_dir),
+            (Part::Test, test_dir),
+        ] {
+            let Some(dir) = dir else { continue };
+            for (name, class_dir) in subfolders(&dir)? {
+                let label = rank(&name).ok_or_else(|| {
+                    Error::Data(format!(
+                        "{}: class '{name}' is not among the training classes ({})",
+                        shown(&class_dir),
+                        shown(&train_dir)
+                    ))
+                })?;
+                for path in files(&class_dir)? {
+                    entries.push(Entry {
+                        path,
+                        label: label as u16,
+                        split: part,
+                    });
+                }
+            }
+        }
+        how = "folders".to_string();
+    } else {
+        class_names = top.iter().map(|(n, _)| n.clone()).collect();
+        for (label, (_, dir)) in top.iter().enumerate() {
+            let mut found: Vec<Entry> = files(dir)?
+                .into_iter()
+                .map(|path| Entry {
+                    path,
+                    label: label as u16,
+                    split: Part::Train,
+                })
+                .collect();
+            // per class, so every class is in every split
+            shuffle(
+                &mut found,
+                opts.seed ^ (label as u64).wrapping_mul(0x2545_F491_4F6C_DD1D),
+            );
+            let n = found.len();
+            let n_test = (n as f64 * opts.test_fraction).round() as usize;
+            let n_valid = (n as f64 * opts.valid_fraction).round() as usize;
+            for (i, e) in found.iter_mut().enumerate() {
+                e.split = if i < n_test {
+                    Part::Test
+                } else if i < n_test + n_valid {
+                    Part::Valid
+                } else {
+                    Part::Train
+                };
+            }
+            entries.extend(found);
+        }
+        how = format!(
+            "seeded fractions: {:.0} % test, {:.0} % validation, seed {}",
+            opts.test_fraction * 100.0,
+            opts.valid_fraction * 100.0,
+            opts.seed
+        );
+    }
+    match class_names.len() {
+        0 => {
+            return Err(Error::Data(format!(
+            "{}: no class folders (a folder per class of images is expected: root/<class>/*.png)",
+            shown(root)
+        )))
+        }
+        1 => {
+            return Err(Error::Data(format!(
+                "{}: a single class ('{}'): a classifier needs at least 2 class folders",
+                shown(root),
+                class_names[0]
+            )))
+        }
+        n if n > MAX_CLASSES => {
+            return Err(Error::Data(format!(
+                "{}: {n} class folders, more than the {MAX_CLASSES} supported",
+                shown(root)
+            )))
+        }
+        _ => {}
+    }
+    Ok((class_names, entries, how))
+}
+
+/// An image file's first bytes: its format, if it is an image qnn reads.
+fn image_format(path: &Path) -> Result<Option<image::ImageFormat>, String> {
+    use std::io::Read;
+    let mut head = [0u8; 32];
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let n = f.read(&mut head).map_err(|e| e.to_string())?;
+    Ok(image::guess_format(&head[..n]).ok().filter(|f| {
+        use image::ImageFormat::*;
+        matches!(f, Png | Jpeg | Bmp | Gif | WebP)
+    }))
+}
+
+/// The limits every decode runs under: [`MAX_SIDE`] a side, and no more memory than such an
+/// image needs.
+fn limits() -> Limits {
+    let mut l = Limits::default();
+    l.max_image_width = Some(MAX_SIDE);
+    l.max_image_height = Some(MAX_SIDE);
+    l.max_alloc = Some(4 * MAX_SIDE as u64 * MAX_SIDE as u64 / 4);
+    l
+}
+
+/// Opens an image under [`limits`]: its declared size (checked first), and a decoder.
+fn reader(path: &Path) -> Result<ImageReader<std::io::BufReader<std::fs::File>>, String> {
+    let mut r = ImageReader::open(path)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    r.limits(limits());
+    Ok(r)
+}
+
+fn decode_error(e: image::ImageError) -> String {
+    match e {
+        image::ImageError::Limits(_) => format!(
+            "it declares more than {MAX_SIDE}×{MAX_SIDE} pixels or more memory than such an image needs (a decompression bomb?); qnn does not decode it"
+        ),
+        other => format!("cannot be decoded ({other})"),
+    }
+}
+
+/// Writes a decoded image into `out` as `chw` pixels (u8, channel-major), resized by `resize`
+/// and converted to grey or RGB; returns whether it was resized and whether its channels were
+/// converted.
+pub fn decode_into(
+    img: DynamicImage,
+    chw: [usize; 3],
+    resize: Resize,
+    out: &mut [u8],
+) -> (bool, bool) {
+    let [c, h, w] = chw;
+    let grey_source = !img.color().has_color();
+    let converted = (c == 1) != grey_source || img.color().has_alpha();
+    let (iw, ih) = (img.width() as usize, img.height() as usize);
+    let resized = (iw, ih) != (w, h);
+    let img = if !resized {
+        img
+    } else {
+        let img = match resize {
+            Resize::Stretch => img,
+            Resize::CenterCrop => {
+                // the largest centred window of the target's aspect
+                let (tw, th) = if iw * h > ih * w {
+                    ((ih * w).div_ceil(h).max(1), ih)
+                } else {
+                    (iw, (iw * h).div_ceil(w).max(1))
+                };
+                let (tw, th) = (tw.min(iw), th.min(ih));
+                img.crop_imm(
+                    ((iw - tw) / 2) as u32,
+                    ((ih - th) / 2) as u32,
+                    tw as u32,
+                    th as u32,
+                )
+            }
+        };
+        img.resize_exact(w as u32, h as u32, FilterType::Triangle)
+    };
+    if c == 1 {
+        let g = img.to_luma8();
+        out[..h * w].copy_from_slice(g.as_raw());
+    } else {
+        let rgb = img.to_rgb8();
+        for (p, px) in rgb.as_raw().chunks_exact(3).enumerate() {
+            for ch in 0..3 {
+                out[ch * h * w + p] = px[ch];
+            }
+        }
+    }
+    (resized, converted)
+}
+
+/// Reads a folder of labelled images (see the module's doc). `progress(done, total)` is called
+/// as images are decoded.
+pub fn load(
+    root: &Path,
+    opts: &FolderOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(FolderData, FolderReport), Error> {
+    let (class_names, entries, split) = scan(root, opts)?;
+    let mut report = FolderReport {
+        split,
+        ..Default::default()
+    };
+    // which files are images: their first bytes (in parallel: 100,000 opens)
+    let kinds: Vec<Result<Option<image::ImageFormat>, String>> =
+        entries.par_iter().map(|e| image_format(&e.path)).collect();
+    let mut images = Vec::with_capacity(entries.len());
+    for (e, k) in entries.into_iter().zip(kinds) {
+        match k {
+            Ok(Some(_)) => images.push(e),
+            Ok(None) => {
+                report.not_images += 1;
+                report.not_image_example.get_or_insert(e.path);
+            }
+            Err(why) if opts.skip_bad => report.bad.push((e.path, why)),
+            Err(why) => {
+                return Err(Error::Data(format!(
+                    "{}: cannot be read ({why}); --skip-bad-images skips such files",
+                    shown(&e.path)
+                )))
+            }
+        }
+    }
+    // every class has images
+    let mut per_class = vec![0usize; class_names.len()];
+    for e in &images {
+        per_class[e.label as usize] += 1;
+    }
+    if let Some(k) = per_class.iter().position(|&n| n == 0) {
+        return Err(Error::Data(format!(
+            "{}: class '{}' has no images (PNG, JPEG, BMP, GIF or WebP): add some or remove its folder",
+            shown(root),
+            class_names[k]
+        )));
+    }
+    // the input shape: given, or the most common size and channel count, from the headers
+    let chw = match opts.input {
+        Some(chw) => chw,
+        None => {
+            let dims: Vec<Result<(u32, u32, bool), String>> = images
+                .par_iter()
+                .map(|e| {
+                    let r = reader(&e.path)?;
+                    let img_dims = r.into_dimensions().map_err(decode_error)?;
+                    Ok((img_dims.0, img_dims.1, header_is_grey(&e.path)))
+                })
+                .collect();
+            let mut sizes: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+            let mut colour = 0usize;
+            for (e, d) in images.iter().zip(&dims) {
+                match d {
+                    Ok((w, h, grey)) => {
+                        *sizes.entry((*w, *h)).or_default() += 1;
+                        colour += !grey as usize;
+                    }
+                    Err(why) if !opts.skip_bad => {
+                        return Err(Error::Data(format!(
+                            "{}: {why}; --skip-bad-images skips such files",
+                            shown(&e.path)
+                        )))
+                    }
+                    Err(_) => {}
+                }
+            }
+            let Some((&(w, h), _)) = sizes
+                .iter()
+                .max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
+            else {
+                return Err(Error::Data(format!("{}: no readable images", shown(root))));
+            };
+            [if colour > 0 { 3 } else { 1 }, h as usize, w as usize]
+        }
+    };
+    let [c, h, w] = chw;
+    if !(c == 1 || c == 3) || h == 0 || w == 0 || h > 4096 || w > 4096 {
+        return Err(Error::Config(format!(
+            "input {c}×{h}×{w}: give 1 (grey) or 3 (RGB) channels and 1 to 4096 pixels a side"
+        )));
+    }
+    let len = c * h * w;
+    // decode every image into its place
+    let total = images.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let mut pixels = vec![0u8; total * len];
+    let outcome: Vec<Result<(bool, bool), String>> = pixels
+        .par_chunks_mut(len)
+        .zip(images.par_iter())
+        .map(|(out, e)| {
+            let r = reader(&e.path)?;
+            let img = r.decode().map_err(decode_error)?;
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if d % 256 == 0 || d == total {
+                progress(d, total);
+            }
+            Ok(decode_into(img, chw, opts.resize, out))
+        })
+        .collect();
+    let mut keep = Vec::with_capacity(total);
+    for (e, o) in images.iter().zip(outcome) {
+        match o {
+            Ok((resized, converted)) => {
+                report.resized += resized as usize;
+                report.converted += converted as usize;
+                keep.push(true);
+            }
+            Err(why) if opts.skip_bad => {
+                report.bad.push((e.path.clone(), why));
+                keep.push(false);
+            }
+            Err(why) => {
+                return Err(Error::Data(format!(
+                    "{}: {why}; --skip-bad-images skips such files",
+                    shown(&e.path)
+                )))
+            }
+        }
+    }
+    // the splits, validation last in train; within a split, images in file-name order across
+    // classes (a set written from numbered images keeps their order, so it trains the same
+    // batches as the original)
+    let mut data = FolderData {
+        chw,
+        class_names,
+        train: FolderSplit::default(),
+        valid: 0,
+        test: FolderSplit::default(),
+    };
+    let mut order: Vec<usize> = (0..images.len()).filter(|&i| keep[i]).collect();
+    order.sort_by(|&a, &b| {
+        let (ea, eb) = (&images[a], &images[b]);
+        (ea.split, ea.path.file_name(), ea.label).cmp(&(eb.split, eb.path.file_name(), eb.label))
+    });
+    for part in [Part::Train, Part::Valid, Part::Test] {
+        for &i in &order {
+            let e = &images[i];
+            if e.split != part {
+                continue;
+            }
+            let split = if part == Part::Test {
+                &mut data.test
+            } else {
+                &mut data.train
+            };
+            split
+                .pixels
+                .extend_from_slice(&pixels[i * len..(i + 1) * len]);
+            split.labels.push(e.label);
+            data.valid += (part == Part::Valid) as usize;
+        }
+    }
+    drop(pixels);
+    report.images = data.train.labels.len() + data.test.labels.len();
+    if report.images == 0 {
+        return Err(Error::Data(format!("{}: no readable images", shown(root))));
+    }
+    if data.test.labels.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: no test images (a test/ folder, or a test fraction above 0)",
+            shown(root)
+        )));
+    }
+    Ok((data, report))
+}
+
+/// Whether the image's header declares a grey colour type (reads the header only).
+fn header_is_grey(path: &Path) -> bool {
+    reader(path)
+        .ok()
+        .and_then(|r| r.into_decoder().ok())
+        .map(|d| {
+            use image::ImageDecoder;
+            !d.color_type().has_color()
+        })
+        .unwrap_or(false)
+}
+
+/// The magic at the start of a cache file, with its format version.
+const CACHE_MAGIC: &[u8; 8] = b"qnnimgs1";
+
+impl FolderData {
+    /// The data as one file: a header (JSON: shape, class names, counts) and the pixels and
+    /// labels, for [`FolderData::from_cache_bytes`]. `key` names what was read (the folder's
+    /// files, sizes and times, and the options) so a stale cache is not used.
+    pub fn to_cache_bytes(&self, key: &str) -> Vec<u8> {
+        let header = serde_json::json!({
+            "key": key,
+            "chw": self.chw,
+            "class_names": self.class_names,
+            "train": self.train.labels.len(),
+            "valid": self.valid,
+            "test": self.test.labels.len(),
+        })
+        .to_string();
+        let labels = self.train.labels.len() + self.test.labels.len();
+        let mut out = Vec::with_capacity(
+            16 + header.len() + self.train.pixels.len() + self.test.pixels.len() + 2 * labels,
+        );
+        out.extend_from_slice(CACHE_MAGIC);
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        for s in [&self.train, &self.test] {
+            for l in &s.labels {
+                out.extend_from_slice(&l.to_le_bytes());
+            }
+            out.extend_from_slice(&s.pixels);
+        }
+        out
+    }
+
+    /// Reads [`FolderData::to_cache_bytes`]; `None` when the bytes are not such a file, are
+    /// truncated, or were made for another `key`.
+    pub fn from_cache_bytes(bytes: &[u8], key: &str) -> Option<FolderData> {
+        let rest = bytes.strip_prefix(CACHE_MAGIC)?;
+        let n = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?) as usize;
+        let header: serde_json::Value =
+            serde_json::from_slice(rest.get(8..8usize.checked_add(n)?)?).ok()?;
+        if header["key"].as_str()? != key {
+            return None;
+        }
+        let chw: [usize; 3] = serde_json::from_value(header["chw"].clone()).ok()?;
+        let class_names: Vec<String> =
+            serde_json::from_value(header["class_names"].clone()).ok()?;
+        let count = |k: &str| header[k].as_u64().map(|v| v as usize);
+        let (n_train, valid, n_test) = (count("train")?, count("valid")?, count("test")?);
+        let len = chw.iter().try_fold(1usize, |a, &b| a.checked_mul(b))?;
+        let mut at = 8 + n;
+        let mut split = |m: usize| -> Option<FolderSplit> {
+            let lb = m.checked_mul(2)?;
+            let labels = rest
+                .get(at..at.checked_add(lb)?)?
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect::<Vec<u16>>();
+            at += lb;
+            let pb = m.checked_mul(len)?;
+            let pixels = rest.get(at..at.checked_add(pb)?)?.to_vec();
+            at += pb;
+            Some(FolderSplit { pixels, labels })
+        };
+        let train = split(n_train)?;
+        let test = split(n_test)?;
+        if at != rest.len()
+            || valid > n_train
+            || train
+                .labels
+                .iter()
+                .chain(&test.labels)
+                .any(|&l| l as usize >= class_names.len())
+        {
+            return None;
+        }
+        Some(FolderData {
+            chw,
+            class_names,
+            train,
+            valid,
+            test,
+        })
+    }
+}
+
+/// What a cache must have been made from: every image file's path, size and modification time
+/// (in order) and the options that shape the pixels, hashed.
+pub fn cache_key(root: &Path, opts: &FolderOptions) -> Result<String, Error> {
+    let (_, entries, _) = scan(root, opts)?;
+    let mut text = format!(
+        "{:?}|{:?}|{}|{}|{}|{}\n",
+        opts.input, opts.resize, opts.skip_bad, opts.seed, opts.test_fraction, opts.valid_fraction
+    );
+    for e in &entries {
+        let m = std::fs::metadata(&e.path).ok();
+        let size = m.as_ref().map_or(0, |m| m.len());
+        let time = m
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        text.push_str(&format!("{}|{}|{size}|{time}\n", shown(&e.path), e.label));
+    }
+    Ok(crate::data::md5_hex(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seeded shuffle is a permutation and depends on the seed.
+    #[test]
+    fn shuffle_is_a_seeded_permutation() {
+        let mut a: Vec<u32> = (0..100).collect();
+        let mut b = a.clone();
+        shuffle(&mut a, 1);
+        shuffle(&mut b, 2);
+        assert_ne!(a, b);
+        let mut s = a.clone();
+        s.sort();
+        assert_eq!(s, (0..100).collect::<Vec<_>>());
+    }
+
+    /// A cache file round-trips, and a truncated, altered or other-key one is not used.
+    #[test]
+    fn cache_round_trips_and_refuses_what_it_is_not() {
+        let d = FolderData {
+            chw: [1, 2, 2],
+            class_names: vec!["a".into(), "b".into()],
+            train: FolderSplit {
+                pixels: vec![1, 2, 3, 4, 5, 6, 7, 8],
+                labels: vec![0, 1],
+            },
+            valid: 1,
+            test: FolderSplit {
+                pixels: vec![9, 9, 9, 9],
+                labels: vec![1],
+            },
+        };
+        let bytes = d.to_cache_bytes("k");
+        assert_eq!(FolderData::from_cache_bytes(&bytes, "k"), Some(d.clone()));
+        assert_eq!(FolderData::from_cache_bytes(&bytes, "other"), None);
+        assert_eq!(
+            FolderData::from_cache_bytes(&bytes[..bytes.len() - 1], "k"),
+            None
+        );
+        let mut bad = bytes.clone();
+        let at = bad.len() - 4 - 2; // the test label
+        bad[at] = 7;
+        assert_eq!(FolderData::from_cache_bytes(&bad, "k"), None);
+    }
+}
