@@ -21,7 +21,7 @@
 //!
 //! Decoding runs in parallel (rayon); each decoded image is resized into its place in one pixel
 //! buffer, so no image is held twice. [`FolderData`] can be written to and read from a cache file
-//! (`to_cache_bytes` / `from_cache_bytes`), which `qnn train` keeps beside the data.
+//! (`write_cache` / `from_cache_bytes`), which `qnn train` keeps beside the data.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -456,7 +456,7 @@ pub fn load(
     // which files are images: their first bytes (in parallel: 100,000 opens)
     let kinds: Vec<Result<Option<image::ImageFormat>, String>> =
         entries.par_iter().map(|e| image_format(&e.path)).collect();
-    let mut images = Vec::with_capacity(entries.len());
+    let mut images: Vec<Entry> = Vec::with_capacity(entries.len());
     for (e, k) in entries.into_iter().zip(kinds) {
         match k {
             Ok(Some(_)) => images.push(e),
@@ -531,6 +531,13 @@ pub fn load(
     }
     let len = c * h * w;
     // decode every image into its place
+    // the final order first: train, validation (last in train), test; within a split, images
+    // in file-name order across classes (a set written from numbered images keeps their order,
+    // so it trains the same batches as the original)
+    images.sort_by(|a, b| {
+        (a.split, a.path.file_name(), a.label).cmp(&(b.split, b.path.file_name(), b.label))
+    });
+    // decode every image into its place in one buffer: no image is held twice
     let total = images.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let mut pixels = vec![0u8; total * len];
@@ -567,40 +574,39 @@ pub fn load(
             }
         }
     }
-    // the splits, validation last in train; within a split, images in file-name order across
-    // classes (a set written from numbered images keeps their order, so it trains the same
-    // batches as the original)
-    let mut data = FolderData {
-        chw,
-        class_names,
-        train: FolderSplit::default(),
-        valid: 0,
-        test: FolderSplit::default(),
-    };
-    let mut order: Vec<usize> = (0..images.len()).filter(|&i| keep[i]).collect();
-    order.sort_by(|&a, &b| {
-        let (ea, eb) = (&images[a], &images[b]);
-        (ea.split, ea.path.file_name(), ea.label).cmp(&(eb.split, eb.path.file_name(), eb.label))
-    });
-    for part in [Part::Train, Part::Valid, Part::Test] {
-        for &i in &order {
-            let e = &images[i];
-            if e.split != part {
-                continue;
+    // skipped images out, in place
+    let mut kept = 0;
+    for (i, &k) in keep.iter().enumerate() {
+        if k {
+            if kept != i {
+                pixels.copy_within(i * len..(i + 1) * len, kept * len);
             }
-            let split = if part == Part::Test {
-                &mut data.test
-            } else {
-                &mut data.train
-            };
-            split
-                .pixels
-                .extend_from_slice(&pixels[i * len..(i + 1) * len]);
-            split.labels.push(e.label);
-            data.valid += (part == Part::Valid) as usize;
+            kept += 1;
         }
     }
-    drop(pixels);
+    pixels.truncate(kept * len);
+    let labels: Vec<(u16, Part)> = images
+        .iter()
+        .zip(&keep)
+        .filter(|(_, &k)| k)
+        .map(|(e, _)| (e.label, e.split))
+        .collect();
+    let n_test = labels.iter().filter(|l| l.1 == Part::Test).count();
+    let n_train = labels.len() - n_test;
+    let test_pixels = pixels.split_off(n_train * len); // the test split, the smaller part
+    let data = FolderData {
+        chw,
+        class_names,
+        train: FolderSplit {
+            pixels,
+            labels: labels[..n_train].iter().map(|l| l.0).collect(),
+        },
+        valid: labels.iter().filter(|l| l.1 == Part::Valid).count(),
+        test: FolderSplit {
+            pixels: test_pixels,
+            labels: labels[n_train..].iter().map(|l| l.0).collect(),
+        },
+    };
     report.images = data.train.labels.len() + data.test.labels.len();
     if report.images == 0 {
         return Err(Error::Data(format!("{}: no readable images", shown(root))));
@@ -630,10 +636,12 @@ fn header_is_grey(path: &Path) -> bool {
 const CACHE_MAGIC: &[u8; 8] = b"qnnimgs1";
 
 impl FolderData {
-    /// The data as one file: a header (JSON: shape, class names, counts) and the pixels and
-    /// labels, for [`FolderData::from_cache_bytes`]. `key` names what was read (the folder's
-    /// files, sizes and times, and the options) so a stale cache is not used.
-    pub fn to_cache_bytes(&self, key: &str) -> Vec<u8> {
+    /// The start of the cache file, before the pixels. The file: a header (JSON: the
+    /// key, shape, class names, counts), the labels (u16, little-endian: train, then test), the
+    /// test pixels, then the training pixels (last, so [`FolderData::from_cache_bytes`] keeps
+    /// them where they are read). `key` names what was read (the folder's files, sizes and
+    /// times, and the options), so a stale cache is not used.
+    pub fn cache_head(&self, key: &str) -> Vec<u8> {
         let header = serde_json::json!({
             "key": key,
             "chw": self.chw,
@@ -643,25 +651,33 @@ impl FolderData {
             "test": self.test.labels.len(),
         })
         .to_string();
-        let labels = self.train.labels.len() + self.test.labels.len();
-        let mut out = Vec::with_capacity(
-            16 + header.len() + self.train.pixels.len() + self.test.pixels.len() + 2 * labels,
-        );
-        out.extend_from_slice(CACHE_MAGIC);
-        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        out.extend_from_slice(header.as_bytes());
-        for s in [&self.train, &self.test] {
-            for l in &s.labels {
-                out.extend_from_slice(&l.to_le_bytes());
-            }
-            out.extend_from_slice(&s.pixels);
+        let mut head = Vec::with_capacity(16 + header.len());
+        head.extend_from_slice(CACHE_MAGIC);
+        head.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        head.extend_from_slice(header.as_bytes());
+        for l in self.train.labels.iter().chain(&self.test.labels) {
+            head.extend_from_slice(&l.to_le_bytes());
         }
-        out
+        head
     }
 
-    /// Reads [`FolderData::to_cache_bytes`]; `None` when the bytes are not such a file, are
-    /// truncated, or were made for another `key`.
-    pub fn from_cache_bytes(bytes: &[u8], key: &str) -> Option<FolderData> {
+    /// Writes the cache file for `key` at `path`, atomically, without a second copy of the
+    /// pixels.
+    pub fn write_cache(&self, path: &Path, key: &str) -> Result<(), Error> {
+        let head = self.cache_head(key);
+        crate::files::write_atomic_parts(path, &[&head, &self.test.pixels, &self.train.pixels])
+    }
+
+    /// The cache file's bytes in one buffer (tests; [`FolderData::write_cache`] writes them).
+    pub fn to_cache_bytes(&self, key: &str) -> Vec<u8> {
+        let head = self.cache_head(key);
+        [head.as_slice(), &self.test.pixels, &self.train.pixels].concat()
+    }
+
+    /// Reads [`FolderData::to_cache_bytes`], keeping the training pixels in `bytes`' own
+    /// allocation; `None` when the bytes are not such a file, are truncated, or were made for
+    /// another `key`.
+    pub fn from_cache_bytes(mut bytes: Vec<u8>, key: &str) -> Option<FolderData> {
         let rest = bytes.strip_prefix(CACHE_MAGIC)?;
         let n = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?) as usize;
         let header: serde_json::Value =
@@ -675,38 +691,34 @@ impl FolderData {
         let count = |k: &str| header[k].as_u64().map(|v| v as usize);
         let (n_train, valid, n_test) = (count("train")?, count("valid")?, count("test")?);
         let len = chw.iter().try_fold(1usize, |a, &b| a.checked_mul(b))?;
-        let mut at = 8 + n;
-        let mut split = |m: usize| -> Option<FolderSplit> {
-            let lb = m.checked_mul(2)?;
-            let labels = rest
-                .get(at..at.checked_add(lb)?)?
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect::<Vec<u16>>();
-            at += lb;
-            let pb = m.checked_mul(len)?;
-            let pixels = rest.get(at..at.checked_add(pb)?)?.to_vec();
-            at += pb;
-            Some(FolderSplit { pixels, labels })
-        };
-        let train = split(n_train)?;
-        let test = split(n_test)?;
-        if at != rest.len()
+        let labels_at = CACHE_MAGIC.len() + 8 + n;
+        let labels_end = labels_at.checked_add(n_train.checked_add(n_test)?.checked_mul(2)?)?;
+        let labels: Vec<u16> = bytes
+            .get(labels_at..labels_end)?
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let test_end = labels_end.checked_add(n_test.checked_mul(len)?)?;
+        let test_pixels = bytes.get(labels_end..test_end)?.to_vec();
+        if bytes.len().checked_sub(test_end)? != n_train.checked_mul(len)?
             || valid > n_train
-            || train
-                .labels
-                .iter()
-                .chain(&test.labels)
-                .any(|&l| l as usize >= class_names.len())
+            || labels.iter().any(|&l| l as usize >= class_names.len())
         {
             return None;
         }
+        bytes.drain(..test_end);
         Some(FolderData {
             chw,
             class_names,
-            train,
+            train: FolderSplit {
+                pixels: bytes,
+                labels: labels[..n_train].to_vec(),
+            },
             valid,
-            test,
+            test: FolderSplit {
+                pixels: test_pixels,
+                labels: labels[n_train..].to_vec(),
+            },
         })
     }
 }
@@ -765,15 +777,13 @@ mod tests {
             },
         };
         let bytes = d.to_cache_bytes("k");
-        assert_eq!(FolderData::from_cache_bytes(&bytes, "k"), Some(d.clone()));
-        assert_eq!(FolderData::from_cache_bytes(&bytes, "other"), None);
-        assert_eq!(
-            FolderData::from_cache_bytes(&bytes[..bytes.len() - 1], "k"),
-            None
-        );
+        assert_eq!(FolderData::from_cache_bytes(bytes.clone(), "k"), Some(d.clone()));
+        assert_eq!(FolderData::from_cache_bytes(bytes.clone(), "other"), None);
+        let short = bytes[..bytes.len() - 1].to_vec();
+        assert_eq!(FolderData::from_cache_bytes(short, "k"), None);
         let mut bad = bytes.clone();
-        let at = bad.len() - 4 - 2; // the test label
+        let at = bad.len() - 8 - 4 - 2; // the test label, before 4 test and 8 train pixels
         bad[at] = 7;
-        assert_eq!(FolderData::from_cache_bytes(&bad, "k"), None);
+        assert_eq!(FolderData::from_cache_bytes(bad, "k"), None);
     }
 }

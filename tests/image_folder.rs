@@ -343,7 +343,7 @@ fn the_cache_follows_the_files() {
     let (data, _) = load(&d, &opts, &no_progress).unwrap();
     let bytes = data.to_cache_bytes(&key);
     assert_eq!(
-        qnn::image_folder::FolderData::from_cache_bytes(&bytes, &key),
+        qnn::image_folder::FolderData::from_cache_bytes(bytes, &key),
         Some(data)
     );
     std::thread::sleep(std::time::Duration::from_millis(20));
