@@ -1,5 +1,5 @@
 //! Load a `.safetensors` model and classify one 28×28 image: a PNG (grey or colour; white
-//! digit on black, as MNIST) or raw 784 bytes. Prints the ten scores.
+//! digit on black, as MNIST) or raw 784 bytes. Prints a score per class (the model's classes).
 //!
 //!     cargo run --release --example classify -- MODEL.safetensors IMAGE.png
 //! Without arguments it trains nothing: it uses a fresh (untrained) model and a digit from
@@ -28,9 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let run = pollster::block_on(Run::new(&mut b, settings, &data, start))?;
     let scores = pollster::block_on(run.predict(&mut b, &pixels))?;
-    let best = (0..10)
-        .max_by(|&i, &j| scores[i].total_cmp(&scores[j]))
-        .unwrap_or(0);
+    // the first highest score, as the loss counts errors
+    let best = (0..scores.len()).fold(0, |m, k| if scores[k] > scores[m] { k } else { m });
     for (k, s) in scores.iter().enumerate() {
         println!("{k}: {s:+.3}{}", if k == best { "  ←" } else { "" });
     }

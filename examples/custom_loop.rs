@@ -12,6 +12,7 @@ fn train<B: Backend>(b: &mut B) -> Result<(), qnn::Error> {
     let data = qnn::data::mnist_mini()?;
     let config = NetConfig {
         input: [1, 28, 28],
+        classes: data.classes(),
         blocks: [(1, 16), (1, 32), (1, 32)],
         quantized: true,
         bits: 2,

@@ -29,9 +29,17 @@ fn mnist_mini(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let (train, val) = data.split(qnn::data::DatasetKind::MnistMini.default_valid())?;
     for (part, split) in [("train", &train), ("val", &val), ("test", &data.test)] {
         let digits = split.len().to_string().len();
-        for (i, (px, &label)) in split.pixels.chunks_exact(784).zip(&split.labels).enumerate() {
+        for (i, (px, &label)) in split
+            .pixels
+            .chunks_exact(784)
+            .zip(&split.labels)
+            .enumerate()
+        {
             let img = GrayImage::from_raw(28, 28, px.to_vec()).expect("28×28");
-            let path = out.join(part).join(label.to_string()).join(format!("{i:0digits$}.png"));
+            let path = out
+                .join(part)
+                .join(label.to_string())
+                .join(format!("{i:0digits$}.png"));
             std::fs::create_dir_all(path.parent().expect("a folder"))?;
             DynamicImage::ImageLuma8(img).save(&path)?;
         }
@@ -51,7 +59,11 @@ fn rgb12(out: &Path, per: usize) -> Result<(), Box<dyn std::error::Error>> {
         state
     };
     for k in 0..12usize {
-        let colour = [(k * 53) % 200 + 30, (k * 97 + 40) % 200 + 30, (k * 151 + 80) % 200 + 30];
+        let colour = [
+            (k * 53) % 200 + 30,
+            (k * 97 + 40) % 200 + 30,
+            (k * 151 + 80) % 200 + 30,
+        ];
         for i in 0..per {
             let (shift, noise_seed) = ((rand() % 8) as u32, rand());
             let img = RgbImage::from_fn(32, 32, |x, y| {
@@ -68,6 +80,10 @@ fn rgb12(out: &Path, per: usize) -> Result<(), Box<dyn std::error::Error>> {
             DynamicImage::ImageRgb8(img).save(&path)?;
         }
     }
-    println!("wrote {} pictures of 12 classes to {}", 12 * per, out.display());
+    println!(
+        "wrote {} pictures of 12 classes to {}",
+        12 * per,
+        out.display()
+    );
     Ok(())
 }

@@ -140,6 +140,15 @@ pub struct DenseShape {
     pub outputs: usize,
 }
 
+/// Loss over scores y [batch, classes] (one row of scores per image) and labels [batch].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LossShape {
+    /// Rows (images) in the batch.
+    pub batch: usize,
+    /// Scores per row: the network's classes.
+    pub classes: usize,
+}
+
 /// Max pool 2×2 stride 2 over x [batch·channels, h, w] → y [batch·channels, h/2, w/2] (floor).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PoolShape {
@@ -464,9 +473,13 @@ pub struct Counters {
     pub submits: u64,
 }
 
-/// Classes the network scores (every data set here has ten: MNIST and CIFAR-10): the dense
-/// layer's outputs and the loss's scores per image ([`Backend::loss`]).
-pub const CLASSES: usize = 10;
+/// Classes a network scores unless its configuration says otherwise (MNIST and CIFAR-10 have
+/// ten): the output layer's units and the loss's scores per image ([`LossShape`]).
+pub const DEFAULT_CLASSES: usize = 10;
+/// Fewest classes a network or data set may have.
+pub const MIN_CLASSES: usize = 2;
+/// Most classes a network or data set may have.
+pub const MAX_CLASSES: usize = 1000;
 
 /// The running sums the loss kernel keeps on the device, one f32 buffer of [`LossAcc::LEN`]:
 /// `[loss sum, wrong count, calls, first bad call, bad rows]`. A row is bad when one of its
@@ -563,7 +576,7 @@ pub trait Backend {
     fn upload_images(
         &mut self,
         pixels: &[u8],
-        labels: &[u8],
+        labels: &[u16],
         chw: (usize, usize, usize),
     ) -> Result<ImageSet, Error>;
 
@@ -676,11 +689,11 @@ pub trait Backend {
     /// wq = quantize(w); `absmax` (one f32) receives max|w|.
     fn weight_quantize(&mut self, q: WeightQuant, w: Buf, absmax: Buf, wq: Buf);
 
-    /// Squared hinge over scores y [batch, 10] into acc [[`LossAcc::LEN`]]:
+    /// Squared hinge over scores y [batch, classes] (`s`) into acc [[`LossAcc::LEN`]]:
     /// acc[0] += Σ_b mean_k max(0, 1 − t·y)², acc[1] += count of argmax(y) ≠ label, acc[2] += 1,
     /// acc[3] = acc[2] at the first call with a non-finite row, acc[4] += non-finite rows.
     /// With `dy`, also the gradient of the batch mean loss.
-    fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf);
+    fn loss(&mut self, s: LossShape, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf);
 
     /// One Adam step (Lasagne's form) on `p.value` with moments `p.m` and `p.v`; its scalars
     /// from `step` ([`StepScalars`]).

@@ -24,6 +24,32 @@ pub struct ModelMeta {
     pub val_error: Option<f64>,
     /// Test error (%) of the saved epoch; `None` where unknown (an imported model).
     pub test_error: Option<f64>,
+    /// The classes' names in label order, one per class the network scores; empty where they
+    /// are the numbers "0", "1", … (MNIST's digits: [`ModelMeta::saved_class_names`]), so
+    /// that such files are written as before there were names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
+}
+
+impl ModelMeta {
+    /// What a model file keeps of a data set's class names: nothing when they are the numbers
+    /// "0" … "n − 1" (they go without saying), else the names.
+    pub fn saved_class_names(names: &[String]) -> Vec<String> {
+        if names.iter().enumerate().all(|(k, n)| *n == k.to_string()) {
+            Vec::new()
+        } else {
+            names.to_vec()
+        }
+    }
+
+    /// The classes' names: the file's, else the numbers "0" … "classes − 1".
+    pub fn class_names_or_numbers(&self) -> Vec<String> {
+        if self.class_names.is_empty() {
+            crate::data::numbered_class_names(self.config.classes)
+        } else {
+            self.class_names.clone()
+        }
+    }
 }
 
 /// An error rate for people: "1.23%", or "unknown".
@@ -121,6 +147,9 @@ pub fn model_to_bytes(tensors: &[Tensor], meta: &ModelMeta) -> Result<Vec<u8>, E
         meta.config.nonlinearity.name().into(),
     );
     m.insert("sym".into(), meta.config.sym.to_string());
+    if meta.config.classes != crate::backend::DEFAULT_CLASSES {
+        m.insert("classes".into(), meta.config.classes.to_string());
+    }
     m.insert("epoch".into(), meta.epoch.to_string());
     m.insert("val_error".into(), percent(meta.val_error));
     m.insert("test_error".into(), percent(meta.test_error));
@@ -147,6 +176,13 @@ pub fn model_from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<Tensor>, ModelM
             "{what}: the network it describes is not valid ({e})"
         ))
     })?;
+    if !meta.class_names.is_empty() && meta.class_names.len() != meta.config.classes {
+        return Err(Error::Model(format!(
+            "{what}: it names {} classes, but its network scores {}",
+            meta.class_names.len(),
+            meta.config.classes
+        )));
+    }
     check_tensors(&tensors, &meta, what)?;
     Ok((tensors, meta))
 }
@@ -262,8 +298,8 @@ fn data_end(header: &serde_json::Value) -> Option<u64> {
 }
 
 /// The arrays a model of `config` saved by the seed holds, (shape, what), in its order: per conv
-/// layer W [cout, cin, 3, 3], b, BN beta, gamma, mean, inv_std [cout]; then dense W [in, 10], b,
-/// BN beta, gamma, mean, inv_std [10].
+/// layer W [cout, cin, 3, 3], b, BN beta, gamma, mean, inv_std [cout]; then dense W
+/// [in, classes], b, BN beta, gamma, mean, inv_std [classes] (the seed's models: 10 classes).
 pub fn lasagne_shapes(config: &NetConfig) -> Vec<(Vec<usize>, String)> {
     let mut out = Vec::new();
     let mut layer = |w: Vec<usize>, n: usize, name: &str| {
@@ -275,7 +311,11 @@ pub fn lasagne_shapes(config: &NetConfig) -> Vec<(Vec<usize>, String)> {
     for (k, l) in config.conv_layers().iter().enumerate() {
         layer(vec![l.cout, l.cin, 3, 3], l.cout, &format!("conv{k}"));
     }
-    layer(vec![config.features(), 10], 10, "dense");
+    layer(
+        vec![config.features(), config.classes],
+        config.classes,
+        "dense",
+    );
     out
 }
 
@@ -302,7 +342,7 @@ pub fn check_lasagne_shapes(config: &NetConfig, shapes: &[Vec<usize>]) -> Result
 }
 
 /// Converts the parameter arrays of a model saved by the seed (`np.savez(*get_all_param_values)`,
-/// Lasagne order: per conv layer W, b, BN beta, gamma, mean, inv_std; then dense W (in×10), b,
+/// Lasagne order: per conv layer W, b, BN beta, gamma, mean, inv_std; then dense W (in×classes), b,
 /// BN beta, gamma, mean, inv_std) into our named tensors. Lasagne convolves (flips kernels);
 /// our convs cross-correlate, so kernels are flipped here; the dense W is transposed.
 pub fn from_lasagne(
@@ -343,13 +383,14 @@ pub fn from_lasagne(
     }
     let base = 6 * layers.len();
     let w = values(base);
+    let k = config.classes;
     let mut t = vec![0.0; w.len()];
     for i in 0..features {
-        for o in 0..10 {
-            t[o * features + i] = w[i * 10 + o];
+        for o in 0..k {
+            t[o * features + i] = w[i * k + o];
         }
     }
-    out.push(Tensor::new("dense.weight", vec![10, features], t));
+    out.push(Tensor::new("dense.weight", vec![k, features], t));
     for (j, name) in [
         (1, "dense.bias"),
         (2, "bn_out.beta"),
@@ -357,7 +398,7 @@ pub fn from_lasagne(
         (4, "bn_out.mean"),
         (5, "bn_out.inv_std"),
     ] {
-        out.push(Tensor::new(name, vec![10], values(base + j).clone()));
+        out.push(Tensor::new(name, vec![k], values(base + j).clone()));
     }
     Ok(out)
 }
@@ -392,6 +433,8 @@ pub fn parse_seed_name(stem: &str) -> Result<(String, NetConfig), Error> {
     let (c, h, w) = kind.chw();
     let config = NetConfig {
         input: [c, h, w],
+        // the seed's models score CIFAR-10's or MNIST's ten classes
+        classes: crate::backend::DEFAULT_CLASSES,
         blocks: [(n(4)?, n(5)?), (n(6)?, n(7)?), (n(8)?, n(9)?)],
         quantized,
         bits,

@@ -206,7 +206,7 @@ impl Backend for CpuBackend {
     fn upload_images(
         &mut self,
         pixels: &[u8],
-        labels: &[u8],
+        labels: &[u16],
         chw: (usize, usize, usize),
     ) -> Result<ImageSet, Error> {
         let count = labels.len();
@@ -543,15 +543,15 @@ impl Backend for CpuBackend {
         })
     }
 
-    fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
+    fn loss(&mut self, s: LossShape, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
         self.timed("loss", Family::Loss, |me| {
-            let lab = me.u32(labels)[..batch].to_vec();
+            let lab = me.u32(labels)[..s.batch].to_vec();
             match dy {
                 Some(d) => me.write([d, acc], |me, [dv, a]| {
-                    ops::loss::squared_hinge(batch, me.f32(y), &lab, Some(dv), a)
+                    ops::loss::squared_hinge(s, me.f32(y), &lab, Some(dv), a)
                 }),
                 None => me.write([acc], |me, [a]| {
-                    ops::loss::squared_hinge(batch, me.f32(y), &lab, None, a)
+                    ops::loss::squared_hinge(s, me.f32(y), &lab, None, a)
                 }),
             }
         })

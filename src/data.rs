@@ -4,15 +4,35 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::backend::{DEFAULT_CLASSES, MAX_CLASSES, MIN_CLASSES};
 use crate::Error;
+
+/// CIFAR-10's class names, in label order (batches.meta.txt).
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// The names "0" … "n − 1": MNIST's digits, and the names of classes nobody named.
+pub fn numbered_class_names(n: usize) -> Vec<String> {
+    (0..n).map(|k| k.to_string()).collect()
+}
 
 /// Images and labels: `pixels` holds `labels.len()` images of c·h·w bytes, NCHW.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Split {
     /// The images, bytes 0..=255, one after another.
     pub pixels: Vec<u8>,
-    /// One class 0..=9 per image.
-    pub labels: Vec<u8>,
+    /// One class per image, 0 to the data set's classes − 1.
+    pub labels: Vec<u16>,
 }
 
 impl Split {
@@ -80,6 +100,17 @@ impl DatasetKind {
             _ => (1, 28, 28),
         }
     }
+    /// Classes its labels name: ten for each of these.
+    pub fn classes(self) -> usize {
+        DEFAULT_CLASSES
+    }
+    /// The classes' names, in label order: the digits "0" … "9", CIFAR-10's ten names.
+    pub fn class_names(self) -> Vec<String> {
+        match self {
+            DatasetKind::Cifar10 => CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
+            _ => numbered_class_names(DEFAULT_CLASSES),
+        }
+    }
     /// Validation images taken from the end of the training file (docs/spec.md).
     pub fn default_valid(self) -> usize {
         match self {
@@ -97,6 +128,9 @@ pub struct Dataset {
     pub kind: DatasetKind,
     /// Image shape (channels, height, width).
     pub chw: (usize, usize, usize),
+    /// The classes' names, in label order; their count is the data set's class count
+    /// ([`Dataset::classes`]).
+    pub class_names: Vec<String>,
     /// The whole training file (validation is split off by [`Dataset::split`]).
     pub train: Split,
     /// The test file.
@@ -107,6 +141,49 @@ impl Dataset {
     /// Bytes per image, c·h·w.
     pub fn image_len(&self) -> usize {
         self.chw.0 * self.chw.1 * self.chw.2
+    }
+
+    /// Classes the labels name: the number of [`Dataset::class_names`].
+    pub fn classes(&self) -> usize {
+        self.class_names.len()
+    }
+
+    /// Refuses a data set that cannot be trained on as it stands: a class count outside
+    /// [`MIN_CLASSES`]..=[`MAX_CLASSES`], a label of no class (named by split and image), or
+    /// pixels that are not whole images.
+    pub fn validate(&self) -> Result<(), Error> {
+        let classes = self.classes();
+        if !(MIN_CLASSES..=MAX_CLASSES).contains(&classes) {
+            return Err(Error::Data(format!(
+                "{} has {classes} classes: a data set needs {MIN_CLASSES} to {MAX_CLASSES}",
+                self.kind.name()
+            )));
+        }
+        let len = self.image_len();
+        for (part, split) in [("training", &self.train), ("test", &self.test)] {
+            if let Some((i, l)) = split
+                .labels
+                .iter()
+                .enumerate()
+                .find(|(_, &l)| l as usize >= classes)
+            {
+                return Err(Error::Data(format!(
+                    "{}: {part} image {i} has label {l}, but there are {classes} classes (labels 0–{})",
+                    self.kind.name(),
+                    classes - 1
+                )));
+            }
+            if split.pixels.len() != split.labels.len() * len {
+                return Err(Error::Data(format!(
+                    "{}: the {part} images hold {} bytes, {} images of {len} bytes need {}",
+                    self.kind.name(),
+                    split.pixels.len(),
+                    split.labels.len(),
+                    split.labels.len() * len
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// (train, valid): the last `valid` images of the training file validate.
@@ -197,6 +274,7 @@ pub fn from_files(kind: DatasetKind, files: &[(String, Vec<u8>)]) -> Result<Data
             Ok(Dataset {
                 kind,
                 chw: (1, 28, 28),
+                class_names: kind.class_names(),
                 train: pair(MNIST_FILES[0], MNIST_FILES[1])?,
                 test: pair(MNIST_FILES[2], MNIST_FILES[3])?,
             })
@@ -234,6 +312,7 @@ pub fn from_files(kind: DatasetKind, files: &[(String, Vec<u8>)]) -> Result<Data
             Ok(Dataset {
                 kind,
                 chw: (3, 32, 32),
+                class_names: kind.class_names(),
                 train,
                 test,
             })
@@ -272,6 +351,7 @@ pub fn mnist_mini() -> Result<Dataset, Error> {
     Ok(Dataset {
         kind: DatasetKind::MnistMini,
         chw: (1, 28, 28),
+        class_names: DatasetKind::MnistMini.class_names(),
         train,
         test,
     })
@@ -415,7 +495,10 @@ fn mnist_pair(iname: &str, images: &[u8], lname: &str, labels: &[u8]) -> Result<
             labels.len()
         )));
     }
-    Ok(Split { pixels, labels })
+    Ok(Split {
+        pixels,
+        labels: labels.into_iter().map(u16::from).collect(),
+    })
 }
 
 /// Size of one CIFAR-10 record: a label byte and 3·32·32 pixels.
@@ -442,7 +525,7 @@ pub fn parse_cifar(bytes: &[u8], what: &str) -> Result<Split, Error> {
                 rec[0]
             )));
         }
-        split.labels.push(rec[0]);
+        split.labels.push(rec[0].into());
         split.pixels.extend_from_slice(&rec[1..]);
     }
     Ok(split)

@@ -548,7 +548,7 @@ pub fn load(
             let r = reader(&e.path)?;
             let img = r.decode().map_err(decode_error)?;
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if d % 256 == 0 || d == total {
+            if d.is_multiple_of(256) || d == total {
                 progress(d, total);
             }
             Ok(decode_into(img, chw, opts.resize, out))
@@ -777,7 +777,10 @@ mod tests {
             },
         };
         let bytes = d.to_cache_bytes("k");
-        assert_eq!(FolderData::from_cache_bytes(bytes.clone(), "k"), Some(d.clone()));
+        assert_eq!(
+            FolderData::from_cache_bytes(bytes.clone(), "k"),
+            Some(d.clone())
+        );
         assert_eq!(FolderData::from_cache_bytes(bytes.clone(), "other"), None);
         let short = bytes[..bytes.len() - 1].to_vec();
         assert_eq!(FolderData::from_cache_bytes(short, "k"), None);

@@ -16,14 +16,13 @@
 //! let mut s = scores.clone();
 //! s[3] = 1.0;
 //! s[10 + 5] = 1.0;
-//! let m = ConfusionMatrix::new(&s, &[3, 3]);
+//! let m = ConfusionMatrix::new(10, &s, &[3, 3]);
 //! assert_eq!((m.get(3, 3), m.get(3, 5)), (1, 1));
 //! ```
 
 use std::cmp::Ordering;
 
 use crate::backend::Backend;
-use crate::backend::CLASSES;
 use crate::model::{Mode, Model, NetConfig, Op};
 use crate::ops::loss::argmax;
 use crate::ops::quantize::abs_max;
@@ -216,24 +215,30 @@ impl LevelHistogram {
 /// Counts of (true class, predicted class) over a set of images.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfusionMatrix {
-    /// `counts[t * CLASSES + p]`: images of class t predicted as p.
+    /// Classes: the matrix is classes × classes.
+    pub classes: usize,
+    /// `counts[t * classes + p]`: images of class t predicted as p.
     pub counts: Vec<u64>,
 }
 
 impl ConfusionMatrix {
-    /// From scores `[n, 10]` and n labels; the prediction is the first highest score, as the
-    /// loss kernel counts errors.
-    pub fn new(scores: &[f32], labels: &[u8]) -> Self {
-        let mut counts = vec![0u64; CLASSES * CLASSES];
-        for (row, &t) in scores.chunks_exact(CLASSES).zip(labels) {
-            counts[t as usize * CLASSES + argmax(row)] += 1;
+    /// From scores `[n, classes]` and n labels; the prediction is the first highest score, as
+    /// the loss kernel counts errors. A label of no class (≥ `classes`) is not counted.
+    pub fn new(classes: usize, scores: &[f32], labels: &[u16]) -> Self {
+        let mut counts = vec![0u64; classes * classes];
+        if classes > 0 {
+            for (row, &t) in scores.chunks_exact(classes).zip(labels) {
+                if (t as usize) < classes {
+                    counts[t as usize * classes + argmax(row)] += 1;
+                }
+            }
         }
-        ConfusionMatrix { counts }
+        ConfusionMatrix { classes, counts }
     }
 
     /// Images of class `truth` predicted as `predicted`.
     pub fn get(&self, truth: usize, predicted: usize) -> u64 {
-        self.counts[truth * CLASSES + predicted]
+        self.counts[truth * self.classes + predicted]
     }
 
     /// Images counted.
@@ -247,14 +252,15 @@ impl ConfusionMatrix {
         if total == 0 {
             return 0.0;
         }
-        let right: u64 = (0..CLASSES).map(|c| self.get(c, c)).sum();
+        let right: u64 = (0..self.classes).map(|c| self.get(c, c)).sum();
         100.0 * (total - right) as f64 / total as f64
     }
 
     /// The most frequent confusions (truth, predicted, count), largest first, at most `n`.
     pub fn worst(&self, n: usize) -> Vec<(usize, usize, u64)> {
-        let mut off: Vec<(usize, usize, u64)> = (0..CLASSES * CLASSES)
-            .map(|i| (i / CLASSES, i % CLASSES, self.counts[i]))
+        let k = self.classes;
+        let mut off: Vec<(usize, usize, u64)> = (0..k * k)
+            .map(|i| (i / k, i % k, self.counts[i]))
             .filter(|&(t, p, c)| t != p && c > 0)
             .collect();
         off.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
@@ -263,15 +269,24 @@ impl ConfusionMatrix {
     }
 }
 
-/// The class of each row of scores `[n, 10]` (the first highest score).
-pub fn predicted_classes(scores: &[f32]) -> Vec<u8> {
+/// The class of each row of scores `[n, classes]` (the first highest score).
+pub fn predicted_classes(classes: usize, scores: &[f32]) -> Vec<u16> {
     scores
-        .chunks_exact(CLASSES)
-        .map(|r| argmax(r) as u8)
+        .chunks_exact(classes.max(1))
+        .map(|r| argmax(r) as u16)
         .collect()
 }
 
-/// Softmax of one row of scores, for showing ten scores as shares that add up to 1.
+/// The `n` highest scores of one row, (class, score), highest first (the first class of equal
+/// scores first): what a front end lists of many classes.
+pub fn top_classes(row: &[f32], n: usize) -> Vec<(usize, f32)> {
+    let mut order: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    order.truncate(n);
+    order
+}
+
+/// Softmax of one row of scores, for showing the scores as shares that add up to 1.
 pub fn softmax(row: &[f32]) -> Vec<f32> {
     let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let e: Vec<f32> = row.iter().map(|&v| (v - m).exp()).collect();
@@ -381,7 +396,17 @@ mod explorer {
             &self.model.config
         }
 
-        /// Scores `[n, 10]` for n images of u8 pixels `[n, c, h, w]`.
+        /// Classes the network scores.
+        pub fn classes(&self) -> usize {
+            self.model.classes()
+        }
+
+        /// The classes' names: the model file's, else "0" … "classes − 1".
+        pub fn class_names(&self) -> Vec<String> {
+            self.meta.class_names_or_numbers()
+        }
+
+        /// Scores `[n, classes]` for n images of u8 pixels `[n, c, h, w]`.
         pub fn scores(&mut self, pixels: &[u8]) -> Result<Vec<f32>, Error> {
             pollster::block_on(self.model.predict_pixels(&mut self.backend, pixels))
         }
@@ -408,6 +433,7 @@ mod tests {
     fn config(bits: u32, quantized: bool) -> NetConfig {
         NetConfig {
             input: [1, 8, 8],
+            classes: 10,
             blocks: [(1, 2), (1, 2), (0, 2)],
             quantized,
             bits,
@@ -528,12 +554,13 @@ mod tests {
 
     #[test]
     fn confusion_matrix_counts_pairs() {
+        const CLASSES: usize = 10;
         let mut scores = vec![0.0f32; 4 * CLASSES];
         scores[2] = 1.0; // image 0 → 2
         scores[CLASSES + 2] = 1.0; // image 1 → 2
         scores[2 * CLASSES + 7] = 1.0; // image 2 → 7
                                        // image 3: all equal → class 0 (the first highest, as the loss kernel counts)
-        let m = ConfusionMatrix::new(&scores, &[2, 7, 7, 0]);
+        let m = ConfusionMatrix::new(CLASSES, &scores, &[2, 7, 7, 0]);
         assert_eq!(
             (m.get(2, 2), m.get(7, 2), m.get(7, 7), m.get(0, 0)),
             (1, 1, 1, 1)
@@ -541,9 +568,29 @@ mod tests {
         assert_eq!(m.total(), 4);
         assert_eq!(m.error_percent(), 25.0);
         assert_eq!(m.worst(3), vec![(7, 2, 1)]);
-        assert_eq!(predicted_classes(&scores), vec![2, 2, 7, 0]);
+        assert_eq!(predicted_classes(CLASSES, &scores), vec![2, 2, 7, 0]);
         let p = softmax(&scores[..CLASSES]);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert_eq!(argmax(&p), 2);
+    }
+
+    /// Three classes (and 1,000): the matrix, the predictions and the top scores follow the
+    /// count; a label of no class is not counted.
+    #[test]
+    fn confusion_matrix_of_other_class_counts() {
+        let scores = [0.1f32, 0.9, 0.0, 0.5, 0.2, 0.3, 0.0, 0.0, 2.0];
+        let m = ConfusionMatrix::new(3, &scores, &[1, 2, 2]);
+        assert_eq!(m.counts.len(), 9);
+        assert_eq!((m.get(1, 1), m.get(2, 0), m.get(2, 2)), (1, 1, 1));
+        assert_eq!(m.worst(5), vec![(2, 0, 1)]);
+        assert_eq!(predicted_classes(3, &scores), vec![1, 0, 2]);
+        assert_eq!(ConfusionMatrix::new(3, &scores, &[1, 7, 2]).total(), 2);
+        let mut row = vec![0.0f32; 1000];
+        row[999] = 3.0;
+        row[500] = 2.0;
+        row[7] = 2.0;
+        assert_eq!(top_classes(&row, 3), vec![(999, 3.0), (7, 2.0), (500, 2.0)]);
+        assert_eq!(predicted_classes(1000, &row), vec![999]);
+        assert_eq!(ConfusionMatrix::new(1000, &row, &[999]).get(999, 999), 1);
     }
 }

@@ -53,13 +53,14 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    /// The defaults (see [`RunSettings`]) for `dataset`, with its input shape.
+    /// The defaults (see [`RunSettings`]) for `dataset`, with its input shape and classes.
     pub fn new(dataset: DatasetKind) -> Self {
         let (c, h, w) = dataset.chw();
         RunSettings {
             dataset,
             net: NetConfig {
                 input: [c, h, w],
+                classes: dataset.classes(),
                 blocks: [(1, 32), (1, 64), (1, 64)],
                 quantized: true,
                 bits: 4,
@@ -201,6 +202,8 @@ pub struct Run {
     /// The best model so far as a .safetensors file (the starting model when fine-tuning).
     best_model: Option<Vec<u8>>,
     fine_tune: bool,
+    /// The data set's class names, saved with the best model.
+    class_names: Vec<String>,
 }
 
 impl Run {
@@ -221,6 +224,14 @@ impl Run {
                 settings.dataset.chw()
             )));
         }
+        data.validate()?;
+        if data.classes() != settings.net.classes {
+            return Err(Error::Data(format!(
+                "the data have {} classes, the network scores {}: a network's output layer has one unit per class",
+                data.classes(),
+                settings.net.classes
+            )));
+        }
         let valid = settings.valid_images();
         let (train, val) = data.split(valid)?;
         let o = &settings.options;
@@ -239,6 +250,7 @@ impl Run {
             history: Vec::new(),
             best_model: None,
             fine_tune: false,
+            class_names: data.class_names.clone(),
         };
         match start {
             Start::FineTune(bytes) => {
@@ -287,6 +299,7 @@ impl Run {
                 epoch: report.epoch,
                 val_error: Some(report.val_error),
                 test_error: Some(report.test_error),
+                class_names: ModelMeta::saved_class_names(&self.class_names),
             };
             self.best_model = Some(checkpoint::model_to_bytes(&tensors, &meta)?);
         }
@@ -335,7 +348,7 @@ impl Run {
         self.trainer.evaluate(b, HeldOut::Test).await
     }
 
-    /// Scores [n, 10] of the current model (evaluation mode) for n images of u8 pixels
+    /// Scores [n, classes] of the current model (evaluation mode) for n images of u8 pixels
     /// [n, c, h, w], as the data sets store them.
     pub async fn predict<B: Backend>(&self, b: &mut B, pixels: &[u8]) -> Result<Vec<f32>, Error> {
         self.trainer.model.predict_pixels(b, pixels).await
@@ -355,13 +368,15 @@ impl Run {
         let scores = self.trainer.scores(b, HeldOut::Valid).await?;
         // the validation split is the end of the training file (Dataset::split)
         let labels = &data.train.labels;
-        let valid = scores.len() / crate::backend::CLASSES;
+        let classes = self.settings.net.classes;
+        let valid = scores.len() / classes;
         if valid > labels.len() {
             return Err(Error::Data(
                 "these data are not the ones the run was built with".into(),
             ));
         }
         Ok(crate::inspect::ConfusionMatrix::new(
+            classes,
             &scores,
             &labels[labels.len() - valid..],
         ))
@@ -473,6 +488,13 @@ fn load_into<B: Backend>(b: &mut B, model: &Model, bytes: &[u8], what: &str) -> 
         return Err(Error::Model(format!(
             "{what}: its input is {:?}, this run's is {:?}",
             meta.config.input, model.config.input
+        )));
+    }
+    if meta.config.classes != model.classes() {
+        return Err(Error::Model(format!(
+            "{what}: its network scores {} classes, this run's {}",
+            meta.config.classes,
+            model.classes()
         )));
     }
     model.import(b, &tensors)

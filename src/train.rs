@@ -176,11 +176,21 @@ impl RunIdentity {
     ) -> Self {
         let mut h = md5::Md5::default();
         use md5::Digest;
+        // labels as one byte each while they fit one (the hash of every data set of up to 256
+        // classes, ten-class ones included, stays what it was when labels were bytes, so saved
+        // states still resume), else two bytes each, little-endian
+        let label_bytes = |labels: &[u16]| -> Vec<u8> {
+            if data.classes() <= 256 {
+                labels.iter().map(|&l| l as u8).collect()
+            } else {
+                labels.iter().flat_map(|l| l.to_le_bytes()).collect()
+            }
+        };
         for part in [
             &data.train.pixels,
-            &data.train.labels,
+            &label_bytes(&data.train.labels),
             &data.test.pixels,
-            &data.test.labels,
+            &label_bytes(&data.test.labels),
         ] {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part);
@@ -472,11 +482,11 @@ impl Trainer {
         Probe::measure(b, &self.model, n).await
     }
 
-    /// Scores `[n, 10]` of every image of a set (evaluation mode), in order.
+    /// Scores `[n, classes]` of every image of a set (evaluation mode), in order.
     pub async fn scores<B: Backend>(&self, b: &mut B, which: HeldOut) -> Result<Vec<f32>, Error> {
         let set = self.set(which);
         let batch = self.options.batch.min(self.model.max_batch);
-        let mut out = Vec::with_capacity(set.count * crate::backend::CLASSES);
+        let mut out = Vec::with_capacity(set.count * self.model.classes());
         for start in (0..set.count).step_by(batch) {
             let n = batch.min(set.count - start);
             self.model.load_batch(b, set, &range(start, n))?;

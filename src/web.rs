@@ -104,10 +104,12 @@ fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
     let dataset: DatasetKind = p.dataset.parse().map_err(Error::Config)?;
     let nonlinearity: Nonlinearity = p.nl.parse().map_err(Error::Config)?;
     let (c, h, w) = dataset.chw();
+    let classes = dataset.classes();
     let net = match p.net.as_deref().filter(|t| !t.trim().is_empty()) {
-        Some(text) => NetConfig::from_net_text([c, h, w], text, "layer list")?,
+        Some(text) => NetConfig::from_net_text([c, h, w], classes, text, "layer list")?,
         None => NetConfig {
             input: [c, h, w],
+            classes,
             blocks: [(p.nla, p.nfa), (p.nlb, p.nfb), (p.nlc, p.nfc)],
             quantized: p.quantized,
             bits: p.bits,
@@ -339,7 +341,8 @@ impl WebRun {
         Ok(g.run.best_model().map(<[u8]>::to_vec))
     }
 
-    /// Scores [n·10] of n images of u8 pixels (the data set's shape).
+    /// Scores [n·classes] of n images of u8 pixels (the data set's shape): a row of
+    /// [`WebRun::classes`] scores per image.
     pub fn predict(&self, pixels: Vec<u8>) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -371,16 +374,29 @@ impl WebRun {
         Ok(g.data.test.pixels[..n * g.data.image_len()].to_vec())
     }
 
-    /// The labels (0–9) of the first `n` test images.
-    pub fn test_labels(&self, n: usize) -> Result<Vec<u8>, JsValue> {
+    /// The labels (0 to classes − 1) of the first `n` test images.
+    pub fn test_labels(&self, n: usize) -> Result<Vec<u16>, JsValue> {
         let g = self.inner.try_borrow().map_err(|_| busy())?;
         let n = n.min(g.data.test.len());
         Ok(g.data.test.labels[..n].to_vec())
     }
+
+    /// Classes the network scores (the data set's): the length of each image's row of scores.
+    pub fn classes(&self) -> Result<usize, JsValue> {
+        let g = self.inner.try_borrow().map_err(|_| busy())?;
+        Ok(g.run.settings.net.classes)
+    }
+
+    /// The classes' names, in label order (the data set's).
+    pub fn class_names(&self) -> Result<Vec<String>, JsValue> {
+        let g = self.inner.try_borrow().map_err(|_| busy())?;
+        Ok(g.data.class_names.clone())
+    }
 }
 
 /// The settings (as the page's form holds them) of the network a .safetensors model describes:
-/// the seed's fields, and `net` (the layer list as a net file) when the model has one.
+/// the seed's fields, and `net` (the layer list as a net file) when the model has one; also
+/// its `classes` and their `class_names` (numbered when the file names none).
 #[wasm_bindgen]
 pub fn model_settings(model: &[u8]) -> Result<String, JsValue> {
     let (_, meta) = crate::checkpoint::model_from_bytes(model, "the model file").map_err(js_err)?;
@@ -390,6 +406,7 @@ pub fn model_settings(model: &[u8]) -> Result<String, JsValue> {
         "nla": c.blocks[0].0, "nfa": c.blocks[0].1, "nlb": c.blocks[1].0, "nfb": c.blocks[1].1,
         "nlc": c.blocks[2].0, "nfc": c.blocks[2].1, "nl": c.nonlinearity.name(), "sym": c.sym,
         "net": c.net.as_ref().map(|n| n.to_toml()),
+        "classes": c.classes, "class_names": meta.class_names_or_numbers(),
         "epoch": meta.epoch, "val_error": meta.val_error, "test_error": meta.test_error,
     })
     .to_string())

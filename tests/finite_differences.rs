@@ -231,16 +231,21 @@ fn global_pool_gradient() {
 #[test]
 fn squared_hinge_gradient() {
     let batch = 5;
-    let mut r = rng(5);
-    let y = uniform(&mut r, batch * CLASSES, -2.0, 2.0);
-    let labels: Vec<u32> = (0..batch).map(|_| r.random_range(0..10)).collect();
-    let loss = |y: &[f32]| {
+    for (classes, seed) in [(DEFAULT_CLASSES, 5), (2, 6), (37, 7)] {
+        let s = LossShape { batch, classes };
+        let mut r = rng(seed);
+        let y = uniform(&mut r, batch * classes, -2.0, 2.0);
+        let labels: Vec<u32> = (0..batch)
+            .map(|_| r.random_range(0..classes as u32))
+            .collect();
+        let loss = |y: &[f32]| {
+            let mut acc = [0.0f32; qnn::backend::LossAcc::LEN];
+            ops::loss::squared_hinge(s, y, &labels, None, &mut acc);
+            acc[0] as f64 / batch as f64 // the batch mean, whose gradient dy is
+        };
+        let mut dy = vec![0.0; y.len()];
         let mut acc = [0.0f32; qnn::backend::LossAcc::LEN];
-        ops::loss::squared_hinge(batch, y, &labels, None, &mut acc);
-        acc[0] as f64 / batch as f64 // the batch mean, whose gradient dy is
-    };
-    let mut dy = vec![0.0; y.len()];
-    let mut acc = [0.0f32; qnn::backend::LossAcc::LEN];
-    ops::loss::squared_hinge(batch, &y, &labels, Some(&mut dy), &mut acc);
-    check("hinge dy", &y, &dy, 1e-3, loss);
+        ops::loss::squared_hinge(s, &y, &labels, Some(&mut dy), &mut acc);
+        check(&format!("hinge dy, {classes} classes"), &y, &dy, 1e-3, loss);
+    }
 }

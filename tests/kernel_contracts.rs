@@ -21,7 +21,6 @@ fn rust_constants() -> BTreeMap<&'static str, f64> {
         ("WG", qnn::gpu::WG as f64),
         ("EPS", qnn::ops::batchnorm::EPS as f64),
         ("ALPHA", qnn::ops::batchnorm::ALPHA as f64),
-        ("CLASSES", qnn::backend::CLASSES as f64),
     ])
 }
 

@@ -15,6 +15,7 @@ use qnn::quant::Nonlinearity;
 fn config(blocks: [(usize, usize); 3], bits: u32, nl: Nonlinearity, sym: bool) -> NetConfig {
     NetConfig {
         input: [1, 28, 28],
+        classes: 10,
         blocks,
         quantized: true,
         bits,
@@ -37,6 +38,7 @@ fn meta(cfg: NetConfig) -> ModelMeta {
         epoch: 1,
         val_error: Some(50.0),
         test_error: Some(50.0),
+        class_names: vec![],
     }
 }
 

@@ -17,7 +17,7 @@
 
 mod common;
 use common::*;
-use qnn::backend::{LossAcc, CLASSES};
+use qnn::backend::LossAcc;
 use qnn::checkpoint::{self, ModelMeta};
 use qnn::model::{
     Bits, Layer, LayerQuant, Mode, Model, NetConfig, NetDef, Padding, Tensor, Update,
@@ -65,6 +65,7 @@ fn dense(units: Option<usize>, quant: LayerQuant) -> Layer {
 fn net_config(name: &str, input: [usize; 3], layers: Vec<Layer>) -> NetConfig {
     NetConfig {
         input,
+        classes: 10,
         blocks: [(1, 8), (1, 8), (1, 8)],
         quantized: true,
         bits: 4,
@@ -101,17 +102,19 @@ fn float_every_kind() -> NetConfig {
     )
 }
 
-/// n random images of `input`'s shape with random labels: uploaded, their pixels, their labels.
+/// n random images of `input`'s shape with random labels of `classes` classes: uploaded, their
+/// pixels, their labels.
 fn random_images<B: Backend>(
     b: &mut B,
     input: [usize; 3],
+    classes: usize,
     n: usize,
     seed: u64,
-) -> (qnn::backend::ImageSet, Vec<u8>, Vec<u8>) {
+) -> (qnn::backend::ImageSet, Vec<u8>, Vec<u16>) {
     let mut r = rng(seed);
     let [c, h, w] = input;
     let pixels: Vec<u8> = (0..n * c * h * w).map(|_| r.random()).collect();
-    let labels: Vec<u8> = (0..n).map(|_| r.random_range(0..CLASSES as u8)).collect();
+    let labels: Vec<u16> = (0..n).map(|_| r.random_range(0..classes as u16)).collect();
     let set = b.upload_images(&pixels, &labels, (c, h, w)).unwrap();
     (set, pixels, labels)
 }
@@ -162,11 +165,24 @@ fn values<B: Backend>(b: &mut B, model: &Model) -> Vec<Vec<f32>> {
 /// and is checked like the weights; no other tensor's gradient may be all zero.
 #[test]
 fn whole_network_gradient_matches_finite_differences() {
+    check_whole_network_gradient(float_every_kind());
+}
+
+/// The same check on [`float_every_kind`] scoring 3 classes (its output layer 3 units): the
+/// loss's mean over the classes and its gradient follow the class count.
+#[test]
+fn whole_network_gradient_at_three_classes_matches_finite_differences() {
+    check_whole_network_gradient(NetConfig {
+        classes: 3,
+        ..float_every_kind()
+    });
+}
+
+fn check_whole_network_gradient(cfg: NetConfig) {
     const BATCH: usize = 6;
-    let cfg = float_every_kind();
     let mut b = cpu();
     let model = Model::new(&mut b, cfg.clone(), BATCH, 3).unwrap();
-    let (set, _, _) = random_images(&mut b, cfg.input, BATCH, 11);
+    let (set, _, _) = random_images(&mut b, cfg.input, cfg.classes, BATCH, 11);
     let idx: Vec<u32> = (0..BATCH as u32).collect();
     let mut r = rng(12);
     for p in &model.params {
@@ -329,20 +345,45 @@ fn mixed_precision_step_matches_cpu_and_repeats_bit_for_bit() {
     assert_repeats(&got, &one_train_step(&mut g, &cfg, BATCH, LR));
 }
 
+/// [`mixed_precision`] scoring 12 classes: its output layer has 12 units, and one training
+/// step (batch 16, labels of all 12 classes) on the GPU matches the CPU within the same
+/// tolerances, and repeats bit for bit.
+#[test]
+fn twelve_classes_step_matches_cpu_and_repeats_bit_for_bit() {
+    const BATCH: usize = 16;
+    const LR: f32 = 0.01;
+    let cfg = NetConfig {
+        classes: 12,
+        ..mixed_precision()
+    };
+    let shapes = cfg.tensor_shapes();
+    assert!(
+        shapes.contains(&("dense.weight".to_string(), vec![12, 32])),
+        "{shapes:?}"
+    );
+    let Some(mut g) = gpu() else { return };
+    let got = one_train_step(&mut g, &cfg, BATCH, LR);
+    let want = one_train_step(&mut cpu(), &cfg, BATCH, LR);
+    assert_eq!(want.acc[2], 1.0, "one loss call");
+    assert!(want.acc[0] > 0.0 && want.acc[1] <= BATCH as f32);
+    assert_steps_match(&cfg, &got, &want, LR);
+    assert_repeats(&got, &one_train_step(&mut g, &cfg, BATCH, LR));
+}
+
 // ---- 3. evaluation mode against training mode
 
-/// Host squared hinge of scores [n, 10]: (Σ rows' mean loss, rows whose first argmax is not the
-/// label).
-fn hinge(scores: &[f32], labels: &[u8]) -> (f64, usize) {
+/// Host squared hinge of scores [n, classes]: (Σ rows' mean loss, rows whose first argmax is
+/// not the label).
+fn hinge(classes: usize, scores: &[f32], labels: &[u16]) -> (f64, usize) {
     let (mut loss, mut wrong) = (0.0, 0);
-    for (row, &label) in scores.chunks(CLASSES).zip(labels) {
+    for (row, &label) in scores.chunks(classes).zip(labels) {
         let mut l = 0.0;
         for (k, &y) in row.iter().enumerate() {
             let t = if k == label as usize { 1.0 } else { -1.0 };
             l += (1.0 - t * y as f64).max(0.0).powi(2);
         }
-        loss += l / CLASSES as f64;
-        let arg = (0..CLASSES).fold(0, |m, k| if row[k] > row[m] { k } else { m });
+        loss += l / classes as f64;
+        let arg = (0..classes).fold(0, |m, k| if row[k] > row[m] { k } else { m });
         wrong += (arg != label as usize) as usize;
     }
     (loss, wrong)
@@ -361,7 +402,7 @@ fn eval_with_batch_statistics_equals_training_mode() {
     let cfg = float_every_kind();
     let mut b = cpu();
     let model = Model::new(&mut b, cfg.clone(), BATCH, 5).unwrap();
-    let (set, pixels, labels) = random_images(&mut b, cfg.input, BATCH, 21);
+    let (set, pixels, labels) = random_images(&mut b, cfg.input, cfg.classes, BATCH, 21);
     let idx: Vec<u32> = (0..BATCH as u32).collect();
     // a first step, so that γ, β and the weights are not at their initial values
     model
@@ -422,7 +463,7 @@ fn eval_with_batch_statistics_equals_training_mode() {
         }
     }
 
-    let (loss, wrong) = hinge(&scores, &labels);
+    let (loss, wrong) = hinge(cfg.classes, &scores, &labels);
     assert!(
         (loss - eval.loss_sum).abs() <= 1e-5 * loss,
         "predict's loss {loss} vs eval_step's {}",
@@ -466,7 +507,7 @@ fn every_example_net_file_builds_trains_and_exports_its_tensors() {
         };
         let mut b = cpu();
         let model = Model::new(&mut b, cfg.clone(), 4, 1).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let (set, _, _) = random_images(&mut b, input, 8, 31);
+        let (set, _, _) = random_images(&mut b, input, cfg.classes, 8, 31);
         b.fill_zero(model.acc);
         model
             .train_step(
@@ -508,6 +549,7 @@ fn seed_net_file_trains_bit_for_bit_as_the_seed_flags() {
     .unwrap();
     let flags = NetConfig {
         input: [1, 28, 28],
+        classes: 10,
         blocks: [(1, 32), (1, 64), (1, 64)],
         quantized: true,
         bits: 4,
@@ -527,7 +569,7 @@ fn seed_net_file_trains_bit_for_bit_as_the_seed_flags() {
     let run = |cfg: &NetConfig| {
         let mut b = cpu();
         let model = Model::new(&mut b, cfg.clone(), 8, 1234).unwrap();
-        let (set, _, _) = random_images(&mut b, cfg.input, 20, 41);
+        let (set, _, _) = random_images(&mut b, cfg.input, cfg.classes, 20, 41);
         b.fill_zero(model.acc);
         for (t, idx) in [[0u32, 2, 4, 6, 8, 10, 12, 14], [1, 3, 5, 7, 21, 23, 25, 27]]
             .iter()
@@ -576,6 +618,7 @@ fn meta(config: NetConfig) -> ModelMeta {
         epoch: 1,
         val_error: Some(50.0),
         test_error: Some(50.0),
+        class_names: vec![],
     }
 }
 

@@ -98,6 +98,7 @@ fn networks_whose_counts_overflow_are_refused_on_the_command_line_and_in_a_model
     // a model file whose metadata claims such blocks: info refuses it, naming the layer
     let config = NetConfig {
         input: [1, 28, 28],
+        classes: 10,
         blocks: [(1, 1 << 32), (1, 1 << 32), (1, 8)],
         quantized: true,
         bits: 4,
@@ -112,6 +113,7 @@ fn networks_whose_counts_overflow_are_refused_on_the_command_line_and_in_a_model
         epoch: 1,
         val_error: None,
         test_error: None,
+        class_names: vec![],
     };
     let t = qnn::model::Tensor::new("x", vec![1], vec![0.0]);
     checkpoint::save_model(&f, &[t], &meta).unwrap();

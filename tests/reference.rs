@@ -24,8 +24,8 @@ use common::{
 };
 use qnn::backend::{
     AdamConfig, BatchNorm, BnAct, BnActGrads, BnActTensors, BnGrads, BnParams, BnStats,
-    ChannelShape, ConvShape, DenseShape, LossAcc, ParamTensors, PoolShape, Pooled, StepScalars,
-    UpdateRule, CLASSES,
+    ChannelShape, ConvShape, DenseShape, LossAcc, LossShape, ParamTensors, PoolShape, Pooled,
+    StepScalars, UpdateRule,
 };
 use qnn::quant::{ActQuant, Nonlinearity, WeightQuant};
 use qnn::{Backend, Dtype};
@@ -273,7 +273,7 @@ fn conv_geometry(
 fn run_gather<B: Backend>(
     b: &mut B,
     pixels: &[u8],
-    labels: &[u8],
+    labels: &[u16],
     chw: (usize, usize, usize),
     idx: &[u32],
 ) -> (Vec<f32>, Vec<u32>) {
@@ -424,7 +424,7 @@ fn run_weight_quantize<B: Backend>(b: &mut B, q: WeightQuant, w: &[f32]) -> (f32
 /// call's gradient (empty without) and the accumulator after all of them.
 fn run_loss<B: Backend>(
     b: &mut B,
-    batch: usize,
+    s: LossShape,
     calls: &[(Vec<f32>, Vec<u32>, bool)],
 ) -> (Vec<Vec<f32>>, Vec<f32>) {
     let acc = zeros(b, LossAcc::LEN);
@@ -432,7 +432,7 @@ fn run_loss<B: Backend>(
     for (y, labels, with_grad) in calls {
         let (yb, lb) = (upload(b, y), upload_u32(b, labels));
         let dy = with_grad.then(|| zeros(b, y.len()));
-        b.loss(batch, yb, lb, dy, acc);
+        b.loss(s, yb, lb, dy, acc);
         grads.push(dy.map(|d| read(b, d)).unwrap_or_default());
     }
     (grads, read(b, acc))
@@ -592,7 +592,8 @@ fn check_gather<B: Backend>(b: &mut B) {
         let len = chw.0 * chw.1 * chw.2;
         let mut pixels: Vec<u8> = (0..count * len).map(|_| rr.random()).collect();
         (pixels[0], pixels[1]) = (0, 255); // both ends of the range
-        let labels: Vec<u8> = (0..count).map(|_| rr.random_range(0..10)).collect();
+                                           // labels of up to 1,000 classes (above a byte's range too)
+        let labels: Vec<u16> = (0..count).map(|_| rr.random_range(0..1000)).collect();
         let mut idx: Vec<u32> = (0..9)
             .map(|_| rr.random_range(0..2 * count as u32))
             .collect();
@@ -969,70 +970,87 @@ fn check_weight_quantize<B: Backend>(b: &mut B) {
 
 fn check_loss<B: Backend>(b: &mut B) {
     let dev = which(b);
-    for (i, batch) in [1usize, 13, 257].into_iter().enumerate() {
-        let mut rr = rng(8000 + i as u64);
-        let draw = |rr: &mut SmallRng| -> (Vec<f32>, Vec<u32>) {
-            let y = uniform(rr, batch * CLASSES, -2.0, 2.0);
-            let labels = (0..batch).map(|_| rr.random_range(0..10)).collect();
-            (y, labels)
-        };
-        let (mut y1, mut l1) = draw(&mut rr);
-        // a tie for the maximum: the first one counts, so a label on the second is wrong
-        y1[..CLASSES].copy_from_slice(&[-1.0, -1.0, 0.5, -1.0, -1.0, 0.5, -1.0, -1.0, -1.0, -1.0]);
-        l1[0] = 5;
-        let (y2, l2) = draw(&mut rr);
-        // a training call, an evaluation call (no gradient), a training call
-        let calls = vec![
-            (y1.clone(), l1.clone(), true),
-            (y2.clone(), l2.clone(), false),
-            (y2.clone(), l1.clone(), true),
-        ];
-        let (grads, acc) = run_loss(b, batch, &calls);
-        let mut want_acc: r::LossAccum = [0.0; 5];
-        let want_g1 = r::squared_hinge(batch, &f64s(&y1), &l1, &mut want_acc);
-        r::squared_hinge(batch, &f64s(&y2), &l2, &mut want_acc);
-        let want_g3 = r::squared_hinge(batch, &f64s(&y2), &l1, &mut want_acc);
-        let what = format!("{dev} loss batch {batch}");
-        // −2·t·max(0, 1 − t·y)/(B·10): two or three f32 roundings
-        assert_close(&format!("{what} gradient 1"), &grads[0], &want_g1, 1e-6);
-        assert!(grads[1].is_empty());
-        assert_close(&format!("{what} gradient 3"), &grads[2], &want_g3, 1e-6);
-        // the loss sum: f32 sums of 3·B·10 ≤ 7710 squares ≤ 9 (√K·2⁻²⁴ ≈ 5e-6 at most in
-        // practice); 2e-5
-        assert_close(&format!("{what} loss sum"), &acc[..1], &want_acc[..1], 2e-5);
-        // counts: exact
-        assert_exact(
-            &format!("{what} wrong, calls, bad"),
-            &acc[1..],
-            &want_acc[1..],
-        );
-        assert_eq!(acc[3], 0.0, "{what}: no bad call");
-        assert!(acc[1] >= 1.0, "{what}: the tie counts as wrong");
-
-        // a non-finite row in the second of three calls: counts only (the loss of a NaN score
-        // and its gradient are not specified)
-        let mut bad = y2.clone();
-        bad[CLASSES * (batch - 1) + 3] = f32::NAN;
-        if batch > 1 {
-            bad[4] = f32::INFINITY;
+    // ten classes (the seeds of the first version of this check), the fewest, an odd count and
+    // the most
+    let cases = [(10usize, 8000u64), (2, 8200), (37, 8400), (1000, 8600)];
+    for (classes, seed) in cases {
+        for (i, batch) in [1usize, 13, 257].into_iter().enumerate() {
+            check_loss_at(b, dev, LossShape { batch, classes }, seed + i as u64);
         }
-        let calls = vec![
-            (y1.clone(), l1.clone(), false),
-            (bad.clone(), l2.clone(), true),
-            (y2.clone(), l2.clone(), false),
-        ];
-        let (_, acc) = run_loss(b, batch, &calls);
-        let mut want_acc: r::LossAccum = [0.0; 5];
-        for (y, l, _) in &calls {
-            r::squared_hinge(batch, &f64s(y), l, &mut want_acc);
-        }
-        assert_exact(
-            &format!("{what} with a non-finite row: calls, first bad call, bad rows"),
-            &acc[2..],
-            &want_acc[2..],
-        );
-        assert_eq!(acc[3], 2.0, "{what}: the second call went bad");
     }
+}
+
+fn check_loss_at<B: Backend>(b: &mut B, dev: &str, s: LossShape, seed: u64) {
+    let LossShape { batch, classes } = s;
+    let mut rr = rng(seed);
+    let draw = |rr: &mut SmallRng| -> (Vec<f32>, Vec<u32>) {
+        let y = uniform(rr, batch * classes, -2.0, 2.0);
+        let labels = (0..batch)
+            .map(|_| rr.random_range(0..classes as u32))
+            .collect();
+        (y, labels)
+    };
+    let (mut y1, mut l1) = draw(&mut rr);
+    // a tie for the maximum: the first one counts, so a label on the second is wrong
+    let (first, second) = if classes > 5 { (2, 5) } else { (0, 1) };
+    y1[..classes].fill(-1.0);
+    y1[first] = 0.5;
+    y1[second] = 0.5;
+    l1[0] = second as u32;
+    let (y2, l2) = draw(&mut rr);
+    // a training call, an evaluation call (no gradient), a training call
+    let calls = vec![
+        (y1.clone(), l1.clone(), true),
+        (y2.clone(), l2.clone(), false),
+        (y2.clone(), l1.clone(), true),
+    ];
+    let (grads, acc) = run_loss(b, s, &calls);
+    let mut want_acc: r::LossAccum = [0.0; 5];
+    let want_g1 = r::squared_hinge(batch, classes, &f64s(&y1), &l1, &mut want_acc);
+    r::squared_hinge(batch, classes, &f64s(&y2), &l2, &mut want_acc);
+    let want_g3 = r::squared_hinge(batch, classes, &f64s(&y2), &l1, &mut want_acc);
+    let what = format!("{dev} loss batch {batch} classes {classes}");
+    // −2·t·max(0, 1 − t·y)/(B·K): two or three f32 roundings (B·K ≤ 257,000 is exact in
+    // f32), whatever K
+    assert_close(&format!("{what} gradient 1"), &grads[0], &want_g1, 1e-6);
+    assert!(grads[1].is_empty());
+    assert_close(&format!("{what} gradient 3"), &grads[2], &want_g3, 1e-6);
+    // the loss sum: each row an f32 sum of K squares ≤ 9 (relative error √K·2⁻²⁴ in
+    // practice, ≈ 2e-6 at K = 1,000), divided by K, then the rows and 3 calls summed
+    // (the GPU's tree in f32: a few 2⁻²⁴ more); 2e-5 at every K up to 1,000
+    assert_close(&format!("{what} loss sum"), &acc[..1], &want_acc[..1], 2e-5);
+    // counts: exact
+    assert_exact(
+        &format!("{what} wrong, calls, bad"),
+        &acc[1..],
+        &want_acc[1..],
+    );
+    assert_eq!(acc[3], 0.0, "{what}: no bad call");
+    assert!(acc[1] >= 1.0, "{what}: the tie counts as wrong");
+
+    // a non-finite row in the second of three calls: counts only (the loss of a NaN score
+    // and its gradient are not specified)
+    let mut bad = y2.clone();
+    bad[classes * (batch - 1) + 3.min(classes - 1)] = f32::NAN;
+    if batch > 1 {
+        bad[4] = f32::INFINITY;
+    }
+    let calls = vec![
+        (y1.clone(), l1.clone(), false),
+        (bad.clone(), l2.clone(), true),
+        (y2.clone(), l2.clone(), false),
+    ];
+    let (_, acc) = run_loss(b, s, &calls);
+    let mut want_acc: r::LossAccum = [0.0; 5];
+    for (y, l, _) in &calls {
+        r::squared_hinge(batch, classes, &f64s(y), l, &mut want_acc);
+    }
+    assert_exact(
+        &format!("{what} with a non-finite row: calls, first bad call, bad rows"),
+        &acc[2..],
+        &want_acc[2..],
+    );
+    assert_eq!(acc[3], 2.0, "{what}: the second call went bad");
 }
 
 fn check_optimizers<B: Backend>(b: &mut B) {

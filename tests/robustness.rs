@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicBool;
 
 use common::cli::*;
 use common::{cpu, gpu};
+use qnn::backend::LossShape;
 use qnn::checkpoint::{self, ModelMeta};
 use qnn::data::Split;
 use qnn::model::{Model, NetConfig, Tensor};
@@ -25,6 +26,7 @@ const NAME: &str = "MNIST_relu_0_quantized_1_4_1_4_1_8_4bits";
 fn small_config(nl: Nonlinearity, bits: u32, sym: bool) -> NetConfig {
     NetConfig {
         input: [1, 28, 28],
+        classes: 10,
         blocks: [(1, 4), (1, 4), (1, 8)],
         quantized: true,
         bits,
@@ -43,7 +45,7 @@ fn split(n: usize, seed: usize) -> Split {
             img[(2 * k + 4) * 28 + x] = 255;
         }
         s.pixels.extend(img);
-        s.labels.push(k as u8);
+        s.labels.push(k as u16);
     }
     s
 }
@@ -175,6 +177,7 @@ fn models_with_non_finite_values_are_refused() {
         epoch: 1,
         val_error: Some(50.0),
         test_error: Some(50.0),
+        class_names: vec![],
     };
     checkpoint::save_model(&f, &tensors, &meta).unwrap();
     let fs = f.to_str().unwrap();
@@ -425,6 +428,7 @@ fn sizes_are_refused_with_numbers_not_aborts() {
         epoch: 1,
         val_error: None,
         test_error: None,
+        class_names: vec![],
     };
     checkpoint::save_model(&f, &[Tensor::new("x", vec![1], vec![0.0])], &meta).unwrap();
     let o = qnn(&["info", f.to_str().unwrap()]);
@@ -655,6 +659,7 @@ fn small_things_bad_out_gzip_bounds_and_messages() {
         epoch: 1,
         val_error: None,
         test_error: None,
+        class_names: vec![],
     };
     checkpoint::save_model(&f, &[Tensor::new("x", vec![1], vec![0.0])], &meta).unwrap();
     let o = qnn(&["info", f.to_str().unwrap()]);
@@ -711,11 +716,15 @@ fn non_finite_element_ops<B: Backend>(b: &mut B) -> (Vec<f32>, Vec<f32>, Vec<f32
     // 3 rows of scores; the second call has a NaN in row 1
     let mut y = vec![0.1f32; 30];
     let (yb, lb, acc) = (upload(b, &y), upload_u32(b, &[1, 2, 3]), zeros(b, 5));
-    b.loss(3, yb, lb, None, acc);
+    let s = LossShape {
+        batch: 3,
+        classes: 10,
+    };
+    b.loss(s, yb, lb, None, acc);
     y[13] = f32::NAN;
     let yb2 = upload(b, &y);
-    b.loss(3, yb2, lb, None, acc);
-    b.loss(3, yb, lb, None, acc);
+    b.loss(s, yb2, lb, None, acc);
+    b.loss(s, yb, lb, None, acc);
     (acts, wq, read(b, acc))
 }
 

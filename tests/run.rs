@@ -187,6 +187,11 @@ fn gz(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// Labels of ten classes as an IDX file holds them, a byte each.
+fn label_bytes(labels: &[u16]) -> Vec<u8> {
+    labels.iter().map(|&l| l as u8).collect()
+}
+
 fn idx(magic: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
     let mut v = vec![0, 0, 8, magic];
     for d in dims {
@@ -203,7 +208,7 @@ fn data_sets_parse_from_bytes() {
     let files = vec![
         (
             "dl/t10k-labels-idx1-ubyte.gz".to_string(),
-            gz(&idx(1, &[10], &d.test.labels)),
+            gz(&idx(1, &[10], &label_bytes(&d.test.labels))),
         ),
         (
             "train-images-idx3-ubyte".to_string(),
@@ -211,7 +216,7 @@ fn data_sets_parse_from_bytes() {
         ),
         (
             "train-labels-idx1-ubyte".to_string(),
-            idx(1, &[30], &d.train.labels),
+            idx(1, &[30], &label_bytes(&d.train.labels)),
         ),
         (
             "t10k-images-idx3-ubyte.gz".to_string(),

@@ -43,6 +43,7 @@ fn fifo(dir: &Path) -> PathBuf {
 fn small_config() -> NetConfig {
     NetConfig {
         input: [1, 28, 28],
+        classes: 10,
         blocks: [(1, 4), (1, 4), (1, 8)],
         quantized: true,
         bits: 4,
@@ -63,6 +64,7 @@ fn write_model(path: &Path) {
         epoch: 1,
         val_error: Some(50.0),
         test_error: Some(50.0),
+        class_names: vec![],
     };
     checkpoint::save_model(path, &tensors, &meta).unwrap();
 }

@@ -418,6 +418,7 @@ fn energy_command_matches_the_library_and_summaries_show_it() {
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     let config = qnn::model::NetConfig {
         input: [3, 32, 32],
+        classes: 10,
         blocks: [(1, 64), (1, 64), (1, 64)],
         quantized: true,
         bits: 4,

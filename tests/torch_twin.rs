@@ -31,7 +31,7 @@ fn one_step_files(dir: &std::path::Path, cfg: &NetConfig, batch: usize, lr: f32)
     let pixels: Vec<u8> = (0..(n * c * h * w) as u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
-    let labels: Vec<u8> = (0..n).map(|i| ((i * 3) % 10) as u8).collect();
+    let labels: Vec<u16> = (0..n).map(|i| ((i * 3) % 10) as u16).collect();
     let set = b.upload_images(&pixels, &labels, (c, h, w)).unwrap();
     let idx: Vec<u32> = (0..batch as u32)
         .map(|i| (i * 5 + 1) % (2 * n as u32))
@@ -86,6 +86,7 @@ fn pytorch_twin_takes_the_same_training_step() {
     for (k, (nl, bits, sym, blocks)) in cases.into_iter().enumerate() {
         let cfg = NetConfig {
             input: [3, 32, 32],
+            classes: 10,
             blocks,
             quantized: true,
             bits,

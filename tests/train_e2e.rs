@@ -27,7 +27,7 @@ fn bars(n: usize, seed: u32) -> Split {
             img[(2 * k + 5) * 28 + x] = 200;
         }
         s.pixels.extend(img);
-        s.labels.push(k as u8);
+        s.labels.push(k as u16);
     }
     s
 }
@@ -42,6 +42,7 @@ fn run<B: Backend>(
 ) -> Vec<(f64, f64)> {
     let cfg = NetConfig {
         input: [1, 28, 28],
+        classes: 10,
         blocks: [(1, 4), (1, 8), (1, 8)],
         quantized: true,
         bits,

@@ -23,6 +23,7 @@ const LR: f32 = 0.01;
 fn config(nl: Nonlinearity, bits: u32, sym: bool) -> NetConfig {
     NetConfig {
         input: [1, 28, 28],
+        classes: 10,
         blocks: [(1, 8), (1, 8), (1, 8)],
         quantized: true,
         bits,

@@ -235,11 +235,13 @@ async function showGrid() {
   const n = 48;
   const pixels = run.test_images(n), labels = run.test_labels(n);
   const count = labels.length;
+  // a row of scores per image, one per class; the prediction is the first highest
+  const k = run.classes(), names = run.class_names();
   const scores = await run.predict(pixels);
   const grid = $("grid"); grid.innerHTML = "";
   let wrong = 0;
   for (let i = 0; i < count; i++) {
-    const row = scores.slice(i * 10, i * 10 + 10);
+    const row = scores.slice(i * k, (i + 1) * k);
     const pred = row.indexOf(Math.max(...row));
     const fig = document.createElement("figure");
     const cv = document.createElement("canvas"); cv.width = side; cv.height = side;
@@ -249,7 +251,7 @@ async function showGrid() {
       img.data[4 * p + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
-    const cap = document.createElement("figcaption"); cap.textContent = `${pred} (true ${labels[i]})`;
+    const cap = document.createElement("figcaption"); cap.textContent = `${names[pred]} (true ${names[labels[i]]})`;
     if (pred !== labels[i]) { fig.className = "wrong"; wrong++; }
     fig.append(cv, cap); grid.appendChild(fig);
   }
@@ -268,6 +270,8 @@ function stroke(e) {
   pctx.fillStyle = "#fff"; pctx.beginPath();
   pctx.arc(e.clientX - r.left, e.clientY - r.top, 11, 0, 2 * Math.PI); pctx.fill();
 }
+// a class name as HTML text (names come from the data, e.g. folder names)
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 async function classifyPad() {
   if (!state.run || state.running || settings().dataset === "CIFAR-10") return;
   // 280×280 → 28×28 by averaging 10×10 cells, as MNIST digits are grey on black
@@ -278,10 +282,13 @@ async function classifyPad() {
     px[y * 28 + x] = Math.round(s / 100);
   }
   try {
-    const scores = await state.run.predict(px);
+    const scores = await state.run.predict(px), names = state.run.class_names();
     const best = scores.indexOf(Math.max(...scores));
-    $("scores").innerHTML = Array.from(scores).map((v, k) =>
-      `<div>${k === best ? "<b>" : ""}${k}: ${v.toFixed(2).padStart(6)} <span style="width:${Math.max(0, (v + 2) * 20)}px"></span>${k === best ? "</b>" : ""}</div>`).join("");
+    // every class up to ten, else the ten highest scores (the first class of equal ones first)
+    let shown = [...scores.keys()];
+    if (shown.length > 10) shown = shown.sort((a, b) => scores[b] - scores[a] || a - b).slice(0, 10);
+    $("scores").innerHTML = shown.map((k) => { const v = scores[k]; return (
+      `<div>${k === best ? "<b>" : ""}${esc(names[k])}: ${v.toFixed(2).padStart(6)} <span style="width:${Math.max(0, (v + 2) * 20)}px"></span>${k === best ? "</b>" : ""}</div>`); }).join("");
   } catch (e) { message(String(e)); }
 }
 

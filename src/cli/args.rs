@@ -285,8 +285,8 @@ impl TrainArgs {
         let kind: Option<DatasetKind> = a.net.dataset.parse().ok();
         let net_text = if a.net.first_bits.is_some() || a.net.last_bits.is_some() {
             // the layer list qnn train would build (its text has every key written out)
-            let chw = kind.unwrap_or(DatasetKind::MnistMini).chw();
-            let net = crate::cli::train_cmd::net_config(&a.net, chw)?;
+            let kind = kind.unwrap_or(DatasetKind::MnistMini);
+            let net = crate::cli::train_cmd::net_config(&a.net, kind.chw(), kind.classes())?;
             net.net.map(|def| def.to_toml())
         } else if let Some(path) = &a.net.net {
             // as written, so that a file with a mistake opens with its line shown in red

@@ -86,6 +86,7 @@ struct TrainRow {
 pub fn seed_network() -> NetConfig {
     NetConfig {
         input: [3, 32, 32],
+        classes: qnn::backend::DEFAULT_CLASSES,
         blocks: [(1, 64), (1, 64), (1, 64)],
         quantized: true,
         bits: 4,
@@ -97,7 +98,8 @@ pub fn seed_network() -> NetConfig {
 
 /// The network the flags describe, on the input shape of `--dataset` (CIFAR-10's by default).
 fn bench_network(n: &NetArgs) -> Result<NetConfig> {
-    net_config(n, dataset_kind(&n.dataset)?.chw())
+    let kind = dataset_kind(&n.dataset)?;
+    net_config(n, kind.chw(), kind.classes())
 }
 
 /// "1-64 ×3" for equal blocks, else "1-64 / 2-128 / 3-128", with the bits.
@@ -459,18 +461,23 @@ fn bench_ops<B: Backend>(b: &mut B, reps: usize) -> Result<Vec<OpRow>> {
         7.0 * 4.0 * nw as f64,
         "GB/s",
     );
+    let loss = qnn::backend::LossShape {
+        batch: 64,
+        classes: qnn::backend::DEFAULT_CLASSES,
+    };
+    let scores = loss.batch * loss.classes;
     let (ys, labels, dys, acc) = (
-        random_buf(b, 640, 17),
-        b.alloc(64, Dtype::U32),
-        b.alloc(640, Dtype::F32),
+        random_buf(b, scores, 17),
+        b.alloc(loss.batch, Dtype::U32),
+        b.alloc(scores, Dtype::F32),
         b.alloc(qnn::backend::LossAcc::LEN, Dtype::F32),
     );
-    let t = time_op(b, reps, acc, |b| b.loss(64, ys, labels, Some(dys), acc))?;
+    let t = time_op(b, reps, acc, |b| b.loss(loss, ys, labels, Some(dys), acc))?;
     push(
         "squared hinge loss",
-        "64×10".into(),
+        format!("{}×{}", loss.batch, loss.classes),
         t,
-        3.0 * 4.0 * 640.0,
+        3.0 * 4.0 * scores as f64,
         "GB/s",
     );
     Ok(rows)
@@ -484,7 +491,7 @@ fn setup<B: Backend>(b: &mut B, config: &NetConfig, batch: usize) -> Result<(Mod
     let pixels: Vec<u8> = (0..n as u32 * len)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
-    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let labels: Vec<u16> = (0..n).map(|i| (i % config.classes) as u16).collect();
     let [c, h, w] = config.input;
     let set = b.upload_images(&pixels, &labels, (c, h, w))?;
     Ok((model, set))

@@ -30,7 +30,7 @@ pub fn energy(args: EnergyArgs) -> Result<()> {
         }
         None => {
             let kind = dataset_kind(&args.net.dataset)?;
-            let config = super::train_cmd::net_config(&args.net, kind.chw())?;
+            let config = super::train_cmd::net_config(&args.net, kind.chw(), kind.classes())?;
             (config.model_name(kind.name()), config)
         }
     };

@@ -21,7 +21,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
         let kind = super::dataset_kind(&args.net.dataset)?;
         (
             kind.name().to_string(),
-            super::train_cmd::net_config(&args.net, kind.chw())?,
+            super::train_cmd::net_config(&args.net, kind.chw(), kind.classes())?,
         )
     } else {
         checkpoint::parse_seed_name(&stem)
@@ -58,12 +58,18 @@ pub fn import(args: ImportArgs) -> Result<()> {
             t.name
         );
     }
+    // the seed's data sets (MNIST, CIFAR-10) name their ten classes
+    let class_names = dataset
+        .parse::<qnn::data::DatasetKind>()
+        .map(|k| ModelMeta::saved_class_names(&k.class_names()))
+        .unwrap_or_default();
     let meta = ModelMeta {
         dataset,
         config,
         epoch: 0,
         val_error: None,
         test_error: None,
+        class_names,
     };
     checkpoint::save_model(&out, &tensors, &meta)?;
     println!(

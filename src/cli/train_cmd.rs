@@ -20,9 +20,10 @@ use super::args::{EvalArgs, NetArgs, OptimizerChoice, TrainArgs};
 use super::{dataset_kind, open_device, with_flag, Interrupted};
 use crate::with_backend;
 
-/// The network configuration the flags describe, for a data set of shape `chw`.
-pub fn net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig> {
-    let config = flags_net_config(net, chw)?;
+/// The network configuration the flags describe, for a data set of shape `chw` and `classes`
+/// classes.
+pub fn net_config(net: &NetArgs, chw: (usize, usize, usize), classes: usize) -> Result<NetConfig> {
+    let config = flags_net_config(net, chw, classes)?;
     let config = config.with_end_bits(net.first_bits, net.last_bits);
     config
         .validate()
@@ -31,19 +32,25 @@ pub fn net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig
 }
 
 /// The network of the seed's flags or of `--net`, before `--first-bits` / `--last-bits`.
-fn flags_net_config(net: &NetArgs, chw: (usize, usize, usize)) -> Result<NetConfig> {
+fn flags_net_config(
+    net: &NetArgs,
+    chw: (usize, usize, usize),
+    classes: usize,
+) -> Result<NetConfig> {
     let nonlinearity: Nonlinearity = net.nl.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     if let Some(path) = &net.net {
         let text = qnn::files::read_text(path, qnn::files::TEXT_MAX_BYTES, "a net file")?;
         let input = [chw.0, chw.1, chw.2];
         return Ok(NetConfig::from_net_text(
             input,
+            classes,
             &text,
             &path.display().to_string(),
         )?);
     }
     let config = NetConfig {
         input: [chw.0, chw.1, chw.2],
+        classes,
         blocks: [(net.nla, net.nfa), (net.nlb, net.nfb), (net.nlc, net.nfc)],
         quantized: net.quantized == 1,
         bits: net.bits,
@@ -73,7 +80,7 @@ pub fn run_settings(args: &TrainArgs) -> Result<RunSettings> {
     let kind = dataset_kind(&args.net.dataset)?;
     let settings = RunSettings {
         dataset: kind,
-        net: net_config(&args.net, kind.chw())?,
+        net: net_config(&args.net, kind.chw(), kind.classes())?,
         options: TrainOptions {
             epochs: args.epochs,
             lr_start: args.lr,
@@ -406,6 +413,16 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     if dataset.test.is_empty() {
         bail!("{}: the test set holds no images", kind.name());
     }
+    dataset.validate()?;
+    if meta.config.classes != dataset.classes() {
+        bail!(
+            "{} scores {} classes; {} has {}: evaluate a model on data of its classes",
+            args.model.display(),
+            meta.config.classes,
+            kind.name(),
+            dataset.classes()
+        );
+    }
     let mut dev = open_device(args.device)?;
     let result = with_backend!(&mut dev, |b| {
         // evaluation splits freely: no larger batch than the set, and one the device holds
@@ -432,6 +449,20 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// "10 classes: 0, 1, …" with the first few names (the rest counted).
+fn classes_line(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut line = format!(
+        "{} classes: {}",
+        names.len(),
+        names[..names.len().min(SHOWN)].join(", ")
+    );
+    if names.len() > SHOWN {
+        line.push_str(&format!(", … and {} more", names.len() - SHOWN));
+    }
+    line
+}
+
 pub fn info(file: &Path) -> Result<()> {
     let (_, meta) = checkpoint::load_model(file)?;
     println!("{}", file.display());
@@ -442,6 +473,7 @@ pub fn info(file: &Path) -> Result<()> {
         percent(meta.val_error),
         percent(meta.test_error)
     );
+    println!("  {}", classes_line(&meta.class_names_or_numbers()));
     let c = &meta.config;
     if let Some(net) = &c.net {
         println!(

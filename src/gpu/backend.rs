@@ -79,7 +79,7 @@ impl Backend for GpuBackend {
     fn upload_images(
         &mut self,
         pixels: &[u8],
-        labels: &[u8],
+        labels: &[u16],
         chw: (usize, usize, usize),
     ) -> Result<ImageSet, Error> {
         let count = labels.len();
@@ -183,8 +183,8 @@ impl Backend for GpuBackend {
         ops::quantize::gpu_weight_quantize(self, q, w, absmax, wq);
     }
 
-    fn loss(&mut self, batch: usize, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
-        ops::loss::gpu_squared_hinge(self, batch, y, labels, dy, acc);
+    fn loss(&mut self, s: LossShape, y: Buf, labels: Buf, dy: Option<Buf>, acc: Buf) {
+        ops::loss::gpu_squared_hinge(self, s, y, labels, dy, acc);
     }
 
     fn adam(&mut self, rule: UpdateRule, cfg: AdamConfig, p: ParamTensors, step: Buf) {

@@ -1,8 +1,8 @@
 //! The WGSL sources, one file per kernel family, compiled into the binary; each is followed by
 //! `shaders/common.wgsl` (the helpers every family uses), so the family's line numbers hold.
-//! Values the Rust side also knows (workgroup size `WG`, batch norm's `EPS` and `ALPHA`, the
-//! loss's `CLASSES`) are `override` constants without a default, set from the Rust constants by
-//! each [`Kernel`](super::Kernel)'s `constants`; tests/kernel_contracts.rs checks them.
+//! Values the Rust side also knows (workgroup size `WG`, batch norm's `EPS` and `ALPHA`) are
+//! `override` constants without a default, set from the Rust constants by each
+//! [`Kernel`](super::Kernel)'s `constants`; tests/kernel_contracts.rs checks them.
 
 /// A WGSL source file.
 #[derive(Debug)]

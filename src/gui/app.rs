@@ -107,7 +107,7 @@ pub struct Shown {
     pub probe_images: &'static str,
     pub confusion: Option<ConfusionMatrix>,
     /// Predicted classes of the grid's test images.
-    pub grid: Vec<u8>,
+    pub grid: Vec<u16>,
     /// The best model so far (or the loaded one), as its file's bytes.
     pub best_model: Option<Vec<u8>>,
     /// A title for what is shown ("run …" or "model file …").
@@ -320,6 +320,16 @@ impl QnnApp {
 
     pub fn is_training(&self) -> bool {
         self.running.is_some()
+    }
+
+    /// The names of the classes shown: the loaded data's, else the shown model's (numbers
+    /// where neither names them).
+    pub fn class_names(&self) -> Vec<String> {
+        match (self.data(), &self.explorer) {
+            (Some(d), _) => d.class_names.clone(),
+            (None, Some(ex)) => ex.class_names(),
+            (None, None) => Vec::new(),
+        }
     }
 
     /// The data of the current source, when already loaded.
@@ -654,7 +664,9 @@ impl QnnApp {
         let Some(ex) = self.explorer.as_mut() else {
             return;
         };
-        if ex.config().input != [data.chw.0, data.chw.1, data.chw.2] {
+        if ex.config().input != [data.chw.0, data.chw.1, data.chw.2]
+            || ex.classes() != data.classes()
+        {
             return;
         }
         let len = data.image_len();
@@ -672,7 +684,7 @@ impl QnnApp {
         });
         match r {
             Ok((scores, probe)) => {
-                self.shown.grid = qnn::inspect::predicted_classes(&scores);
+                self.shown.grid = qnn::inspect::predicted_classes(ex.classes(), &scores);
                 self.shown.probe = probe;
                 self.shown.probe_images = "test";
             }
@@ -691,10 +703,17 @@ impl QnnApp {
             return;
         };
         let r = match self.shown_explorer() {
-            Ok(Some(ex)) => ex
-                .scores(&data.test.pixels)
-                .map(|s| ConfusionMatrix::new(&s, &data.test.labels))
-                .map_err(|e| e.to_string()),
+            Ok(Some(ex)) if ex.classes() != data.classes() => Err(format!(
+                "the model scores {} classes, the data have {}: evaluate it on the data it was trained on",
+                ex.classes(),
+                data.classes()
+            )),
+            Ok(Some(ex)) => {
+                let classes = ex.classes();
+                ex.scores(&data.test.pixels)
+                    .map(|s| ConfusionMatrix::new(classes, &s, &data.test.labels))
+                    .map_err(|e| e.to_string())
+            }
             Ok(None) => return,
             Err(e) => Err(e),
         };

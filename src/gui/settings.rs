@@ -91,10 +91,12 @@ impl Settings {
         self.dataset.parse()
     }
 
-    /// The seed's network from the fields (bits, blocks, …) on an input of `input`, unchecked.
-    fn seed_net(&self, input: [usize; 3]) -> NetConfig {
+    /// The seed's network from the fields (bits, blocks, …) on an input of `input` scoring
+    /// `classes` classes, unchecked.
+    fn seed_net(&self, input: [usize; 3], classes: usize) -> NetConfig {
         NetConfig {
             input,
+            classes,
             blocks: self.blocks,
             quantized: self.quantized,
             bits: self.bits,
@@ -114,8 +116,9 @@ impl Settings {
     pub fn run_settings(&self) -> Result<RunSettings, String> {
         let kind = self.kind()?;
         let (c, h, w) = kind.chw();
+        let classes = kind.classes();
         let net = match &self.net_text {
-            None => self.seed_net([c, h, w]),
+            None => self.seed_net([c, h, w], classes),
             Some(text) => {
                 // without a name the library would name the network after the file, and
                 // "layer list" is no file name
@@ -124,7 +127,8 @@ impl Settings {
                         "{LAYER_LIST}: give the network a name, e.g. name = \"my-net\" on the first line (it names the model's files)"
                     ));
                 }
-                NetConfig::from_net_text([c, h, w], text, LAYER_LIST).map_err(|e| e.to_string())?
+                NetConfig::from_net_text([c, h, w], classes, text, LAYER_LIST)
+                    .map_err(|e| e.to_string())?
             }
         };
         let settings = RunSettings {
@@ -173,7 +177,7 @@ impl Settings {
     /// The preset a layer list starts from: the one that is the seed's fields' network, if
     /// any, else the first (the seed's default network).
     pub fn starting_preset(&self) -> &'static Preset {
-        let seed = seed_layers(&self.seed_net([1, 28, 28]));
+        let seed = seed_layers(&self.seed_net([1, 28, 28], qnn::backend::DEFAULT_CLASSES));
         PRESETS
             .iter()
             .find(|p| NetDef::from_toml(p.toml, p.name).is_ok_and(|d| d.layers == seed))
@@ -245,7 +249,7 @@ mod tests {
             let r = s
                 .run_settings()
                 .unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            let want = NetConfig::from_net_text([1, 28, 28], p.toml, LAYER_LIST).unwrap();
+            let want = NetConfig::from_net_text([1, 28, 28], 10, p.toml, LAYER_LIST).unwrap();
             assert_eq!(r.net, want, "{}", p.name);
             assert_eq!(r.model_name(), format!("mnist-mini_{}", p.name));
             // the rest of the run is the panel's, as with the seed's blocks
@@ -286,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_loaded_layer_list_comes_back_as_its_text() {
-        let net = NetConfig::from_net_text([3, 32, 32], PRESETS[3].toml, "x.toml").unwrap();
+        let net = NetConfig::from_net_text([3, 32, 32], 10, PRESETS[3].toml, "x.toml").unwrap();
         let mut s = Settings {
             blocks: [(2, 8), (0, 4), (1, 16)],
             ..Settings::default()
@@ -380,7 +384,7 @@ mod tests {
         assert_eq!(s.net_text.as_deref(), Some(PRESETS[2].toml));
         assert_eq!(
             s.run_settings().unwrap().net,
-            NetConfig::from_net_text([1, 28, 28], PRESETS[2].toml, "x").unwrap()
+            NetConfig::from_net_text([1, 28, 28], 10, PRESETS[2].toml, "x").unwrap()
         );
         let missing = gui(&dir.join("missing.toml")).unwrap_err().to_string();
         assert!(missing.contains("missing.toml"), "{missing}");
@@ -398,7 +402,7 @@ mod tests {
         let Command::Train(t) = Cli::try_parse_from(train).unwrap().command else {
             unreachable!()
         };
-        let want = crate::cli::train_cmd::net_config(&t.net, (1, 28, 28)).unwrap();
+        let want = crate::cli::train_cmd::net_config(&t.net, (1, 28, 28), 10).unwrap();
         let got = s.run_settings().unwrap();
         assert_eq!(got.net.layer_list(), want.layer_list());
         let name = want.net.as_ref().unwrap().name.clone();

@@ -117,7 +117,7 @@ pub enum Event {
     /// A look inside the network.
     Probe(Box<Probe>),
     /// Predictions for the first test images.
-    Grid(Vec<u8>),
+    Grid(Vec<u16>),
     /// An epoch finished (files written).
     Epoch {
         report: EpochReport,
@@ -256,9 +256,9 @@ fn drive<B: Backend>(
     let e = |e: qnn::Error| e.to_string();
     let image_len = data.image_len();
     let grid_pixels = &data.test.pixels[..GRID_IMAGES.min(data.test.len()) * image_len];
-    let grid = |run: &Run, b: &mut B| -> Result<Vec<u8>, String> {
+    let grid = |run: &Run, b: &mut B| -> Result<Vec<u16>, String> {
         let scores = pollster::block_on(run.predict(b, grid_pixels)).map_err(e)?;
-        Ok(predicted_classes(&scores))
+        Ok(predicted_classes(run.settings.net.classes, &scores))
     };
     send(Event::Grid(grid(&run, b)?));
     // a look inside shows the first conv layer's filters: a network without one (a layer

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::layers::{NetDef, Op};
-use crate::backend::CLASSES;
+use crate::backend::{DEFAULT_CLASSES, MAX_CLASSES, MIN_CLASSES};
 use crate::quant::{check_combination, ActQuant, Nonlinearity, WeightQuant};
 use crate::Error;
 
@@ -13,6 +13,14 @@ use crate::Error;
 pub struct NetConfig {
     /// Input channels, height, width.
     pub input: [usize; 3],
+    /// Classes the network scores: its output layer's units, [`MIN_CLASSES`] to
+    /// [`MAX_CLASSES`]. Left out of a saved configuration when it is the default 10, so that
+    /// files written before there was a choice read back, and are written, unchanged.
+    #[serde(
+        default = "default_classes",
+        skip_serializing_if = "is_default_classes"
+    )]
+    pub classes: usize,
     /// (layers, filters) of blocks A, B, C.
     pub blocks: [(usize, usize); 3],
     /// Quantize weights and activations (-q 1); off trains in float.
@@ -27,6 +35,14 @@ pub struct NetConfig {
     /// `quantized`, `bits`, `nonlinearity` and `sym` (the seed's flags) are unused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net: Option<NetDef>,
+}
+
+fn default_classes() -> usize {
+    DEFAULT_CLASSES
+}
+
+fn is_default_classes(classes: &usize) -> bool {
+    *classes == DEFAULT_CLASSES
 }
 
 /// One conv layer of the network, with where it sits.
@@ -54,9 +70,16 @@ impl NetConfig {
     /// Refuses a configuration that cannot train: for the seed's flags, a refused quantizer
     /// combination (see [`check_combination`]), a block of 0 filters or over 64 layers, an
     /// input under 8×8; for a layer list, a layer that cannot be placed (named by its position
-    /// and line); for both, counts that overflow.
+    /// and line); for both, a class count outside [`MIN_CLASSES`]..=[`MAX_CLASSES`] and counts
+    /// that overflow.
     pub fn validate(&self) -> Result<(), Error> {
         let [c, h, w] = self.input;
+        if !(MIN_CLASSES..=MAX_CLASSES).contains(&self.classes) {
+            return Err(Error::Model(format!(
+                "{} classes: a network scores {MIN_CLASSES} to {MAX_CLASSES} classes",
+                self.classes
+            )));
+        }
         if self.net.is_none() {
             check_combination(self.nonlinearity, self.bits, self.sym, self.quantized)
                 .map_err(Error::Model)?;
@@ -101,7 +124,7 @@ impl NetConfig {
         };
         // each layer's output elements and MACs, with the shapes carried in u128 so that
         // nothing here overflows before it is compared
-        let mut total: u128 = input as u128 * CLASSES as u128;
+        let mut total: u128 = input as u128 * self.classes as u128;
         let (mut cc, mut hh, mut ww) = (c as u128, h as u128, w as u128);
         for (i, layer) in self.layer_list().iter().enumerate() {
             use super::layers::Layer;
@@ -120,7 +143,7 @@ impl NetConfig {
                 Layer::MaxPool => (0, (cc, hh / 2, ww / 2)),
                 Layer::GlobalAvgPool => (0, (cc, 1, 1)),
                 Layer::Dense { units, .. } => {
-                    let u = units.unwrap_or(CLASSES) as u128;
+                    let u = units.unwrap_or(self.classes) as u128;
                     (u * cc * hh * ww, (u, 1, 1))
                 }
             };

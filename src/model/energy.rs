@@ -272,6 +272,7 @@ mod tests {
     fn the_formula_on_a_small_network_worked_by_hand() {
         let config = NetConfig {
             input: [1, 8, 8],
+            classes: 10,
             blocks: [(1, 2), (0, 2), (0, 2)],
             quantized: true,
             bits: 4,
@@ -303,6 +304,7 @@ mod tests {
     fn binary_is_cheaper_per_layer_than_eight_bits() {
         let mut config = NetConfig {
             input: [3, 32, 32],
+            classes: 10,
             blocks: [(1, 64), (1, 64), (1, 64)],
             quantized: true,
             bits: 8,

@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::NetConfig;
-use crate::backend::{ConvShape, CLASSES};
+use crate::backend::ConvShape;
 use crate::quant::{check_combination, ActQuant, Nonlinearity, WeightQuant};
 use crate::Error;
 
@@ -1065,13 +1065,19 @@ fn layer_lines(text: &str) -> Vec<usize> {
 }
 
 impl NetConfig {
-    /// The network a net file's text describes on an input of `input` [c, h, w], checked:
-    /// messages name `file`, the line and the layer. The seed's fields are the library's
-    /// defaults, unused.
-    pub fn from_net_text(input: [usize; 3], text: &str, file: &str) -> Result<NetConfig, Error> {
+    /// The network a net file's text describes on an input of `input` [c, h, w] scoring
+    /// `classes` classes (the data set's), checked: messages name `file`, the line and the
+    /// layer. The seed's fields are the library's defaults, unused.
+    pub fn from_net_text(
+        input: [usize; 3],
+        classes: usize,
+        text: &str,
+        file: &str,
+    ) -> Result<NetConfig, Error> {
         let def = NetDef::from_toml(text, file)?;
         let config = NetConfig {
             input,
+            classes,
             net: Some(def),
             ..crate::run::RunSettings::new(crate::data::DatasetKind::MnistMini).net
         };
@@ -1167,7 +1173,7 @@ impl NetConfig {
     pub fn resolve(&self) -> Result<Vec<ResolvedLayer>, Error> {
         let blocks = self.net.is_none().then_some(&self.blocks);
         let origin = self.net.as_ref().and_then(|n| n.origin.as_ref());
-        resolve(&self.layer_list(), self.input, CLASSES, blocks, origin).map_err(Error::Model)
+        resolve(&self.layer_list(), self.input, self.classes, blocks, origin).map_err(Error::Model)
     }
 
     /// The layers placed on the input; empty if they cannot be (a configuration that failed

@@ -174,7 +174,7 @@ pub struct Model {
     pub labels: Buf,
     /// Indices of the batch's images in the data set on the device, u32 `[max_batch]`.
     pub indices: Buf,
-    /// The scores, f32 [max_batch, CLASSES]: the output batch norm's output.
+    /// The scores, f32 [max_batch, classes]: the output batch norm's output.
     scores: Buf,
     /// The loss's gradient with respect to the scores, same shape.
     dscores: Buf,
@@ -509,7 +509,7 @@ impl Model {
     }
 
     /// Records the forward pass over `batch` samples already in the input buffer: scores
-    /// [batch, CLASSES] in the scores buffer.
+    /// [batch, classes] in the scores buffer.
     pub fn forward<B: Backend>(&self, b: &mut B, batch: usize, mode: Mode) {
         let train = mode == Mode::Train;
         for stage in &self.stages {
@@ -705,6 +705,18 @@ impl Model {
         Ok(n)
     }
 
+    /// Classes the network scores: its output layer's units (`config.classes`).
+    pub fn classes(&self) -> usize {
+        self.config.classes
+    }
+
+    fn loss_shape(&self, batch: usize) -> LossShape {
+        LossShape {
+            batch,
+            classes: self.classes(),
+        }
+    }
+
     /// One whole training step on the images `indices` of `images`: loads the batch, writes the
     /// step's optimizer scalars, and records the forward pass, the loss (added to `acc`), the
     /// backward pass and the update of every parameter.
@@ -723,7 +735,7 @@ impl Model {
         b.write_f32(self.step_scalars, &scalars.to_vec());
         self.forward(b, batch, Mode::Train);
         b.loss(
-            batch,
+            self.loss_shape(batch),
             self.scores,
             self.labels,
             Some(self.dscores),
@@ -743,11 +755,17 @@ impl Model {
     ) -> Result<(), Error> {
         let batch = self.load_batch(b, images, indices)?;
         self.forward(b, batch, Mode::Eval);
-        b.loss(batch, self.scores, self.labels, None, self.acc);
+        b.loss(
+            self.loss_shape(batch),
+            self.scores,
+            self.labels,
+            None,
+            self.acc,
+        );
         Ok(())
     }
 
-    /// Scores [n, 10] of n images x [n, c, h, w] (already scaled to [−1, 1]), evaluation mode;
+    /// Scores [n, classes] of n images x [n, c, h, w] (already scaled to [−1, 1]), evaluation mode;
     /// n ≤ `max_batch`.
     pub async fn predict<B: Backend>(&self, b: &mut B, x: &[f32]) -> Result<Vec<f32>, Error> {
         let n = x.len() / self.config.input.iter().product::<usize>();
@@ -761,7 +779,7 @@ impl Model {
         self.eval_scores(b, n).await
     }
 
-    /// Scores [n, 10] (evaluation mode) for any number n of images of u8 pixels [n, c, h, w] as
+    /// Scores [n, classes] (evaluation mode) for any number n of images of u8 pixels [n, c, h, w] as
     /// the data sets store them, scaled as the data kernels scale them, `max_batch` at a time.
     pub async fn predict_pixels<B: Backend>(
         &self,
@@ -775,7 +793,7 @@ impl Model {
                 pixels.len()
             )));
         }
-        let mut scores = Vec::with_capacity(pixels.len() / len * CLASSES);
+        let mut scores = Vec::with_capacity(pixels.len() / len * self.classes());
         for chunk in pixels.chunks(len * self.max_batch) {
             let x: Vec<f32> = chunk.iter().map(|&p| scale_pixel(p)).collect();
             scores.extend(self.predict(b, &x).await?);
@@ -783,11 +801,11 @@ impl Model {
         Ok(scores)
     }
 
-    /// Scores [n, 10] of the n images already in the input buffer, evaluation mode.
+    /// Scores [n, classes] of the n images already in the input buffer, evaluation mode.
     pub async fn eval_scores<B: Backend>(&self, b: &mut B, n: usize) -> Result<Vec<f32>, Error> {
         self.forward(b, n, Mode::Eval);
         let s = b.read_f32(self.scores).await?;
-        Ok(s[..n * CLASSES].to_vec())
+        Ok(s[..n * self.classes()].to_vec())
     }
 
     /// Each conv layer's activations `[n, cout, out_h, out_w]` from the evaluation-mode

@@ -1,6 +1,6 @@
 //! Squared hinge loss, its gradient and the error count — shaders/loss.wgsl.
 
-use crate::backend::{Buf, Family, CLASSES};
+use crate::backend::{Buf, Family, LossShape};
 use crate::gpu::{shaders, Access, GpuBackend, Kernel};
 
 /// Index of the first maximum (numpy's argmax).
@@ -16,18 +16,20 @@ pub fn argmax(row: &[f32]) -> usize {
 
 /// Adds Σ_b mean_k max(0, 1 − t·y)² to acc[0] and the wrong-argmax count to acc[1], counts the
 /// call in acc[2] and non-finite rows in acc[3..5] (layout: [`crate::backend::LossAcc`]);
-/// with `dy`, writes the gradient of the batch mean.
+/// with `dy`, writes the gradient of the batch mean. `y` holds `s.batch` rows of `s.classes`
+/// scores.
 pub fn squared_hinge(
-    batch: usize,
+    s: LossShape,
     y: &[f32],
     labels: &[u32],
     mut dy: Option<&mut [f32]>,
     acc: &mut [f32],
 ) {
-    let grad_scale = -2.0 / (batch * CLASSES) as f32;
+    let LossShape { batch, classes } = s;
+    let grad_scale = -2.0 / (batch * classes) as f32;
     let (mut loss, mut wrong, mut bad) = (0.0f64, 0.0f32, 0.0f32);
     for b in 0..batch {
-        let row = &y[b * CLASSES..(b + 1) * CLASSES];
+        let row = &y[b * classes..(b + 1) * classes];
         let label = labels[b] as usize;
         let mut sum = 0.0f32;
         let mut finite = true;
@@ -37,10 +39,10 @@ pub fn squared_hinge(
             sum += h * h;
             finite &= v.is_finite();
             if let Some(d) = dy.as_deref_mut() {
-                d[b * CLASSES + k] = grad_scale * t * h;
+                d[b * classes + k] = grad_scale * t * h;
             }
         }
-        loss += (sum / CLASSES as f32) as f64;
+        loss += (sum / classes as f32) as f64;
         if argmax(row) != label {
             wrong += 1.0;
         }
@@ -66,7 +68,9 @@ struct Params {
     batch: u32,
     /// 1: write the gradient into `dy`.
     write_grad: u32,
-    _pad: [u32; 2],
+    /// Scores per row.
+    classes: u32,
+    _pad: u32,
 }
 
 pub(crate) static SQUARED_HINGE: Kernel = Kernel {
@@ -74,7 +78,7 @@ pub(crate) static SQUARED_HINGE: Kernel = Kernel {
     family: Family::Loss,
     shader: &shaders::LOSS,
     entry: "squared_hinge",
-    constants: &[("CLASSES", CLASSES as f64)],
+    constants: &[],
     storage: &[
         Access::Read,
         Access::Read,
@@ -86,7 +90,7 @@ pub(crate) static SQUARED_HINGE: Kernel = Kernel {
 
 pub(crate) fn gpu_squared_hinge(
     g: &mut GpuBackend,
-    batch: usize,
+    s: LossShape,
     y: Buf,
     labels: Buf,
     dy: Option<Buf>,
@@ -95,12 +99,13 @@ pub(crate) fn gpu_squared_hinge(
     // without a gradient the kernel still needs a writable buffer bound at `dy`: a scratch one
     let (dy, write) = match dy {
         Some(d) => (d, 1),
-        None => (g.scratch("loss_no_grad", batch * CLASSES), 0),
+        None => (g.scratch("loss_no_grad", s.batch * s.classes), 0),
     };
     let p = Params {
-        batch: batch as u32,
+        batch: s.batch as u32,
         write_grad: write,
-        _pad: [0; 2],
+        classes: s.classes as u32,
+        _pad: 0,
     };
     g.dispatch(&SQUARED_HINGE, &p, &[y, labels, dy, acc], [1, 1, 1]);
 }

@@ -103,13 +103,14 @@ pub fn bars(train: usize, test: usize) -> Dataset {
                 img[(2 * k + 5) * 28 + x] = ((i * 37) % 200) as u8;
             }
             s.pixels.extend(img);
-            s.labels.push(k as u8);
+            s.labels.push(k as u16);
         }
         s
     };
     Dataset {
         kind: DatasetKind::Mnist,
         chw: (1, 28, 28),
+        class_names: DatasetKind::Mnist.class_names(),
         train: make(train, 0),
         test: make(test, 3),
     }
@@ -220,8 +221,8 @@ pub struct StepResult {
 }
 
 /// A fresh model of `cfg` (parameters seeded with 42) and one Adam step (t = 1, `lr`) on a
-/// batch of `batch` random images of the configuration's input shape with random labels, some
-/// of them flipped; everything read back.
+/// batch of `batch` random images of the configuration's input shape with random labels (of
+/// its classes), some of them flipped; everything read back.
 pub fn one_train_step<B: Backend>(
     b: &mut B,
     cfg: &qnn::model::NetConfig,
@@ -234,7 +235,9 @@ pub fn one_train_step<B: Backend>(
     let [c, h, w] = cfg.input;
     let n = 2 * batch + 8;
     let pixels: Vec<u8> = (0..n * c * h * w).map(|_| r.random()).collect();
-    let labels: Vec<u8> = (0..n).map(|_| r.random_range(0..10)).collect();
+    let labels: Vec<u16> = (0..n)
+        .map(|_| r.random_range(0..cfg.classes as u16))
+        .collect();
     let set = b.upload_images(&pixels, &labels, (c, h, w)).unwrap();
     let idx: Vec<u32> = (0..batch as u32).map(|i| i * 5 % (2 * n as u32)).collect();
     model

@@ -15,7 +15,7 @@
 //! the loss accumulator [loss sum, wrong, calls, first bad call, bad rows] (`LossAcc`).
 
 use qnn::backend::{
-    AdamConfig, ChannelShape, ConvShape, DenseShape, PoolShape, StepScalars, UpdateRule, CLASSES,
+    AdamConfig, ChannelShape, ConvShape, DenseShape, PoolShape, StepScalars, UpdateRule,
 };
 use qnn::quant::{weight_exponent, ActQuant, WeightQuant};
 
@@ -31,7 +31,7 @@ pub fn f64s(v: &[f32]) -> Vec<f64> {
 /// i − count mirrored left-right) → x [batch, c, h, w] = pixel·2/255 − 1, labels [batch].
 pub fn gather_batch(
     pixels: &[u8],
-    labels: &[u8],
+    labels: &[u16],
     (c, h, w): (usize, usize, usize),
     indices: &[u32],
 ) -> (Vec<f64>, Vec<u32>) {
@@ -532,20 +532,26 @@ pub fn weight_quantize(q: WeightQuant, w: &[f64]) -> (f64, Vec<f64>) {
 /// [loss sum, wrong count, calls, first bad call, bad rows].
 pub type LossAccum = [f64; 5];
 
-/// One call of the loss on scores y [batch, 10] with labels [batch]; t_k = +1 for the label,
-/// −1 otherwise: acc[0] += Σ_b (1/10)·Σ_k max(0, 1 − t_k·y_bk)², acc[1] += rows whose first
-/// argmax is not the label, acc[2] += 1, acc[3] = acc[2] at the first call with a non-finite
-/// row, acc[4] += non-finite rows. Returns the gradient of the batch mean loss, dy [batch, 10]:
-/// −2·t_k·max(0, 1 − t_k·y_bk)/(batch·10).
-pub fn squared_hinge(batch: usize, y: &[f64], labels: &[u32], acc: &mut LossAccum) -> Vec<f64> {
-    let mut dy = vec![0.0f64; batch * CLASSES];
+/// One call of the loss on scores y [batch, K] (K = `classes`) with labels [batch]; t_k = +1
+/// for the label, −1 otherwise: acc[0] += Σ_b (1/K)·Σ_k max(0, 1 − t_k·y_bk)², acc[1] += rows
+/// whose first argmax is not the label, acc[2] += 1, acc[3] = acc[2] at the first call with a
+/// non-finite row, acc[4] += non-finite rows. Returns the gradient of the batch mean loss,
+/// dy [batch, K]: −2·t_k·max(0, 1 − t_k·y_bk)/(batch·K).
+pub fn squared_hinge(
+    batch: usize,
+    classes: usize,
+    y: &[f64],
+    labels: &[u32],
+    acc: &mut LossAccum,
+) -> Vec<f64> {
+    let mut dy = vec![0.0f64; batch * classes];
     let mut bad_rows = 0.0;
     for b in 0..batch {
         let label = labels[b] as usize;
-        let row = &y[b * CLASSES..(b + 1) * CLASSES];
+        let row = &y[b * classes..(b + 1) * classes];
         let mut sum = 0.0f64;
         let mut argmax = 0;
-        for k in 0..CLASSES {
+        for k in 0..classes {
             let v = row[k];
             if v > row[argmax] {
                 argmax = k;
@@ -553,9 +559,9 @@ pub fn squared_hinge(batch: usize, y: &[f64], labels: &[u32], acc: &mut LossAccu
             let t = if k == label { 1.0 } else { -1.0 };
             let hinge = (1.0 - t * v).max(0.0);
             sum += hinge * hinge;
-            dy[b * CLASSES + k] = -2.0 * t * hinge / (batch * CLASSES) as f64;
+            dy[b * classes + k] = -2.0 * t * hinge / (batch * classes) as f64;
         }
-        acc[0] += sum / CLASSES as f64;
+        acc[0] += sum / classes as f64;
         if argmax != label {
             acc[1] += 1.0;
         }

@@ -1,10 +1,13 @@
 //! The draw pad: a digit drawn by hand, classified as it is drawn.
 
 use eframe::egui::{self, Color32, CornerRadius, Rect, Sense, Vec2};
-use qnn::inspect::softmax;
+use qnn::inspect::{softmax, top_classes};
 
 use super::{grey, BLUE, GREEN};
 use crate::gui::app::QnnApp;
+
+/// Classes listed with their scores: all up to this many, else this many highest.
+const SHOWN: usize = 10;
 
 pub(super) fn draw_pad(app: &mut QnnApp, ui: &mut egui::Ui) {
     let cell = 7.0;
@@ -41,14 +44,27 @@ pub(super) fn draw_pad(app: &mut QnnApp, ui: &mut egui::Ui) {
         app.pad.pixels.iter_mut().for_each(|p| *p = 0.0);
         app.pad.scores = None;
     }
+    // the classes' names (the digits for MNIST); of many classes, the ten highest scores
+    let names = app
+        .explorer
+        .as_ref()
+        .map(|ex| ex.class_names())
+        .unwrap_or_default();
+    let name = |k: usize| names.get(k).cloned().unwrap_or_else(|| k.to_string());
     match &app.pad.scores {
         Some(s) => {
             let p = softmax(s);
             let best = qnn::ops::loss::argmax(s);
-            ui.label(format!("the network says {best}"));
-            for (k, share) in p.iter().enumerate() {
+            ui.label(format!("the network says {}", name(best)));
+            let shown: Vec<usize> = if s.len() <= SHOWN {
+                (0..s.len()).collect()
+            } else {
+                top_classes(s, SHOWN).into_iter().map(|(k, _)| k).collect()
+            };
+            for k in shown {
+                let share = p[k];
                 ui.horizontal(|ui| {
-                    ui.label(egui::RichText::new(format!("{k}")).monospace());
+                    ui.label(egui::RichText::new(name(k)).monospace());
                     let (r, _) = ui.allocate_exact_size(Vec2::new(120.0, 10.0), Sense::hover());
                     ui.painter().rect_filled(
                         Rect::from_min_size(r.min, Vec2::new(120.0 * share, 10.0)),

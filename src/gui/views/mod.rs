@@ -239,8 +239,9 @@ fn views(app: &mut QnnApp, ui: &mut egui::Ui) {
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.strong("Confusion matrix (validation)");
+            let names = app.class_names();
             match &app.shown.confusion {
-                Some(m) => confusion(ui, m),
+                Some(m) => confusion(ui, m, &names),
                 None => {
                     ui.label("(at the end of each epoch)");
                 }

@@ -6,6 +6,16 @@ use super::RED;
 use crate::gui::app::QnnApp;
 use crate::gui::worker::GRID_IMAGES;
 
+/// A class's name as a grid label: at most 10 characters (a longer one is cut, with "…"),
+/// the class's number where it has none.
+fn short_name(name: Option<&String>, k: u16) -> String {
+    match name {
+        Some(n) if n.chars().count() > 10 => format!("{}…", n.chars().take(9).collect::<String>()),
+        Some(n) => n.clone(),
+        None => k.to_string(),
+    }
+}
+
 pub(super) fn test_grid(app: &mut QnnApp, ui: &mut egui::Ui) {
     let Some(data) = app.data().cloned() else {
         ui.label("(when the data are loaded)");
@@ -35,14 +45,7 @@ pub(super) fn test_grid(app: &mut QnnApp, ui: &mut egui::Ui) {
             })
             .collect();
     }
-    let classes = if c == 1 {
-        None
-    } else {
-        Some([
-            "plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-        ])
-    };
-    let name = |k: u8| classes.map_or(k.to_string(), |n| n[k as usize].to_string());
+    let name = |k: u16| short_name(data.class_names.get(k as usize), k);
     let size = 44.0;
     let wrong = app
         .shown
