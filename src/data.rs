@@ -63,6 +63,9 @@ pub enum DatasetKind {
     Cifar10,
     /// The embedded mnist-mini subset of MNIST, 1×28×28.
     MnistMini,
+    /// Your own pictures: a folder of class folders (`qnn::image_folder`); its shape, classes
+    /// and validation split come from the folder, not from the kind.
+    Folder,
 }
 
 impl std::str::FromStr for DatasetKind {
@@ -77,8 +80,9 @@ impl std::str::FromStr for DatasetKind {
             "mnist" => Ok(DatasetKind::Mnist),
             "cifar10" => Ok(DatasetKind::Cifar10),
             "mnistmini" => Ok(DatasetKind::MnistMini),
+            "folder" => Ok(DatasetKind::Folder),
             _ => Err(format!(
-                "unknown data set '{s}': use MNIST, CIFAR-10 or mnist-mini"
+                "unknown data set '{s}': use MNIST, CIFAR-10, mnist-mini or folder (your own pictures, --data-dir DIR)"
             )),
         }
     }
@@ -91,9 +95,11 @@ impl DatasetKind {
             DatasetKind::Mnist => "MNIST",
             DatasetKind::Cifar10 => "CIFAR-10",
             DatasetKind::MnistMini => "mnist-mini",
+            DatasetKind::Folder => "folder",
         }
     }
-    /// Image shape (channels, height, width).
+    /// Image shape (channels, height, width); a folder's is its pictures' (this gives MNIST's,
+    /// the page's and the window's default).
     pub fn chw(self) -> (usize, usize, usize) {
         match self {
             DatasetKind::Cifar10 => (3, 32, 32),
@@ -117,6 +123,8 @@ impl DatasetKind {
             DatasetKind::Mnist => 10_000,
             DatasetKind::Cifar10 => 5_000,
             DatasetKind::MnistMini => 1_000,
+            // the folder's own: its val/ folder or its validation fraction
+            DatasetKind::Folder => 0,
         }
     }
 }
@@ -220,7 +228,34 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, Error> {
             from_files(kind, &files)
         }
         DatasetKind::Cifar10 => load_cifar(dir),
+        DatasetKind::Folder => Err(Error::Data(format!(
+            "{}: a folder of pictures is read with its options (qnn::image_folder), not by data::load",
+            dir.display()
+        ))),
     }
+}
+
+/// A data set from a folder of pictures ([`crate::image_folder`]), and how many of its training
+/// images validate.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn from_folder(f: crate::image_folder::FolderData) -> (Dataset, usize) {
+    let [c, h, w] = f.chw;
+    (
+        Dataset {
+            kind: DatasetKind::Folder,
+            chw: (c, h, w),
+            class_names: f.class_names,
+            train: Split {
+                pixels: f.train.pixels,
+                labels: f.train.labels,
+            },
+            test: Split {
+                pixels: f.test.pixels,
+                labels: f.test.labels,
+            },
+        },
+        f.valid,
+    )
 }
 
 /// MNIST's four files as distributed (each may also be gzipped, as `name.gz`).
@@ -246,6 +281,9 @@ fn base_name(path: &str) -> &str {
 pub fn from_files(kind: DatasetKind, files: &[(String, Vec<u8>)]) -> Result<Dataset, Error> {
     match kind {
         DatasetKind::MnistMini => mnist_mini(),
+        DatasetKind::Folder => Err(Error::Data(
+            "a folder of pictures is read with `qnn train -ds folder --data-dir DIR`; the window and the page do not take one yet".into(),
+        )),
         DatasetKind::Mnist => {
             let find = |name: &str| -> Result<(String, Vec<u8>), Error> {
                 let (path, bytes) = files

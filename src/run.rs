@@ -87,7 +87,8 @@ impl RunSettings {
         self.net.validate()?;
         self.options.validate()?;
         let (c, h, w) = self.dataset.chw();
-        if self.net.input != [c, h, w] {
+        // a folder's shape is its pictures', checked against the data by Run::new
+        if self.dataset != DatasetKind::Folder && self.net.input != [c, h, w] {
             return Err(Error::Config(format!(
                 "the network's input is {:?}, {} images are {c}×{h}×{w}",
                 self.net.input,
@@ -216,12 +217,11 @@ impl Run {
         start: Start<'_>,
     ) -> Result<Self, Error> {
         settings.validate()?;
-        if data.chw != settings.dataset.chw() {
+        let (c, h, w) = data.chw;
+        if [c, h, w] != settings.net.input {
             return Err(Error::Data(format!(
-                "the data's images are {:?}, {} needs {:?}",
-                data.chw,
-                settings.dataset.name(),
-                settings.dataset.chw()
+                "the data's images are {c}×{h}×{w}, the network's input is {:?}",
+                settings.net.input
             )));
         }
         data.validate()?;

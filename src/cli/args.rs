@@ -232,9 +232,21 @@ pub struct TrainArgs {
     /// 1: start from the saved model {out}/{name}.safetensors (the seed's fine-tuning). [seed: -ft]
     #[arg(long = "finetune", alias = "ft", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub finetune: u8,
-    /// Folder with the data set's files.
+    /// Folder with the data set's files (-ds folder: your own pictures, one sub-folder per class).
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
+    /// -ds folder: the network's input, CxHxW (e.g. 1x28x28, 3x32x32) [default: the most common picture size; grey if all are grey, else RGB].
+    #[arg(long)]
+    pub input: Option<String>,
+    /// -ds folder: how other sizes become the input: stretch (bilinear) or crop (the centre at the input's aspect, then bilinear) [default: stretch].
+    #[arg(long)]
+    pub resize: Option<String>,
+    /// -ds folder: skip (and list) pictures that cannot be decoded instead of stopping.
+    #[arg(long)]
+    pub skip_bad_images: bool,
+    /// -ds folder without train/test sub-folders: the seed of the split into 80 % training, 10 % validation, 10 % test [default: 1234].
+    #[arg(long)]
+    pub split_seed: Option<u64>,
     #[arg(long, default_value_t = lib().options.batch)]
     pub batch_size: usize,
     /// Validation images taken from the end of the training file [default: 10000 MNIST, 5000 CIFAR-10, 1000 mnist-mini].

@@ -39,7 +39,7 @@ fn files(kind: DatasetKind) -> Vec<(&'static str, &'static str, Vec<&'static str
             "c32a1d4ab5d03f1284b67883e8d87530",
             vec!["https://www.cs.toronto.edu/~kriz/"],
         )],
-        DatasetKind::MnistMini => vec![],
+        DatasetKind::MnistMini | DatasetKind::Folder => vec![],
     }
 }
 
@@ -48,6 +48,9 @@ pub fn download(dataset: &str, dir: &Path) -> Result<()> {
     if kind == DatasetKind::MnistMini {
         println!("mnist-mini is built into qnn: nothing to download");
         return Ok(());
+    }
+    if kind == DatasetKind::Folder {
+        anyhow::bail!("-ds folder is your own pictures: there is nothing to download");
     }
     for (name, md5, mirrors) in files(kind) {
         let mut last_err = None;

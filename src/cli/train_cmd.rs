@@ -9,7 +9,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use qnn::backend::Backend;
 use qnn::checkpoint::{self, percent};
-use qnn::data;
+use qnn::data::{self, Dataset, DatasetKind};
+use qnn::image_folder::{self, FolderData, FolderOptions, Resize};
 use qnn::model::{Model, NetConfig};
 use qnn::quant::Nonlinearity;
 use qnn::run::{EpochOutcome, Run, RunSettings, Start};
@@ -75,12 +76,61 @@ fn flags_net_config(
     Ok(config)
 }
 
-/// The run the flags describe, checked (messages name the flags).
+/// What the data set tells the settings: its image shape, class count and, for a folder of
+/// pictures, how many of its training images validate.
+pub struct DataShape {
+    pub chw: (usize, usize, usize),
+    pub classes: usize,
+    pub valid: Option<usize>,
+}
+
+impl DataShape {
+    fn of_kind(kind: DatasetKind) -> Self {
+        DataShape {
+            chw: kind.chw(),
+            classes: kind.classes(),
+            valid: None,
+        }
+    }
+    fn of_folder(d: &Dataset, valid: usize) -> Self {
+        DataShape {
+            chw: d.chw,
+            classes: d.classes(),
+            valid: Some(valid),
+        }
+    }
+}
+
+/// The run the flags describe, checked (messages name the flags). A folder of pictures is read
+/// (from its cache when it has one) to learn its shape and classes.
 pub fn run_settings(args: &TrainArgs) -> Result<RunSettings> {
     let kind = dataset_kind(&args.net.dataset)?;
+    if kind == DatasetKind::Folder {
+        let (d, valid) = load_folder(args)?;
+        return settings_for(args, kind, &DataShape::of_folder(&d, valid));
+    }
+    settings_for(args, kind, &DataShape::of_kind(kind))
+}
+
+/// The run the flags describe on data of `shape`, checked.
+fn settings_for(args: &TrainArgs, kind: DatasetKind, shape: &DataShape) -> Result<RunSettings> {
+    if kind != DatasetKind::Folder {
+        let given = [
+            ("--input", args.input.is_some()),
+            ("--resize", args.resize.is_some()),
+            ("--skip-bad-images", args.skip_bad_images),
+            ("--split-seed", args.split_seed.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|g| g.1) {
+            bail!(
+                "{flag} applies to your own pictures (-ds folder --data-dir DIR), not to {}",
+                kind.name()
+            );
+        }
+    }
     let settings = RunSettings {
         dataset: kind,
-        net: net_config(&args.net, kind.chw(), kind.classes())?,
+        net: net_config(&args.net, shape.chw, shape.classes)?,
         options: TrainOptions {
             epochs: args.epochs,
             lr_start: args.lr,
@@ -96,14 +146,115 @@ pub fn run_settings(args: &TrainArgs) -> Result<RunSettings> {
                 },
             },
         },
-        valid: args.valid,
+        valid: args.valid.or(shape.valid),
     };
     settings.validate().map_err(with_flag)?;
     Ok(settings)
 }
 
+/// Reads `--data-dir` as a folder of pictures with the folder flags, through a cache in
+/// `DIR/.qnn-cache/` (made on the first read, used while no file or option changes); prints
+/// what it found. Returns the data set and how many of its training images validate.
+pub fn load_folder(args: &TrainArgs) -> Result<(Dataset, usize)> {
+    let dir = &args.data_dir;
+    let input = match &args.input {
+        Some(s) => Some(parse_input(s)?),
+        None => None,
+    };
+    let opts = FolderOptions {
+        input,
+        resize: match &args.resize {
+            Some(r) => r
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--resize {r}: {e}"))?,
+            None => Resize::Stretch,
+        },
+        skip_bad: args.skip_bad_images,
+        seed: args.split_seed.unwrap_or(FolderOptions::default().seed),
+        ..FolderOptions::default()
+    };
+    let key = image_folder::cache_key(dir, &opts)?;
+    let cache = dir
+        .join(".qnn-cache")
+        .join(format!("images-{}.bin", &key[..16]));
+    if let Ok(bytes) = std::fs::read(&cache) {
+        if let Some(d) = FolderData::from_cache_bytes(bytes, &key) {
+            let (n, c) = (
+                d.train.labels.len() + d.test.labels.len(),
+                d.class_names.len(),
+            );
+            println!(
+                "data: {} — {n} pictures of {c} classes, {}×{}×{}, from the cache {}",
+                dir.display(),
+                d.chw[0],
+                d.chw[1],
+                d.chw[2],
+                cache.display()
+            );
+            let (data, valid) = data::from_folder(d);
+            return Ok((data, valid));
+        }
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("decoding {pos}/{len} pictures {bar:30} {eta}")
+            .expect("a valid template"),
+    );
+    let (d, report) = image_folder::load(dir, &opts, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "data: {} — {report}; {} classes, {}×{}×{}",
+        dir.display(),
+        d.class_names.len(),
+        d.chw[0],
+        d.chw[1],
+        d.chw[2]
+    );
+    for (path, why) in report.bad.iter().take(5) {
+        println!("  skipped {}: {why}", path.display());
+    }
+    if report.bad.len() > 5 {
+        println!("  … and {} more", report.bad.len() - 5);
+    }
+    if let Err(e) = d.write_cache(&cache, &key) {
+        println!("  (no cache: {e})");
+    }
+    Ok(data::from_folder(d))
+}
+
+/// `--input CxHxW`, e.g. `3x32x32` (also `×` or `,`).
+fn parse_input(s: &str) -> Result<[usize; 3]> {
+    let parts: Vec<&str> = s.split(['x', 'X', '×', ',']).map(str::trim).collect();
+    let bad =
+        || anyhow::anyhow!("--input {s}: give channels×height×width, e.g. 1x28x28 or 3x32x32");
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let mut out = [0usize; 3];
+    for (o, p) in out.iter_mut().zip(&parts) {
+        *o = p.parse().map_err(|_| bad())?;
+    }
+    if !(out[0] == 1 || out[0] == 3) || out[1] == 0 || out[2] == 0 {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
 pub fn train(args: TrainArgs) -> Result<()> {
-    let settings = run_settings(&args)?;
+    // a folder of pictures is read first: its shape and classes shape the network
+    let kind = dataset_kind(&args.net.dataset)?;
+    let pictures = if kind == DatasetKind::Folder {
+        Some(load_folder(&args)?)
+    } else {
+        None
+    };
+    let settings = match &pictures {
+        Some((d, valid)) => settings_for(&args, kind, &DataShape::of_folder(d, *valid))?,
+        None => run_settings(&args)?,
+    };
     if args.stop_after == Some(0) {
         bail!("--stop-after 0: nothing would be trained; give at least 1 epoch");
     }
@@ -130,7 +281,10 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }
     };
     folder.refuse_overwrite(&from)?;
-    let dataset = data::load(settings.dataset, &args.data_dir)?;
+    let dataset = match pictures {
+        Some((d, _)) => d,
+        None => data::load(settings.dataset, &args.data_dir)?,
+    };
     let start = folder.start_bytes(from)?;
     let mut dev = open_device(args.device)?;
     with_backend!(&mut dev, |b| run_training(
