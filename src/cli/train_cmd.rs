@@ -551,7 +551,12 @@ fn print_report(r: &EpochReport, epochs: usize) {
 pub fn eval(args: EvalArgs) -> Result<()> {
     let (tensors, meta) = checkpoint::load_model(&args.model)?;
     let kind = dataset_kind(args.dataset.as_deref().unwrap_or(&meta.dataset))?;
-    let (c, h, w) = kind.chw();
+    let (c, h, w) = if kind == DatasetKind::Folder {
+        let [c, h, w] = meta.config.input;
+        (c, h, w) // the pictures are read at the model's input
+    } else {
+        kind.chw()
+    };
     if meta.config.input != [c, h, w] {
         bail!(
             "{} was trained on {:?} inputs; {} has {c}×{h}×{w}",
@@ -563,7 +568,18 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size 0: use at least 1");
     }
-    let dataset = data::load(kind, &args.data_dir)?;
+    let dataset = if kind == DatasetKind::Folder {
+        // the model's test split: its input, the default split seed, every picture decodable
+        let opts = FolderOptions {
+            input: Some(meta.config.input),
+            ..FolderOptions::default()
+        };
+        let (d, report) = image_folder::load(&args.data_dir, &opts, &|_, _| {})?;
+        println!("data: {} — {report}", args.data_dir.display());
+        data::from_folder(d).0
+    } else {
+        data::load(kind, &args.data_dir)?
+    };
     if dataset.test.is_empty() {
         bail!("{}: the test set holds no images", kind.name());
     }
