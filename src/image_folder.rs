@@ -620,6 +620,33 @@ pub fn load(
     Ok((data, report))
 }
 
+/// Where a folder's cache for `key` lives: `root/.qnn-cache/images-{key}.bin`.
+pub fn cache_path(root: &Path, key: &str) -> PathBuf {
+    root.join(".qnn-cache")
+        .join(format!("images-{}.bin", &key[..key.len().min(16)]))
+}
+
+/// [`load`] through the folder's cache: the cache when it was made from these files with these
+/// options, else the pictures (then the cache is written; a folder that cannot take it is
+/// fine, and `Ok(None)` in the third place says why). The report is `None` when the data came
+/// from the cache.
+pub fn load_cached(
+    root: &Path,
+    opts: &FolderOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(FolderData, Option<FolderReport>, Option<String>), Error> {
+    let key = cache_key(root, opts)?;
+    let cache = cache_path(root, &key);
+    if let Ok(bytes) = std::fs::read(&cache) {
+        if let Some(d) = FolderData::from_cache_bytes(bytes, &key) {
+            return Ok((d, None, None));
+        }
+    }
+    let (d, report) = load(root, opts, progress)?;
+    let unwritten = d.write_cache(&cache, &key).err().map(|e| e.to_string());
+    Ok((d, Some(report), unwritten))
+}
+
 /// Whether the image's header declares a grey colour type (reads the header only).
 fn header_is_grey(path: &Path) -> bool {
     reader(path)

@@ -255,6 +255,11 @@ pub struct TrainArgs {
     /// Do not double the training split with left-right flips.
     #[arg(long)]
     pub no_flip: bool,
+    /// Random crops: shift each training image by up to N pixels each way (zero padding, drawn
+    /// per image and step from the seed; CIFAR's is 4 for 32×32); 0: off. Less than the
+    /// images' side, at most 15.
+    #[arg(long, value_name = "N", default_value_t = lib().options.crop_pad)]
+    pub crop_pad: usize,
     /// Keep the training order fixed.
     #[arg(long)]
     pub no_shuffle: bool,
@@ -328,6 +333,7 @@ impl TrainArgs {
             batch: a.batch_size,
             valid: a.valid,
             flip: !a.no_flip,
+            crop_pad: a.crop_pad,
             shuffle: !a.no_shuffle,
             seed: a.seed,
             device: match a.device {
@@ -338,6 +344,20 @@ impl TrainArgs {
             adam: a.optimizer == OptimizerChoice::Adam,
             momentum: a.momentum,
             out: a.out.clone(),
+            // a folder of pictures is read now: the network follows its shape and classes
+            pictures: match kind {
+                Some(DatasetKind::Folder) => {
+                    let (d, valid) = crate::gui::worker::load_pictures(&a.data_dir)
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    let (c, h, w) = d.chw;
+                    Some(crate::gui::settings::PictureShape {
+                        chw: [c, h, w],
+                        classes: d.classes(),
+                        valid,
+                    })
+                }
+                _ => None,
+            },
         })
     }
 }

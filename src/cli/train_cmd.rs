@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use qnn::backend::Backend;
 use qnn::checkpoint::{self, percent};
 use qnn::data::{self, Dataset, DatasetKind};
-use qnn::image_folder::{self, FolderData, FolderOptions, Resize};
+use qnn::image_folder::{self, FolderOptions, Resize};
 use qnn::model::{Model, NetConfig};
 use qnn::quant::Nonlinearity;
 use qnn::run::{EpochOutcome, Run, RunSettings, Start};
@@ -137,6 +137,7 @@ fn settings_for(args: &TrainArgs, kind: DatasetKind, shape: &DataShape) -> Resul
             lr_final: args.lr_final,
             batch: args.batch_size,
             flip: !args.no_flip,
+            crop_pad: args.crop_pad,
             shuffle: !args.no_shuffle,
             seed: args.seed,
             optimizer: match args.optimizer {
@@ -173,53 +174,41 @@ pub fn load_folder(args: &TrainArgs) -> Result<(Dataset, usize)> {
         seed: args.split_seed.unwrap_or(FolderOptions::default().seed),
         ..FolderOptions::default()
     };
-    let key = image_folder::cache_key(dir, &opts)?;
-    let cache = dir
-        .join(".qnn-cache")
-        .join(format!("images-{}.bin", &key[..16]));
-    if let Ok(bytes) = std::fs::read(&cache) {
-        if let Some(d) = FolderData::from_cache_bytes(bytes, &key) {
-            let (n, c) = (
-                d.train.labels.len() + d.test.labels.len(),
-                d.class_names.len(),
-            );
-            println!(
-                "data: {} — {n} pictures of {c} classes, {}×{}×{}, from the cache {}",
-                dir.display(),
-                d.chw[0],
-                d.chw[1],
-                d.chw[2],
-                cache.display()
-            );
-            let (data, valid) = data::from_folder(d);
-            return Ok((data, valid));
-        }
-    }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("decoding {pos}/{len} pictures {bar:30} {eta}")
             .expect("a valid template"),
     );
-    let (d, report) = image_folder::load(dir, &opts, &|done, total| {
+    let (d, report, unwritten) = image_folder::load_cached(dir, &opts, &|done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    println!(
-        "data: {} — {report}; {} classes, {}×{}×{}",
-        dir.display(),
+    let shape = format!(
+        "{} classes, {}×{}×{}",
         d.class_names.len(),
         d.chw[0],
         d.chw[1],
         d.chw[2]
     );
-    for (path, why) in report.bad.iter().take(5) {
-        println!("  skipped {}: {why}", path.display());
+    match report {
+        None => println!(
+            "data: {} — {} pictures, {shape}, from the cache in {}",
+            dir.display(),
+            d.train.labels.len() + d.test.labels.len(),
+            dir.join(".qnn-cache").display()
+        ),
+        Some(report) => {
+            println!("data: {} — {report}; {shape}", dir.display());
+            for (path, why) in report.bad.iter().take(5) {
+                println!("  skipped {}: {why}", path.display());
+            }
+            if report.bad.len() > 5 {
+                println!("  … and {} more", report.bad.len() - 5);
+            }
+        }
     }
-    if report.bad.len() > 5 {
-        println!("  … and {} more", report.bad.len() - 5);
-    }
-    if let Err(e) = d.write_cache(&cache, &key) {
+    if let Some(e) = unwritten {
         println!("  (no cache: {e})");
     }
     Ok(data::from_folder(d))
@@ -313,6 +302,7 @@ fn start_error(e: qnn::Error, args: &TrainArgs, folder: &RunFolder) -> anyhow::E
                         "final learning rate" => "--lr-final",
                         "batch size" => "--batch-size",
                         "flips" => "--no-flip",
+                        "crop padding" => "--crop-pad",
                         "shuffle" => "--no-shuffle",
                         "seed" => "--seed",
                         "network" => "the network flags",
@@ -374,10 +364,11 @@ fn run_training<B: Backend>(
         "data: {} — {} training images{}, {} validation, {} test",
         kind.name(),
         dataset.train.len().saturating_sub(valid),
-        if settings.options.flip {
-            " (doubled with flips)"
-        } else {
-            ""
+        match (settings.options.flip, settings.options.crop_pad) {
+            (true, 0) => " (doubled with flips)".to_string(),
+            (true, p) => format!(" (doubled with flips; random crops of ±{p} pixels)"),
+            (false, 0) => String::new(),
+            (false, p) => format!(" (random crops of ±{p} pixels)"),
         },
         valid.min(dataset.train.len()),
         dataset.test.len()

@@ -595,17 +595,53 @@ impl QnnApp {
         ]
         .iter()
         .any(|f| path.join(f).exists());
+        let mnist_inside = qnn::data::MNIST_FILES
+            .iter()
+            .any(|f| path.join(f).exists() || path.join(format!("{f}.gz")).exists());
         let kind = if cifar_inside
             || name.contains("cifar")
             || name.ends_with(".bin")
             || name.ends_with(".tar.gz")
         {
             DatasetKind::Cifar10
+        } else if path.is_dir() && !mnist_inside {
+            DatasetKind::Folder // your own pictures: a folder of class folders
         } else {
             DatasetKind::Mnist
         };
         if path.extension().is_some_and(|e| e == "safetensors") {
             self.load_model(&path);
+            return;
+        }
+        if kind == DatasetKind::Folder {
+            // read now (or from its cache): the network follows its shape and classes
+            let src = DataSource {
+                kind,
+                path: Some(path.clone()),
+            };
+            match worker::load_pictures(&path) {
+                Ok((d, valid)) => {
+                    let (c, h, w) = d.chw;
+                    self.settings.pictures = Some(crate::gui::settings::PictureShape {
+                        chw: [c, h, w],
+                        classes: d.classes(),
+                        valid,
+                    });
+                    self.say(
+                        false,
+                        format!(
+                            "data: {} pictures of {} classes ({c}×{h}×{w}) from {}",
+                            d.train.len() + d.test.len(),
+                            d.classes(),
+                            path.display()
+                        ),
+                    );
+                    self.settings.dataset = kind.name().into();
+                    self.settings.data_path = Some(path);
+                    self.data = Some((src, Arc::new(d)));
+                }
+                Err(e) => self.say(true, e),
+            }
             return;
         }
         self.settings.dataset = kind.name().into();

@@ -12,7 +12,7 @@
 mod app;
 pub mod settings;
 mod views;
-mod worker;
+pub(crate) mod worker;
 
 use std::path::PathBuf;
 

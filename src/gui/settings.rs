@@ -48,6 +48,8 @@ pub struct Settings {
     /// `None`: the data set's default.
     pub valid: Option<usize>,
     pub flip: bool,
+    /// Random crops with this much zero padding (0: off), as `qnn train --crop-pad`.
+    pub crop_pad: usize,
     pub shuffle: bool,
     pub seed: u64,
     pub device: Device,
@@ -55,6 +57,21 @@ pub struct Settings {
     pub momentum: f32,
     /// The run's folder: model, metrics, plot and state (as `qnn train --out`).
     pub out: PathBuf,
+    /// A folder of your own pictures, once read: its shape, classes and validation images
+    /// (the network follows them). Not remembered: the folder is read again.
+    #[serde(skip)]
+    pub pictures: Option<PictureShape>,
+}
+
+/// What a folder of pictures tells the settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PictureShape {
+    /// Image shape [c, h, w].
+    pub chw: [usize; 3],
+    /// Class count.
+    pub classes: usize,
+    /// Training images that validate (its val/ folder or its validation share).
+    pub valid: usize,
 }
 
 impl Default for Settings {
@@ -75,12 +92,14 @@ impl Default for Settings {
             batch: r.options.batch,
             valid: None,
             flip: r.options.flip,
+            crop_pad: r.options.crop_pad,
             shuffle: r.options.shuffle,
             seed: r.options.seed,
             device: Device::Auto,
             adam: true,
             momentum: 0.9,
             out: PathBuf::from("models"),
+            pictures: None,
         }
     }
 }
@@ -115,8 +134,18 @@ impl Settings {
     /// layer list's line and layer).
     pub fn run_settings(&self) -> Result<RunSettings, String> {
         let kind = self.kind()?;
-        let (c, h, w) = kind.chw();
-        let classes = kind.classes();
+        let (c, h, w, classes) = match (kind, &self.pictures) {
+            (DatasetKind::Folder, Some(p)) => (p.chw[0], p.chw[1], p.chw[2], p.classes),
+            (DatasetKind::Folder, None) => {
+                return Err(
+                    "choose or drop a folder of pictures (one sub-folder per class) first".into(),
+                )
+            }
+            _ => {
+                let (c, h, w) = kind.chw();
+                (c, h, w, kind.classes())
+            }
+        };
         let net = match &self.net_text {
             None => self.seed_net([c, h, w], classes),
             Some(text) => {
@@ -140,6 +169,7 @@ impl Settings {
                 lr_final: self.lr_final,
                 batch: self.batch,
                 flip: self.flip,
+                crop_pad: self.crop_pad,
                 shuffle: self.shuffle,
                 seed: self.seed,
                 optimizer: if self.adam {
@@ -150,7 +180,10 @@ impl Settings {
                     }
                 },
             },
-            valid: self.valid,
+            valid: self.valid.or(match (kind, &self.pictures) {
+                (DatasetKind::Folder, Some(p)) => Some(p.valid),
+                _ => None,
+            }),
         };
         settings.validate().map_err(|e| e.to_string())?;
         Ok(settings)
@@ -203,6 +236,27 @@ pub fn named_net_text(text: String, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A folder of pictures: without it read, the run is refused with what to do; once read,
+    /// the network's input and classes and the validation split follow the pictures.
+    #[test]
+    fn a_folder_of_pictures_shapes_the_network() {
+        let mut s = Settings {
+            dataset: DatasetKind::Folder.name().into(),
+            ..Settings::default()
+        };
+        assert!(s.run_settings().unwrap_err().contains("folder of pictures"));
+        s.pictures = Some(PictureShape {
+            chw: [3, 16, 16],
+            classes: 12,
+            valid: 7,
+        });
+        let r = s.run_settings().unwrap();
+        assert_eq!((r.net.input, r.net.classes), ([3, 16, 16], 12));
+        assert_eq!(r.valid_images(), 7);
+        s.valid = Some(3);
+        assert_eq!(s.run_settings().unwrap().valid_images(), 3);
+    }
 
     #[test]
     fn default_settings_are_the_librarys_run() {

@@ -20,6 +20,12 @@ pub(super) fn settings_panel(app: &mut QnnApp, ui: &mut egui::Ui) {
                 for k in [DatasetKind::MnistMini, DatasetKind::Mnist, DatasetKind::Cifar10] {
                     ui.selectable_value(&mut s.dataset, k.name().to_string(), k.name());
                 }
+                ui.selectable_value(
+                    &mut s.dataset,
+                    DatasetKind::Folder.name().to_string(),
+                    "your pictures (a folder)",
+                )
+                .on_hover_text("A folder with one sub-folder of pictures (PNG, JPEG, BMP, GIF, WebP) per class: Folder… or drop it on the window");
             })
             .response
             .on_hover_text("mnist-mini is built in (5000 + 1000 images); MNIST and CIFAR-10 need their files [seed: -ds]");
@@ -83,6 +89,7 @@ pub(super) fn settings_panel(app: &mut QnnApp, ui: &mut egui::Ui) {
         s.valid = (valid > 0).then_some(valid);
         ui.checkbox(&mut s.flip, "left-right flips")
             .on_hover_text("Double the training split with mirrored images");
+        num(ui, "random crop padding", &mut s.crop_pad, 0..=15, "Shift each training image by up to this many pixels (zero padding), a new shift every step; 0: off [qnn train --crop-pad]");
         ui.checkbox(&mut s.shuffle, "shuffle").on_hover_text("A new seeded order every epoch");
         num(ui, "seed", &mut s.seed, 0..=u64::MAX, "Seeds the initial weights and the order");
         ui.horizontal(|ui| {
