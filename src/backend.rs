@@ -392,6 +392,48 @@ impl ImageSet {
     }
 }
 
+/// A random crop's shift of one training image (docs/spec.md §7): the gathered image is
+/// x(ch, i, j) = image(ch, i + dy, j + dx), reading pixel 0 (x = −1 once scaled) outside the
+/// image — CIFAR's pad-then-crop with pad p when dy and dx lie in [−p, p]. A flipped image is
+/// flipped first, then shifted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Shift {
+    /// Rows: the image moves up by `dy` (row i reads row i + dy).
+    pub dy: i32,
+    /// Columns: the image moves left by `dx` (column j reads column j + dx).
+    pub dx: i32,
+}
+
+impl Shift {
+    /// As the gather reads it from the indices buffer: dy in the high 16 bits, dx in the low 16,
+    /// each two's complement (shifts of up to ±32767).
+    pub fn pack(self) -> u32 {
+        ((self.dy as i16 as u16 as u32) << 16) | self.dx as i16 as u16 as u32
+    }
+
+    /// The shift [`Shift::pack`] packed.
+    pub fn unpack(v: u32) -> Shift {
+        Shift {
+            dy: (v >> 16) as u16 as i16 as i32,
+            dx: v as u16 as i16 as i32,
+        }
+    }
+}
+
+/// The images a gather assembles. `indices` (u32) holds `batch` image indices (an index ≥ the
+/// set's count is the left-right flip of image index − count) and, when `shifted`, right after
+/// them `batch` packed [`Shift`]s, one per image ([`Shift::pack`]): one buffer, written once per
+/// step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchIndices {
+    /// The indices, then (when `shifted`) the shifts: at least `batch` (`2·batch`) u32s.
+    pub indices: Buf,
+    /// Images in the batch.
+    pub batch: usize,
+    /// The shifts follow the indices; else no image is shifted.
+    pub shifted: bool,
+}
+
 /// The family of ops a kernel belongs to, for the share of a training step each takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -581,8 +623,9 @@ pub trait Backend {
     ) -> Result<ImageSet, Error>;
 
     /// x[b] = image(indices[b])·2/255 − 1, flipped left-right when indices[b] ≥ count
-    /// (index − count is then the image); labels[b] likewise.
-    fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf);
+    /// (index − count is then the image), then shifted by its [`Shift`] when the batch has
+    /// shifts; labels[b] likewise. x and labels hold at least `batch` images.
+    fn gather_batch(&mut self, set: &ImageSet, batch: BatchIndices, x: Buf, labels: Buf);
 
     /// y [batch, cout, h, w] = conv(x [batch, cin, h, w], w [cout, cin, 3, 3]) + bias b.
     fn conv_forward(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf);

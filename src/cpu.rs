@@ -234,9 +234,22 @@ impl Backend for CpuBackend {
         })
     }
 
-    fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf) {
+    fn gather_batch(&mut self, set: &ImageSet, batch: BatchIndices, x: Buf, labels: Buf) {
         self.timed("gather_batch", Family::Data, |me| {
+            let BatchIndices {
+                indices,
+                batch,
+                shifted,
+            } = batch;
             let idx = me.u32(indices)[..batch].to_vec();
+            let shifts: Vec<Shift> = if shifted {
+                me.u32(indices)[batch..2 * batch]
+                    .iter()
+                    .map(|&v| Shift::unpack(v))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let mut lab = vec![0u32; batch];
             me.write([x], |me, [xv]| {
                 let pixels = me.u8(set.shards[0].pixels);
@@ -246,6 +259,7 @@ impl Backend for CpuBackend {
                     (set.c, set.h, set.w),
                     set.count,
                     &idx,
+                    &shifts,
                     xv,
                     &mut lab,
                 );

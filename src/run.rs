@@ -38,7 +38,7 @@ use crate::Error;
 
 /// Everything a run is configured with. Defaults: the seed's command line with the default
 /// network of `qnn train` (4-bit relu, blocks 1×32 / 1×64 / 1×64, 10 epochs, LR 0.03 → 3e-7,
-/// batch 64, flips, Adam).
+/// batch 64, flips, no crops, Adam).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunSettings {
     /// The data set to train on.
@@ -74,6 +74,7 @@ impl RunSettings {
                 lr_final: 3e-7,
                 batch: 64,
                 flip: true,
+                crop_pad: 0,
                 shuffle: true,
                 seed: 1234,
                 optimizer: Optimizer::Adam,
@@ -86,6 +87,8 @@ impl RunSettings {
     pub fn validate(&self) -> Result<(), Error> {
         self.net.validate()?;
         self.options.validate()?;
+        let [c, h, w] = self.net.input;
+        self.options.check_crop((c, h, w))?;
         let (c, h, w) = self.dataset.chw();
         // a folder's shape is its pictures', checked against the data by Run::new
         if self.dataset != DatasetKind::Folder && self.net.input != [c, h, w] {

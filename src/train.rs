@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, ImageSet, LossAcc};
+use crate::backend::{Backend, ImageSet, LossAcc, Shift};
 use crate::data::Split;
 use crate::inspect::Probe;
 use crate::model::{Model, Update};
@@ -29,7 +29,7 @@ pub enum Optimizer {
     },
 }
 
-/// How a run trains: the schedule, the batch, flips, shuffling and the optimizer.
+/// How a run trains: the schedule, the batch, flips, crops, shuffling and the optimizer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
     /// Epochs to train.
@@ -42,12 +42,25 @@ pub struct TrainOptions {
     pub batch: usize,
     /// Double the training split with left-right flips.
     pub flip: bool,
+    /// Random crops: each training image is shifted by (dy, dx) drawn uniformly from
+    /// [−crop_pad, crop_pad]² per image and step ([`crop_shift`]), with zero padding; 0: off.
+    /// At most [`MAX_CROP_PAD`] and less than the images' side. (Not written when 0, so states
+    /// saved before crops existed read as 0.)
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub crop_pad: usize,
     /// Shuffle the training images every epoch (seeded by `seed` and the epoch).
     pub shuffle: bool,
     /// Seed of the parameter initialisation and of the shuffles.
     pub seed: u64,
     /// The optimizer.
     pub optimizer: Optimizer,
+}
+
+/// The largest crop padding a run takes ([`TrainOptions::crop_pad`]).
+pub const MAX_CROP_PAD: usize = 15;
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 impl TrainOptions {
@@ -57,6 +70,12 @@ impl TrainOptions {
         let bad = |m: String| Err(Error::Config(m));
         if self.epochs == 0 {
             return bad("the number of epochs must be at least 1".into());
+        }
+        if self.crop_pad > MAX_CROP_PAD {
+            return bad(format!(
+                "crop padding {}: must be at most {MAX_CROP_PAD} pixels, and less than the images' side (4 is CIFAR's for 32×32 images)",
+                self.crop_pad
+            ));
         }
         if self.batch == 0 {
             return bad("the batch size must be at least 1".into());
@@ -85,6 +104,19 @@ impl TrainOptions {
                     "momentum {momentum}: must lie in [0, 1) (at 1 or above the steps never shrink)"
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses a crop padding that would shift whole images out of view: it must be less than
+    /// the side of the images (c, h, w).
+    pub fn check_crop(&self, (_, h, w): (usize, usize, usize)) -> Result<(), Error> {
+        let side = h.min(w);
+        if self.crop_pad > 0 && self.crop_pad >= side {
+            return Err(Error::Config(format!(
+                "crop padding {}: must be less than the images' side ({side} pixels; {h}×{w} images)",
+                self.crop_pad
+            )));
         }
         Ok(())
     }
@@ -238,6 +270,11 @@ impl RunIdentity {
         );
         cmp("batch size", s.batch.to_string(), n.batch.to_string());
         cmp("flips", s.flip.to_string(), n.flip.to_string());
+        cmp(
+            "crop padding",
+            s.crop_pad.to_string(),
+            n.crop_pad.to_string(),
+        );
         cmp("shuffle", s.shuffle.to_string(), n.shuffle.to_string());
         cmp("seed", s.seed.to_string(), n.seed.to_string());
         cmp(
@@ -317,6 +354,7 @@ impl Trainer {
         test: &Split,
     ) -> Result<Self, Error> {
         options.validate()?;
+        options.check_crop(chw)?;
         if valid.is_empty() {
             return Err(Error::Data(
                 "the validation split is empty: the best epoch is chosen on it, so give it at least 1 image".into(),
@@ -371,6 +409,19 @@ impl Trainer {
         order
     }
 
+    /// The crop shifts of step `step` (0-based) of epoch `epoch` (1-based), one per image of
+    /// the batch ([`crop_shift`] at the image's place in the epoch's order); empty without
+    /// crops.
+    pub fn step_shifts(&self, epoch: usize, step: usize) -> Vec<Shift> {
+        let (pad, batch) = (self.options.crop_pad, self.options.batch);
+        if pad == 0 {
+            return Vec::new();
+        }
+        (step * batch..(step + 1) * batch)
+            .map(|place| crop_shift(self.options.seed, epoch, place, pad))
+            .collect()
+    }
+
     /// Trains one epoch; `progress` sees each step and returns what it wants of the next step
     /// (`bool`: the running loss; or a [`StepWants`]) — device reads: a few times a second at most.
     pub async fn train_epoch<B: Backend, W: Into<StepWants>>(
@@ -402,7 +453,9 @@ impl Trainer {
                 Optimizer::Sgd { momentum } => Update::Sgd { lr, momentum },
             };
             let indices = &order[step * batch..(step + 1) * batch];
-            self.model.train_step(b, &self.train, indices, update)?;
+            let shifts = self.step_shifts(epoch, step);
+            self.model
+                .train_step_shifted(b, &self.train, indices, &shifts, update)?;
             done = step + 1;
             let (mut loss, mut error, mut probe) = (None, None, None);
             if wants.loss {
@@ -588,6 +641,33 @@ pub fn check_batch(options: &TrainOptions, train_images: usize) -> Result<(), Er
     }
     Ok(())
 }
+
+/// SplitMix64's output for state `z` (add the golden gamma, then its finalizer): a fixed
+/// bijective mix of 64 bits (Steele, Lea and Flood 2014).
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The crop shift of the image at place `place` (0-based: step·batch + slot) of epoch `epoch`'s
+/// order (1-based) in a run seeded `seed`, with padding `pad`: dy and dx uniform in [−pad, pad],
+/// from a fixed integer hash of (seed, epoch, place) — nothing carried from step to step, so a
+/// resumed run draws the shifts the uninterrupted one did (docs/spec.md §7).
+pub fn crop_shift(seed: u64, epoch: usize, place: usize, pad: usize) -> Shift {
+    let h = splitmix64(splitmix64(splitmix64(seed ^ CROP_SALT) ^ epoch as u64) ^ place as u64);
+    let n = 2 * pad as u64 + 1;
+    // ⌊u·n / 2³²⌋ of a 32-bit u: uniform in 0..n up to n/2³²
+    let draw = |u: u64| (((u & 0xFFFF_FFFF) * n) >> 32) as i32 - pad as i32;
+    Shift {
+        dy: draw(h >> 32),
+        dx: draw(h),
+    }
+}
+
+/// Keeps the crops' hash apart from other uses of the seed ("crop" in ASCII).
+const CROP_SALT: u64 = 0x6372_6F70;
 
 /// The indices of images start .. start + n of a set, in order and unflipped.
 fn range(start: usize, n: usize) -> Vec<u32> {

@@ -127,6 +127,7 @@ fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
             lr_final: p.lr_final,
             batch: p.batch,
             flip: p.flip,
+            crop_pad: 0,
             shuffle: true,
             seed: p.seed,
             optimizer: Optimizer::Adam,

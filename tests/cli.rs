@@ -22,10 +22,51 @@ fn seed_combinations_and_impossible_flags_are_refused() {
     refused(&["train", "--valid", "9000"], &["no training data"]);
     refused(
         &["train", "-ds", "imagenet"],
-        &["MNIST, CIFAR-10 or mnist-mini"],
+        &["MNIST, CIFAR-10, mnist-mini or folder"],
     );
     refused(&["train", "-nl", "sigmoid"], &["relu or hardtanh"]);
     refused(&["train", "-lr", "0"], &["learning rate"]);
+}
+
+/// `--crop-pad 4` trains on mnist-mini (and says so); a padding the images cannot take — their
+/// side or more, or above 15 — is refused naming the flag, exit 1, before anything trains.
+#[test]
+fn crop_pad_trains_and_impossible_pads_are_refused() {
+    let out = tmp("crop-pad");
+    let o = qnn(&[
+        "train",
+        "--crop-pad",
+        "4",
+        "-nfa",
+        "4",
+        "-nfb",
+        "4",
+        "-nfc",
+        "8",
+        "--device",
+        "cpu",
+        "-ne",
+        "1",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("random crops of ±4 pixels"), "{t}");
+    let j = json_line(&o);
+    // ten classes: chance is 90 % wrong; one epoch of a tiny network learns far better
+    let err = j["test_error"].as_f64().unwrap();
+    assert!(err < 60.0, "test error {err}%\n{t}");
+    refused(
+        &["train", "--crop-pad", "16"],
+        &["--crop-pad", "crop padding 16", "at most 15"],
+    );
+    refused(
+        &["train", "--crop-pad", "28"],
+        &["--crop-pad", "at most 15"],
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]

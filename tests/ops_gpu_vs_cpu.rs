@@ -755,12 +755,24 @@ fn gather_all<B: Backend>(
     labels: &[u16],
     chw: (usize, usize, usize),
     idx: &[u32],
+    shifts: &[Shift],
 ) -> (Vec<f32>, Vec<u32>) {
     let set = b.upload_images(pixels, labels, chw).unwrap();
-    let ib = upload_u32(b, idx);
+    // a buffer as the model's: room for twice the batch, the shifts right after the indices
+    let mut words = vec![u32::MAX; 2 * idx.len() + 3];
+    words[..idx.len()].copy_from_slice(idx);
+    for (k, s) in shifts.iter().enumerate() {
+        words[idx.len() + k] = s.pack();
+    }
+    let ib = upload_u32(b, &words);
     let len = chw.0 * chw.1 * chw.2;
     let (x, l) = (zeros(b, idx.len() * len), b.alloc(idx.len(), Dtype::U32));
-    b.gather_batch(&set, ib, idx.len(), x, l);
+    let batch = BatchIndices {
+        indices: ib,
+        batch: idx.len(),
+        shifted: !shifts.is_empty(),
+    };
+    b.gather_batch(&set, batch, x, l);
     (read(b, x), read_u32(b, l))
 }
 
@@ -775,8 +787,8 @@ fn batch_gather_scales_and_flips_like_cpu() {
         let pixels: Vec<u8> = (0..n * len).map(|_| r.random()).collect();
         let labels: Vec<u16> = (0..n).map(|_| r.random_range(0..1000)).collect();
         let idx: Vec<u32> = (0..13).map(|_| r.random_range(0..2 * n as u32)).collect();
-        let got = gather_all(&mut g, &pixels, &labels, chw, &idx);
-        let want = gather_all(&mut c, &pixels, &labels, chw, &idx);
+        let got = gather_all(&mut g, &pixels, &labels, chw, &idx, &[]);
+        let want = gather_all(&mut c, &pixels, &labels, chw, &idx, &[]);
         assert_close("gathered pixels", &got.0, &want.0, 1e-6);
         assert_eq!(got.1, want.1, "labels");
         // spot-check the definition: first entry, first row
@@ -791,6 +803,51 @@ fn batch_gather_scales_and_flips_like_cpu() {
             pixels[img * len]
         };
         assert_eq!(want.0[0], src as f32 * 2.0 / 255.0 - 1.0);
+    }
+}
+
+/// Random crops (zero padding) on flipped and plain images, at odd sizes and paddings up to
+/// past the side: the GPU's batch is the CPU's bit for bit, and all-zero shifts give the
+/// uncropped batch bit for bit on both.
+#[test]
+fn batch_gather_crops_like_cpu_bit_for_bit() {
+    let Some(mut g) = gpu() else { return };
+    let mut c = cpu();
+    let mut r = rng(901);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for chw in [
+        (3usize, 5usize, 7usize),
+        (1, 28, 28),
+        (2, 1, 9),
+        (3, 32, 32),
+    ] {
+        let n = 23;
+        let len = chw.0 * chw.1 * chw.2;
+        let pixels: Vec<u8> = (0..n * len).map(|_| r.random()).collect();
+        let labels: Vec<u16> = (0..n).map(|_| r.random_range(0..1000)).collect();
+        let idx: Vec<u32> = (0..17).map(|_| r.random_range(0..2 * n as u32)).collect();
+        let plain = gather_all(&mut c, &pixels, &labels, chw, &idx, &[]);
+        let zero = vec![Shift::default(); idx.len()];
+        for z in [
+            gather_all(&mut c, &pixels, &labels, chw, &idx, &zero),
+            gather_all(&mut g, &pixels, &labels, chw, &idx, &zero),
+        ] {
+            assert_eq!(bits(&z.0), bits(&plain.0), "{chw:?} zero shifts: pixels");
+            assert_eq!(z.1, plain.1, "{chw:?} zero shifts: labels");
+        }
+        let side = chw.1.max(chw.2) as i32;
+        for pad in [1, 4, side / 2, side] {
+            let shifts: Vec<Shift> = (0..idx.len())
+                .map(|_| Shift {
+                    dy: r.random_range(-pad..=pad),
+                    dx: r.random_range(-pad..=pad),
+                })
+                .collect();
+            let got = gather_all(&mut g, &pixels, &labels, chw, &idx, &shifts);
+            let want = gather_all(&mut c, &pixels, &labels, chw, &idx, &shifts);
+            assert_eq!(bits(&got.0), bits(&want.0), "{chw:?} ±{pad}: pixels");
+            assert_eq!(got.1, want.1, "{chw:?} ±{pad}: labels");
+        }
     }
 }
 

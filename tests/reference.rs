@@ -23,9 +23,9 @@ use common::{
     upload, upload_u32, zeros,
 };
 use qnn::backend::{
-    AdamConfig, BatchNorm, BnAct, BnActGrads, BnActTensors, BnGrads, BnParams, BnStats,
-    ChannelShape, ConvShape, DenseShape, LossAcc, LossShape, ParamTensors, PoolShape, Pooled,
-    StepScalars, UpdateRule,
+    AdamConfig, BatchIndices, BatchNorm, BnAct, BnActGrads, BnActTensors, BnGrads, BnParams,
+    BnStats, ChannelShape, ConvShape, DenseShape, LossAcc, LossShape, ParamTensors, PoolShape,
+    Pooled, Shift, StepScalars, UpdateRule,
 };
 use qnn::quant::{ActQuant, Nonlinearity, WeightQuant};
 use qnn::{Backend, Dtype};
@@ -276,14 +276,26 @@ fn run_gather<B: Backend>(
     labels: &[u16],
     chw: (usize, usize, usize),
     idx: &[u32],
+    shifts: &[Shift],
 ) -> (Vec<f32>, Vec<u32>) {
     let set = b.upload_images(pixels, labels, chw).expect("upload images");
-    let ib = upload_u32(b, idx);
+    // the indices, then the packed shifts (when there are any)
+    let words: Vec<u32> = idx
+        .iter()
+        .copied()
+        .chain(shifts.iter().map(|s| s.pack()))
+        .collect();
+    let ib = upload_u32(b, &words);
     let (x, l) = (
         zeros(b, idx.len() * chw.0 * chw.1 * chw.2),
         b.alloc(idx.len(), Dtype::U32),
     );
-    b.gather_batch(&set, ib, idx.len(), x, l);
+    let batch = BatchIndices {
+        indices: ib,
+        batch: idx.len(),
+        shifted: !shifts.is_empty(),
+    };
+    b.gather_batch(&set, batch, x, l);
     (read(b, x), read_u32(b, l))
 }
 
@@ -583,7 +595,7 @@ fn run_bn_act_pool<B: Backend>(
 
 fn check_gather<B: Backend>(b: &mut B) {
     let dev = which(b);
-    for (i, chw) in [(3usize, 7usize, 5usize), (1, 1, 6), (2, 4, 1)]
+    for (i, chw) in [(3usize, 7usize, 5usize), (1, 1, 6), (2, 4, 1), (3, 9, 11)]
         .into_iter()
         .enumerate()
     {
@@ -598,12 +610,40 @@ fn check_gather<B: Backend>(b: &mut B) {
             .map(|_| rr.random_range(0..2 * count as u32))
             .collect();
         (idx[0], idx[1], idx[2]) = (0, count as u32, 2 * count as u32 - 1); // plain, flipped, last
-        let (want_x, want_l) = r::gather_batch(&pixels, &labels, chw, &idx);
-        let (x, l) = run_gather(b, &pixels, &labels, chw, &idx);
+        let (want_x, want_l) = r::gather_batch(&pixels, &labels, chw, &idx, &[]);
+        let (x, l) = run_gather(b, &pixels, &labels, chw, &idx, &[]);
         let what = format!("{dev} gather_batch {chw:?}");
         // p·2/255 − 1 in f32: two or three roundings of values ≤ 2, ≤ 3·2⁻²⁴ ≈ 2e-7
         assert_close(&what, &x, &want_x, 3e-7);
         assert_eq!(l, want_l, "{what}: labels");
+        // a crop of 0 everywhere is the batch without crops, bit for bit
+        let zero = vec![Shift::default(); idx.len()];
+        let (x0, l0) = run_gather(b, &pixels, &labels, chw, &idx, &zero);
+        assert_eq!(
+            x0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{what}: zero shifts"
+        );
+        assert_eq!(l0, l, "{what}: zero shifts' labels");
+        // random crops (flipped images among them): a pixel, half the image and more (a shift
+        // past the side leaves nothing of the image), each with both extremes ±pad
+        let side = chw.1.max(chw.2) as i32;
+        for pad in [1, 2, (side + 1) / 2, side + 1] {
+            let mut shifts: Vec<Shift> = (0..idx.len())
+                .map(|_| Shift {
+                    dy: rr.random_range(-pad..=pad),
+                    dx: rr.random_range(-pad..=pad),
+                })
+                .collect();
+            shifts[0] = Shift { dy: -pad, dx: pad };
+            shifts[1] = Shift { dy: pad, dx: -pad }; // on a flipped image
+            shifts[2] = Shift { dy: 0, dx: pad };
+            let (want_x, want_l) = r::gather_batch(&pixels, &labels, chw, &idx, &shifts);
+            let (x, l) = run_gather(b, &pixels, &labels, chw, &idx, &shifts);
+            let what = format!("{dev} gather_batch {chw:?} cropped ±{pad}");
+            assert_close(&what, &x, &want_x, 3e-7);
+            assert_eq!(l, want_l, "{what}: labels");
+        }
     }
 }
 
@@ -1289,7 +1329,8 @@ fn check_bn_act_pool<B: Backend>(b: &mut B) {
 
 // ---- the tests: the CPU always, the GPU where there is an adapter ---------------------------
 
-/// gather_batch scales pixels to x·2/255 − 1 and mirrors indices ≥ count, on CPU and GPU.
+/// gather_batch scales pixels to x·2/255 − 1, mirrors indices ≥ count and shifts by random crops
+/// (zero padding; a crop of 0 is no crop, bit for bit), on CPU and GPU.
 #[test]
 fn gather_batch_matches_f64_reference_on_both_backends() {
     check_gather(&mut cpu());

@@ -57,6 +57,7 @@ fn trainer<B: Backend>(b: &mut B, cfg: NetConfig) -> Trainer {
         lr_final: 0.001,
         batch: 10,
         flip: false,
+        crop_pad: 0,
         shuffle: true,
         seed: 3,
         optimizer: Optimizer::Adam,

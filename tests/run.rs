@@ -1,5 +1,5 @@
 //! The library's training run (`qnn::run::Run`), as every front end drives it: resuming from the
-//! state bytes equals an uninterrupted run, the stop flag, fine-tuning that keeps the starting
+//! state bytes equals an uninterrupted run (random crops included), the stop flag, fine-tuning that keeps the starting
 //! model, a resume refused with the changed setting named, and data sets parsed from bytes.
 
 mod common;
@@ -45,6 +45,10 @@ fn timeless(h: &[EpochReport]) -> Vec<EpochReport> {
 }
 
 fn resume_equals_straight<B: Backend>(b: &mut B) {
+    resume_equals_straight_with(b, settings);
+}
+
+fn resume_equals_straight_with<B: Backend>(b: &mut B, settings: fn() -> RunSettings) {
     let data = bars(200, 40);
     let mut straight = pollster::block_on(Run::new(b, settings(), &data, Start::Fresh)).unwrap();
     epochs(b, &mut straight, 3);
@@ -78,6 +82,134 @@ fn resume_from_state_bytes_equals_a_straight_run_on_cpu() {
 fn resume_from_state_bytes_equals_a_straight_run_on_gpu() {
     let Some(mut g) = gpu() else { return };
     resume_equals_straight(&mut g);
+}
+
+/// The small run with random crops of ±2 pixels (and flips).
+fn cropped() -> RunSettings {
+    cropped_by(2)
+}
+
+fn cropped_by(pad: usize) -> RunSettings {
+    let mut s = settings();
+    s.options.crop_pad = pad;
+    s
+}
+
+#[test]
+fn resume_with_crops_equals_a_straight_run_on_cpu() {
+    resume_equals_straight_with(&mut cpu(), cropped);
+}
+
+#[test]
+fn resume_with_crops_equals_a_straight_run_on_gpu() {
+    let Some(mut g) = gpu() else { return };
+    resume_equals_straight_with(&mut g, cropped);
+}
+
+/// Crops change what trains (the same run with crops of 0 is another run: resuming it is
+/// refused naming the setting), and the same seed crops the same way again.
+#[test]
+fn crops_train_another_run_repeatably() {
+    let mut b = cpu();
+    let data = bars(200, 40);
+    let history = |b: &mut qnn::CpuBackend, s: RunSettings| {
+        let mut run = pollster::block_on(Run::new(b, s, &data, Start::Fresh)).unwrap();
+        epochs(b, &mut run, 1);
+        let state = pollster::block_on(run.state_bytes(b)).unwrap();
+        (timeless(run.history()), state)
+    };
+    let (plain, _) = history(&mut b, settings());
+    let (crops, state) = history(&mut b, cropped());
+    let (again, _) = history(&mut b, cropped());
+    assert_ne!(plain, crops, "crops of ±2 trained the run without crops");
+    assert_eq!(crops, again, "the same seed cropped differently");
+    let start = Start::Resume {
+        state: &state,
+        best_model: None,
+    };
+    match pollster::block_on(Run::new(&mut b, settings(), &data, start)) {
+        Err(Error::ResumeMismatch(c)) => {
+            let c: Vec<_> = c.iter().map(|c| (c.setting, &*c.saved, &*c.now)).collect();
+            assert_eq!(c, [("crop padding", "2", "0")]);
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}
+
+/// The shifts: in [−pad, pad]², every value drawn, a function of (seed, epoch, place) alone;
+/// none at pad 0.
+#[test]
+fn crop_shifts_cover_the_square_and_depend_on_seed_epoch_and_place() {
+    use qnn::train::crop_shift;
+    for pad in [0usize, 1, 4, 15] {
+        let p = pad as i32;
+        let mut seen = std::collections::HashSet::new();
+        for place in 0..20_000 {
+            let s = crop_shift(1234, 3, place, pad);
+            assert!(s.dy.abs() <= p && s.dx.abs() <= p, "{s:?} at pad {pad}");
+            assert_eq!(s, crop_shift(1234, 3, place, pad));
+            seen.insert((s.dy, s.dx));
+        }
+        assert_eq!(seen.len(), (2 * pad + 1).pow(2), "pad {pad}: {seen:?}");
+    }
+    // the definition of docs/spec.md §7, written out again
+    let m = |z: u64| {
+        let z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for (seed, epoch, place, pad) in [
+        (1234u64, 1usize, 0usize, 4usize),
+        (7, 12, 4095, 15),
+        (u64::MAX, 3, 77, 1),
+    ] {
+        let h = m(m(m(seed ^ 0x6372_6F70) ^ epoch as u64) ^ place as u64);
+        let n = 2 * pad as u64 + 1;
+        let (dy, dx) = (((h >> 32) * n) >> 32, ((h & 0xFFFF_FFFF) * n) >> 32);
+        let want = (dy as i32 - pad as i32, dx as i32 - pad as i32);
+        let got = crop_shift(seed, epoch, place, pad);
+        assert_eq!(
+            (got.dy, got.dx),
+            want,
+            "seed {seed}, epoch {epoch}, place {place}"
+        );
+    }
+    let draws =
+        |seed, epoch| -> Vec<_> { (0..64).map(|k| crop_shift(seed, epoch, k, 4)).collect() };
+    assert_ne!(draws(1234, 1), draws(1234, 2), "epochs");
+    assert_ne!(draws(1234, 1), draws(1235, 1), "seeds");
+}
+
+/// A crop padding of the image's side or more, or above 15, is refused naming the setting; the
+/// options of a state saved before crops existed read as no crops, and no crops are not
+/// written (such files stay as they were).
+#[test]
+fn impossible_crops_are_refused_and_old_options_read_as_none() {
+    // pictures of 8×11 (a folder's shape is the network's input)
+    let small = |pad| {
+        let mut s = settings();
+        s.dataset = DatasetKind::Folder;
+        s.net.input = [3, 8, 11];
+        s.options.crop_pad = pad;
+        s
+    };
+    for (s, why) in [
+        (small(8), "less than the images' side (8 pixels"),
+        (small(40), "at most 15"),
+        (cropped_by(16), "at most 15"),
+    ] {
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.starts_with("crop padding") && e.contains(why), "{e}");
+    }
+    small(7).validate().unwrap();
+    cropped_by(15).validate().unwrap();
+    let json = serde_json::to_string(&settings().options).unwrap();
+    assert!(!json.contains("crop"), "{json}");
+    let back: qnn::train::TrainOptions = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, settings().options);
+    let json = serde_json::to_string(&cropped().options).unwrap();
+    assert!(json.contains("\"crop_pad\":2"), "{json}");
 }
 
 #[test]

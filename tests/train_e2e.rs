@@ -56,6 +56,7 @@ fn run<B: Backend>(
         lr_final: 1e-3,
         batch: 20,
         flip: false,
+        crop_pad: 0,
         shuffle: true,
         seed: 5,
         optimizer: Optimizer::Adam,

@@ -100,6 +100,7 @@ pub fn with_flag(e: qnn::Error) -> anyhow::Error {
         ("the number of epochs", "-ne"),
         ("the batch size", "--batch-size"),
         ("a batch of", "--batch-size"),
+        ("crop padding", "--crop-pad"),
     ]
     .iter()
     .find(|(k, _)| msg.starts_with(k))

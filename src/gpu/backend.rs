@@ -111,8 +111,8 @@ impl Backend for GpuBackend {
         })
     }
 
-    fn gather_batch(&mut self, set: &ImageSet, indices: Buf, batch: usize, x: Buf, labels: Buf) {
-        ops::data::gpu_gather_batch(self, set, indices, batch, x, labels);
+    fn gather_batch(&mut self, set: &ImageSet, batch: BatchIndices, x: Buf, labels: Buf) {
+        ops::data::gpu_gather_batch(self, set, batch, x, labels);
     }
 
     fn conv_forward(&mut self, s: ConvShape, x: Buf, w: Buf, b: Buf, y: Buf) {

@@ -129,7 +129,8 @@ impl NetConfig {
                 out.push((what.clone(), n));
             }
         }
-        out.push(("labels and indices".to_string(), 2 * batch));
+        // labels [batch]; the indices and their crop shifts [2·batch]
+        out.push(("labels, indices and crop shifts".to_string(), 3 * batch));
         out
     }
 

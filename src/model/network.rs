@@ -172,7 +172,8 @@ pub struct Model {
     x: Buf,
     /// The batch's labels, u32 `[max_batch]`.
     pub labels: Buf,
-    /// Indices of the batch's images in the data set on the device, u32 `[max_batch]`.
+    /// The batch's image indices in the data set on the device, then (when the step crops)
+    /// their packed shifts: u32 `[2·max_batch]` ([`BatchIndices`]).
     pub indices: Buf,
     /// The scores, f32 [max_batch, classes]: the output batch norm's output.
     scores: Buf,
@@ -395,7 +396,7 @@ impl Model {
             stages,
             x,
             labels: b.alloc(max_batch, Dtype::U32),
-            indices: b.alloc(max_batch, Dtype::U32),
+            indices: b.alloc(2 * max_batch, Dtype::U32),
             scores,
             dscores,
             acc: b.alloc(LossAcc::LEN, Dtype::F32),
@@ -693,6 +694,19 @@ impl Model {
         images: &ImageSet,
         indices: &[u32],
     ) -> Result<usize, Error> {
+        self.load_batch_shifted(b, images, indices, &[])
+    }
+
+    /// [`Model::load_batch`] with each image shifted by its [`Shift`] (a random crop):
+    /// `shifts` holds one per index, or is empty for none. The indices and shifts are written
+    /// as one buffer.
+    pub fn load_batch_shifted<B: Backend>(
+        &self,
+        b: &mut B,
+        images: &ImageSet,
+        indices: &[u32],
+        shifts: &[Shift],
+    ) -> Result<usize, Error> {
         let n = indices.len();
         if n == 0 || n > self.max_batch {
             return Err(Error::Shape(format!(
@@ -700,8 +714,26 @@ impl Model {
                 self.max_batch
             )));
         }
-        b.write_u32(self.indices, indices);
-        b.gather_batch(images, self.indices, n, self.x, self.labels);
+        if !shifts.is_empty() && shifts.len() != n {
+            return Err(Error::Shape(format!(
+                "{} shifts for a batch of {n} images",
+                shifts.len()
+            )));
+        }
+        if shifts.is_empty() {
+            b.write_u32(self.indices, indices);
+        } else {
+            let mut words = Vec::with_capacity(2 * n);
+            words.extend_from_slice(indices);
+            words.extend(shifts.iter().map(|s| s.pack()));
+            b.write_u32(self.indices, &words);
+        }
+        let batch = BatchIndices {
+            indices: self.indices,
+            batch: n,
+            shifted: !shifts.is_empty(),
+        };
+        b.gather_batch(images, batch, self.x, self.labels);
         Ok(n)
     }
 
@@ -727,7 +759,20 @@ impl Model {
         indices: &[u32],
         update: Update,
     ) -> Result<(), Error> {
-        let batch = self.load_batch(b, images, indices)?;
+        self.train_step_shifted(b, images, indices, &[], update)
+    }
+
+    /// [`Model::train_step`] on images shifted by `shifts` (random crops; one per index, or
+    /// empty for none), as [`Model::load_batch_shifted`] gathers them.
+    pub fn train_step_shifted<B: Backend>(
+        &self,
+        b: &mut B,
+        images: &ImageSet,
+        indices: &[u32],
+        shifts: &[Shift],
+        update: Update,
+    ) -> Result<(), Error> {
+        let batch = self.load_batch_shifted(b, images, indices, shifts)?;
         let scalars = match update {
             Update::Adam { lr, t } => StepScalars::adam(lr, t, self.adam),
             Update::Sgd { lr, momentum } => StepScalars::sgd(lr, momentum),

@@ -15,7 +15,7 @@
 //! the loss accumulator [loss sum, wrong, calls, first bad call, bad rows] (`LossAcc`).
 
 use qnn::backend::{
-    AdamConfig, ChannelShape, ConvShape, DenseShape, PoolShape, StepScalars, UpdateRule,
+    AdamConfig, ChannelShape, ConvShape, DenseShape, PoolShape, Shift, StepScalars, UpdateRule,
 };
 use qnn::quant::{weight_exponent, ActQuant, WeightQuant};
 
@@ -28,12 +28,16 @@ pub fn f64s(v: &[f32]) -> Vec<f64> {
 
 /// Batch assembly.
 /// pixels [count, c, h, w] u8, labels [count], indices [batch] (index i ≥ count is image
-/// i − count mirrored left-right) → x [batch, c, h, w] = pixel·2/255 − 1, labels [batch].
+/// i − count mirrored left-right), shifts [batch] or empty (none) → x [batch, c, h, w] =
+/// pixel·2/255 − 1, labels [batch]. With a shift (dy, dx) — a random crop — x(ch, row, col)
+/// is the (mirrored) image's pixel (ch, row + dy, col + dx), or pixel 0 when that lies outside
+/// the image: CIFAR's zero padding.
 pub fn gather_batch(
     pixels: &[u8],
     labels: &[u16],
     (c, h, w): (usize, usize, usize),
     indices: &[u32],
+    shifts: &[Shift],
 ) -> (Vec<f64>, Vec<u32>) {
     let count = labels.len();
     let image_len = c * h * w;
@@ -46,13 +50,27 @@ pub fn gather_batch(
         } else {
             (index, false)
         };
+        let (dy, dx) = match shifts.get(b) {
+            Some(s) => (s.dy as i64, s.dx as i64),
+            None => (0, 0),
+        };
         for ch in 0..c {
             for row in 0..h {
                 for col in 0..w {
-                    let src_col = if flip { w - 1 - col } else { col };
-                    let src = image * image_len + (ch * h + row) * w + src_col;
+                    // the mirrored image's pixel (ch, src_row, src_col)
+                    let src_row = row as i64 + dy;
+                    let src_col = col as i64 + dx;
+                    let pixel =
+                        if src_row < 0 || src_row >= h as i64 || src_col < 0 || src_col >= w as i64
+                        {
+                            0u8
+                        } else {
+                            let (src_row, src_col) = (src_row as usize, src_col as usize);
+                            let file_col = if flip { w - 1 - src_col } else { src_col };
+                            pixels[image * image_len + (ch * h + src_row) * w + file_col]
+                        };
                     let dst = b * image_len + (ch * h + row) * w + col;
-                    x[dst] = pixels[src] as f64 * 2.0 / 255.0 - 1.0;
+                    x[dst] = pixel as f64 * 2.0 / 255.0 - 1.0;
                 }
             }
         }
