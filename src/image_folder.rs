@@ -174,19 +174,28 @@ fn shown(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// The sub-folders of `dir`, by name; a name that is not UTF-8 is refused.
-fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
-    let read = std::fs::read_dir(dir)
-        .map_err(|e| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir))))?;
+/// The entries of `dir`: (name, path, is a folder), in no particular order.
+fn entries(dir: &Path) -> Result<Vec<(std::ffi::OsString, PathBuf, bool)>, Error> {
+    let unreadable =
+        |e: std::io::Error| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir)));
     let mut out = Vec::new();
-    for entry in read {
-        let entry = entry
-            .map_err(|e| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir))))?;
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
         let path = entry.path();
-        if !path.is_dir() {
+        let is_dir = path.is_dir();
+        out.push((entry.file_name(), path, is_dir));
+    }
+    Ok(out)
+}
+
+/// The sub-folders of `dir`, by name (hidden ones skipped); a name that is not UTF-8 is
+/// refused.
+fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
+    let mut out = Vec::new();
+    for (name, path, is_dir) in entries(dir)? {
+        if !is_dir {
             continue;
         }
-        let name = entry.file_name();
         let Some(name) = name.to_str() else {
             return Err(Error::Data(format!(
                 "{}: a folder name that is not UTF-8 cannot be a class name: rename it",
@@ -204,19 +213,11 @@ fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
 
 /// The files of a class folder, by name (sub-folders and hidden files ignored).
 fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let read = std::fs::read_dir(dir)
-        .map_err(|e| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir))))?;
-    let mut out = Vec::new();
-    for entry in read {
-        let entry = entry
-            .map_err(|e| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir))))?;
-        let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if hidden || path.is_dir() {
-            continue;
-        }
-        out.push(path);
-    }
+    let mut out: Vec<PathBuf> = entries(dir)?
+        .into_iter()
+        .filter(|(name, _, is_dir)| !is_dir && !name.to_string_lossy().starts_with('.'))
+        .map(|(_, path, _)| path)
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -489,14 +490,8 @@ pub fn load(
     let chw = match opts.input {
         Some(chw) => chw,
         None => {
-            let dims: Vec<Result<(u32, u32, bool), String>> = images
-                .par_iter()
-                .map(|e| {
-                    let r = reader(&e.path)?;
-                    let img_dims = r.into_dimensions().map_err(decode_error)?;
-                    Ok((img_dims.0, img_dims.1, header_is_grey(&e.path)))
-                })
-                .collect();
+            let dims: Vec<Result<(u32, u32, bool), String>> =
+                images.par_iter().map(|e| header(&e.path)).collect();
             let mut sizes: BTreeMap<(u32, u32), usize> = BTreeMap::new();
             let mut colour = 0usize;
             for (e, d) in images.iter().zip(&dims) {
@@ -647,16 +642,13 @@ pub fn load_cached(
     Ok((d, Some(report), unwritten))
 }
 
-/// Whether the image's header declares a grey colour type (reads the header only).
-fn header_is_grey(path: &Path) -> bool {
-    reader(path)
-        .ok()
-        .and_then(|r| r.into_decoder().ok())
-        .map(|d| {
-            use image::ImageDecoder;
-            !d.color_type().has_color()
-        })
-        .unwrap_or(false)
+/// An image's declared width, height and whether it is grey, from its header alone (one open,
+/// under [`limits`]: a declared size beyond them is refused here).
+fn header(path: &Path) -> Result<(u32, u32, bool), String> {
+    use image::ImageDecoder;
+    let d = reader(path)?.into_decoder().map_err(decode_error)?;
+    let (w, h) = d.dimensions();
+    Ok((w, h, !d.color_type().has_color()))
 }
 
 /// The magic at the start of a cache file, with its format version.

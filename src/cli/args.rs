@@ -349,12 +349,7 @@ impl TrainArgs {
                 Some(DatasetKind::Folder) => {
                     let (d, valid) = crate::gui::worker::load_pictures(&a.data_dir)
                         .map_err(|e| anyhow::anyhow!(e))?;
-                    let (c, h, w) = d.chw;
-                    Some(crate::gui::settings::PictureShape {
-                        chw: [c, h, w],
-                        classes: d.classes(),
-                        valid,
-                    })
+                    Some(crate::gui::settings::PictureShape::of(&d, valid))
                 }
                 _ => None,
             },

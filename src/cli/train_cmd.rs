@@ -565,8 +565,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             input: Some(meta.config.input),
             ..FolderOptions::default()
         };
-        let (d, report) = image_folder::load(&args.data_dir, &opts, &|_, _| {})?;
-        println!("data: {} — {report}", args.data_dir.display());
+        // through the folder's cache, as `qnn train -ds folder` reads it
+        let (d, report, _) = image_folder::load_cached(&args.data_dir, &opts, &|_, _| {})?;
+        if let Some(report) = report {
+            println!("data: {} — {report}", args.data_dir.display());
+        }
         data::from_folder(d).0
     } else {
         data::load(kind, &args.data_dir)?

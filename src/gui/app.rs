@@ -621,12 +621,9 @@ impl QnnApp {
             };
             match worker::load_pictures(&path) {
                 Ok((d, valid)) => {
+                    self.settings.pictures =
+                        Some(crate::gui::settings::PictureShape::of(&d, valid));
                     let (c, h, w) = d.chw;
-                    self.settings.pictures = Some(crate::gui::settings::PictureShape {
-                        chw: [c, h, w],
-                        classes: d.classes(),
-                        valid,
-                    });
                     self.say(
                         false,
                         format!(

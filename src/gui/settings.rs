@@ -74,6 +74,18 @@ pub struct PictureShape {
     pub valid: usize,
 }
 
+impl PictureShape {
+    /// The shape of pictures read into `d`, `valid` of whose training images validate.
+    pub fn of(d: &qnn::data::Dataset, valid: usize) -> Self {
+        let (c, h, w) = d.chw;
+        PictureShape {
+            chw: [c, h, w],
+            classes: d.classes(),
+            valid,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         let r = RunSettings::new(DatasetKind::MnistMini);

@@ -159,39 +159,21 @@ impl NetConfig {
     /// How messages name layer `i` of [`NetConfig::layer_list`]: `conv1 (B)` for the seed's
     /// conv layers, `layer 3 (conv)` (with the file and line where known) for a layer list.
     fn layer_name(&self, i: usize) -> String {
-        use super::layers::Layer;
+        use super::layers::{layer_at, seed_block_letters, Layer};
         let list = self.layer_list();
-        let ty = match list.get(i) {
-            Some(Layer::Conv { .. }) => "conv",
-            Some(Layer::MaxPool) => "max_pool",
-            Some(Layer::GlobalAvgPool) => "global_avg_pool",
-            Some(Layer::Dense { .. }) => "dense",
-            None => "?",
-        };
+        let ty = list.get(i).map_or("?", Layer::type_name);
         match &self.net {
             None => {
                 let convs_before = list[..i]
                     .iter()
                     .filter(|l| matches!(l, Layer::Conv { .. }))
                     .count();
-                let letters = self
-                    .blocks
-                    .iter()
-                    .zip(['A', 'B', 'C'])
-                    .flat_map(|(&(n, _), l)| std::iter::repeat_n(l, n));
-                match (ty, letters.clone().nth(convs_before)) {
+                match (ty, seed_block_letters(&self.blocks).get(convs_before)) {
                     ("conv", Some(l)) => format!("conv{convs_before} ({l})"),
                     _ => format!("the {ty} layer {}", i + 1),
                 }
             }
-            Some(net) => match net
-                .origin
-                .as_ref()
-                .and_then(|(f, lines)| lines.get(i).map(|line| format!("{f} line {line}: ")))
-            {
-                Some(at) => format!("{at}layer {} ({ty})", i + 1),
-                None => format!("layer {} ({ty})", i + 1),
-            },
+            Some(net) => layer_at(net.origin.as_ref(), i, ty),
         }
     }
 

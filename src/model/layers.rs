@@ -80,26 +80,22 @@ impl Bits {
         }
     }
 
+    /// What a width may be, for messages.
+    const HINT: &'static str = "give 1 (binary) to 16, \"ternary\" or \"float\"";
+
     /// Reads a net file's value: an integer 1 … 16 or `binary`, `ternary`, `float`.
     fn parse(v: &toml::Value) -> Result<Bits, String> {
         match v {
             toml::Value::Integer(1) => Ok(Bits::Nb(0)),
             toml::Value::Integer(b) if (2..=16).contains(b) => Ok(Bits::Nb(*b as u32)),
-            toml::Value::Integer(b) => Err(format!(
-                "{b} bits is out of range: give 1 (binary) to 16, \"ternary\" or \"float\""
-            )),
+            toml::Value::Integer(b) => Err(format!("{b} bits is out of range: {}", Bits::HINT)),
             toml::Value::String(s) => match s.as_str() {
                 "binary" => Ok(Bits::Nb(0)),
                 "ternary" => Ok(Bits::Nb(1)),
                 "float" => Ok(Bits::Float),
-                other => Err(format!(
-                    "bits \"{other}\": give 1 (binary) to 16, \"ternary\" or \"float\""
-                )),
+                other => Err(format!("bits \"{other}\": {}", Bits::HINT)),
             },
-            other => Err(format!(
-                "bits {}: give 1 (binary) to 16, \"ternary\" or \"float\"",
-                show(other)
-            )),
+            other => Err(format!("bits {}: {}", show(other), Bits::HINT)),
         }
     }
 }
@@ -367,6 +363,40 @@ impl ResolvedLayer {
     }
 }
 
+impl Layer {
+    /// Its `type` in a net file: `conv`, `max_pool`, `global_avg_pool` or `dense`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Layer::Conv { .. } => "conv",
+            Layer::MaxPool => "max_pool",
+            Layer::GlobalAvgPool => "global_avg_pool",
+            Layer::Dense { .. } => "dense",
+        }
+    }
+}
+
+/// The seed's block letter (`A`, `B`, `C`) of each of its conv layers, in order.
+pub(crate) fn seed_block_letters(blocks: &[(usize, usize); 3]) -> Vec<char> {
+    blocks
+        .iter()
+        .zip(['A', 'B', 'C'])
+        .flat_map(|(&(n, _), l)| std::iter::repeat_n(l, n))
+        .collect()
+}
+
+/// How messages name layer `i` (0-based) of type `what`: `layer 3 (conv)`, with the file and
+/// the line of its `[[layer]]` where the list was read from one.
+pub(crate) fn layer_at(origin: Option<&(String, Vec<usize>)>, i: usize, what: &str) -> String {
+    let position = i + 1;
+    match origin {
+        Some((file, lines)) => match lines.get(i) {
+            Some(l) => format!("{file} line {l}: layer {position} ({what})"),
+            None => format!("{file}: layer {position} ({what})"),
+        },
+        None => format!("layer {position} ({what})"),
+    }
+}
+
 /// Places `layers` on an input of `input` [c, h, w] ending in `classes` scores: checks each
 /// layer (kernel, stride, bits, shapes) and names it. An error names the layer by its position.
 pub fn resolve(
@@ -386,12 +416,7 @@ pub fn resolve(
         return Err(format!("input {c0}×{h0}×{w0} has no pixels"));
     }
     // the seed's block letter of each conv layer, for its label
-    let letters: Vec<char> = blocks.map_or(Vec::new(), |b| {
-        b.iter()
-            .zip(['A', 'B', 'C'])
-            .flat_map(|(&(n, _), l)| std::iter::repeat_n(l, n))
-            .collect()
-    });
+    let letters: Vec<char> = blocks.map_or(Vec::new(), seed_block_letters);
     let mut out: Vec<ResolvedLayer> = Vec::with_capacity(layers.len());
     let (mut convs, mut pools, mut gaps) = (0, 0, 0);
     let dense_total = layers
@@ -405,13 +430,13 @@ pub fn resolve(
         let last = i + 1 == layers.len();
         let [c, h, w] = cur;
         let flat = c.checked_mul(h).and_then(|n| n.checked_mul(w));
-        let here = |what: &str| match origin {
-            Some((file, lines)) => match lines.get(i) {
-                Some(l) => format!("{file} line {l}: layer {position} ({what})"),
-                None => format!("{file}: layer {position} ({what})"),
-            },
-            None => format!("layer {position} ({what})"),
-        };
+        let here = |what: &str| layer_at(origin, i, what);
+        if last && !matches!(layer, Layer::Dense { .. }) {
+            return Err(format!(
+                "{}: the last layer must be a dense layer (the class scores)",
+                here(layer.type_name())
+            ));
+        }
         let r = match layer {
             Layer::Conv {
                 filters,
@@ -422,11 +447,6 @@ pub fn resolve(
                 quant,
             } => {
                 let at = here("conv");
-                if last {
-                    return Err(format!(
-                        "{at}: the last layer must be a dense layer (the class scores)"
-                    ));
-                }
                 if *filters == 0 {
                     return Err(format!("{at}: give it at least 1 filter"));
                 }
@@ -480,11 +500,6 @@ pub fn resolve(
             }
             Layer::MaxPool => {
                 let at = here("max_pool");
-                if last {
-                    return Err(format!(
-                        "{at}: the last layer must be a dense layer (the class scores)"
-                    ));
-                }
                 if h < 2 || w < 2 {
                     return Err(format!(
                         "{at}: a 2×2 pool on a {h}×{w} input leaves nothing: remove it or pool earlier"
@@ -503,12 +518,6 @@ pub fn resolve(
                 }
             }
             Layer::GlobalAvgPool => {
-                let at = here("global_avg_pool");
-                if last {
-                    return Err(format!(
-                        "{at}: the last layer must be a dense layer (the class scores)"
-                    ));
-                }
                 let g = gaps;
                 gaps += 1;
                 ResolvedLayer {
@@ -581,9 +590,7 @@ fn check_quant(q: &LayerQuant, has_activation: bool) -> Result<(), String> {
     for b in [q.w_bits, q.a_bits] {
         if let Bits::Nb(nb) = b {
             if nb > 16 {
-                return Err(format!(
-                    "{nb} bits is out of range: give 1 (binary) to 16, \"ternary\" or \"float\""
-                ));
+                return Err(format!("{nb} bits is out of range: {}", Bits::HINT));
             }
         }
     }

@@ -610,21 +610,14 @@ impl Model {
         let l = &self.layers[k];
         let dbias = self.grad(l.params.bias);
         let shape = Self::channel_shape(l, batch);
-        match self.bn_act(l, batch) {
+        // from the gradient of the layer's output to dz; `bias_summed`: the fused pool op also
+        // summed the bias's gradient
+        let bias_summed = match self.bn_act(l, batch) {
             Some(bn_act) if l.layer.activation().is_none() => {
-                // the output layer
-                b.bn_backward(
-                    bn_act.bn,
-                    l.tensors.z,
-                    l.grads.du,
-                    l.grads.dz,
-                    l.grads.params,
-                );
-                if Self::conv_shape(l, batch).is_none() {
-                    self.dense_backward(b, l, batch);
-                    return;
-                }
-                b.channel_sum(shape, l.grads.dz, dbias);
+                // the output layer: scores = bn(y)
+                let g = l.grads;
+                b.bn_backward(bn_act.bn, l.tensors.z, g.du, g.dz, g.params);
+                false
             }
             Some(bn_act) => match self.pool_after(k) {
                 Some(p) => {
@@ -635,29 +628,27 @@ impl Model {
                         window: p.window,
                     };
                     b.pool_act_bn_backward(bn_act, l.tensors, pooled, p.dout, l.grads, dbias);
+                    true
                 }
                 None => {
                     b.act_bn_backward(bn_act, l.tensors, l.grads);
-                    if Self::conv_shape(l, batch).is_none() {
-                        self.dense_backward(b, l, batch);
-                        return;
-                    }
-                    b.channel_sum(shape, l.grads.dz, dbias);
+                    false
                 }
             },
             None => {
                 if let Some(a) = l.layer.activation() {
                     b.act_backward(a, shape.len(), l.tensors.z, l.grads.da, l.grads.dz);
                 }
-                if Self::conv_shape(l, batch).is_none() {
-                    self.dense_backward(b, l, batch);
-                    return;
-                }
-                b.channel_sum(shape, l.grads.dz, dbias);
+                false
             }
-        }
-        let s = Self::conv_shape(l, batch).expect("a conv layer");
+        };
+        let Some(s) = Self::conv_shape(l, batch) else {
+            return self.dense_backward(b, l, batch);
+        };
         let dz = l.grads.dz;
+        if !bias_summed {
+            b.channel_sum(shape, dz, dbias);
+        }
         b.conv_grad_weight(s, dz, self.buf(l.src), self.grad(l.params.weight));
         if let Some(g) = self.grad_buf(l.src) {
             b.conv_grad_input(s, dz, l.wq, g);
