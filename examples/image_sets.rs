@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release --example image_sets -- mnist-mini OUT   # mnist-mini's train/val/test as PNG digits
 //! cargo run --release --example image_sets -- rgb12 OUT 100    # 12 classes of 32×32 RGB pictures, 100 each
+//! cargo run --release --example image_sets -- zip OUT OUT.zip    # a folder set as a .zip, the folder at its top
 //! ```
 //!
 //! The digits keep their order in the file names, so the folder set trains exactly as the
@@ -19,7 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["mnist-mini", out] => mnist_mini(Path::new(out)),
         ["rgb12", out, per] => rgb12(Path::new(out), per.parse()?),
-        _ => Err("usage: image_sets mnist-mini OUT | image_sets rgb12 OUT PER_CLASS".into()),
+        ["zip", dir, out] => zip_folder(Path::new(dir), Path::new(out)),
+        _ => Err(
+            "usage: image_sets mnist-mini OUT | image_sets rgb12 OUT PER_CLASS | image_sets zip DIR OUT.zip"
+                .into(),
+        ),
     }
 }
 
@@ -85,5 +90,40 @@ fn rgb12(out: &Path, per: usize) -> Result<(), Box<dyn std::error::Error>> {
         12 * per,
         out.display()
     );
+    Ok(())
+}
+
+/// The folder `dir` as a zip at `out`, as zipping a folder makes one: every file under
+/// `DIRNAME/`, deflated, in name order (hidden files, such as the cache, left out).
+fn zip_folder(dir: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+    fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+        for e in std::fs::read_dir(d)? {
+            let p = e?.path();
+            if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    let base = dir.parent().unwrap_or(Path::new(""));
+    let mut z = zip::ZipWriter::new(std::fs::File::create(out)?);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for f in &files {
+        let name = f.strip_prefix(base)?.to_string_lossy().replace('\\', "/");
+        z.start_file(name, opts)?;
+        z.write_all(&std::fs::read(f)?)?;
+    }
+    z.finish()?;
+    println!("wrote {} files to {}", files.len(), out.display());
     Ok(())
 }

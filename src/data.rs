@@ -237,7 +237,6 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<Dataset, Error> {
 
 /// A data set from a folder of pictures ([`crate::image_folder`]), and how many of its training
 /// images validate.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn from_folder(f: crate::image_folder::FolderData) -> (Dataset, usize) {
     let [c, h, w] = f.chw;
     (

@@ -57,7 +57,6 @@ pub mod cpu;
 pub mod data;
 pub mod files;
 pub mod gpu;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod image_folder;
 pub mod inspect;
 pub mod model;

@@ -42,6 +42,28 @@ pub fn for_each_chunk_pair<T: Send, U: Send>(
         .for_each(|(i, (x, y))| f(i, x, y));
 }
 
+/// `f(i, chunk)` for each `chunk`-sized piece of `data`, collected in order; in parallel
+/// natively.
+pub fn map_chunks<T: Send, R: Send>(
+    data: &mut [T],
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) -> R + Sync + Send,
+) -> Vec<R> {
+    let chunk = chunk.max(1);
+    #[cfg(not(target_arch = "wasm32"))]
+    return data
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .map(|(i, c)| f(i, c))
+        .collect();
+    #[cfg(target_arch = "wasm32")]
+    return data
+        .chunks_mut(chunk)
+        .enumerate()
+        .map(|(i, c)| f(i, c))
+        .collect();
+}
+
 /// `(0..n).map(f).collect()`, in parallel natively; the order of the results is always 0..n.
 pub fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
     #[cfg(not(target_arch = "wasm32"))]

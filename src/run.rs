@@ -50,6 +50,9 @@ pub struct RunSettings {
     /// Validation images taken from the end of the training file (`None`: the data set's
     /// default, [`DatasetKind::default_valid`]).
     pub valid: Option<usize>,
+    /// The name of your own set of pictures (`pets`), which the model's file names start with
+    /// instead of `folder`; `None` for the built-in data sets.
+    pub data_name: Option<String>,
 }
 
 impl RunSettings {
@@ -80,6 +83,7 @@ impl RunSettings {
                 optimizer: Optimizer::Adam,
             },
             valid: None,
+            data_name: None,
         }
     }
 
@@ -108,7 +112,25 @@ impl RunSettings {
 
     /// The seed's model name, `{ds}_{nl}_{sym}_quantized_…_{nb}bits`.
     pub fn model_name(&self) -> String {
-        self.net.model_name(self.dataset.name())
+        self.net.model_name(&self.data_label())
+    }
+
+    /// What the data set is called in file names: its own name for a set of pictures (letters,
+    /// digits, `-`, `_` and `.` kept, anything else a `-`), else the data set's.
+    pub fn data_label(&self) -> String {
+        match &self.data_name {
+            Some(n) if self.dataset == DatasetKind::Folder && !n.is_empty() => n
+                .chars()
+                .map(|c| {
+                    if c.is_alphanumeric() || "-_.".contains(c) {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect(),
+            _ => self.dataset.name().to_string(),
+        }
     }
 
     /// Validation images the run takes: `valid`, else the data set's default.
@@ -442,7 +464,7 @@ impl Run {
         if config != self.settings.net {
             return Err(Error::ResumeMismatch(vec![SettingChange {
                 setting: "network",
-                saved: config.model_name(self.settings.dataset.name()),
+                saved: config.model_name(&self.settings.data_label()),
                 now: self.settings.model_name(),
             }]));
         }

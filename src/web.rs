@@ -61,6 +61,7 @@ impl Default for PageSettings {
             net,
             options,
             valid,
+            data_name: _,
         } = RunSettings::new(DatasetKind::MnistMini);
         let [(nla, nfa), (nlb, nfb), (nlc, nfc)] = net.blocks;
         PageSettings {
@@ -133,6 +134,7 @@ fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
             optimizer: Optimizer::Adam,
         },
         valid: p.valid,
+        data_name: None,
     };
     settings.validate()?;
     Ok((settings, p.limit))

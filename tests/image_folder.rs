@@ -252,7 +252,7 @@ fn bad_folders_are_refused_naming_what_is_wrong() {
     assert!(fail(&none, &opts).contains("no class folders"));
     let file = none.join("x.png");
     std::fs::write(&file, b"x").unwrap();
-    assert!(fail(&file, &opts).contains("not a folder"));
+    assert!(fail(&file, &opts).contains("neither a folder nor a .zip"));
 
     // a decompression bomb: a PNG declaring 100000×100000 pixels is refused, not allocated
     let bomb_dir = make("bomb", 2, 3);
@@ -353,4 +353,209 @@ fn the_cache_follows_the_files() {
     let other = qnn::image_folder::cache_key(&d, &FolderOptions { seed: 5, ..opts }).unwrap();
     assert_ne!(changed, other);
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Writes `files` (path in the archive, bytes) as a zip at `path`, deflated.
+fn write_zip(path: &Path, files: &[(String, Vec<u8>)]) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        z.start_file(name.as_str(), opts).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+/// Every file under `dir` as (path relative to `dir`'s parent, bytes): the folder `dir` itself
+/// as a person zips it or drops it on the page.
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &Path, d: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir.parent().unwrap(), dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The same pictures read three ways — the folder on disk, a `.zip` of it (with the folder at
+/// its top, macOS's `__MACOSX/` and `.DS_Store` entries beside), and the files in memory as
+/// the page hands them over — give the same data, bit for bit, and the same set name.
+#[test]
+fn a_zip_and_files_in_memory_read_as_the_folder_does() {
+    use qnn::image_folder::{load_source, Source};
+    let base = tmp("zip-same");
+    let d = base.join("pets");
+    for k in 0..3 {
+        for i in 0..6 {
+            save(
+                &picture(k, i, 10 + (i % 2) as u32, 10),
+                &d.join(format!("kind{k}/{i}.png")),
+                ImageFormat::Png,
+            );
+        }
+    }
+    std::fs::write(d.join("kind0/notes.txt"), "not a picture").unwrap();
+    let opts = FolderOptions::default();
+    let (on_disk, disk_report) = load(&d, &opts, &no_progress).unwrap();
+    assert_eq!(disk_report.not_images, 1);
+    assert_eq!(
+        disk_report.resized, 9,
+        "the 11-wide pictures are resized to 10×10"
+    );
+
+    let mut files = files_under(&d);
+    let in_memory = Source::Files {
+        name: String::new(),
+        files: files.clone(),
+    };
+    assert_eq!(in_memory.set_name(), "pets");
+    let (from_memory, report) = load_source(&in_memory, &opts, &no_progress).unwrap();
+    assert_eq!(from_memory, on_disk);
+    assert_eq!(
+        (report.images, report.not_images, report.resized),
+        (disk_report.images, 1, 9)
+    );
+
+    files.push((
+        "__MACOSX/pets/kind0/._0.png".into(),
+        b"resource fork".to_vec(),
+    ));
+    files.push(("pets/.DS_Store".into(), b"finder".to_vec()));
+    let zip_path = base.join("pets.zip");
+    write_zip(&zip_path, &files);
+    let (from_zip, report) = load(&zip_path, &opts, &no_progress).unwrap();
+    assert_eq!(from_zip, on_disk);
+    assert_eq!(
+        report.not_images, 1,
+        "hidden and __MACOSX entries are not counted"
+    );
+    assert_eq!(Source::open(&zip_path).unwrap().set_name(), "pets");
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A zip holding `train/` and `test/` at its top is split by those folders; read through the
+/// cache, the second read comes from `.qnn-cache/` beside the zip and equals the first.
+#[test]
+fn a_zip_with_split_folders_reads_and_caches_beside_itself() {
+    let base = tmp("zip-split");
+    let mut files = Vec::new();
+    for (part, n) in [("train", 4), ("test", 2)] {
+        for k in 0..2 {
+            for i in 0..n {
+                let mut png = Vec::new();
+                picture(k, i, 6, 6)
+                    .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+                    .unwrap();
+                files.push((format!("{part}/c{k}/{i}.png"), png));
+            }
+        }
+    }
+    let zip_path = base.join("set.zip");
+    write_zip(&zip_path, &files);
+    let opts = FolderOptions::default();
+    let (first, report, unwritten) =
+        qnn::image_folder::load_cached(&zip_path, &opts, &no_progress).unwrap();
+    assert!(report.is_some() && unwritten.is_none(), "{unwritten:?}");
+    assert_eq!((first.train.labels.len(), first.test.labels.len()), (8, 4));
+    assert_eq!(first.class_names, ["c0", "c1"]);
+    let key = qnn::image_folder::cache_key(&zip_path, &opts).unwrap();
+    let cache = qnn::image_folder::cache_path(&zip_path, &key);
+    assert!(
+        cache.starts_with(base.join(".qnn-cache")),
+        "{}",
+        cache.display()
+    );
+    assert!(cache.exists());
+    let (second, report, _) =
+        qnn::image_folder::load_cached(&zip_path, &opts, &no_progress).unwrap();
+    assert!(report.is_none(), "the second read comes from the cache");
+    assert_eq!(second, first);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Bad archives are refused naming the file: a truncated zip, a file that is neither a folder
+/// nor a zip, a zip whose picture declares a decompression bomb's size (named inside the zip),
+/// and an entry that inflates beyond what a picture may take.
+#[test]
+fn bad_zips_are_refused_naming_the_file() {
+    let base = tmp("zip-bad");
+    let opts = FolderOptions::default();
+    let fail = |p: &Path| load(p, &opts, &no_progress).unwrap_err().to_string();
+
+    let mut files = Vec::new();
+    for k in 0..2 {
+        for i in 0..10 {
+            let mut png = Vec::new();
+            picture(k, i, 4, 4)
+                .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+                .unwrap();
+            files.push((format!("c{k}/{i}.png"), png));
+        }
+    }
+    let good = base.join("good.zip");
+    write_zip(&good, &files);
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = base.join("cut.zip");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = fail(&cut);
+    assert!(
+        e.contains("cut.zip") && e.contains("not a readable zip"),
+        "{e}"
+    );
+
+    let text = base.join("list.txt");
+    std::fs::write(&text, "c0/1.png\n").unwrap();
+    let e = fail(&text);
+    assert!(
+        e.contains("list.txt") && e.contains("neither a folder nor a .zip"),
+        "{e}"
+    );
+
+    let mut bombed = files.clone();
+    bombed.push(("c1/bomb.png".into(), bomb_png(100_000, 100_000)));
+    let bomb = base.join("bomb.zip");
+    write_zip(&bomb, &bombed);
+    let e = fail(&bomb);
+    assert!(
+        e.contains("bomb.png") && e.contains("decompression bomb"),
+        "{e}"
+    );
+    let (data, report) = load(
+        &bomb,
+        &FolderOptions {
+            skip_bad: true,
+            ..opts.clone()
+        },
+        &no_progress,
+    )
+    .unwrap();
+    assert_eq!((report.bad.len(), report.images), (1, 20));
+    assert_eq!(data.class_names.len(), 2);
+
+    // a PNG's signature, then zeros: they compress a thousandfold, a 300 MB entry is a 300 KB
+    // file
+    let mut zeros = vec![0u8; 300 << 20];
+    zeros[..8].copy_from_slice(b"\x89PNG\r\n\x1a\n");
+    let mut big = files.clone();
+    big.push(("c0/big.png".into(), zeros));
+    let inflates = base.join("inflates.zip");
+    write_zip(&inflates, &big);
+    let e = fail(&inflates);
+    assert!(e.contains("big.png") && e.contains("inflate"), "{e}");
+    let _ = std::fs::remove_dir_all(&base);
 }

@@ -184,3 +184,56 @@ fn a_twelve_class_rgb_set_trains_and_bad_input_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A `.zip` of a folder set trains as `--data-dir set.zip`, its model's files start with the
+/// set's name (not `folder`), its second read comes from the cache beside the zip, and `qnn
+/// eval` reads the zip at the model's input.
+#[test]
+fn a_zipped_set_trains_and_names_its_model() {
+    let d = tmp("imgf-zip");
+    let set = d.join("pets");
+    image_sets(&["rgb12", set.to_str().unwrap(), "10"]);
+    let zip = d.join("pets.zip");
+    image_sets(&["zip", set.to_str().unwrap(), zip.to_str().unwrap()]);
+    std::fs::remove_dir_all(&set).unwrap();
+    let out = d.join("out");
+    let args = [
+        "train",
+        "-ds",
+        "folder",
+        "--data-dir",
+        zip.to_str().unwrap(),
+        "-ne",
+        "1",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = qnn(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("12 classes, 3×32×32"), "{}", text(&o));
+    let model = model_in(&out);
+    let name = model.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("pets_"), "{name}");
+    assert!(d.join(".qnn-cache").is_dir(), "the cache lies beside the zip");
+    let mut again = args.to_vec();
+    again.push("--overwrite");
+    let o = qnn(&again);
+    assert!(text(&o).contains("from the cache"), "{}", text(&o));
+    let e = qnn(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        "folder",
+        "--data-dir",
+        zip.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(e.status.success(), "{}", text(&e));
+    let _ = std::fs::remove_dir_all(&d);
+}

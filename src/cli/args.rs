@@ -232,7 +232,8 @@ pub struct TrainArgs {
     /// 1: start from the saved model {out}/{name}.safetensors (the seed's fine-tuning). [seed: -ft]
     #[arg(long = "finetune", alias = "ft", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub finetune: u8,
-    /// Folder with the data set's files (-ds folder: your own pictures, one sub-folder per class).
+    /// Folder with the data set's files (-ds folder: your own pictures, one sub-folder per class,
+    /// or a .zip of such a folder).
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
     /// -ds folder: the network's input, CxHxW (e.g. 1x28x28, 3x32x32) [default: the most common picture size; grey if all are grey, else RGB].
@@ -347,9 +348,9 @@ impl TrainArgs {
             // a folder of pictures is read now: the network follows its shape and classes
             pictures: match kind {
                 Some(DatasetKind::Folder) => {
-                    let (d, valid) = crate::gui::worker::load_pictures(&a.data_dir)
+                    let (d, valid, name) = crate::gui::worker::load_pictures(&a.data_dir)
                         .map_err(|e| anyhow::anyhow!(e))?;
-                    Some(crate::gui::settings::PictureShape::of(&d, valid))
+                    Some(crate::gui::settings::PictureShape::of(&d, valid, &name))
                 }
                 _ => None,
             },
@@ -365,6 +366,7 @@ pub struct EvalArgs {
     /// Data set (default: the one the model was trained on). [seed: -ds]
     #[arg(long = "dataset", alias = "ds")]
     pub dataset: Option<String>,
+    /// Folder with the data set's files (a folder of pictures, or a .zip of one, for -ds folder).
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
     #[arg(long, default_value_t = 64)]

@@ -82,6 +82,8 @@ pub struct DataShape {
     pub chw: (usize, usize, usize),
     pub classes: usize,
     pub valid: Option<usize>,
+    /// A set of pictures' name (model files start with it).
+    pub name: Option<String>,
 }
 
 impl DataShape {
@@ -90,13 +92,15 @@ impl DataShape {
             chw: kind.chw(),
             classes: kind.classes(),
             valid: None,
+            name: None,
         }
     }
-    fn of_folder(d: &Dataset, valid: usize) -> Self {
+    fn of_folder((d, valid, name): &(Dataset, usize, String)) -> Self {
         DataShape {
             chw: d.chw,
             classes: d.classes(),
-            valid: Some(valid),
+            valid: Some(*valid),
+            name: Some(name.clone()),
         }
     }
 }
@@ -106,8 +110,7 @@ impl DataShape {
 pub fn run_settings(args: &TrainArgs) -> Result<RunSettings> {
     let kind = dataset_kind(&args.net.dataset)?;
     if kind == DatasetKind::Folder {
-        let (d, valid) = load_folder(args)?;
-        return settings_for(args, kind, &DataShape::of_folder(&d, valid));
+        return settings_for(args, kind, &DataShape::of_folder(&load_folder(args)?));
     }
     settings_for(args, kind, &DataShape::of_kind(kind))
 }
@@ -148,15 +151,17 @@ fn settings_for(args: &TrainArgs, kind: DatasetKind, shape: &DataShape) -> Resul
             },
         },
         valid: args.valid.or(shape.valid),
+        data_name: shape.name.clone(),
     };
     settings.validate().map_err(with_flag)?;
     Ok(settings)
 }
 
-/// Reads `--data-dir` as a folder of pictures with the folder flags, through a cache in
-/// `DIR/.qnn-cache/` (made on the first read, used while no file or option changes); prints
-/// what it found. Returns the data set and how many of its training images validate.
-pub fn load_folder(args: &TrainArgs) -> Result<(Dataset, usize)> {
+/// Reads `--data-dir` as a folder of pictures (or a `.zip` of one) with the folder flags,
+/// through a cache in `.qnn-cache/` (made on the first read, used while no file or option
+/// changes); prints what it found. Returns the data set, how many of its training images
+/// validate, and the set's name.
+pub fn load_folder(args: &TrainArgs) -> Result<(Dataset, usize, String)> {
     let dir = &args.data_dir;
     let input = match &args.input {
         Some(s) => Some(parse_input(s)?),
@@ -196,7 +201,10 @@ pub fn load_folder(args: &TrainArgs) -> Result<(Dataset, usize)> {
             "data: {} — {} pictures, {shape}, from the cache in {}",
             dir.display(),
             d.train.labels.len() + d.test.labels.len(),
-            dir.join(".qnn-cache").display()
+            image_folder::cache_path(dir, "")
+                .parent()
+                .unwrap_or(dir)
+                .display()
         ),
         Some(report) => {
             println!("data: {} — {report}; {shape}", dir.display());
@@ -211,7 +219,9 @@ pub fn load_folder(args: &TrainArgs) -> Result<(Dataset, usize)> {
     if let Some(e) = unwritten {
         println!("  (no cache: {e})");
     }
-    Ok(data::from_folder(d))
+    let name = d.name.clone();
+    let (d, valid) = data::from_folder(d);
+    Ok((d, valid, name))
 }
 
 /// `--input CxHxW`, e.g. `3x32x32` (also `×` or `,`).
@@ -241,7 +251,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         None
     };
     let settings = match &pictures {
-        Some((d, valid)) => settings_for(&args, kind, &DataShape::of_folder(d, *valid))?,
+        Some(p) => settings_for(&args, kind, &DataShape::of_folder(p))?,
         None => run_settings(&args)?,
     };
     if args.stop_after == Some(0) {
@@ -271,7 +281,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     };
     folder.refuse_overwrite(&from)?;
     let dataset = match pictures {
-        Some((d, _)) => d,
+        Some((d, _, _)) => d,
         None => data::load(settings.dataset, &args.data_dir)?,
     };
     let start = folder.start_bytes(from)?;

@@ -620,9 +620,9 @@ impl QnnApp {
                 path: Some(path.clone()),
             };
             match worker::load_pictures(&path) {
-                Ok((d, valid)) => {
+                Ok((d, valid, name)) => {
                     self.settings.pictures =
-                        Some(crate::gui::settings::PictureShape::of(&d, valid));
+                        Some(crate::gui::settings::PictureShape::of(&d, valid, &name));
                     let (c, h, w) = d.chw;
                     self.say(
                         false,

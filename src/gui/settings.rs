@@ -72,16 +72,20 @@ pub struct PictureShape {
     pub classes: usize,
     /// Training images that validate (its val/ folder or its validation share).
     pub valid: usize,
+    /// The set's name (the folder's, or the zip's), which model files start with.
+    pub name: String,
 }
 
 impl PictureShape {
-    /// The shape of pictures read into `d`, `valid` of whose training images validate.
-    pub fn of(d: &qnn::data::Dataset, valid: usize) -> Self {
+    /// The shape of pictures read into `d`, `valid` of whose training images validate, from
+    /// the set `name`.
+    pub fn of(d: &qnn::data::Dataset, valid: usize, name: &str) -> Self {
         let (c, h, w) = d.chw;
         PictureShape {
             chw: [c, h, w],
             classes: d.classes(),
             valid,
+            name: name.to_string(),
         }
     }
 }
@@ -196,6 +200,7 @@ impl Settings {
                 (DatasetKind::Folder, Some(p)) => Some(p.valid),
                 _ => None,
             }),
+            data_name: self.pictures.as_ref().map(|p| p.name.clone()),
         };
         settings.validate().map_err(|e| e.to_string())?;
         Ok(settings)
@@ -262,10 +267,16 @@ mod tests {
             chw: [3, 16, 16],
             classes: 12,
             valid: 7,
+            name: "my pets".into(),
         });
         let r = s.run_settings().unwrap();
         assert_eq!((r.net.input, r.net.classes), ([3, 16, 16], 12));
         assert_eq!(r.valid_images(), 7);
+        assert!(
+            r.model_name().starts_with("my-pets_"),
+            "the set's name starts the model's files: {}",
+            r.model_name()
+        );
         s.valid = Some(3);
         assert_eq!(s.run_settings().unwrap().valid_images(), 3);
     }

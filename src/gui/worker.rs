@@ -43,7 +43,7 @@ impl DataSource {
         let e = |e: qnn::Error| e.to_string();
         match (&self.path, self.kind) {
             (_, DatasetKind::MnistMini) => qnn::data::mnist_mini().map_err(e),
-            (Some(p), DatasetKind::Folder) => load_pictures(p).map(|(d, _)| d),
+            (Some(p), DatasetKind::Folder) => load_pictures(p).map(|(d, _, _)| d),
             (None, k) => Err(format!(
                 "{} needs its files: choose a folder or archive (Data… or drop it on the window)",
                 k.name()
@@ -66,13 +66,16 @@ impl DataSource {
     }
 }
 
-/// A folder of your own pictures, as `qnn train -ds folder --data-dir` reads it (through its
-/// cache), and how many of its training images validate.
-pub fn load_pictures(p: &std::path::Path) -> Result<(Dataset, usize), String> {
+/// A folder of your own pictures (or a `.zip` of one), as `qnn train -ds folder --data-dir`
+/// reads it (through its cache): the data, how many of its training images validate, and the
+/// set's name.
+pub fn load_pictures(p: &std::path::Path) -> Result<(Dataset, usize, String), String> {
     let opts = qnn::image_folder::FolderOptions::default();
     let (d, _, _) =
         qnn::image_folder::load_cached(p, &opts, &|_, _| {}).map_err(|e| e.to_string())?;
-    Ok(qnn::data::from_folder(d))
+    let name = d.name.clone();
+    let (d, valid) = qnn::data::from_folder(d);
+    Ok((d, valid, name))
 }
 
 /// How the run starts.

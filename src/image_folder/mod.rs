@@ -23,14 +23,22 @@
 //! buffer, so no image is held twice. [`FolderData`] can be written to and read from a cache file
 //! (`write_cache` / `from_cache_bytes`), which `qnn train` keeps beside the data.
 
+mod cache;
+mod source;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+use std::path::PathBuf;
 
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageReader, Limits};
-use rayon::prelude::*;
 
 use crate::Error;
+#[cfg(not(target_arch = "wasm32"))]
+pub use cache::{cache_key, cache_path, load_cached};
+pub use source::{is_zip, Source, MAX_FILE_BYTES, MAX_ZIP_BYTES};
+use source::{FileRef, ReadSeek, Tree};
 
 /// The most pixels a side an image may declare: larger ones are refused before decoding.
 pub const MAX_SIDE: u32 = 16_384;
@@ -101,6 +109,8 @@ pub struct FolderSplit {
 /// A folder read into one image shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FolderData {
+    /// The set's name: its folder's, or its zip's without `.zip` (model files start with it).
+    pub name: String,
     /// Image shape [c, h, w].
     pub chw: [usize; 3],
     /// The class names, in label order.
@@ -157,7 +167,9 @@ impl std::fmt::Display for FolderReport {
 /// One image file found, with its class and split.
 #[derive(Clone, Debug)]
 struct Entry {
+    /// Its path, for messages and its order within a split.
     path: PathBuf,
+    file: FileRef,
     label: u16,
     split: Part,
 }
@@ -170,56 +182,8 @@ enum Part {
 }
 
 /// A file's name as text for messages (lossy where it is not UTF-8).
-fn shown(p: &Path) -> String {
+fn shown(p: &std::path::Path) -> String {
     p.display().to_string()
-}
-
-/// The entries of `dir`: (name, path, is a folder), in no particular order.
-fn entries(dir: &Path) -> Result<Vec<(std::ffi::OsString, PathBuf, bool)>, Error> {
-    let unreadable =
-        |e: std::io::Error| Error::Data(format!("{}: cannot read the folder ({e})", shown(dir)));
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
-        let entry = entry.map_err(unreadable)?;
-        let path = entry.path();
-        let is_dir = path.is_dir();
-        out.push((entry.file_name(), path, is_dir));
-    }
-    Ok(out)
-}
-
-/// The sub-folders of `dir`, by name (hidden ones skipped); a name that is not UTF-8 is
-/// refused.
-fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
-    let mut out = Vec::new();
-    for (name, path, is_dir) in entries(dir)? {
-        if !is_dir {
-            continue;
-        }
-        let Some(name) = name.to_str() else {
-            return Err(Error::Data(format!(
-                "{}: a folder name that is not UTF-8 cannot be a class name: rename it",
-                shown(&path)
-            )));
-        };
-        if name.starts_with('.') {
-            continue; // .qnn-cache and other hidden folders
-        }
-        out.push((name.to_string(), path));
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// The files of a class folder, by name (sub-folders and hidden files ignored).
-fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut out: Vec<PathBuf> = entries(dir)?
-        .into_iter()
-        .filter(|(name, _, is_dir)| !is_dir && !name.to_string_lossy().starts_with('.'))
-        .map(|(_, path, _)| path)
-        .collect();
-    out.sort();
-    Ok(out)
 }
 
 /// A seeded shuffle (SplitMix64), the same on every platform.
@@ -238,49 +202,46 @@ fn shuffle<T>(v: &mut [T], seed: u64) {
     }
 }
 
-/// Lists a folder's images with their classes and splits (nothing decoded).
-fn scan(root: &Path, opts: &FolderOptions) -> Result<(Vec<String>, Vec<Entry>, String), Error> {
-    if !root.is_dir() {
-        return Err(Error::Data(format!(
-            "{}: not a folder (a folder of class folders of images is expected: root/<class>/*.png)",
-            shown(root)
-        )));
+/// The split a top folder's name stands for (`train/`, `val/`, `test/` and their variants).
+fn split_of(name: &str) -> Option<Part> {
+    match name.to_ascii_lowercase().as_str() {
+        "train" | "training" => Some(Part::Train),
+        "val" | "valid" | "validation" => Some(Part::Valid),
+        "test" | "testing" => Some(Part::Test),
+        _ => None,
     }
-    let top = subfolders(root)?;
-    let find = |names: &[&str]| {
+}
+
+/// Lists a set's images with their classes and splits (nothing decoded).
+fn scan(tree: &Tree, opts: &FolderOptions) -> Result<(Vec<String>, Vec<Entry>, String), Error> {
+    let root = tree.root();
+    let top = tree.subfolders(&root)?;
+    let find = |part: Part| {
         top.iter()
-            .find(|(n, _)| names.contains(&n.to_ascii_lowercase().as_str()))
+            .find(|(n, _)| split_of(n) == Some(part))
             .map(|(_, p)| p.clone())
     };
-    let (train_dir, valid_dir, test_dir) = (
-        find(&["train", "training"]),
-        find(&["val", "valid", "validation"]),
-        find(&["test", "testing"]),
-    );
     let mut entries = Vec::new();
     let class_names: Vec<String>;
     let how;
-    if let Some(train_dir) = train_dir {
-        let classes = subfolders(&train_dir)?;
+    if let Some(train_dir) = find(Part::Train) {
+        let classes = tree.subfolders(&train_dir)?;
         class_names = classes.iter().map(|(n, _)| n.clone()).collect();
         let rank = |name: &str| class_names.iter().position(|c| c == name);
-        for (part, dir) in [
-            (Part::Train, Some(train_dir.clone())),
-            (Part::Valid, valid_dir),
-            (Part::Test, test_dir),
-        ] {
-            let Some(dir) = dir else { continue };
-            for (name, class_dir) in subfolders(&dir)? {
+        for part in [Part::Train, Part::Valid, Part::Test] {
+            let Some(dir) = find(part) else { continue };
+            for (name, class_dir) in tree.subfolders(&dir)? {
                 let label = rank(&name).ok_or_else(|| {
                     Error::Data(format!(
                         "{}: class '{name}' is not among the training classes ({})",
-                        shown(&class_dir),
-                        shown(&train_dir)
+                        shown(&class_dir.path),
+                        shown(&train_dir.path)
                     ))
                 })?;
-                for path in files(&class_dir)? {
+                for (path, file) in tree.files(&class_dir)? {
                     entries.push(Entry {
                         path,
+                        file,
                         label: label as u16,
                         split: part,
                     });
@@ -291,10 +252,12 @@ fn scan(root: &Path, opts: &FolderOptions) -> Result<(Vec<String>, Vec<Entry>, S
     } else {
         class_names = top.iter().map(|(n, _)| n.clone()).collect();
         for (label, (_, dir)) in top.iter().enumerate() {
-            let mut found: Vec<Entry> = files(dir)?
+            let mut found: Vec<Entry> = tree
+                .files(dir)?
                 .into_iter()
-                .map(|path| Entry {
+                .map(|(path, file)| Entry {
                     path,
+                    file,
                     label: label as u16,
                     split: Part::Train,
                 })
@@ -325,24 +288,22 @@ fn scan(root: &Path, opts: &FolderOptions) -> Result<(Vec<String>, Vec<Entry>, S
             opts.seed
         );
     }
+    let root = shown(&root.path);
     match class_names.len() {
         0 => {
             return Err(Error::Data(format!(
-            "{}: no class folders (a folder per class of images is expected: root/<class>/*.png)",
-            shown(root)
+            "{root}: no class folders (a folder per class of images is expected: root/<class>/*.png)"
         )))
         }
         1 => {
             return Err(Error::Data(format!(
-                "{}: a single class ('{}'): a classifier needs at least 2 class folders",
-                shown(root),
+                "{root}: a single class ('{}'): a classifier needs at least 2 class folders",
                 class_names[0]
             )))
         }
         n if n > MAX_CLASSES => {
             return Err(Error::Data(format!(
-                "{}: {n} class folders, more than the {MAX_CLASSES} supported",
-                shown(root)
+                "{root}: {n} class folders, more than the {MAX_CLASSES} supported"
             )))
         }
         _ => {}
@@ -350,13 +311,10 @@ fn scan(root: &Path, opts: &FolderOptions) -> Result<(Vec<String>, Vec<Entry>, S
     Ok((class_names, entries, how))
 }
 
-/// An image file's first bytes: its format, if it is an image qnn reads.
-fn image_format(path: &Path) -> Result<Option<image::ImageFormat>, String> {
-    use std::io::Read;
-    let mut head = [0u8; 32];
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let n = f.read(&mut head).map_err(|e| e.to_string())?;
-    Ok(image::guess_format(&head[..n]).ok().filter(|f| {
+/// A file's format by its first bytes, if it is an image qnn reads.
+fn image_format(tree: &Tree, e: &Entry) -> Result<Option<image::ImageFormat>, String> {
+    let head = tree.head(&e.path, e.file)?;
+    Ok(image::guess_format(&head).ok().filter(|f| {
         use image::ImageFormat::*;
         matches!(f, Png | Jpeg | Bmp | Gif | WebP)
     }))
@@ -373,9 +331,8 @@ fn limits() -> Limits {
 }
 
 /// Opens an image under [`limits`]: its declared size (checked first), and a decoder.
-fn reader(path: &Path) -> Result<ImageReader<std::io::BufReader<std::fs::File>>, String> {
-    let mut r = ImageReader::open(path)
-        .map_err(|e| e.to_string())?
+fn reader<'t>(tree: &'t Tree, e: &Entry) -> Result<ImageReader<Box<dyn ReadSeek + 't>>, String> {
+    let mut r = ImageReader::new(tree.open(&e.path, e.file)?)
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
     r.limits(limits());
@@ -442,21 +399,33 @@ pub fn decode_into(
     (resized, converted)
 }
 
-/// Reads a folder of labelled images (see the module's doc). `progress(done, total)` is called
-/// as images are decoded.
+/// Reads a folder of labelled images, or a `.zip` of one (see the module's doc).
+/// `progress(done, total)` is called as images are decoded.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn load(
-    root: &Path,
+    path: &Path,
     opts: &FolderOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(FolderData, FolderReport), Error> {
-    let (class_names, entries, split) = scan(root, opts)?;
+    load_source(&Source::open(path)?, opts, progress)
+}
+
+/// Reads a set of labelled images from anywhere ([`Source`]), as [`load`] does.
+pub fn load_source(
+    source: &Source,
+    opts: &FolderOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(FolderData, FolderReport), Error> {
+    let tree = Tree::new(source)?;
+    let root = tree.root().path;
+    let root = root.as_path();
+    let (class_names, entries, split) = scan(&tree, opts)?;
     let mut report = FolderReport {
         split,
         ..Default::default()
     };
     // which files are images: their first bytes (in parallel: 100,000 opens)
-    let kinds: Vec<Result<Option<image::ImageFormat>, String>> =
-        entries.par_iter().map(|e| image_format(&e.path)).collect();
+    let kinds = crate::par::map(entries.len(), |i| image_format(&tree, &entries[i]));
     let mut images: Vec<Entry> = Vec::with_capacity(entries.len());
     for (e, k) in entries.into_iter().zip(kinds) {
         match k {
@@ -490,8 +459,7 @@ pub fn load(
     let chw = match opts.input {
         Some(chw) => chw,
         None => {
-            let dims: Vec<Result<(u32, u32, bool), String>> =
-                images.par_iter().map(|e| header(&e.path)).collect();
+            let dims = crate::par::map(images.len(), |i| header(&tree, &images[i]));
             let mut sizes: BTreeMap<(u32, u32), usize> = BTreeMap::new();
             let mut colour = 0usize;
             for (e, d) in images.iter().zip(&dims) {
@@ -536,19 +504,14 @@ pub fn load(
     let total = images.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let mut pixels = vec![0u8; total * len];
-    let outcome: Vec<Result<(bool, bool), String>> = pixels
-        .par_chunks_mut(len)
-        .zip(images.par_iter())
-        .map(|(out, e)| {
-            let r = reader(&e.path)?;
-            let img = r.decode().map_err(decode_error)?;
-            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if d.is_multiple_of(256) || d == total {
-                progress(d, total);
-            }
-            Ok(decode_into(img, chw, opts.resize, out))
-        })
-        .collect();
+    let outcome = crate::par::map_chunks(&mut pixels, len, |i, out| {
+        let img = reader(&tree, &images[i])?.decode().map_err(decode_error)?;
+        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if d.is_multiple_of(256) || d == total {
+            progress(d, total);
+        }
+        Ok::<_, String>(decode_into(img, chw, opts.resize, out))
+    });
     let mut keep = Vec::with_capacity(total);
     for (e, o) in images.iter().zip(outcome) {
         match o {
@@ -590,6 +553,7 @@ pub fn load(
     let n_train = labels.len() - n_test;
     let test_pixels = pixels.split_off(n_train * len); // the test split, the smaller part
     let data = FolderData {
+        name: source::set_name_of(root),
         chw,
         class_names,
         train: FolderSplit {
@@ -615,151 +579,13 @@ pub fn load(
     Ok((data, report))
 }
 
-/// Where a folder's cache for `key` lives: `root/.qnn-cache/images-{key}.bin`.
-pub fn cache_path(root: &Path, key: &str) -> PathBuf {
-    root.join(".qnn-cache")
-        .join(format!("images-{}.bin", &key[..key.len().min(16)]))
-}
-
-/// [`load`] through the folder's cache: the cache when it was made from these files with these
-/// options, else the pictures (then the cache is written; a folder that cannot take it is
-/// fine, and `Ok(None)` in the third place says why). The report is `None` when the data came
-/// from the cache.
-pub fn load_cached(
-    root: &Path,
-    opts: &FolderOptions,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<(FolderData, Option<FolderReport>, Option<String>), Error> {
-    let key = cache_key(root, opts)?;
-    let cache = cache_path(root, &key);
-    if let Ok(bytes) = std::fs::read(&cache) {
-        if let Some(d) = FolderData::from_cache_bytes(bytes, &key) {
-            return Ok((d, None, None));
-        }
-    }
-    let (d, report) = load(root, opts, progress)?;
-    let unwritten = d.write_cache(&cache, &key).err().map(|e| e.to_string());
-    Ok((d, Some(report), unwritten))
-}
-
-/// An image's declared width, height and whether it is grey, from its header alone (one open,
-/// under [`limits`]: a declared size beyond them is refused here).
-fn header(path: &Path) -> Result<(u32, u32, bool), String> {
+/// An image's declared width, height and whether it is grey, from its header alone (under
+/// [`limits`]: a declared size beyond them is refused here).
+fn header(tree: &Tree, e: &Entry) -> Result<(u32, u32, bool), String> {
     use image::ImageDecoder;
-    let d = reader(path)?.into_decoder().map_err(decode_error)?;
+    let d = reader(tree, e)?.into_decoder().map_err(decode_error)?;
     let (w, h) = d.dimensions();
     Ok((w, h, !d.color_type().has_color()))
-}
-
-/// The magic at the start of a cache file, with its format version.
-const CACHE_MAGIC: &[u8; 8] = b"qnnimgs1";
-
-impl FolderData {
-    /// The start of the cache file, before the pixels. The file: a header (JSON: the
-    /// key, shape, class names, counts), the labels (u16, little-endian: train, then test), the
-    /// test pixels, then the training pixels (last, so [`FolderData::from_cache_bytes`] keeps
-    /// them where they are read). `key` names what was read (the folder's files, sizes and
-    /// times, and the options), so a stale cache is not used.
-    pub fn cache_head(&self, key: &str) -> Vec<u8> {
-        let header = serde_json::json!({
-            "key": key,
-            "chw": self.chw,
-            "class_names": self.class_names,
-            "train": self.train.labels.len(),
-            "valid": self.valid,
-            "test": self.test.labels.len(),
-        })
-        .to_string();
-        let mut head = Vec::with_capacity(16 + header.len());
-        head.extend_from_slice(CACHE_MAGIC);
-        head.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        head.extend_from_slice(header.as_bytes());
-        for l in self.train.labels.iter().chain(&self.test.labels) {
-            head.extend_from_slice(&l.to_le_bytes());
-        }
-        head
-    }
-
-    /// Writes the cache file for `key` at `path`, atomically, without a second copy of the
-    /// pixels.
-    pub fn write_cache(&self, path: &Path, key: &str) -> Result<(), Error> {
-        let head = self.cache_head(key);
-        crate::files::write_atomic_parts(path, &[&head, &self.test.pixels, &self.train.pixels])
-    }
-
-    /// The cache file's bytes in one buffer (tests; [`FolderData::write_cache`] writes them).
-    pub fn to_cache_bytes(&self, key: &str) -> Vec<u8> {
-        let head = self.cache_head(key);
-        [head.as_slice(), &self.test.pixels, &self.train.pixels].concat()
-    }
-
-    /// Reads [`FolderData::to_cache_bytes`], keeping the training pixels in `bytes`' own
-    /// allocation; `None` when the bytes are not such a file, are truncated, or were made for
-    /// another `key`.
-    pub fn from_cache_bytes(mut bytes: Vec<u8>, key: &str) -> Option<FolderData> {
-        let rest = bytes.strip_prefix(CACHE_MAGIC)?;
-        let n = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?) as usize;
-        let header: serde_json::Value =
-            serde_json::from_slice(rest.get(8..8usize.checked_add(n)?)?).ok()?;
-        if header["key"].as_str()? != key {
-            return None;
-        }
-        let chw: [usize; 3] = serde_json::from_value(header["chw"].clone()).ok()?;
-        let class_names: Vec<String> =
-            serde_json::from_value(header["class_names"].clone()).ok()?;
-        let count = |k: &str| header[k].as_u64().map(|v| v as usize);
-        let (n_train, valid, n_test) = (count("train")?, count("valid")?, count("test")?);
-        let len = chw.iter().try_fold(1usize, |a, &b| a.checked_mul(b))?;
-        let labels_at = CACHE_MAGIC.len() + 8 + n;
-        let labels_end = labels_at.checked_add(n_train.checked_add(n_test)?.checked_mul(2)?)?;
-        let labels: Vec<u16> = bytes
-            .get(labels_at..labels_end)?
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        let test_end = labels_end.checked_add(n_test.checked_mul(len)?)?;
-        let test_pixels = bytes.get(labels_end..test_end)?.to_vec();
-        if bytes.len().checked_sub(test_end)? != n_train.checked_mul(len)?
-            || valid > n_train
-            || labels.iter().any(|&l| l as usize >= class_names.len())
-        {
-            return None;
-        }
-        bytes.drain(..test_end);
-        Some(FolderData {
-            chw,
-            class_names,
-            train: FolderSplit {
-                pixels: bytes,
-                labels: labels[..n_train].to_vec(),
-            },
-            valid,
-            test: FolderSplit {
-                pixels: test_pixels,
-                labels: labels[n_train..].to_vec(),
-            },
-        })
-    }
-}
-
-/// What a cache must have been made from: every image file's path, size and modification time
-/// (in order) and the options that shape the pixels, hashed.
-pub fn cache_key(root: &Path, opts: &FolderOptions) -> Result<String, Error> {
-    let (_, entries, _) = scan(root, opts)?;
-    let mut text = format!(
-        "{:?}|{:?}|{}|{}|{}|{}\n",
-        opts.input, opts.resize, opts.skip_bad, opts.seed, opts.test_fraction, opts.valid_fraction
-    );
-    for e in &entries {
-        let m = std::fs::metadata(&e.path).ok();
-        let size = m.as_ref().map_or(0, |m| m.len());
-        let time = m
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        text.push_str(&format!("{}|{}|{size}|{time}\n", shown(&e.path), e.label));
-    }
-    Ok(crate::data::md5_hex(text.as_bytes()))
 }
 
 #[cfg(test)]
@@ -777,35 +603,5 @@ mod tests {
         let mut s = a.clone();
         s.sort();
         assert_eq!(s, (0..100).collect::<Vec<_>>());
-    }
-
-    /// A cache file round-trips, and a truncated, altered or other-key one is not used.
-    #[test]
-    fn cache_round_trips_and_refuses_what_it_is_not() {
-        let d = FolderData {
-            chw: [1, 2, 2],
-            class_names: vec!["a".into(), "b".into()],
-            train: FolderSplit {
-                pixels: vec![1, 2, 3, 4, 5, 6, 7, 8],
-                labels: vec![0, 1],
-            },
-            valid: 1,
-            test: FolderSplit {
-                pixels: vec![9, 9, 9, 9],
-                labels: vec![1],
-            },
-        };
-        let bytes = d.to_cache_bytes("k");
-        assert_eq!(
-            FolderData::from_cache_bytes(bytes.clone(), "k"),
-            Some(d.clone())
-        );
-        assert_eq!(FolderData::from_cache_bytes(bytes.clone(), "other"), None);
-        let short = bytes[..bytes.len() - 1].to_vec();
-        assert_eq!(FolderData::from_cache_bytes(short, "k"), None);
-        let mut bad = bytes.clone();
-        let at = bad.len() - 8 - 4 - 2; // the test label, before 4 test and 8 train pixels
-        bad[at] = 7;
-        assert_eq!(FolderData::from_cache_bytes(bad, "k"), None);
     }
 }
