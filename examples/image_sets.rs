@@ -100,7 +100,9 @@ fn zip_folder(dir: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error>> 
     fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
         for e in std::fs::read_dir(d)? {
             let p = e?.path();
-            if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
                 continue;
             }
             if p.is_dir() {

@@ -173,6 +173,151 @@ fn the_window_trains_a_short_run_and_closes() {
     );
 }
 
+/// `dir/shapes.zip`: a zip of the folder `shapes/` with 3 classes of 12 RGB pictures (16×16),
+/// each class its own colour and pattern.
+fn rgb_zip(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("shapes.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (k, class) in ["circle", "square", "stripes"].iter().enumerate() {
+        for i in 0..12u32 {
+            let img = image::RgbImage::from_fn(16, 16, |x, y| {
+                let on = match k {
+                    0 => (x as i32 - 8).pow(2) + (y as i32 - 8).pow(2) < 30,
+                    1 => (4..12).contains(&x) && (4..12).contains(&y),
+                    _ => (x + i) / 3 % 2 == 0,
+                };
+                let v = if on { 220 } else { 30 } as u8;
+                image::Rgb([v, (k as u8) * 100, 255 - v])
+            });
+            let mut png = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .unwrap();
+            z.start_file(format!("shapes/{class}/{i:02}.png"), opts)
+                .unwrap();
+            z.write_all(&png).unwrap();
+        }
+    }
+    z.finish().unwrap();
+    path
+}
+
+/// A zip of a folder of RGB pictures trains in the window: from the command line (`-ds folder
+/// --data-dir X.zip`) the network follows its shape and classes and the model is named after
+/// the set; launched again with the settings remembered, the window decodes the zip itself
+/// (its cache removed) on its reading thread, starts the run once it is read, and closes.
+/// A zip that is no zip is refused, named, without a panic.
+#[test]
+fn the_window_trains_on_a_zip_of_rgb_pictures() {
+    if !have_xvfb() {
+        assert!(
+            std::env::var_os("QNN_REQUIRE_GUI_TEST").is_none(),
+            "QNN_REQUIRE_GUI_TEST is set but xvfb-run is missing (apt-get install xvfb xauth)"
+        );
+        eprintln!("skipped: xvfb-run not found (apt-get install xvfb xauth)");
+        return;
+    }
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = tmp("gui-zip");
+    let zip = rgb_zip(&dir);
+    let out = dir.join("run");
+    let data_home = dir.join("data-home");
+    let shot = dir.join("window.png");
+    let run = |args: &[&str]| {
+        let o = gui(args, &data_home).output().expect("run xvfb-run");
+        let t = text(&o);
+        assert!(o.status.success(), "qnn gui {args:?} failed:\n{t}");
+        assert!(!t.contains("panicked"), "{t}");
+        t
+    };
+    let t = run(&[
+        "--start",
+        "--exit-when-done",
+        "-ds",
+        "folder",
+        "--data-dir",
+        zip.to_str().unwrap(),
+        "-ne",
+        "1",
+        "--batch-size",
+        "16",
+        "-nfa",
+        "8",
+        "-nfb",
+        "8",
+        "-nfc",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+        "--screenshot",
+        shot.to_str().unwrap(),
+    ]);
+    assert!(
+        t.contains(&format!(
+            "data: 36 pictures of 3 classes (3×16×16) from {}",
+            zip.display()
+        )),
+        "{t}"
+    );
+    assert!(t.contains("epoch 1 of 1: training loss"), "{t}");
+    let name = "shapes_relu_0_quantized_1_8_1_8_1_8_4bits";
+    assert!(
+        out.join(format!("{name}.safetensors")).is_file(),
+        "{name}.safetensors missing:\n{t}"
+    );
+    let img = image::open(&shot)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{t}", shot.display()))
+        .to_rgb8();
+    assert!(img.width() >= 800 && img.height() >= 560);
+    let _ = std::fs::copy(&shot, std::env::temp_dir().join("qnn-gui-test-zip.png"));
+
+    // the remembered settings name the zip: the window reads it again, decoding every picture
+    std::fs::remove_dir_all(dir.join(".qnn-cache")).expect("the zip's cache beside it");
+    std::fs::remove_dir_all(&out).unwrap();
+    let t = run(&["--start", "--exit-when-done"]);
+    let read = t
+        .find(&format!(
+            "data: 36 pictures of 3 classes (3×16×16) from {}\n",
+            zip.display()
+        ))
+        .unwrap_or_else(|| panic!("not decoded by the window:\n{t}"));
+    let trained = t
+        .find("epoch 1 of 1: training loss")
+        .unwrap_or_else(|| panic!("no run:\n{t}"));
+    assert!(
+        read < trained,
+        "the run started before the pictures were read:\n{t}"
+    );
+    assert!(out.join(format!("{name}.safetensors")).is_file(), "{t}");
+
+    // a file named .zip that is no zip: the message names it, exit 1
+    let bad = dir.join("holiday.zip");
+    std::fs::write(&bad, b"not a zip").unwrap();
+    let o = gui(
+        &[
+            "--start",
+            "--exit-when-done",
+            "-ds",
+            "folder",
+            "--data-dir",
+            bad.to_str().unwrap(),
+        ],
+        &data_home,
+    )
+    .output()
+    .expect("run xvfb-run");
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("holiday.zip") && !t.contains("panicked"), "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn without_a_display_it_says_so_and_points_to_train() {
     let o = Command::new(env!("CARGO_BIN_EXE_qnn"))

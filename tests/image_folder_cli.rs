@@ -218,7 +218,10 @@ fn a_zipped_set_trains_and_names_its_model() {
     let model = model_in(&out);
     let name = model.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("pets_"), "{name}");
-    assert!(d.join(".qnn-cache").is_dir(), "the cache lies beside the zip");
+    assert!(
+        d.join(".qnn-cache").is_dir(),
+        "the cache lies beside the zip"
+    );
     let mut again = args.to_vec();
     again.push("--overwrite");
     let o = qnn(&again);

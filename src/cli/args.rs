@@ -345,15 +345,9 @@ impl TrainArgs {
             adam: a.optimizer == OptimizerChoice::Adam,
             momentum: a.momentum,
             out: a.out.clone(),
-            // a folder of pictures is read now: the network follows its shape and classes
-            pictures: match kind {
-                Some(DatasetKind::Folder) => {
-                    let (d, valid, name) = crate::gui::worker::load_pictures(&a.data_dir)
-                        .map_err(|e| anyhow::anyhow!(e))?;
-                    Some(crate::gui::settings::PictureShape::of(&d, valid, &name))
-                }
-                _ => None,
-            },
+            // a folder of pictures is read by the window, on a thread of its own with a
+            // progress bar (and --start waits for it): the network follows its shape and classes
+            pictures: None,
         })
     }
 }

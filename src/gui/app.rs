@@ -13,7 +13,7 @@ use qnn::run_folder::RunFolder;
 use qnn::train::EpochReport;
 
 use super::settings::{Device, Settings};
-use super::worker::{self, DataSource, Event, Handle, Job, SharedGpu, StartFrom};
+use super::worker::{self, DataSource, Event, Handle, Job, PictureLoad, SharedGpu, StartFrom};
 use super::{views, Launch};
 
 const SETTINGS_KEY: &str = "settings";
@@ -124,10 +124,40 @@ pub struct Pad {
 impl Default for Pad {
     fn default() -> Self {
         Pad {
-            pixels: vec![0.0; 28 * 28],
+            pixels: vec![0.0; PAD_SIDE * PAD_SIDE],
             scores: None,
             dirty: false,
         }
+    }
+}
+
+/// Pixels a side of the draw pad (MNIST's).
+pub const PAD_SIDE: usize = 28;
+
+impl Pad {
+    /// Whether drawing makes sense for a network of this input [c, h, w]: grey pictures only
+    /// (a digit drawn in grey says nothing to a network of RGB photos).
+    pub fn fits(input: [usize; 3]) -> bool {
+        input[0] == 1
+    }
+
+    /// The drawing as an image of the network's input: centred as MNIST centres its digits,
+    /// then resized (bilinear) to the input's height and width. `None` for an input the pad
+    /// does not fit, and for a blank pad.
+    pub fn image_for(&self, input: [usize; 3]) -> Option<Vec<u8>> {
+        let [c, h, w] = input;
+        if !Pad::fits(input) || h == 0 || w == 0 || self.pixels.iter().all(|&p| p == 0.0) {
+            return None;
+        }
+        let digit = qnn::inspect::center_digit(&self.pixels);
+        if (h, w) == (PAD_SIDE, PAD_SIDE) {
+            return Some(digit);
+        }
+        let side = PAD_SIDE as u32;
+        let img = image::GrayImage::from_raw(side, side, digit)?;
+        let resized = image::imageops::resize(&img, w as u32, h as u32, image::imageops::Triangle);
+        debug_assert_eq!(resized.len(), c * h * w);
+        Some(resized.into_raw())
     }
 }
 
@@ -167,6 +197,10 @@ pub struct QnnApp {
     exit: ExitReport,
     pending_start: bool,
     frames_drawn: u64,
+    /// A set of pictures being read (a dropped or chosen folder or `.zip`).
+    pub reading: Option<PictureLoad>,
+    /// To wake the window from other threads.
+    ctx: egui::Context,
 }
 
 impl QnnApp {
@@ -215,6 +249,8 @@ impl QnnApp {
             exit,
             pending_start: launch.start,
             frames_drawn: 0,
+            reading: None,
+            ctx: cc.egui_ctx.clone(),
         };
         let (_, reason) = app.training_device();
         if let Some(r) = reason {
@@ -222,6 +258,13 @@ impl QnnApp {
         }
         if let Some(m) = &launch.model {
             app.load_model(m);
+        }
+        // a set of pictures (from the command line, or remembered) is read again, in the
+        // background: the network follows its shape and classes, the views show its pictures
+        if let (Ok(DatasetKind::Folder), Some(p)) =
+            (app.settings.kind(), app.settings.data_path.clone())
+        {
+            app.read_pictures(p);
         }
         if launch.resume && launch.start {
             app.pending_start = false;
@@ -359,6 +402,13 @@ impl QnnApp {
         if self.is_training() {
             return;
         }
+        if let Some(r) = &self.reading {
+            let e = format!(
+                "still reading the pictures of {}: start when they are read",
+                r.path.display()
+            );
+            return self.refuse(e);
+        }
         let checked = self
             .settings
             .run_settings()
@@ -427,7 +477,8 @@ impl QnnApp {
                 pause,
                 note,
             } => {
-                if let Some(n) = note.filter(|n| self.messages.last().is_none_or(|(_, m)| m != n)) {
+                // said once: the same note at launch and at each start would crowd the messages
+                if let Some(n) = note.filter(|n| self.messages.iter().all(|(_, m)| m != n)) {
                     self.say(false, n);
                 }
                 self.say(
@@ -586,60 +637,23 @@ impl QnnApp {
 
     /// Sets the data source from a path (file dialog or drop), guessing the data set.
     pub fn take_data_path(&mut self, path: PathBuf) {
-        let name = path.to_string_lossy().to_lowercase();
-        // CIFAR-10's names (its batches, their folder, its archive), else MNIST's IDX files
-        let cifar_inside = [
-            "data_batch_1.bin",
-            "cifar-10-batches-bin",
-            "cifar-10-binary.tar.gz",
-        ]
-        .iter()
-        .any(|f| path.join(f).exists());
-        let mnist_inside = qnn::data::MNIST_FILES
-            .iter()
-            .any(|f| path.join(f).exists() || path.join(format!("{f}.gz")).exists());
-        let kind = if cifar_inside
-            || name.contains("cifar")
-            || name.ends_with(".bin")
-            || name.ends_with(".tar.gz")
-        {
-            DatasetKind::Cifar10
-        } else if path.is_dir() && !mnist_inside {
-            DatasetKind::Folder // your own pictures: a folder of class folders
-        } else {
-            DatasetKind::Mnist
-        };
+        if self.is_training() {
+            // the run's data and files follow the settings: they do not change under it
+            return self.say(
+                true,
+                format!(
+                    "{}: a run is training; stop it before choosing other data or a model",
+                    path.display()
+                ),
+            );
+        }
+        let kind = data_kind(&path);
         if path.extension().is_some_and(|e| e == "safetensors") {
             self.load_model(&path);
             return;
         }
         if kind == DatasetKind::Folder {
-            // read now (or from its cache): the network follows its shape and classes
-            let src = DataSource {
-                kind,
-                path: Some(path.clone()),
-            };
-            match worker::load_pictures(&path) {
-                Ok((d, valid, name)) => {
-                    self.settings.pictures =
-                        Some(crate::gui::settings::PictureShape::of(&d, valid, &name));
-                    let (c, h, w) = d.chw;
-                    self.say(
-                        false,
-                        format!(
-                            "data: {} pictures of {} classes ({c}×{h}×{w}) from {}",
-                            d.train.len() + d.test.len(),
-                            d.classes(),
-                            path.display()
-                        ),
-                    );
-                    self.settings.dataset = kind.name().into();
-                    self.settings.data_path = Some(path);
-                    self.data = Some((src, Arc::new(d)));
-                }
-                Err(e) => self.say(true, e),
-            }
-            return;
+            return self.read_pictures(path);
         }
         self.settings.dataset = kind.name().into();
         self.say(
@@ -647,6 +661,80 @@ impl QnnApp {
             format!("data: {} from {}", kind.name(), path.display()),
         );
         self.settings.data_path = Some(path);
+    }
+
+    /// Starts reading a folder of pictures (or a `.zip` of one) in the background; when read,
+    /// they become the data (see [`QnnApp::poll_reading`]). While one set is read a second is
+    /// refused: the library cannot stop a read half-way, and two at once would each take
+    /// longer than waiting.
+    pub fn read_pictures(&mut self, path: PathBuf) {
+        if let Some(r) = &self.reading {
+            let e = format!(
+                "{}: still reading {}; choose or drop it again when that is done",
+                path.display(),
+                r.path.display()
+            );
+            return self.say(true, e);
+        }
+        let ctx = self.ctx.clone();
+        match PictureLoad::spawn(path, move || ctx.request_repaint()) {
+            Ok(r) => {
+                self.reading = Some(r);
+                self.status = "reading pictures…".into();
+            }
+            Err(e) => self.refuse(e),
+        }
+    }
+
+    /// Takes the pictures read in the background, once read: the settings follow their shape
+    /// and classes, and the views show them; or says why they could not be read.
+    fn poll_reading(&mut self) {
+        let Some(done) = self.reading.as_ref().and_then(|r| r.try_finish()) else {
+            return;
+        };
+        let Some(reading) = self.reading.take() else {
+            return;
+        };
+        let path = reading.path;
+        if !self.is_training() {
+            self.status = "ready".into();
+        }
+        match done {
+            Ok(p) => {
+                let d = p.data;
+                self.settings.pictures =
+                    Some(crate::gui::settings::PictureShape::of(&d, p.valid, &p.name));
+                let (c, h, w) = d.chw;
+                let line = format!(
+                    "data: {} pictures of {} classes ({c}×{h}×{w}) from {}{}",
+                    d.train.len() + d.test.len(),
+                    d.classes(),
+                    path.display(),
+                    if p.from_cache { " (cached)" } else { "" }
+                );
+                // a scripted run prints what it trained on
+                self.exit.line(line.clone());
+                self.say(false, line);
+                let kind = DatasetKind::Folder;
+                self.settings.dataset = kind.name().into();
+                self.settings.data_path = Some(path.clone());
+                self.data = Some((
+                    DataSource {
+                        kind,
+                        path: Some(path),
+                    },
+                    Arc::new(d),
+                ));
+                self.grid_textures.clear();
+                self.pad.dirty = true;
+                self.explore();
+            }
+            Err(e) => {
+                // a scripted start has nothing to train
+                self.pending_start = false;
+                self.refuse(e);
+            }
+        }
     }
 
     /// Loads a model file to explore, evaluate or fine-tune.
@@ -768,6 +856,12 @@ impl QnnApp {
 
     /// Loads the data of the current source now (for exploring a model without training).
     pub fn load_data_now(&mut self) {
+        if let (Ok(DatasetKind::Folder), Some(p)) =
+            (self.settings.kind(), self.settings.data_path.clone())
+        {
+            // pictures take long the first time: read them in the background
+            return self.read_pictures(p);
+        }
         match self.source().and_then(|s| Ok((s.clone(), s.load()?))) {
             Ok((src, d)) => {
                 self.data = Some((src, Arc::new(d)));
@@ -784,18 +878,31 @@ impl QnnApp {
             return;
         }
         self.pad.dirty = false;
-        let blank = self.pad.pixels.iter().all(|&p| p == 0.0);
-        let img = qnn::inspect::center_digit(&self.pad.pixels);
-        let ex = match self.shown_explorer() {
-            Ok(Some(ex)) => ex,
+        let input = match self.shown_explorer() {
+            Ok(Some(ex)) => ex.config().input,
             Ok(None) => return,
             Err(e) => return self.say(true, e),
         };
-        self.pad.scores = if ex.config().input != [1, 28, 28] || blank {
-            None
-        } else {
-            ex.scores(&img).ok()
+        self.pad.scores = match (self.pad.image_for(input), self.explorer.as_mut()) {
+            (Some(img), Some(ex)) => ex.scores(&img).ok(),
+            _ => None,
         };
+    }
+
+    /// The input [c, h, w] of the network shown: the shown model's, else the data set's
+    /// (`None` while a folder of pictures is not read yet).
+    pub fn input_shape(&self) -> Option<[usize; 3]> {
+        if let Some(ex) = &self.explorer {
+            return Some(ex.config().input);
+        }
+        match (self.settings.kind().ok()?, &self.settings.pictures) {
+            (DatasetKind::Folder, Some(p)) => Some(p.chw),
+            (DatasetKind::Folder, None) => None,
+            (k, _) => {
+                let (c, h, w) = k.chw();
+                Some([c, h, w])
+            }
+        }
     }
 
     fn poll_worker(&mut self, ctx: &egui::Context) {
@@ -824,7 +931,9 @@ impl eframe::App for QnnApp {
         let ctx = ui.ctx().clone();
         self.frames.tick(self.is_training());
         self.poll_worker(&ctx);
-        if self.pending_start {
+        self.poll_reading();
+        // a scripted start waits for the pictures being read
+        if self.pending_start && self.reading.is_none() {
             self.pending_start = false;
             self.start(StartFrom::Fresh { overwrite: false }, &ctx);
             if let Some(Ask::Overwrite(f)) = &self.ask {
@@ -855,13 +964,22 @@ impl eframe::App for QnnApp {
         self.update_pad();
         self.frames_drawn += 1;
         // --exit-when-done without a run (a model to look at, or a start that was refused):
-        // close once the views have been drawn a few times
-        if self.exit_when_done && !self.is_training() {
+        // close once the pictures are read and the views have been drawn a few times
+        if self.exit_when_done
+            && !self.is_training()
+            && !self.pending_start
+            && self.reading.is_none()
+        {
             if self.frames_drawn > 5 {
                 self.close(&ctx);
             } else {
                 ctx.request_repaint();
             }
+        }
+        if self.reading.is_some() {
+            // the reading thread wakes the window as it decodes; this keeps the spinner turning
+            // while it lists a set or reads its cache
+            ctx.request_repaint_after(Duration::from_millis(100));
         }
         if self.is_training() {
             // keep drawing while training, so the window's smoothness is measurable and seen
@@ -879,6 +997,52 @@ impl eframe::App for QnnApp {
             drop(r);
         }
     }
+}
+
+/// The data set a chosen or dropped path holds, guessed from its name and what it holds: a
+/// zip or a folder of class folders is your own pictures, CIFAR-10 and MNIST by their files'
+/// names.
+pub fn data_kind(path: &Path) -> DatasetKind {
+    let name = path.to_string_lossy().to_lowercase();
+    // CIFAR-10's names (its batches, their folder, its archive), else MNIST's IDX files
+    let cifar_inside = [
+        "data_batch_1.bin",
+        "cifar-10-batches-bin",
+        "cifar-10-binary.tar.gz",
+    ]
+    .iter()
+    .any(|f| path.join(f).exists());
+    let mnist_inside = qnn::data::MNIST_FILES
+        .iter()
+        .any(|f| path.join(f).exists() || path.join(format!("{f}.gz")).exists());
+    // a zip is a folder of pictures zipped (CIFAR-10's and MNIST's files are never zips)
+    if is_zip_file(path) {
+        DatasetKind::Folder
+    } else if cifar_inside
+        || name.contains("cifar")
+        || name.ends_with(".bin")
+        || name.ends_with(".tar.gz")
+    {
+        DatasetKind::Cifar10
+    } else if path.is_dir() && !mnist_inside {
+        DatasetKind::Folder // your own pictures: a folder of class folders
+    } else {
+        DatasetKind::Mnist
+    }
+}
+
+/// Whether `path` is a zip file: named `.zip` (one that is not a zip is then named in the
+/// library's message) or starting as a zip archive does, whatever its name.
+fn is_zip_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    path.is_file()
+        && (path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+            || std::fs::File::open(path)
+                .and_then(|mut f| f.read_exact(&mut head))
+                .is_ok_and(|()| qnn::image_folder::is_zip(&head)))
 }
 
 /// Overwrite a run's files after the person said so.
@@ -901,4 +1065,65 @@ fn save_screenshot(path: &Path, img: &egui::ColorImage) -> Result<()> {
     let png = qnn::run_folder::plot::png(&rgb, w as u32, h as u32)?;
     qnn::files::write_atomic(path, &png)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gui::worker::tests::{temp_dir, write_set, write_zip};
+
+    /// The draw pad is for grey inputs of any size; RGB inputs hide it.
+    #[test]
+    fn the_draw_pad_fits_grey_inputs_only() {
+        assert!(Pad::fits([1, 28, 28]));
+        assert!(Pad::fits([1, 64, 48]));
+        assert!(!Pad::fits([3, 32, 32]));
+        assert!(!Pad::fits([3, 28, 28]));
+    }
+
+    /// A drawing becomes an image of the network's input: 28×28 as drawn (centred), another
+    /// grey size resized with the ink kept, nothing for RGB or a blank pad.
+    #[test]
+    fn a_drawing_is_resized_to_a_grey_input() {
+        let mut pad = Pad::default();
+        assert_eq!(pad.image_for([1, 28, 28]), None, "blank");
+        for y in 4..20 {
+            pad.pixels[y * PAD_SIDE + 10] = 1.0;
+        }
+        let same = pad.image_for([1, 28, 28]).unwrap();
+        assert_eq!(same, qnn::inspect::center_digit(&pad.pixels));
+        let small = pad.image_for([1, 14, 20]).unwrap();
+        assert_eq!(small.len(), 14 * 20);
+        assert!(
+            small.iter().any(|&p| p > 100),
+            "the stroke survives resizing"
+        );
+        assert!(small.iter().filter(|&&p| p == 0).count() > 14 * 20 / 2);
+        assert_eq!(pad.image_for([3, 28, 28]), None);
+    }
+
+    /// A dropped or chosen zip of a folder of pictures is your own pictures, whatever its
+    /// name (`.zip`, or a zip by its first bytes), as a folder of class folders is; MNIST's
+    /// and CIFAR-10's files stay theirs.
+    #[test]
+    fn a_zip_or_a_folder_of_pictures_is_your_own_pictures() {
+        let dir = temp_dir("kind");
+        let set = write_set(&dir, &["a", "b"], 2);
+        let zip = dir.join("set.zip");
+        write_zip(&set, &zip);
+        let renamed = dir.join("set.download");
+        std::fs::copy(&zip, &renamed).unwrap();
+        let broken = dir.join("broken.zip");
+        std::fs::write(&broken, b"no zip").unwrap();
+        for p in [&set, &zip, &renamed, &broken] {
+            assert_eq!(data_kind(p), DatasetKind::Folder, "{}", p.display());
+        }
+        let cifar = dir.join("cifar-10-binary.tar.gz");
+        std::fs::write(&cifar, b"\x1f\x8b").unwrap();
+        assert_eq!(data_kind(&cifar), DatasetKind::Cifar10);
+        let mnist = dir.join("train-images-idx3-ubyte");
+        std::fs::write(&mnist, b"\0\0\x08\x03").unwrap();
+        assert_eq!(data_kind(&mnist), DatasetKind::Mnist);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

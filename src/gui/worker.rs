@@ -2,9 +2,9 @@
 //! wgpu device when training on the GPU), drives [`Run`] epoch by epoch, writes the run's files
 //! as `qnn train` does, and reports what happened as [`Event`]s. The window never waits on it.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -69,13 +69,102 @@ impl DataSource {
 /// A folder of your own pictures (or a `.zip` of one), as `qnn train -ds folder --data-dir`
 /// reads it (through its cache): the data, how many of its training images validate, and the
 /// set's name.
-pub fn load_pictures(p: &std::path::Path) -> Result<(Dataset, usize, String), String> {
+pub fn load_pictures(p: &Path) -> Result<(Dataset, usize, String), String> {
+    load_pictures_with(p, &|_, _| {}).map(|p| (p.data, p.valid, p.name))
+}
+
+/// A set of pictures read into memory.
+pub struct Pictures {
+    pub data: Dataset,
+    /// How many of its training images validate.
+    pub valid: usize,
+    /// The set's name (the folder's, or the zip's), which model files start with.
+    pub name: String,
+    /// They came from the cache, not from decoding the pictures.
+    pub from_cache: bool,
+}
+
+/// [`load_pictures`], calling `progress(done, total)` while the pictures are decoded (not when
+/// they come from the cache).
+pub fn load_pictures_with(
+    p: &Path,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Pictures, String> {
     let opts = qnn::image_folder::FolderOptions::default();
-    let (d, _, _) =
-        qnn::image_folder::load_cached(p, &opts, &|_, _| {}).map_err(|e| e.to_string())?;
+    let (d, report, _) =
+        qnn::image_folder::load_cached(p, &opts, progress).map_err(|e| e.to_string())?;
     let name = d.name.clone();
-    let (d, valid) = qnn::data::from_folder(d);
-    Ok((d, valid, name))
+    let (data, valid) = qnn::data::from_folder(d);
+    Ok(Pictures {
+        data,
+        valid,
+        name,
+        from_cache: report.is_none(),
+    })
+}
+
+/// A set of pictures being read on a thread of its own, so that the window keeps drawing (the
+/// first read of 100,000 pictures takes a minute).
+pub struct PictureLoad {
+    /// The folder or `.zip` being read.
+    pub path: PathBuf,
+    /// Pictures decoded so far and in all (0 of 0 while the set is listed or read from its
+    /// cache).
+    counts: Arc<(AtomicUsize, AtomicUsize)>,
+    result: Receiver<Result<Pictures, String>>,
+}
+
+impl PictureLoad {
+    /// Starts reading `path`; `repaint` wakes the window as the pictures are decoded and when
+    /// they are read. Fails only when the system cannot start a thread.
+    pub fn spawn(
+        path: PathBuf,
+        repaint: impl Fn() + Send + Sync + 'static,
+    ) -> Result<PictureLoad, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let counts = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let (thread_counts, thread_path) = (counts.clone(), path.clone());
+        // not joined: the library cannot stop a read half-way, and a window closing must not
+        // wait for one; the process ending ends it
+        std::thread::Builder::new()
+            .name("qnn-pictures".into())
+            .spawn(move || {
+                let progress = |done: usize, total: usize| {
+                    thread_counts.0.store(done, Ordering::Relaxed);
+                    thread_counts.1.store(total, Ordering::Relaxed);
+                    repaint();
+                };
+                let _ = tx.send(load_pictures_with(&thread_path, &progress));
+                repaint();
+            })
+            .map_err(|e| format!("could not start a thread to read the pictures: {e}"))?;
+        Ok(PictureLoad {
+            path,
+            counts,
+            result: rx,
+        })
+    }
+
+    /// (decoded, in all) so far.
+    pub fn progress(&self) -> (usize, usize) {
+        (
+            self.counts.0.load(Ordering::Relaxed),
+            self.counts.1.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The pictures or why not, once the read has ended; `None` while it goes on.
+    pub fn try_finish(&self) -> Option<Result<Pictures, String>> {
+        match self.result.try_recv() {
+            Ok(r) => Some(r),
+            Err(TryRecvError::Empty) => None,
+            // the thread ended without a word (it cannot, but the window must not wait forever)
+            Err(TryRecvError::Disconnected) => Some(Err(format!(
+                "{}: reading the pictures stopped unexpectedly",
+                self.path.display()
+            ))),
+        }
+    }
 }
 
 /// How the run starts.
@@ -375,4 +464,143 @@ fn drive<B: Backend>(
         ),
     });
     Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{PictureLoad, Pictures};
+
+    /// A fresh empty folder under the system's temporary folder.
+    pub(crate) fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("qnn-gui-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// `set/<class>/<i>.png`: `per_class` 8×6 RGB pictures in each of `classes`, each class
+    /// its own colour. Returns `set`.
+    pub(crate) fn write_set(dir: &Path, classes: &[&str], per_class: usize) -> PathBuf {
+        let set = dir.join("set");
+        for (k, class) in classes.iter().enumerate() {
+            let d = set.join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..per_class {
+                let img = image::RgbImage::from_fn(8, 6, |x, y| {
+                    image::Rgb([(k * 90) as u8, (x * 20 + i as u32) as u8, (y * 30) as u8])
+                });
+                img.save(d.join(format!("{i:03}.png"))).unwrap();
+            }
+        }
+        set
+    }
+
+    /// The folder `set` zipped as a person zips it: its own name first in every entry.
+    pub(crate) fn write_zip(set: &Path, zip_path: &Path) {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::fs::File::create(zip_path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let base = set.parent().unwrap();
+        let mut stack = vec![set.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p
+                        .strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    z.start_file(rel, opts).unwrap();
+                    z.write_all(&std::fs::read(&p).unwrap()).unwrap();
+                }
+            }
+        }
+        z.finish().unwrap();
+    }
+
+    /// Reads `path` with [`PictureLoad`] as the window does: the result, the last progress
+    /// seen, and how often the window was woken.
+    fn read_in_background(path: &Path) -> (Result<Pictures, String>, (usize, usize), usize) {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = wakes.clone();
+        let load = PictureLoad::spawn(path.to_path_buf(), move || {
+            w.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+        let t0 = Instant::now();
+        loop {
+            if let Some(r) = load.try_finish() {
+                return (r, load.progress(), wakes.load(Ordering::Relaxed));
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "reading {} did not end",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A folder and a zip of it, read on the background thread, deliver the same pictures
+    /// (their shape, classes by name, every picture), report the decoding's progress up to
+    /// the last picture, and wake the window; a second read comes from the cache, and the zip's
+    /// set has the folder's name.
+    #[test]
+    fn a_folder_and_its_zip_are_read_in_the_background() {
+        let dir = temp_dir("load");
+        let set = write_set(&dir, &["cat", "dog", "owl"], 10);
+        let zipped = dir.join("zipped");
+        std::fs::create_dir_all(&zipped).unwrap();
+        let zip_path = zipped.join("pets.zip");
+        write_zip(&set, &zip_path);
+        for path in [&set, &zip_path] {
+            let (r, progress, wakes) = read_in_background(path);
+            let p = r.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(p.data.chw, (3, 6, 8), "{}", path.display());
+            assert_eq!(p.data.class_names, ["cat", "dog", "owl"]);
+            assert_eq!(p.data.train.len() + p.data.test.len(), 30);
+            assert!(p.valid > 0 && !p.from_cache, "{}", path.display());
+            assert_eq!(progress, (30, 30), "{}: decoded of all", path.display());
+            assert!(wakes >= 2, "{}: woken {wakes} times", path.display());
+            let (again, _, _) = read_in_background(path);
+            let again = again.unwrap();
+            assert!(again.from_cache, "{}: not from its cache", path.display());
+            assert_eq!(again.data.train.pixels, p.data.train.pixels);
+        }
+        assert_eq!(
+            read_in_background(&zip_path).0.unwrap().name,
+            "set",
+            "a zip of one folder is named after that folder, as the folder is"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A file that is no zip, and a folder without class folders, end the read with a message
+    /// naming them (no panic, no hang).
+    #[test]
+    fn a_set_that_cannot_be_read_is_named() {
+        let dir = temp_dir("bad");
+        let not_zip = dir.join("holiday.zip");
+        std::fs::write(&not_zip, b"not a zip at all").unwrap();
+        let empty = dir.join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        for path in [&not_zip, &empty] {
+            let (r, _, _) = read_in_background(path);
+            let e = r
+                .err()
+                .unwrap_or_else(|| panic!("{} was read", path.display()));
+            let file = path.file_name().unwrap().to_string_lossy();
+            assert!(e.contains(file.as_ref()), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

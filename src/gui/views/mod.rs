@@ -20,7 +20,7 @@ use test_grid::test_grid;
 
 use eframe::egui::{self, Color32, Vec2};
 
-use super::app::{overwrite_and_start, Ask, QnnApp};
+use super::app::{overwrite_and_start, Ask, Pad, QnnApp};
 use super::worker::StartFrom;
 
 const BLUE: Color32 = Color32::from_rgb(60, 110, 220);
@@ -46,11 +46,13 @@ pub fn window(app: &mut QnnApp, ui: &mut egui::Ui) {
 fn tool_bar(app: &mut QnnApp, ui: &mut egui::Ui) {
     let ctx = ui.ctx().clone();
     let training = app.is_training();
+    // a run starts once the pictures being read are in memory
+    let can_start = !training && app.reading.is_none();
     let files = app.run_files();
-    let can_resume = !training && files.as_ref().is_some_and(|p| p.state_path().is_file());
+    let can_resume = can_start && files.as_ref().is_some_and(|p| p.state_path().is_file());
     ui.horizontal_wrapped(|ui| {
         if ui
-            .add_enabled(!training, egui::Button::new("Start"))
+            .add_enabled(can_start, egui::Button::new("Start"))
             .on_hover_text("Train a new run with these settings; its files go to the run folder")
             .clicked()
         {
@@ -80,7 +82,7 @@ fn tool_bar(app: &mut QnnApp, ui: &mut egui::Ui) {
         }
         let have_model = app.shown.best_model.is_some();
         if ui
-            .add_enabled(!training && have_model, egui::Button::new("Fine-tune"))
+            .add_enabled(can_start && have_model, egui::Button::new("Fine-tune"))
             .on_hover_text("Train on from the model shown (qnn train -ft 1): it stays the best until an epoch does at least as well")
             .clicked()
         {
@@ -196,6 +198,7 @@ fn views(app: &mut QnnApp, ui: &mut egui::Ui) {
     } else {
         app.shown.title.clone()
     });
+    reading(app, ui);
     progress(app, ui);
     curves(app, ui);
     ui.add_space(8.0);
@@ -248,12 +251,18 @@ fn views(app: &mut QnnApp, ui: &mut egui::Ui) {
             }
         });
         ui.add_space(16.0);
+        // no pad before the pictures' shape is known, and none for colour pictures
+        let input = app.input_shape();
+        let pad = input.is_some_and(Pad::fits);
         ui.vertical(|ui| {
             ui.strong("Test images: predicted (true)");
+            if input.is_some_and(|i| !Pad::fits(i)) {
+                // where the draw pad would be: a narrow column of it would squeeze the grid
+                ui.weak("(no draw pad: drawing is for grey pictures, these are in colour)");
+            }
             test_grid(app, ui);
         });
-        let mnist_shaped = app.settings.kind().is_ok_and(|k| k.chw() == (1, 28, 28));
-        if mnist_shaped {
+        if pad {
             ui.add_space(16.0);
             ui.vertical(|ui| {
                 ui.strong("Draw a digit");
@@ -263,8 +272,73 @@ fn views(app: &mut QnnApp, ui: &mut egui::Ui) {
     });
 }
 
+/// The pictures being read: how many are decoded, on a bar.
+fn reading(app: &QnnApp, ui: &mut egui::Ui) {
+    let Some(r) = &app.reading else {
+        return;
+    };
+    let (done, total) = r.progress();
+    ui.horizontal(|ui| {
+        if total == 0 {
+            // listing the set, or reading its cache: no count yet
+            ui.spinner();
+            ui.label(format!("reading {}…", r.path.display()));
+        } else {
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total as f32)
+                    .desired_width(360.0)
+                    .text(format!(
+                        "decoding {} / {} pictures",
+                        thousands(done),
+                        thousands(total)
+                    )),
+            );
+            ui.label(format!("from {}", r.path.display()));
+        }
+    });
+}
+
+/// A class's name as a label: at most 10 characters (a longer one is cut, with "…"), the
+/// class's number where it has none.
+fn short_name(name: Option<&String>, k: u16) -> String {
+    match name {
+        Some(n) if n.chars().count() > 10 => format!("{}…", n.chars().take(9).collect::<String>()),
+        Some(n) => n.clone(),
+        None => k.to_string(),
+    }
+}
+
+/// A count with thousands separated by commas: 12,345.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// A shade of grey for a level's rank (0 black … 1 white).
 fn grey(v: f32) -> Color32 {
     let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
     Color32::from_gray(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    /// Counts in the progress line read as a person writes them: commas every three digits
+    /// from the right, none below a thousand.
+    #[test]
+    fn thousands_are_separated_by_commas() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234), "1,234");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

@@ -23,9 +23,9 @@ pub(super) fn settings_panel(app: &mut QnnApp, ui: &mut egui::Ui) {
                 ui.selectable_value(
                     &mut s.dataset,
                     DatasetKind::Folder.name().to_string(),
-                    "your pictures (a folder)",
+                    "your pictures (a folder or .zip)",
                 )
-                .on_hover_text("A folder with one sub-folder of pictures (PNG, JPEG, BMP, GIF, WebP) per class: Folder… or drop it on the window");
+                .on_hover_text("A folder with one sub-folder of pictures (PNG, JPEG, BMP, GIF, WebP) per class, or a .zip of one: Folder…, Archive… or drop it on the window");
             })
             .response
             .on_hover_text("mnist-mini is built in (5000 + 1000 images); MNIST and CIFAR-10 need their files [seed: -ds]");
@@ -41,16 +41,17 @@ pub(super) fn settings_panel(app: &mut QnnApp, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             if ui
                 .add_enabled(needs_files, egui::Button::new("Folder…"))
-                .on_hover_text("A folder with MNIST's four IDX files or CIFAR-10's batches (or drop it on the window)")
+                .on_hover_text("A folder of pictures (one sub-folder per class), or one with MNIST's four IDX files or CIFAR-10's batches (or drop it on the window)")
                 .clicked()
             {
                 picked = rfd::FileDialog::new().pick_folder();
             }
             if ui
                 .add_enabled(needs_files, egui::Button::new("Archive…"))
-                .on_hover_text("CIFAR-10's cifar-10-binary.tar.gz, or one of MNIST's files (its siblings beside it)")
+                .on_hover_text("A .zip of a folder of pictures, CIFAR-10's cifar-10-binary.tar.gz, or one of MNIST's files (its siblings beside it)")
                 .clicked()
             {
+                // no filter: MNIST's files have no extension to filter on
                 picked = rfd::FileDialog::new().pick_file();
             }
         });
@@ -145,6 +146,10 @@ pub(super) fn settings_panel(app: &mut QnnApp, ui: &mut egui::Ui) {
             egui::CollapsingHeader::new("layers").show(ui, |ui| {
                 ui.label(egui::RichText::new(sum.to_string()).monospace().small());
             });
+        }
+        // the network follows the pictures being read: no error until they are
+        Err(_) if app.reading.is_some() => {
+            ui.label("(when the pictures are read)");
         }
         Err(e) => {
             ui.colored_label(RED, e);

@@ -2,19 +2,9 @@
 
 use eframe::egui::{self, CornerRadius, Stroke, Vec2};
 
-use super::RED;
+use super::{short_name, RED};
 use crate::gui::app::QnnApp;
 use crate::gui::worker::GRID_IMAGES;
-
-/// A class's name as a grid label: at most 10 characters (a longer one is cut, with "…"),
-/// the class's number where it has none.
-fn short_name(name: Option<&String>, k: u16) -> String {
-    match name {
-        Some(n) if n.chars().count() > 10 => format!("{}…", n.chars().take(9).collect::<String>()),
-        Some(n) => n.clone(),
-        None => k.to_string(),
-    }
-}
 
 pub(super) fn test_grid(app: &mut QnnApp, ui: &mut egui::Ui) {
     let Some(data) = app.data().cloned() else {
