@@ -281,7 +281,7 @@ pub fn from_files(kind: DatasetKind, files: &[(String, Vec<u8>)]) -> Result<Data
     match kind {
         DatasetKind::MnistMini => mnist_mini(),
         DatasetKind::Folder => Err(Error::Data(
-            "a folder of pictures is read with `qnn train -ds folder --data-dir DIR`; the window and the page do not take one yet".into(),
+            "a folder of pictures (or a .zip of one) is read by qnn::image_folder with its options (the page: WebPictures), not as data files".into(),
         )),
         DatasetKind::Mnist => {
             let find = |name: &str| -> Result<(String, Vec<u8>), Error> {

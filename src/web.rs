@@ -17,6 +17,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::backend::Backend;
 use crate::data::{self, Dataset, DatasetKind};
+use crate::image_folder::{self, FolderOptions, Source};
 use crate::model::NetConfig;
 use crate::quant::Nonlinearity;
 use crate::run::{EpochOutcome, Run, RunSettings, Start};
@@ -44,12 +45,27 @@ struct PageSettings {
     batch: usize,
     valid: Option<usize>,
     flip: bool,
+    /// Random-crop padding in pixels (0: off; 4 is CIFAR's).
+    crop_pad: usize,
     seed: u64,
     /// Train on the first `limit` training images only (quick demos and tests).
     limit: Option<usize>,
     /// A layer list (a net file's TOML text). When given (and not blank) it alone defines the
     /// network, and the seed's fields above (bits … nfc) are unused.
     net: Option<String>,
+    /// With `dataset` "folder": the shape of the picture set the page has decoded
+    /// ([`WebPictures::info`]), which the network follows.
+    pictures: Option<PictureShape>,
+}
+
+/// What the settings need of a set of pictures: its image shape, classes, validation images
+/// and name (model files start with it).
+#[derive(Deserialize, Serialize)]
+struct PictureShape {
+    chw: [usize; 3],
+    classes: usize,
+    valid: usize,
+    name: String,
 }
 
 impl Default for PageSettings {
@@ -82,9 +98,11 @@ impl Default for PageSettings {
             batch: options.batch,
             valid,
             flip: options.flip,
+            crop_pad: options.crop_pad,
             seed: options.seed,
             limit: None,
             net: net.net.as_ref().map(|n| n.to_toml()),
+            pictures: None,
         }
     }
 }
@@ -95,6 +113,9 @@ pub fn default_settings() -> Result<String, JsValue> {
     serde_json::to_string(&PageSettings::default()).map_err(js_err)
 }
 
+const NO_PICTURES: &str =
+    "your own pictures: choose or drop a folder of them (one sub-folder per class), or a .zip of one, first";
+
 fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
@@ -104,8 +125,15 @@ fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
         .map_err(|e| Error::Config(format!("unreadable settings ({e})")))?;
     let dataset: DatasetKind = p.dataset.parse().map_err(Error::Config)?;
     let nonlinearity: Nonlinearity = p.nl.parse().map_err(Error::Config)?;
-    let (c, h, w) = dataset.chw();
-    let classes = dataset.classes();
+    // your own pictures: the network follows the decoded set's shape and classes
+    let ((c, h, w), classes, folder_valid, data_name) = match (dataset, &p.pictures) {
+        (DatasetKind::Folder, Some(s)) => {
+            let [c, h, w] = s.chw;
+            ((c, h, w), s.classes, Some(s.valid), Some(s.name.clone()))
+        }
+        (DatasetKind::Folder, None) => return Err(Error::Config(NO_PICTURES.into())),
+        _ => (dataset.chw(), dataset.classes(), None, None),
+    };
     let net = match p.net.as_deref().filter(|t| !t.trim().is_empty()) {
         Some(text) => NetConfig::from_net_text([c, h, w], classes, text, "layer list")?,
         None => NetConfig {
@@ -128,13 +156,13 @@ fn parse_settings(json: &str) -> Result<(RunSettings, Option<usize>), Error> {
             lr_final: p.lr_final,
             batch: p.batch,
             flip: p.flip,
-            crop_pad: 0,
+            crop_pad: p.crop_pad,
             shuffle: true,
             seed: p.seed,
             optimizer: Optimizer::Adam,
         },
-        valid: p.valid,
-        data_name: None,
+        valid: p.valid.or(folder_valid),
+        data_name,
     };
     settings.validate()?;
     Ok((settings, p.limit))
@@ -181,6 +209,107 @@ fn dataset(kind: DatasetKind, files: &js_sys::Array) -> Result<Dataset, Error> {
     data::from_files(kind, &named)
 }
 
+/// A set of your own pictures, decoded in the page (nothing leaves the machine): the data set,
+/// how many of its training images validate, and what reading it found. A run takes a
+/// [`WebPictures::handle`] of it, so one decoded set serves every run of the page.
+#[wasm_bindgen]
+pub struct WebPictures {
+    data: Rc<Dataset>,
+    info: String,
+}
+
+/// The page offers a box for what the command line's flag does.
+fn page_words(e: Error) -> JsValue {
+    js_err(
+        e.to_string()
+            .replace("--skip-bad-images", "\"skip unreadable pictures\""),
+    )
+}
+
+fn decode_pictures(source: Source, skip_bad: bool) -> Result<WebPictures, JsValue> {
+    let opts = FolderOptions {
+        skip_bad,
+        ..FolderOptions::default()
+    };
+    // in the page's thread: a few thousand small pictures take a moment (no progress: the
+    // page cannot repaint until it returns)
+    let (f, report) = image_folder::load_source(&source, &opts, &|_, _| {}).map_err(page_words)?;
+    drop(source); // the files' bytes, before the set is kept
+    let name = f.name.clone();
+    let chw = f.chw;
+    let (data, valid) = data::from_folder(f);
+    let info = serde_json::json!({
+        "name": name, "chw": chw, "classes": data.classes(), "class_names": data.class_names,
+        "valid": valid, "train": data.train.len() - valid, "test": data.test.len(),
+        "images": report.images, "split": report.split, "resized": report.resized,
+        "converted": report.converted, "not_images": report.not_images,
+        "not_image_example": report.not_image_example.as_ref().map(|p| p.display().to_string()),
+        "skipped": report.bad.iter().map(|(p, why)| [p.display().to_string(), why.clone()]).collect::<Vec<_>>(),
+        "report": report.to_string(),
+    })
+    .to_string();
+    Ok(WebPictures {
+        data: Rc::new(data),
+        info,
+    })
+}
+
+#[wasm_bindgen]
+impl WebPictures {
+    /// Decodes the files of a chosen or dropped folder: `paths[i]` (`/`-separated, e.g.
+    /// `pets/cats/1.png`; one top folder common to all is stepped into) holds `bytes[i]`.
+    /// `name` names the set when the files have no common top folder. A JS array of
+    /// Uint8Arrays: each file is copied once, straight into its own buffer in wasm (one
+    /// concatenated array would be copied whole and then split again). Refusals name the file.
+    pub fn from_files(
+        name: String,
+        paths: Vec<String>,
+        bytes: Vec<js_sys::Uint8Array>,
+        skip_bad: bool,
+    ) -> Result<WebPictures, JsValue> {
+        if paths.len() != bytes.len() {
+            return Err(js_err(format!(
+                "{} paths for {} files",
+                paths.len(),
+                bytes.len()
+            )));
+        }
+        let files = paths.into_iter().zip(bytes.iter().map(|b| b.to_vec()));
+        decode_pictures(
+            Source::Files {
+                name,
+                files: files.collect(),
+            },
+            skip_bad,
+        )
+    }
+
+    /// Decodes a `.zip` of such a folder (`name`: the file's name, `pets.zip`).
+    pub fn from_zip(name: String, bytes: Vec<u8>, skip_bad: bool) -> Result<WebPictures, JsValue> {
+        if !image_folder::is_zip(&bytes) {
+            return Err(js_err(format!(
+                "{name}: not a .zip (a .zip of a folder of class folders of pictures is expected)"
+            )));
+        }
+        decode_pictures(Source::Zip { name, bytes }, skip_bad)
+    }
+
+    /// What was read, as JSON: `name`, `chw`, `classes`, `class_names`, `valid`, `train`,
+    /// `test`, `images`, `split`, `resized`, `converted`, `not_images`, `not_image_example`,
+    /// `skipped` ([path, why] of each unreadable picture skipped) and `report` (in words).
+    pub fn info(&self) -> String {
+        self.info.clone()
+    }
+
+    /// Another handle on the same decoded set (no copy), for [`WebRun::create`] to take.
+    pub fn handle(&self) -> WebPictures {
+        WebPictures {
+            data: self.data.clone(),
+            info: self.info.clone(),
+        }
+    }
+}
+
 enum Device {
     Cpu(CpuBackend),
     Gpu(Box<GpuBackend>),
@@ -201,7 +330,7 @@ macro_rules! on_device {
 struct Inner {
     device: Device,
     run: Run,
-    data: Dataset,
+    data: Rc<Dataset>,
 }
 
 /// One training run in the page.
@@ -221,20 +350,28 @@ fn busy() -> JsValue {
 impl WebRun {
     /// Opens the device (`"gpu"` for WebGPU, `"cpu"` for the CPU backend in wasm), loads the
     /// data and builds the run. `model` (a .safetensors file) starts it from that model
-    /// (`mode` "finetune" or "init").
+    /// (`mode` "finetune" or "init"). With the data set "folder", `pictures` (a
+    /// [`WebPictures::handle`]) is the data and `files` is unused.
     pub async fn create(
         settings: String,
         files: js_sys::Array,
         device: String,
         model: Option<Vec<u8>>,
         mode: Option<String>,
+        pictures: Option<WebPictures>,
     ) -> Result<WebRun, JsValue> {
         let (settings, limit) = parse_settings(&settings).map_err(js_err)?;
-        let mut data = dataset(settings.dataset, &files).map_err(js_err)?;
+        let mut data = match (settings.dataset, pictures) {
+            (DatasetKind::Folder, Some(p)) => p.data,
+            (DatasetKind::Folder, None) => return Err(js_err(NO_PICTURES)),
+            (kind, _) => Rc::new(dataset(kind, &files).map_err(js_err)?),
+        };
         if let Some(n) = limit {
-            let len = data.image_len();
-            let n = n.min(data.train.len());
-            data.train = data.train.slice(0, n, len);
+            // a copy only when the set is shared with the page's WebPictures
+            let d = Rc::make_mut(&mut data);
+            let len = d.image_len();
+            let n = n.min(d.train.len());
+            d.train = d.train.slice(0, n, len);
         }
         let mut dev = match device.as_str() {
             "gpu" => {
@@ -388,6 +525,13 @@ impl WebRun {
     pub fn classes(&self) -> Result<usize, JsValue> {
         let g = self.inner.try_borrow().map_err(|_| busy())?;
         Ok(g.run.settings.net.classes)
+    }
+
+    /// The input's shape [c, h, w] (the data set's images).
+    pub fn input_shape(&self) -> Result<Vec<usize>, JsValue> {
+        let g = self.inner.try_borrow().map_err(|_| busy())?;
+        let (c, h, w) = g.data.chw;
+        Ok(vec![c, h, w])
     }
 
     /// The classes' names, in label order (the data set's).

@@ -1,12 +1,15 @@
 // The page: settings (also URL parameters), one WebRun from the wasm module, and the views.
 // Everything it trains, measures and saves goes through the library's run (src/web.rs).
-import init, { WebRun, summarize, model_settings, default_settings, model_name, net_presets } from "./pkg/qnn.js";
+import init, { WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets } from "./pkg/qnn.js";
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("form");
 const params = new URLSearchParams(location.search);
-const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null, modelName: null, presets: [] };
+// pictures: the decoded set of your own pictures (a WebPictures) and its info; picturesSource:
+// the files it was decoded from, kept to decode again when "skip unreadable pictures" changes
+const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null, modelName: null, presets: [],
+  pictures: null, picturesInfo: null, picturesSource: null, loading: false };
 // what the browser test and the benchmark read
 window.qnn = { status: "loading", reports: [], errors: [], device: null };
 
@@ -14,7 +17,7 @@ function message(text) { $("message").textContent = text || ""; if (text) window
 function status(text) { $("status").textContent = text; }
 
 // ---- settings <-> form <-> URL
-const numbers = ["bits", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "epochs", "lr", "lr_final", "batch", "seed", "valid", "limit"];
+const numbers = ["bits", "nla", "nfa", "nlb", "nfb", "nlc", "nfc", "epochs", "lr", "lr_final", "batch", "seed", "valid", "limit", "crop_pad"];
 const checks = ["quantized", "sym", "flip"];
 // fills the form's fields from an object or from URL parameters (strings); unknown keys and
 // empty values are skipped
@@ -35,11 +38,16 @@ function settings() {
   s.dataset = form.elements.dataset.value;
   s.nl = form.elements.nl.value;
   if (isList()) s.net = form.elements.net.value;
+  // your own pictures: the network follows their shape and classes
+  const i = state.picturesInfo;
+  if (s.dataset === "folder" && i) s.pictures = { chw: i.chw, classes: i.classes, valid: i.valid, name: i.name };
   return s;
 }
 function syncUrl() {
   const p = new URLSearchParams();
   const s = settings();
+  // the pictures themselves cannot be in a link: it says "folder", and the page asks for them
+  delete s.pictures;
   for (const [k, v] of Object.entries(s)) p.set(k, typeof v === "boolean" ? (v ? "1" : "0") : v);
   p.set("arch", form.elements.arch.value);
   p.set("device", form.elements.device.value);
@@ -91,7 +99,121 @@ $("files").addEventListener("change", (e) => takeFiles(e.target.files));
 const drop = $("drop");
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); takeFiles(e.dataTransfer.files); });
+drop.addEventListener("drop", (e) => {
+  e.preventDefault(); drop.classList.remove("over");
+  if (state.running || state.loading) return;
+  // the entries must be taken before the handler returns: the drop's data is gone after it
+  const entries = [...e.dataTransfer.items].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
+  const files = [...e.dataTransfer.files];
+  if (entries.some((en) => en.isDirectory)) return takePictureEntries(entries);
+  if (files.length === 1 && /\.zip$/i.test(files[0].name)) return takeZip(files[0]);
+  takeFiles(files);
+});
+
+// ---- your own pictures: a folder (chosen or dropped) or a .zip of one, decoded in wasm
+// Most bytes of files the page reads for one set: wasm has 4 GiB of memory at most, and the
+// decoded pixels need room beside the files.
+const MAX_PICTURE_BYTES = 1 << 30;
+const skipBad = () => $("skipbad").checked;
+// every file below the dropped entries as [path, File]; a directory reader answers in batches
+// (Chromium: 100 entries), so it is read until it answers with none
+async function walkEntries(entries) {
+  const out = [];
+  const files = (entry) => new Promise((res, rej) => entry.file(res, rej));
+  const batch = (reader) => new Promise((res, rej) => reader.readEntries(res, rej));
+  async function walk(entry) {
+    if (entry.isFile) out.push([entry.fullPath.replace(/^\//, ""), await files(entry)]);
+    else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (let b = await batch(reader); b.length > 0; b = await batch(reader)) for (const en of b) await walk(en);
+    }
+  }
+  for (const en of entries) await walk(en);
+  return out;
+}
+window.qnn.walkEntries = walkEntries; // for the browser test (a drop of a folder cannot be faked)
+async function takePictureEntries(entries) {
+  // one dropped folder names the set; several (the class folders themselves) are "pictures"
+  const dirs = entries.filter((en) => en.isDirectory);
+  const name = dirs.length === 1 ? dirs[0].name : "pictures";
+  await guarded(async () => takePictureFiles(name, await walkEntries(entries)));
+}
+// [path, File] pairs: read (with progress), then decoded
+async function takePictureFiles(name, list) {
+  const total = list.reduce((n, [, f]) => n + f.size, 0);
+  if (total > MAX_PICTURE_BYTES) throw `${name}: ${(total / 2 ** 20).toFixed(0)} MiB of files, more than the page takes (${MAX_PICTURE_BYTES / 2 ** 20} MiB): train on it with qnn train -ds folder --data-dir ${name}`;
+  const paths = [], bytes = [];
+  for (let i = 0; i < list.length; i += 64) {
+    picturesStatus(`${name}: reading files, ${i} of ${list.length}…`);
+    const chunk = list.slice(i, i + 64);
+    const read = await Promise.all(chunk.map(([, f]) => f.arrayBuffer()));
+    chunk.forEach(([p], k) => { paths.push(p); bytes.push(new Uint8Array(read[k])); });
+  }
+  state.picturesSource = { kind: "files", name, paths, bytes };
+  await decodePictures();
+}
+async function takeZip(file) {
+  await guarded(async () => {
+    if (file.size > MAX_PICTURE_BYTES) throw `${file.name}: ${(file.size / 2 ** 20).toFixed(0)} MiB, more than the page takes (${MAX_PICTURE_BYTES / 2 ** 20} MiB): train on it with qnn train -ds folder --data-dir ${file.name}`;
+    picturesStatus(`${file.name}: reading…`);
+    state.picturesSource = { kind: "zip", name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) };
+    await decodePictures();
+  });
+}
+// decodes state.picturesSource in wasm; on a refusal the page keeps the set it had, if any
+async function decodePictures() {
+  const src = state.picturesSource;
+  if (!src) return;
+  const n = src.kind === "zip" ? "the .zip's" : `${src.paths.length}`;
+  picturesStatus(`${src.name}: decoding ${n} files…`);
+  // the decoding blocks this thread: let the browser show the line above first
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  const t0 = performance.now();
+  const p = src.kind === "zip" ? WebPictures.from_zip(src.name, src.bytes, skipBad())
+    : WebPictures.from_files(src.name, src.paths, src.bytes, skipBad());
+  if (state.pictures) state.pictures.free();
+  state.pictures = p;
+  state.picturesInfo = JSON.parse(p.info());
+  state.picturesInfo.seconds = (performance.now() - t0) / 1000;
+  window.qnn.pictures = state.picturesInfo;
+  form.elements.dataset.value = "folder";
+  showPictures();
+  syncUrl(); updateSummary();
+}
+// runs a picture load: a refusal is a message (naming the file), and the page keeps working
+async function guarded(f) {
+  message(""); state.loading = true;
+  try { await f(); } catch (e) {
+    message(String(e));
+    if (state.picturesInfo) showPictures(); else picturesStatus("");
+  }
+  state.loading = false;
+}
+function picturesStatus(text) { $("pictures").textContent = text; }
+// what was read: images, classes (by name), shape, splits, what was skipped and why
+function showPictures() {
+  const i = state.picturesInfo, box = $("pictures");
+  const [c, h, w] = i.chw;
+  box.innerHTML = `<div><b>${esc(i.name)}</b>: ${esc(i.report)}; ${i.classes} classes, ${c}×${h}×${w} (${c === 1 ? "grey" : "RGB"}); `
+    + `${i.train} training, ${i.valid} validation, ${i.test} test images; decoded in ${i.seconds.toFixed(2)} s</div>`
+    + `<div class="classes">classes: ${i.class_names.map(esc).join(", ")}</div>`
+    + i.skipped.slice(0, 5).map(([p, why]) => `<div class="skipped">skipped ${esc(p)}: ${esc(why)}</div>`).join("")
+    + (i.skipped.length > 5 ? `<div class="skipped">… and ${i.skipped.length - 5} more</div>` : "");
+}
+$("folder").addEventListener("change", async (e) => {
+  const files = [...e.target.files];
+  e.target.value = "";
+  if (!files.length || state.running || state.loading) return;
+  // webkitRelativePath starts with the chosen folder's name: "pets/cats/1.png"
+  const name = files[0].webkitRelativePath.split("/")[0] || "pictures";
+  await guarded(() => takePictureFiles(name, files.map((f) => [f.webkitRelativePath || f.name, f])));
+});
+$("zip").addEventListener("change", async (e) => {
+  const f = e.target.files[0];
+  e.target.value = "";
+  if (f && !state.running && !state.loading) await takeZip(f);
+});
+$("skipbad").addEventListener("change", () => { if (state.picturesSource && !state.running && !state.loading) guarded(decodePictures); });
 
 // ---- device: WebGPU where the browser has a hardware adapter, else the CPU backend in wasm
 async function chooseDevice() {
@@ -146,10 +268,13 @@ async function makeRun(model, mode) {
   state.backend = device;
   $("device").textContent = "device: " + why;
   window.qnn.device = device;
-  const files = settings().dataset === "mnist-mini" ? [] : state.files;
+  const s = checked();
+  const files = ["MNIST", "CIFAR-10"].includes(s.dataset) ? state.files : [];
   // the name of the files it saves, as `qnn train` names them: fixed when the run starts
-  state.modelName = model_name(JSON.stringify(checked()));
-  return await WebRun.create(JSON.stringify(checked()), files, device, model || undefined, mode || undefined);
+  state.modelName = model_name(JSON.stringify(s));
+  // the run takes a handle on the decoded pictures: the page keeps its own for the next run
+  const pictures = s.dataset === "folder" && state.pictures ? state.pictures.handle() : undefined;
+  return await WebRun.create(JSON.stringify(s), files, device, model || undefined, mode || undefined, pictures);
 }
 
 async function start() {
@@ -160,6 +285,7 @@ async function start() {
     status("preparing…"); window.qnn.status = "preparing";
     state.run = await makeRun(state.startModel, state.startModel ? "finetune" : null);
     state.startModel = null;
+    showPad(state.run.input_shape()[0]);
     status(`training on ${state.run.device()}`); window.qnn.status = "training";
     while (!state.run.is_finished()) {
       const t0 = performance.now();
@@ -227,11 +353,16 @@ $("model").addEventListener("change", async (e) => {
 });
 
 // ---- what the model does: a grid of test images, and a pad to draw a digit
+// the pad draws grey pictures: for colour inputs it is hidden, with a note
+function showPad(c) {
+  $("padbox").hidden = c !== 1;
+  $("padnote").hidden = c === 1;
+}
 async function showGrid() {
   const run = state.run;
   if (!run) return;
-  const s = settings();
-  const [c, side] = s.dataset === "CIFAR-10" ? [3, 32] : [1, 28];
+  const [c, h, w] = run.input_shape();
+  showPad(c);
   const n = 48;
   const pixels = run.test_images(n), labels = run.test_labels(n);
   const count = labels.length;
@@ -244,10 +375,12 @@ async function showGrid() {
     const row = scores.slice(i * k, (i + 1) * k);
     const pred = row.indexOf(Math.max(...row));
     const fig = document.createElement("figure");
-    const cv = document.createElement("canvas"); cv.width = side; cv.height = side;
-    const ctx = cv.getContext("2d"), img = ctx.createImageData(side, side);
-    for (let p = 0; p < side * side; p++) {
-      for (let k = 0; k < 3; k++) img.data[4 * p + k] = pixels[i * c * side * side + (c === 3 ? k : 0) * side * side + p];
+    const cv = document.createElement("canvas"); cv.width = w; cv.height = h;
+    // shown 56 pixels on the longer side, keeping the pictures' aspect
+    cv.style.width = `${Math.round((56 * w) / Math.max(w, h))}px`; cv.style.height = `${Math.round((56 * h) / Math.max(w, h))}px`;
+    const ctx = cv.getContext("2d"), img = ctx.createImageData(w, h);
+    for (let p = 0; p < h * w; p++) {
+      for (let k = 0; k < 3; k++) img.data[4 * p + k] = pixels[i * c * h * w + (c === 3 ? k : 0) * h * w + p];
       img.data[4 * p + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
@@ -273,13 +406,17 @@ function stroke(e) {
 // a class name as HTML text (names come from the data, e.g. folder names)
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 async function classifyPad() {
-  if (!state.run || state.running || settings().dataset === "CIFAR-10") return;
-  // 280×280 → 28×28 by averaging 10×10 cells, as MNIST digits are grey on black
-  const src = pctx.getImageData(0, 0, 280, 280).data, px = new Uint8Array(784);
-  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
+  if (!state.run || state.running) return;
+  const [c, h, w] = state.run.input_shape();
+  if (c !== 1) return;
+  // 280×280 → h×w by averaging the cells (10×10 for MNIST's 28×28), as MNIST digits are grey on black
+  const src = pctx.getImageData(0, 0, 280, 280).data, px = new Uint8Array(h * w);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const y0 = Math.floor((y * 280) / h), y1 = Math.floor(((y + 1) * 280) / h);
+    const x0 = Math.floor((x * 280) / w), x1 = Math.floor(((x + 1) * 280) / w);
     let s = 0;
-    for (let dy = 0; dy < 10; dy++) for (let dx = 0; dx < 10; dx++) s += src[4 * ((y * 10 + dy) * 280 + x * 10 + dx)];
-    px[y * 28 + x] = Math.round(s / 100);
+    for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) s += src[4 * (yy * 280 + xx)];
+    px[y * w + x] = Math.round(s / ((y1 - y0) * (x1 - x0)));
   }
   try {
     const scores = await state.run.predict(px), names = state.run.class_names();
@@ -308,7 +445,7 @@ async function bench() {
   const [device, why] = await chooseDevice();
   $("device").textContent = "device: " + why;
   status("benchmark: the seed's CIFAR-10 network, batch 64…");
-  const run = await WebRun.create(JSON.stringify(s), files, device, undefined, undefined);
+  const run = await WebRun.create(JSON.stringify(s), files, device, undefined, undefined, undefined);
   const r = JSON.parse(await run.epoch(() => {}));
   window.qnn.bench = { device: run.device(), path: device, images_per_second: r.images_per_second, images: 2 * n };
   status(`benchmark: ${r.images_per_second.toFixed(2)} training images/s on ${run.device()}`);

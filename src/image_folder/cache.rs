@@ -39,12 +39,18 @@ pub fn load_cached(
     let source = Source::open(path)?;
     let key = key_of(&Tree::new(&source)?, opts)?;
     let cache = cache_path(path, &key);
-    if let Ok(bytes) = std::fs::read(&cache) {
-        if let Some(d) = FolderData::from_cache_bytes(bytes, &key) {
+    let source = if cache.is_file() {
+        drop(source); // a zip's bytes and the cached pixels are not held together
+        let cached = std::fs::read(&cache).ok();
+        if let Some(d) = cached.and_then(|b| FolderData::from_cache_bytes(b, &key)) {
             return Ok((d, None, None));
         }
-    }
+        Source::open(path)? // a cache that is not whole: the pictures again
+    } else {
+        source
+    };
     let (d, report) = load_source(&source, opts, progress)?;
+    drop(source);
     let unwritten = d.write_cache(&cache, &key).err().map(|e| e.to_string());
     Ok((d, Some(report), unwritten))
 }

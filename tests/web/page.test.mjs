@@ -1,7 +1,9 @@
 // The web page in headless Chromium (Debian's `chromium`, WebGPU on SwiftShader), driven by
 // playwright-core: on both paths (WebGPU and the wasm CPU backend) a short run on mnist-mini
 // must beat chance by far, its downloaded model must give `qnn eval` the same test error, a
-// corrupt model file must give a message (and the page keep working), and nothing may throw.
+// corrupt model file must give a message (and the page keep working), your own pictures (a
+// folder, a .zip; made by pictures.mjs) train with their class names shown, bad pictures are
+// named, and nothing may throw.
 // Needs the page built (scripts/web.sh --build) and the release binary (cargo build --release).
 //
 //   cd tests/web && npm ci && npm test
@@ -11,6 +13,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { launch, root, serve, web } from "./harness.mjs";
+import { pictureSet, png, writeFiles, zip } from "./pictures.mjs";
 
 const qnn = path.join(root, "target/release/qnn");
 const out = path.join(root, "target/web-test");
@@ -67,8 +70,8 @@ test("a corrupt model file gives a message and the page keeps working", async ()
   // a page without parameters shows the library's defaults (RunSettings::new)
   const field = (name) => page.inputValue(`input[name=${name}]`);
   assert.deepEqual(
-    [await field("bits"), await field("nfa"), await field("nfb"), await field("epochs"), await field("lr"), await field("lr_final"), await field("batch"), await field("seed")],
-    ["4", "32", "64", "10", "0.03", "3e-7", "64", "1234"]);
+    [await field("bits"), await field("nfa"), await field("nfb"), await field("epochs"), await field("lr"), await field("lr_final"), await field("batch"), await field("seed"), await field("crop_pad")],
+    ["4", "32", "64", "10", "0.03", "3e-7", "64", "1234", "0"]);
   assert.equal(await page.isChecked("input[name=flip]"), true);
   assert.equal(await page.isChecked("input[name=quantized]"), true);
   await page.setInputFiles("#model", { name: "broken.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":") });
@@ -181,4 +184,152 @@ test("the wasm CPU backend trains a layer list (the MLP preset)", async () => {
 
 test("WebGPU (SwiftShader) trains a layer list (the MLP preset)", async () => {
   await trainLayerList("gpu");
+});
+
+// ---- your own pictures
+
+/** Waits until the page has decoded a set of pictures (resolves to its info) or shows a message. */
+async function pictures(page) {
+  await page.waitForFunction(() => window.qnn.pictures || document.getElementById("message").textContent, null, { timeout: 60_000 });
+  return page.evaluate(() => window.qnn.pictures);
+}
+const captions = (page) => page.$$eval("#grid figcaption", (els) => els.map((e) => e.textContent));
+
+test("your own pictures: a chosen folder (grey) trains; its classes name the report, the grid and the pad; qnn eval agrees", async () => {
+  const dir = writeFiles(path.join(out, "pictures-grey"), pictureSet("shapes", { per: 20 }));
+  const { page, errors } = await open("device=cpu&epochs=4&batch=8&nfa=8&nfb=8&nfc=8&lr=0.01&lr_final=0.001");
+  // the folder input, as a person choosing the folder "shapes" (webkitRelativePath shapes/…)
+  await page.setInputFiles("#folder", path.join(dir, "shapes"));
+  const info = await pictures(page);
+  assert.equal(await page.textContent("#message"), "");
+  assert.deepEqual([info.name, info.classes, info.class_names, info.chw, info.images, info.train + info.valid + info.test],
+    ["shapes", 3, ["horizontal", "square", "vertical"], [1, 16, 16], 60, 60]);
+  const report = await page.textContent("#pictures");
+  for (const words of ["shapes", "60 images", "3 classes", "1×16×16", "horizontal, square, vertical"]) assert.ok(report.includes(words), `the report lacks ${words}: ${report}`);
+  assert.equal(await page.inputValue("select[name=dataset]"), "folder");
+  // the network follows the pictures: 3 scores from 16×16 inputs
+  await page.waitForFunction(() => /dense \+ bn\s+3×1×1/.test(document.getElementById("summary").textContent));
+  // crop padding reaches the run's settings: too much is the library's refusal
+  await page.fill("input[name=crop_pad]", "16");
+  await page.waitForFunction(() => /crop padding 16: must be/.test(document.getElementById("message").textContent));
+  await page.fill("input[name=crop_pad]", "2");
+  await page.waitForFunction(() => document.getElementById("message").textContent === "");
+  assert.match(page.url(), /crop_pad=2/);
+  assert.match(page.url(), /dataset=folder/);
+  await page.click("#start");
+  await page.waitForFunction(() => ["done", "error"].includes(window.qnn.status), null, { timeout: 300_000, polling: 500 });
+  const q = await page.evaluate(() => ({ status: window.qnn.status, state: window.qnn.state, errors: window.qnn.errors }));
+  assert.equal(q.status, "done", JSON.stringify(q));
+  assert.match(await page.textContent("#status"), /test error \d+\.\d\d%/);
+  // three easy classes: well below chance (67 % error) after four short epochs
+  assert.ok(q.state.test_error < 50, `test error ${q.state.test_error}%`);
+  // the grid names the classes: every test picture, "predicted (true actual)"
+  const caps = await captions(page);
+  assert.equal(caps.length, info.test);
+  for (const c of caps) assert.match(c, /^(horizontal|square|vertical) \(true (horizontal|square|vertical)\)$/);
+  // grey pictures: the pad is there, and a stroke is scored by class name
+  assert.equal(await page.isVisible("#pad"), true);
+  assert.equal(await page.isVisible("#padnote"), false);
+  await page.locator("#pad").scrollIntoViewIfNeeded();
+  const box = await page.locator("#pad").boundingBox();
+  await page.mouse.move(box.x + 60, box.y + 140); await page.mouse.down();
+  await page.mouse.move(box.x + 220, box.y + 140, { steps: 8 }); await page.mouse.up();
+  await page.waitForFunction(() => document.getElementById("scores").textContent.length > 0);
+  const scores = await page.textContent("#scores");
+  for (const name of info.class_names) assert.ok(scores.includes(`${name}:`), `the pad's scores lack ${name}: ${scores}`);
+  // the model is named after the set, and `qnn eval` on the same folder measures the same test error
+  const download = page.waitForEvent("download");
+  await page.click("#download");
+  const d = await download;
+  assert.match(d.suggestedFilename(), /^shapes_.*\.safetensors$/);
+  const file = path.join(out, "shapes.safetensors");
+  await d.saveAs(file);
+  const evaluated = JSON.parse(execFileSync(qnn, ["eval", "--model", file, "--data-dir", path.join(dir, "shapes"), "--device", "cpu", "--json"]).toString().trim().split("\n").pop());
+  assert.ok(Math.abs(evaluated.test_error - q.state.test_error) <= 0.2, `qnn eval ${evaluated.test_error}% vs the page's ${q.state.test_error}%`);
+  await page.screenshot({ path: path.join(out, "page-pictures-grey.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  console.log(`a folder of grey pictures: test error ${q.state.test_error.toFixed(2)}%, qnn eval agrees`);
+  await page.close();
+});
+
+test("your own pictures: a .zip of RGB pictures trains on WebGPU; the pad gives way to a note", async () => {
+  const { page, errors } = await open("device=gpu&epochs=2&batch=8&nfa=4&nfb=8&nfc=8&lr=0.01&lr_final=0.001");
+  await page.setInputFiles("#zip", { name: "colours.zip", mimeType: "application/zip", buffer: zip(pictureSet("colours", { per: 12, rgb: true })) });
+  const info = await pictures(page);
+  assert.equal(await page.textContent("#message"), "");
+  assert.deepEqual([info.name, info.class_names, info.chw, info.images], ["colours", ["blue", "green", "red"], [3, 16, 16], 36]);
+  assert.match(await page.textContent("#pictures"), /3×16×16 \(RGB\)/);
+  await page.click("#start");
+  await page.waitForFunction(() => ["done", "error"].includes(window.qnn.status), null, { timeout: 300_000, polling: 500 });
+  const q = await page.evaluate(() => ({ status: window.qnn.status, state: window.qnn.state, device: window.qnn.device, errors: window.qnn.errors }));
+  assert.equal(q.status, "done", JSON.stringify(q));
+  assert.equal(q.device, "gpu");
+  assert.ok(Number.isFinite(q.state.test_error), JSON.stringify(q.state));
+  assert.match(await page.textContent("#status"), /test error \d+\.\d\d%/);
+  const caps = await captions(page);
+  assert.equal(caps.length, info.test);
+  for (const c of caps) assert.match(c, /^(blue|green|red) \(true (blue|green|red)\)$/);
+  assert.equal(await page.isVisible("#pad"), false, "colour pictures: no draw pad");
+  assert.equal(await page.isVisible("#padnote"), true);
+  await page.screenshot({ path: path.join(out, "page-pictures-rgb.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  console.log(`a .zip of RGB pictures on WebGPU: test error ${q.state.test_error.toFixed(2)}%`);
+  await page.close();
+});
+
+test("your own pictures: a single class, an undecodable picture and a non-zip are named; the page keeps working", async () => {
+  const { page, errors } = await open("device=cpu");
+  const msg = () => page.textContent("#message");
+  const waitMessage = (re) => page.waitForFunction((src) => new RegExp(src).test(document.getElementById("message").textContent), re.source, { timeout: 60_000 });
+  // one class folder: the library's refusal, naming the set and the class
+  const one = writeFiles(path.join(out, "pictures-one"), pictureSet("cats", { per: 3 }).filter(([p]) => p.startsWith("cats/square/")));
+  await page.setInputFiles("#folder", path.join(one, "cats"));
+  await waitMessage(/a single class \('square'\)/);
+  assert.equal(await page.evaluate(() => window.qnn.pictures), undefined, "nothing was loaded");
+  // a truncated PNG in a .zip: named by its path; "skip unreadable pictures" then skips and lists it
+  const files = pictureSet("colours", { per: 10, rgb: true });
+  files[1][1] = files[1][1].subarray(0, 60);
+  await page.setInputFiles("#zip", { name: "colours.zip", mimeType: "application/zip", buffer: zip(files) });
+  await waitMessage(/red\/001\.png/);
+  assert.match(await msg(), /skip unreadable pictures/);
+  await page.check("#skipbad");
+  await page.waitForFunction(() => window.qnn.pictures, null, { timeout: 60_000 });
+  const info = await page.evaluate(() => window.qnn.pictures);
+  assert.equal(info.images, 29);
+  assert.equal(info.skipped.length, 1);
+  assert.match(info.skipped[0][0], /red\/001\.png/);
+  assert.match(await page.textContent("#pictures"), /skipped .*red\/001\.png/);
+  assert.equal(await msg(), "");
+  // not a zip at all
+  await page.setInputFiles("#zip", { name: "notes.zip", mimeType: "application/zip", buffer: Buffer.from("just text") });
+  await waitMessage(/notes\.zip: not a \.zip/);
+  // the set decoded before is kept, and the page still summarizes and can start
+  assert.equal((await page.evaluate(() => window.qnn.pictures)).name, "colours");
+  assert.match(await page.textContent("#summary"), /MACs/);
+  assert.equal(await page.isEnabled("#start"), true);
+  await page.screenshot({ path: path.join(out, "page-pictures-bad.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a dropped folder is read through every batch of its directory reader", async () => {
+  const { page, errors } = await open("device=cpu");
+  // Chromium's readEntries answers at most 100 entries a call: a fake folder of 250 files
+  // answering 100 at a time must come back whole, with paths below the dropped folder
+  const paths = await page.evaluate(async () => {
+    const file = (dir, name) => ({ isFile: true, isDirectory: false, name, fullPath: `${dir}/${name}`, file: (ok) => ok(new File([name], name)) });
+    const folder = (path, children) => ({
+      isFile: false, isDirectory: true, name: path.split("/").pop(), fullPath: path,
+      createReader() { let i = 0; return { readEntries(ok) { const b = children.slice(i, i + 100); i += b.length; setTimeout(() => ok(b)); } }; },
+    });
+    const cats = folder("/pets/cats", Array.from({ length: 250 }, (_, i) => file("/pets/cats", `${i}.png`)));
+    const dogs = folder("/pets/dogs", [file("/pets/dogs", "a.png")]);
+    const got = await window.qnn.walkEntries([folder("/pets", [cats, dogs])]);
+    return got.map(([p]) => p);
+  });
+  assert.equal(paths.length, 251);
+  assert.equal(new Set(paths).size, 251);
+  assert.ok(paths.includes("pets/cats/249.png") && paths.includes("pets/dogs/a.png"), paths.slice(-3).join(" "));
+  assert.deepEqual(errors, []);
+  await page.close();
 });
