@@ -43,6 +43,7 @@
 //!   `qnn sweep` use them;
 //! - [`data`]: MNIST, CIFAR-10 and the embedded mnist-mini, from folders or bytes;
 //! - [`checkpoint`]: saved models and training states (safetensors);
+//! - [`export`]: a saved model as an ONNX or QONNX file (bytes), for onnxruntime, FINN, hls4ml;
 //! - [`files`]: atomic writes, so nothing a user saved is lost;
 //! - [`platform`]: the clock and the event-loop turns that differ in the browser.
 //!
@@ -55,6 +56,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod cpu;
 pub mod data;
+pub mod export;
 pub mod files;
 pub mod gpu;
 pub mod image_folder;

@@ -46,6 +46,8 @@ pub enum Command {
     Energy(EnergyArgs),
     /// Train a grid of bit widths × network sizes and find the minimum-energy networks.
     Sweep(SweepArgs),
+    /// Write a saved model as an ONNX file (onnxruntime) or a QONNX file (FINN, hls4ml).
+    Export(ExportArgs),
     /// Open the desktop window: train and watch the network learn (accepts `qnn train`'s flags).
     #[cfg(feature = "gui")]
     Gui(GuiArgs),
@@ -421,6 +423,26 @@ pub struct ImportArgs {
     pub overwrite: bool,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+/// `qnn export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The .safetensors model file.
+    pub model: PathBuf,
+    /// onnx (standard operators: onnxruntime) or qonnx (Quant / BipolarQuant: FINN, hls4ml).
+    #[arg(long, default_value = "onnx", value_parser = export_format)]
+    pub format: qnn::export::Format,
+    /// Output file (default: beside the model, .onnx or .qonnx.onnx).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+fn export_format(s: &str) -> Result<qnn::export::Format, String> {
+    s.parse()
 }
 
 // ---- the numbers a flag takes: each refused at parse time unless finite and in its range

@@ -4,6 +4,7 @@ pub mod args;
 mod bench;
 mod download;
 mod energy;
+mod export;
 mod import_npz;
 mod sweep;
 pub mod train_cmd;
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ImportNpz(args) => import_npz::import(args),
         Command::Energy(args) => energy::energy(args),
         Command::Sweep(args) => sweep::sweep(args),
+        Command::Export(args) => export::export(args),
         #[cfg(feature = "gui")]
         Command::Gui(_) => anyhow::bail!("the window is opened by main, not here"),
     }
