@@ -3,7 +3,8 @@
 # 127.0.0.1, or writes a folder ready for any static host.
 #
 #   scripts/web.sh               build, then serve on http://127.0.0.1:8080/ (PORT=… to change)
-#   scripts/web.sh --dist DIR    build, then copy the page into DIR (index.html, app.js, pkg/, …)
+#   scripts/web.sh --dist DIR    build, then copy the page into DIR (index.html, app.js, pkg/,
+#                                models/ with the ready model, …)
 #   scripts/web.sh --build       build only
 #
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly: the script installs
@@ -38,7 +39,8 @@ case "$mode" in
     build) ;;
     dist)
         mkdir -p "$dist"
-        cp -r web/index.html web/app.js web/style.css web/vendor web/pkg "$dist"/
+        # models/: the ready model the page loads on arrival (scripts/page-model.sh makes it)
+        cp -r web/index.html web/app.js web/style.css web/vendor web/pkg web/models "$dist"/
         echo "web.sh: the page is in $dist — serve it from any static host (WebGPU needs https or localhost)"
         ;;
     serve)

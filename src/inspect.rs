@@ -129,6 +129,37 @@ impl Filters {
     pub fn levels_used(&self) -> usize {
         self.level_counts.iter().filter(|&&c| c > 0).count()
     }
+
+    /// The line above the filters, as the window and the page write it: "8 filters × 1
+    /// channels, levels {-0.5, …, 0.5}: 5 used" (more than nine levels as a range), or "(float
+    /// weights)".
+    pub fn caption(&self) -> String {
+        match &self.levels {
+            Some(levels) => {
+                let shown: Vec<String> = if levels.len() <= 9 {
+                    levels.iter().map(|l| format!("{l}")).collect()
+                } else {
+                    vec![format!(
+                        "{} levels from {} to {}",
+                        levels.len(),
+                        levels[0],
+                        levels[levels.len() - 1]
+                    )]
+                };
+                format!(
+                    "{} filters × {} channels, levels {{{}}}: {} used",
+                    self.cout,
+                    self.cin,
+                    shown.join(", "),
+                    self.levels_used()
+                )
+            }
+            None => format!(
+                "{} filters × {} channels (float weights)",
+                self.cout, self.cin
+            ),
+        }
+    }
 }
 
 /// How the values of one layer's activations fall on the quantizer's levels.
@@ -210,6 +241,15 @@ impl LevelHistogram {
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
+
+    /// The line above the histogram, as the window and the page write it: "conv0 (A): 6 of 8
+    /// levels used", or "conv0 (A): float".
+    pub fn caption(&self) -> String {
+        match self.quantizer_levels {
+            Some(n) => format!("{}: {} of {n} levels used", self.layer, self.used()),
+            None => format!("{}: float", self.layer),
+        }
+    }
 }
 
 /// Counts of (true class, predicted class) over a set of images.
@@ -266,6 +306,27 @@ impl ConfusionMatrix {
         off.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
         off.truncate(n);
         off
+    }
+
+    /// The line above the matrix, as the window and the page write it.
+    pub fn caption(&self) -> String {
+        format!(
+            "{:.2}% error on {} images; rows: true class, columns: predicted",
+            self.error_percent(),
+            self.total()
+        )
+    }
+
+    /// The line below it: "most confused: 4 as 9 ×3, …" (the three most frequent confusions,
+    /// classes by `names`, numbered where a name is missing), or `None` without a mistake.
+    pub fn most_confused(&self, names: &[String]) -> Option<String> {
+        let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
+        let worst: Vec<String> = self
+            .worst(3)
+            .iter()
+            .map(|&(t, p, c)| format!("{} as {} ×{c}", name(t), name(p)))
+            .collect();
+        (!worst.is_empty()).then(|| format!("most confused: {}", worst.join(", ")))
     }
 }
 
@@ -470,6 +531,10 @@ mod tests {
         assert_eq!(f.level_counts, vec![0, 1, 15, 2, 0]);
         assert_eq!(f.levels_used(), 3);
         assert_eq!(f.shade(0.0), 0.5);
+        assert_eq!(
+            f.caption(),
+            "2 filters × 1 channels, levels {-0.5, -0.25, 0, 0.25, 0.5}: 3 used"
+        );
     }
 
     #[test]
@@ -479,6 +544,7 @@ mod tests {
         assert_eq!(f.values, w);
         assert_eq!(f.levels, None);
         assert_eq!(f.shade(-0.9), 0.0);
+        assert_eq!(f.caption(), "2 filters × 1 channels (float weights)");
         assert!(Filters::new(&config(4, false), &w[..17]).is_err());
     }
 
@@ -512,6 +578,7 @@ mod tests {
             assert_eq!(*count, expect, "level {level}");
         }
         assert_eq!(h.total(), q.len() as u64);
+        assert_eq!(h.caption(), "b: 8 of 8 levels used");
         // 12-bit hardtanh sym: 4097 levels binned into at most MAX_BINS
         let wide = ActQuant::Quantized {
             nl: Nonlinearity::Hardtanh,
@@ -532,6 +599,7 @@ mod tests {
             (32, 1, 1, 1)
         );
         assert_eq!(h.quantizer_levels, None);
+        assert_eq!(h.caption(), "d: float");
     }
 
     #[test]
@@ -568,6 +636,19 @@ mod tests {
         assert_eq!(m.total(), 4);
         assert_eq!(m.error_percent(), 25.0);
         assert_eq!(m.worst(3), vec![(7, 2, 1)]);
+        assert_eq!(
+            m.caption(),
+            "25.00% error on 4 images; rows: true class, columns: predicted"
+        );
+        let names: Vec<String> = (0..CLASSES).map(|c| format!("c{c}")).collect();
+        assert_eq!(
+            m.most_confused(&names).as_deref(),
+            Some("most confused: c7 as c2 ×1")
+        );
+        assert_eq!(
+            ConfusionMatrix::new(CLASSES, &scores, &[2]).most_confused(&names),
+            None
+        );
         assert_eq!(predicted_classes(CLASSES, &scores), vec![2, 2, 7, 0]);
         let p = softmax(&scores[..CLASSES]);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);

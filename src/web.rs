@@ -18,10 +18,11 @@ use wasm_bindgen::prelude::*;
 use crate::backend::Backend;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::image_folder::{self, FolderOptions, Source};
+use crate::inspect::{ConfusionMatrix, Probe};
 use crate::model::NetConfig;
 use crate::quant::Nonlinearity;
 use crate::run::{EpochOutcome, Run, RunSettings, Start};
-use crate::train::{Optimizer, TrainOptions};
+use crate::train::{Optimizer, StepWants, TrainOptions};
 use crate::{CpuBackend, Error, GpuBackend};
 
 /// The page's settings, as its form and its URL parameters give them.
@@ -408,17 +409,37 @@ impl WebRun {
     }
 
     /// Trains the next epoch. `on_step(step, steps, loss)` is called at every step (loss is
-    /// `undefined` except a few times a second). Resolves to the epoch's report as JSON, or to
+    /// `undefined` except a few times a second). `on_probe(json)`, when given, receives a
+    /// look inside the network ([`WebRun::probe`]'s JSON) between two steps, about once a
+    /// second at most. Resolves to the epoch's report as JSON, or to
     /// `{"interrupted": true, ...}` after [`WebRun::stop`].
-    pub fn epoch(&self, on_step: js_sys::Function) -> js_sys::Promise {
+    pub fn epoch(
+        &self,
+        on_step: js_sys::Function,
+        on_probe: Option<js_sys::Function>,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         let stop = self.stop.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
             let Inner { device, run, .. } = &mut *guard;
+            // filters and histograms need a conv layer (a list of dense layers has none)
+            let probes = on_probe.is_some() && !run.settings.net.conv_layers().is_empty();
             let mut last = 0.0;
+            let (mut last_call, mut last_probe, mut probe_gap) = (0.0, 0.0, 1.0);
             let outcome = on_device!(device, |b| {
                 run.next_epoch(b, &stop, |info| {
+                    let now = crate::platform::now_seconds();
+                    if let (Some(p), Some(f)) = (&info.probe, &on_probe) {
+                        // the step that carried this probe cost (step + probe): probing again
+                        // only after 20 times that keeps it to about 5 % of the training time
+                        // (a forward pass is dear on a software GPU), and never above once a
+                        // second
+                        probe_gap = f64::max(1.0, 20.0 * (now - last_call));
+                        last_probe = now;
+                        let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&probe_json(p)));
+                    }
+                    last_call = now;
                     let loss = info.loss.map_or(JsValue::UNDEFINED, JsValue::from);
                     let _ = on_step.call3(
                         &JsValue::NULL,
@@ -427,12 +448,16 @@ impl WebRun {
                         &loss,
                     );
                     // ask for the running loss about twice a second
-                    let now = crate::platform::now_seconds();
                     let want = now - last > 0.5;
                     if want {
                         last = now;
                     }
-                    want
+                    let probe = probes && now - last_probe > probe_gap;
+                    if probe {
+                        // counted from the request, so a slow probe does not ask again at once
+                        last_probe = now;
+                    }
+                    StepWants { loss: want, probe }
                 })
                 .await
             })
@@ -539,6 +564,114 @@ impl WebRun {
         let g = self.inner.try_borrow().map_err(|_| busy())?;
         Ok(g.data.class_names.clone())
     }
+
+    /// The run's network: JSON `{"text"` (the table `qnn train` prints before it starts: layers,
+    /// parameters, memory at the bit width, MACs, energy), `"params"`, `"weight_bytes"`,
+    /// `"float_bytes"`, `"macs"` (per image) and `"energy_uj"` (per inference, the 45 nm
+    /// model)`}`.
+    pub fn summary(&self) -> Result<String, JsValue> {
+        let g = self.inner.try_borrow().map_err(|_| busy())?;
+        let s = g.run.summary();
+        Ok(serde_json::json!({
+            "text": s.to_string(), "params": s.params, "weight_bytes": s.weight_bytes,
+            "float_bytes": s.float_bytes, "macs": s.macs, "energy_uj": s.energy_uj,
+        })
+        .to_string())
+    }
+
+    /// A look inside the current model on the first (up to 64) validation images, as the
+    /// window's views show it ([`crate::inspect::Probe`]): resolves to JSON `{"images",
+    /// "filters": {"cout", "cin", "size", "shades" (0–255 per weight, `[cout, cin, size,
+    /// size]`), "levels", "level_counts", "caption"}, "activations": [{"layer", "levels",
+    /// "counts", "used", "quantizer_levels", "caption"}]}`, or to `null` for a network without
+    /// a conv layer (nothing to look into).
+    pub fn probe(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+            let Inner { device, run, .. } = &mut *guard;
+            if run.settings.net.conv_layers().is_empty() {
+                return Ok(JsValue::NULL);
+            }
+            let p = on_device!(device, |b| run.probe(b).await).map_err(js_err)?;
+            Ok(JsValue::from_str(&probe_json(&p)))
+        })
+    }
+
+    /// The confusion matrix of the current model on `split`: `"valid"` (the validation
+    /// images, as the window shows during a run) or `"test"` (every test image, as it shows
+    /// for a loaded model). Resolves to JSON `{"split", "classes", "class_names", "counts"
+    /// (row-major, rows the true classes), "total", "error", "caption", "most_confused"}`.
+    pub fn confusion(&self, split: String) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+            let Inner { device, run, data } = &mut *guard;
+            let classes = run.settings.net.classes;
+            let m = match split.as_str() {
+                "valid" => on_device!(device, |b| run.validation_confusion(b, data).await)
+                    .map_err(js_err)?,
+                "test" => {
+                    let scores = on_device!(device, |b| run.predict(b, &data.test.pixels).await)
+                        .map_err(js_err)?;
+                    ConfusionMatrix::new(classes, &scores, &data.test.labels)
+                }
+                other => {
+                    return Err(js_err(format!(
+                        "confusion: unknown split '{other}' (\"valid\" or \"test\")"
+                    )))
+                }
+            };
+            let names = &data.class_names;
+            Ok(JsValue::from_str(
+                &serde_json::json!({
+                    "split": split, "classes": m.classes, "class_names": names,
+                    "counts": m.counts, "total": m.total(), "error": m.error_percent(),
+                    "caption": m.caption(), "most_confused": m.most_confused(names),
+                })
+                .to_string(),
+            ))
+        })
+    }
+}
+
+/// A probe as the page draws it (see [`WebRun::probe`]): the filters' shades as bytes, so the
+/// page paints what [`crate::inspect::Filters::shade`] says without knowing the quantizer.
+fn probe_json(p: &Probe) -> String {
+    let f = &p.filters;
+    let shades: Vec<u8> = f
+        .values
+        .iter()
+        .map(|&w| (f.shade(w).clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    let activations: Vec<_> = p
+        .activations
+        .iter()
+        .map(|h| {
+            serde_json::json!({
+                "layer": h.layer, "levels": h.levels, "counts": h.counts, "used": h.used(),
+                "quantizer_levels": h.quantizer_levels, "non_finite": h.non_finite,
+                "caption": h.caption(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "images": p.images,
+        "filters": {
+            "cout": f.cout, "cin": f.cin, "size": f.size, "shades": shades,
+            "levels": f.levels, "level_counts": f.level_counts, "caption": f.caption(),
+        },
+        "activations": activations,
+    })
+    .to_string()
+}
+
+/// A .safetensors model as an ONNX file (`format` "onnx": onnxruntime) or a QONNX file
+/// ("qonnx": FINN, hls4ml), the bytes `qnn export` writes.
+#[wasm_bindgen]
+pub fn export_model(model: &[u8], format: &str) -> Result<Vec<u8>, JsValue> {
+    let format: crate::export::Format = format.parse().map_err(js_err)?;
+    crate::export::export_model_bytes(model, "the model", format).map_err(js_err)
 }
 
 /// The settings (as the page's form holds them) of the network a .safetensors model describes:

@@ -1,6 +1,6 @@
 // The page: settings (also URL parameters), one WebRun from the wasm module, and the views.
 // Everything it trains, measures and saves goes through the library's run (src/web.rs).
-import init, { WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets } from "./pkg/qnn.js";
+import init, { WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets, export_model } from "./pkg/qnn.js";
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 
 const $ = (id) => document.getElementById(id);
@@ -9,9 +9,9 @@ const params = new URLSearchParams(location.search);
 // pictures: the decoded set of your own pictures (a WebPictures) and its info; picturesSource:
 // the files it was decoded from, kept to decode again when "skip unreadable pictures" changes
 const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null, modelName: null, presets: [],
-  pictures: null, picturesInfo: null, picturesSource: null, loading: false };
+  pictures: null, picturesInfo: null, picturesSource: null, loading: false, ready: false };
 // what the browser test and the benchmark read
-window.qnn = { status: "loading", reports: [], errors: [], device: null };
+window.qnn = { status: "loading", reports: [], errors: [], device: null, epochProbes: 0, downloads: [] };
 
 function message(text) { $("message").textContent = text || ""; if (text) window.qnn.errors.push(text); }
 function status(text) { $("status").textContent = text; }
@@ -283,9 +283,12 @@ async function start() {
   state.history = []; $("epochs").querySelector("tbody").innerHTML = "";
   try {
     status("preparing…"); window.qnn.status = "preparing";
-    state.run = await makeRun(state.startModel, state.startModel ? "finetune" : null);
+    const run = await makeRun(state.startModel, state.startModel ? "finetune" : null);
+    // your own run replaces the ready model (or the one loaded before)
+    replaceRun(run);
     state.startModel = null;
     showPad(state.run.input_shape()[0]);
+    showSummary(state.run, "this run's network");
     status(`training on ${state.run.device()}`); window.qnn.status = "training";
     while (!state.run.is_finished()) {
       const t0 = performance.now();
@@ -294,11 +297,13 @@ async function start() {
         const secs = (performance.now() - t0) / 1000;
         const ips = (step * settings().batch) / Math.max(secs, 1e-3);
         status(`epoch ${state.history.length + 1}: step ${step} of ${steps}, ${ips.toFixed(1)} images/s` + (loss === undefined ? "" : `, loss ${loss.toFixed(4)}`));
-      }));
+      }, (probe) => { window.qnn.epochProbes++; drawProbe(probe); }));
       if (report.interrupted) { status(`stopped during epoch ${report.epoch}; the best model so far is kept`); break; }
       state.history.push(report); window.qnn.reports.push(report);
       chart();
-      $("download").disabled = !state.run.best_model();
+      for (const id of ["download", "download-onnx", "download-qonnx"]) $(id).disabled = !state.run.best_model();
+      // the views after each epoch, on the validation images (as the window shows a run)
+      await showViews(state.run, "valid", `this run's network, after epoch ${report.epoch}`);
     }
     const s = JSON.parse(state.run.state());
     if (state.run.is_finished()) status(`done: best epoch ${s.best_epoch}, test error ${s.test_error.toFixed(2)}% (accuracy ${(100 - s.test_error).toFixed(2)}%)`);
@@ -313,15 +318,23 @@ async function start() {
 $("start").addEventListener("click", start);
 $("pause").addEventListener("click", () => { state.paused = !state.paused; state.run.pause(state.paused); buttons(); });
 $("stop").addEventListener("click", () => { state.paused = false; state.run.pause(false); state.run.stop(); });
-$("download").addEventListener("click", () => {
+// the best model as qnn writes it, or as an ONNX / QONNX file (qnn export's bytes, made here)
+function download(format) {
   let bytes;
-  try { bytes = state.run && state.run.best_model(); } catch (e) { return message(String(e)); }
+  try {
+    bytes = state.run && state.run.best_model();
+    if (bytes && format) bytes = export_model(bytes, format);
+  } catch (e) { return message(String(e)); }
   if (!bytes) return;
   const a = document.createElement("a");
   a.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
-  a.download = `${state.modelName}.safetensors`;
+  a.download = `${state.modelName}.${{ onnx: "onnx", qonnx: "qonnx.onnx" }[format] || "safetensors"}`;
   a.click();
-});
+  window.qnn.downloads.push({ name: a.download, bytes: bytes.length });
+}
+$("download").addEventListener("click", () => download(null));
+$("download-onnx").addEventListener("click", () => download("onnx"));
+$("download-qonnx").addEventListener("click", () => download("qonnx"));
 
 // ---- loading a model: evaluate it, or fine-tune it with the form's schedule
 $("model").addEventListener("change", async (e) => {
@@ -341,11 +354,12 @@ $("model").addEventListener("change", async (e) => {
     showArch(); syncUrl(); updateSummary();
     if ($("modelmode").value === "finetune") { state.startModel = bytes; return start(); }
     state.running = true; buttons(); status(`evaluating ${f.name}…`);
-    state.run = await makeRun(bytes, "init");
+    replaceRun(await makeRun(bytes, "init"));
     const r = JSON.parse(await state.run.evaluate());
     status(`${f.name}: test loss ${r.loss.toFixed(4)}, test error ${r.error.toFixed(2)}%`);
-    window.qnn.evaluation = r;
     await showGrid();
+    await showViews(state.run, "test", `the loaded model, ${f.name}`);
+    window.qnn.evaluation = r;
   } catch (err) {
     message(`${f.name}: ${err}`);
   }
@@ -386,6 +400,11 @@ async function showGrid() {
     ctx.putImageData(img, 0, 0);
     const cap = document.createElement("figcaption"); cap.textContent = `${names[pred]} (true ${names[labels[i]]})`;
     if (pred !== labels[i]) { fig.className = "wrong"; wrong++; }
+    if (c === 1) {
+      const one = pixels.slice(i * h * w, (i + 1) * h * w);
+      fig.title = "put it on the draw pad"; fig.classList.add("pick");
+      fig.addEventListener("click", () => putOnPad(one, h, w));
+    }
     fig.append(cv, cap); grid.appendChild(fig);
   }
   window.qnn.gridWrong = wrong;
@@ -398,6 +417,18 @@ pad.addEventListener("pointerdown", (e) => { drawing = true; stroke(e); });
 pad.addEventListener("pointermove", (e) => drawing && stroke(e));
 window.addEventListener("pointerup", () => { if (drawing) { drawing = false; classifyPad(); } });
 $("clear").addEventListener("click", () => { pctx.fillStyle = "#000"; pctx.fillRect(0, 0, 280, 280); $("scores").innerHTML = ""; });
+// a grey test image on the pad, scored as a drawing is: each pixel a block of the pad
+// (nearest neighbour, so the pad's averaging gives a 28×28 image back exactly)
+function putOnPad(px, h, w) {
+  const small = document.createElement("canvas"); small.width = w; small.height = h;
+  const sctx = small.getContext("2d"), img = sctx.createImageData(w, h);
+  for (let p = 0; p < h * w; p++) { img.data.fill(px[p], 4 * p, 4 * p + 3); img.data[4 * p + 3] = 255; }
+  sctx.putImageData(img, 0, 0);
+  pctx.imageSmoothingEnabled = false;
+  pctx.drawImage(small, 0, 0, 280, 280);
+  pad.scrollIntoView({ block: "nearest" });
+  classifyPad();
+}
 function stroke(e) {
   const r = pad.getBoundingClientRect();
   pctx.fillStyle = "#fff"; pctx.beginPath();
@@ -421,12 +452,165 @@ async function classifyPad() {
   try {
     const scores = await state.run.predict(px), names = state.run.class_names();
     const best = scores.indexOf(Math.max(...scores));
+    window.qnn.pad = { best, name: names[best], scores: [...scores] };
     // every class up to ten, else the ten highest scores (the first class of equal ones first)
     let shown = [...scores.keys()];
     if (shown.length > 10) shown = shown.sort((a, b) => scores[b] - scores[a] || a - b).slice(0, 10);
     $("scores").innerHTML = shown.map((k) => { const v = scores[k]; return (
       `<div>${k === best ? "<b>" : ""}${esc(names[k])}: ${v.toFixed(2).padStart(6)} <span style="width:${Math.max(0, (v + 2) * 20)}px"></span>${k === best ? "</b>" : ""}</div>`); }).join("");
   } catch (e) { message(String(e)); }
+}
+
+// ---- the window's views (src/inspect.rs computes them; here they are only drawn): the first
+// layer's filters at their levels, the activations on the levels, the confusion matrix, the model
+function replaceRun(run) {
+  if (state.run && state.run !== run) state.run.free();
+  state.run = run;
+  if (state.ready) { state.ready = false; $("modelnote").hidden = true; }
+}
+// `what`: which model the views show, in words
+// (a run replaced meanwhile, e.g. Start pressed while the ready model loads, is left alone)
+async function showViews(run, split, what) {
+  try {
+    if (run !== state.run) return;
+    showSummary(run, what);
+    const probe = await run.probe();
+    if (run !== state.run) return;
+    drawProbe(probe);
+    const matrix = await run.confusion(split);
+    if (run !== state.run) return;
+    drawConfusion(JSON.parse(matrix));
+  } catch (e) { message(String(e)); }
+}
+// the model's energy per inference and size in a line, then the layers as `qnn train` prints them
+function showSummary(run, what) {
+  const s = JSON.parse(run.summary());
+  window.qnn.summary = s;
+  if (what) $("modelwhat").textContent = what;
+  $("energy").textContent = `${s.energy_uj.toFixed(3)} µJ per inference (45 nm model) · ${s.params.toLocaleString("en")} parameters, `
+    + `${(s.weight_bytes / 1024).toFixed(1)} KiB (float32: ${(s.float_bytes / 1024).toFixed(1)} KiB) · ${(s.macs / 1e6).toFixed(2)} M MACs per image`;
+  $("modelsummary").textContent = s.text;
+}
+// a probe's JSON (WebRun.probe: measured on the first validation images), or null for a network
+// without a conv layer
+function drawProbe(json) {
+  const cv = $("filters");
+  if (!json) {
+    $("filterscap").textContent = "(none: the network has no conv layer)";
+    $("histcap").textContent = "(none: the network has no conv layer)";
+    cv.width = 0; cv.height = 0; $("hists").innerHTML = "";
+    window.qnn.probe = null;
+    return;
+  }
+  const p = JSON.parse(json);
+  window.qnn.probe = p;
+  drawFilters(p.filters);
+  $("histcap").textContent = `on ${p.images} validation images`;
+  const box = $("hists"); box.innerHTML = "";
+  for (const h of p.activations) {
+    const div = document.createElement("div"); div.className = "hist";
+    const cap = document.createElement("div"); cap.textContent = h.caption + (h.non_finite ? ` (${h.non_finite} not finite)` : "");
+    const c = document.createElement("canvas"); c.width = 300; c.height = 40;
+    // the levels and their counts when pointed at (the first 32)
+    c.title = h.levels.slice(0, 32).map((l, i) => `${l.toFixed(4).padStart(8)}: ${h.counts[i]}`).join("\n");
+    const ctx = c.getContext("2d");
+    ctx.strokeStyle = "#aaa"; ctx.strokeRect(0.5, 0.5, 299, 39);
+    const max = Math.max(1, ...h.counts), bw = 300 / Math.max(1, h.counts.length);
+    ctx.fillStyle = "#27c";
+    h.counts.forEach((n, i) => { const bh = (n / max) * 38; if (n > 0) ctx.fillRect(i * bw + 0.5, 39 - bh, Math.max(1, bw - 1), bh); });
+    div.append(cap, c); box.appendChild(div);
+  }
+}
+// each filter's kernels side by side (one per input channel), a shade of grey per level: black
+// the lowest, white the highest
+function drawFilters(f) {
+  $("filterscap").textContent = f.caption;
+  // a filter's channels 1 pixel apart, filters 4 pixels apart
+  const cell = Math.max(2, Math.round(36 / f.size)), gap = 4, taps = f.size * f.size;
+  const kernel = cell * f.size + 1, width = kernel * f.cin - 1 + gap;
+  const perRow = Math.max(1, Math.floor(500 / width));
+  const cv = $("filters");
+  cv.width = Math.min(f.cout, perRow) * width;
+  cv.height = Math.ceil(f.cout / perRow) * (kernel - 1 + gap);
+  const ctx = cv.getContext("2d");
+  ctx.clearRect(0, 0, cv.width, cv.height);
+  for (let n = 0; n < f.cout; n++) {
+    const x0 = (n % perRow) * width, y0 = Math.floor(n / perRow) * (kernel - 1 + gap);
+    for (let ch = 0; ch < f.cin; ch++) for (let i = 0; i < taps; i++) {
+      const g = f.shades[(n * f.cin + ch) * taps + i];
+      ctx.fillStyle = `rgb(${g},${g},${g})`;
+      ctx.fillRect(x0 + ch * kernel + (i % f.size) * cell, y0 + Math.floor(i / f.size) * cell, cell, cell);
+    }
+  }
+}
+// rows the true classes, columns the predictions; a cell's colour is its share of the row,
+// green on the diagonal, red for mistakes
+const MAX_MATRIX = 30;
+function drawConfusion(m) {
+  window.qnn.confusion = m;
+  const k = m.classes, names = m.class_names;
+  $("confcap").textContent = `${m.split === "test" ? "test" : "validation"} images: ${m.caption}`;
+  $("confworst").textContent = m.most_confused || "";
+  const table = $("confusion"); table.innerHTML = "";
+  if (k > MAX_MATRIX) { table.textContent = `(${k} classes: too many to draw)`; return; }
+  const short = (n) => (n.length > 10 ? n.slice(0, 9) + "…" : n);
+  const head = table.insertRow();
+  head.appendChild(document.createElement("th"));
+  for (let p = 0; p < k; p++) { const th = document.createElement("th"); th.textContent = short(names[p]); th.title = names[p]; head.appendChild(th); }
+  for (let t = 0; t < k; t++) {
+    const tr = table.insertRow(), th = document.createElement("th");
+    th.textContent = short(names[t]); th.title = names[t]; tr.appendChild(th);
+    let row = 0;
+    for (let p = 0; p < k; p++) row += m.counts[t * k + p];
+    for (let p = 0; p < k; p++) {
+      const n = m.counts[t * k + p], td = tr.insertCell();
+      td.title = `true ${names[t]}, predicted ${names[p]}: ${n} images`;
+      if (n === 0) continue;
+      td.textContent = n;
+      const a = 0.15 + (0.85 * n) / Math.max(1, row);
+      td.style.background = t === p ? `rgba(34,170,119,${a})` : `rgba(221,34,34,${a})`;
+      if (t !== p) td.className = "mistake";
+    }
+  }
+}
+// ---- a model ready on arrival: the pretrained model shipped beside the page (made by
+// scripts/page-model.sh), on the CPU backend, without touching the form
+const READY_MODEL = "models/mnist-mini-4bit.safetensors";
+async function loadReadyModel() {
+  const note = $("modelnote");
+  let bytes;
+  try {
+    const r = await fetch(READY_MODEL);
+    if (!r.ok) throw `${r.status} ${r.statusText}`;
+    bytes = new Uint8Array(await r.arrayBuffer());
+  } catch (e) {
+    note.textContent = `No ready model here (${READY_MODEL}: ${e}): train one below, or load one.`;
+    note.hidden = false;
+    window.qnn.ready = { error: String(e) };
+    return;
+  }
+  try {
+    const m = JSON.parse(model_settings(bytes));
+    // its network on the library's defaults; the run is only evaluated, never trained
+    const s = { ...JSON.parse(default_settings()), ...m };
+    const run = await WebRun.create(JSON.stringify(s), [], "cpu", bytes, "init", undefined);
+    // a run of your own (or a loaded model) came first: it stays
+    if (state.run || state.running) { run.free(); return; }
+    state.run = run; state.ready = true;
+    const net = m.net ? "a layer list" : `the seed's blocks ${m.nfa}-${m.nfb}-${m.nfc}, ${m.bits}-bit ${m.nl}`;
+    note.textContent = `Ready on arrival: a pretrained ${m.bits}-bit model (${net}; test error ${m.test_error.toFixed(2)}%), trained by scripts/page-model.sh. `
+      + "Draw a digit, or click a test image to put it on the pad. Train your own below: it replaces this one.";
+    note.hidden = false;
+    await showGrid();
+    await showViews(run, "test", "the ready model (pretrained by scripts/page-model.sh)");
+    if (state.run !== run) return;
+    status(`ready: the pretrained ${m.bits}-bit model (test error ${m.test_error.toFixed(2)}%); Start trains your own`);
+    window.qnn.ready = { test_error: m.test_error, epoch: m.epoch };
+  } catch (e) {
+    note.textContent = `The ready model could not be used (${e}): train one below, or load one.`;
+    note.hidden = false;
+    window.qnn.ready = { error: String(e) };
+  }
 }
 
 // ---- benchmark mode (?bench=1): the seed's CIFAR-10 example network, 1-64 ×3, 4-bit relu,
@@ -468,6 +652,8 @@ updateSummary();
 buttons();
 const [dev, why] = await chooseDevice();
 $("device").textContent = "device: " + why;
+// the ready model, unless the page benchmarks or starts a run of its own at once
+if (params.get("bench") !== "1" && params.get("autostart") !== "1") await loadReadyModel();
 window.qnn.status = "ready";
 if (params.get("bench") === "1") bench().catch((e) => { message(String(e)); window.qnn.status = "error"; });
 else if (params.get("autostart") === "1") start();

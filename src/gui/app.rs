@@ -295,6 +295,33 @@ impl QnnApp {
         }
     }
 
+    /// Asks where to write the model shown as an ONNX or QONNX file (`qnn export`'s bytes) and
+    /// writes it there.
+    pub fn export_model_dialog(&mut self, format: qnn::export::Format) {
+        let Some(model) = self.shown.best_model.as_deref() else {
+            return;
+        };
+        let bytes = match qnn::export::export_model_bytes(model, "the model shown", format) {
+            Ok(b) => b,
+            Err(e) => return self.say(true, e.to_string()),
+        };
+        let name = self
+            .settings
+            .run_settings()
+            .map(|s| s.model_name())
+            .unwrap_or_else(|_| "model".into());
+        if let Some(p) = rfd::FileDialog::new()
+            .add_filter(format.name(), &["onnx"])
+            .set_file_name(format!("{name}.{}", format.extension()))
+            .save_file()
+        {
+            match qnn::files::write_atomic(&p, &bytes) {
+                Ok(()) => self.say(false, format!("exported {}", p.display())),
+                Err(e) => self.say(true, e.to_string()),
+            }
+        }
+    }
+
     /// Asks where to save the loss and error curves and draws them there as a PNG.
     pub fn export_curves_dialog(&mut self) {
         if let Some(p) = rfd::FileDialog::new()

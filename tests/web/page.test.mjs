@@ -1,9 +1,13 @@
 // The web page in headless Chromium (Debian's `chromium`, WebGPU on SwiftShader), driven by
 // playwright-core: on both paths (WebGPU and the wasm CPU backend) a short run on mnist-mini
-// must beat chance by far, its downloaded model must give `qnn eval` the same test error, a
+// must beat chance by far, its downloaded model must give `qnn eval` the same test error (and
+// its ONNX and QONNX downloads equal `qnn export`'s files), a
 // corrupt model file must give a message (and the page keep working), your own pictures (a
 // folder, a .zip; made by pictures.mjs) train with their class names shown, bad pictures are
-// named, and nothing may throw.
+// named, the ready model (web/models/, scripts/page-model.sh) scores a test image put on the
+// pad and a drawn 1 with no training and fills the grid and the views (filters, activation
+// histograms, confusion matrix, summary), a run replaces it and the views follow the run, a page
+// without it says so and works as before, and nothing may throw.
 // Needs the page built (scripts/web.sh --build) and the release binary (cargo build --release).
 //
 //   cd tests/web && npm ci && npm test
@@ -51,6 +55,21 @@ async function trainAndCheck(device, query, floor) {
   const evaluated = JSON.parse(execFileSync(qnn, ["eval", "--model", file, "--device", "cpu", "--json"]).toString().trim().split("\n").pop());
   assert.ok(Math.abs(evaluated.test_error - q.state.test_error) <= 0.2,
     `${device}: qnn eval ${evaluated.test_error}% vs the page's ${q.state.test_error}%`);
+  // "as ONNX" / "as QONNX" download the bytes `qnn export` writes from that model, made in wasm
+  if (device === "cpu") {
+    for (const [button, format, ext] of [["#download-onnx", "onnx", "onnx"], ["#download-qonnx", "qonnx", "qonnx.onnx"]]) {
+      const exported = page.waitForEvent("download");
+      await page.click(button);
+      const d = await exported;
+      assert.ok(d.suggestedFilename().endsWith(`.${ext}`), d.suggestedFilename());
+      const fromPage = path.join(out, `cpu.page.${ext}`);
+      await d.saveAs(fromPage);
+      const fromCli = path.join(out, `cpu.cli.${ext}`);
+      execFileSync(qnn, ["export", file, "--format", format, "--out", fromCli, "--overwrite"]);
+      assert.ok(fs.readFileSync(fromPage).equals(fs.readFileSync(fromCli)),
+        `${format}: the page's file differs from qnn export's`);
+    }
+  }
   await page.screenshot({ path: path.join(out, `page-${device}.png`), fullPage: true });
   assert.deepEqual(errors, [], `${device}: errors in the page`);
   console.log(`${device}: test accuracy ${accuracy.toFixed(2)}%, qnn eval agrees (${evaluated.test_error}%)`);
@@ -186,6 +205,166 @@ test("WebGPU (SwiftShader) trains a layer list (the MLP preset)", async () => {
   await trainLayerList("gpu");
 });
 
+const captions = (page) => page.$$eval("#grid figcaption", (els) => els.map((e) => e.textContent));
+
+// ---- the ready model and the views
+
+/** Waits until the page's ready model has filled the grid and the views (or failed). */
+async function ready(page) {
+  await page.waitForFunction(() => window.qnn.ready, null, { timeout: 60_000 });
+  const r = await page.evaluate(() => window.qnn.ready);
+  assert.ok(!r.error, `the ready model: ${r.error}`);
+  return r;
+}
+
+/** The views as drawn: the filters' caption and how many of their pixels are not blank, the
+ * histograms' captions and bars, the confusion table's counts. */
+function views(page) {
+  return page.evaluate(() => {
+    const f = document.getElementById("filters");
+    let inked = 0;
+    if (f.width > 0 && f.height > 0) {
+      const d = f.getContext("2d").getImageData(0, 0, f.width, f.height).data;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) inked++;
+    }
+    const hists = [...document.querySelectorAll("#hists .hist")].map((h) => {
+      const c = h.querySelector("canvas"), d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let blue = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 150 && d[i] < 100) blue++;
+      return { caption: h.firstChild.textContent, blue };
+    });
+    const rows = [...document.querySelectorAll("#confusion tr")].slice(1);
+    const cells = rows.map((r) => [...r.querySelectorAll("td")].map((td) => Number(td.textContent || 0)));
+    return {
+      filters: document.getElementById("filterscap").textContent, inked, hists,
+      confusion: { caption: document.getElementById("confcap").textContent, heads: [...document.querySelectorAll("#confusion tr:first-child th")].map((th) => th.textContent),
+        cells, mistakes: document.querySelectorAll("#confusion td.mistake").length },
+      model: document.getElementById("modelsummary").textContent,
+      probe: window.qnn.probe, matrix: window.qnn.confusion,
+    };
+  });
+}
+
+test("on arrival, the ready model scores test images and a drawn 1 on the pad, fills the grid and draws the views", async () => {
+  const { page, errors } = await open("device=cpu");
+  const r = await ready(page);
+  // the model of scripts/page-model.sh: 16-32-32 filters, 4-bit relu, about 3 % test error
+  assert.ok(r.test_error < 6, `the ready model's test error ${r.test_error}%`);
+  assert.match(await page.textContent("#modelnote"), /pretrained 4-bit model .*scripts\/page-model\.sh/);
+  // the form keeps the library's defaults: the ready model is not a setting
+  assert.equal(await page.inputValue("input[name=nfa]"), "32");
+  // the grid: 48 test images with the ready model's predictions, nearly all right
+  const caps = await captions(page);
+  assert.equal(caps.length, 48);
+  const wrong = caps.filter((c) => { const [, p, t] = c.match(/^(\d) \(true (\d)\)$/); return p !== t; }).length;
+  assert.ok(wrong <= 6, `the ready model gets ${wrong} of 48 grid images wrong`);
+  // a real test image put on the pad (a click on it in the grid) is scored as the grid scores
+  // it, and its true label wins for nearly all of the first ten
+  let right = 0;
+  for (let i = 0; i < 10; i++) {
+    await page.evaluate(() => { window.qnn.pad = null; });
+    await page.click(`#grid figure:nth-child(${i + 1})`);
+    await page.waitForFunction(() => window.qnn.pad, null, { timeout: 30_000 });
+    const pad = await page.evaluate(() => window.qnn.pad);
+    const [, predicted, truth] = caps[i].match(/^(\d) \(true (\d)\)$/);
+    assert.equal(pad.name, predicted, `grid image ${i}: the pad says ${pad.name}, the grid ${caps[i]}`);
+    if (pad.name === truth) right++;
+  }
+  assert.ok(right >= 9, `the pad gets ${right} of 10 test images right`);
+  // a drawn vertical stroke is a 1, with no training
+  await page.click("#clear");
+  await page.evaluate(() => { window.qnn.pad = null; });
+  const box = await page.locator("#pad").boundingBox();
+  await page.mouse.move(box.x + 140, box.y + 50); await page.mouse.down();
+  await page.mouse.move(box.x + 140, box.y + 230, { steps: 12 }); await page.mouse.up();
+  await page.waitForFunction(() => window.qnn.pad, null, { timeout: 30_000 });
+  const stroke = await page.evaluate(() => window.qnn.pad);
+  assert.equal(stroke.name, "1", `a vertical stroke scored as ${stroke.name}: ${stroke.scores.map((v) => v.toFixed(2))}`);
+  assert.match(await page.textContent("#scores"), /1:/);
+  // the views, from qnn::inspect: the 16 first-layer filters at the 4-bit levels, drawn
+  const v = await views(page);
+  assert.match(v.filters, /^16 filters × 1 channels, levels \{[^}]+\}: \d+ used$/, v.filters);
+  assert.ok(v.inked >= 16 * 9, `the filters' canvas has ${v.inked} drawn pixels`);
+  assert.equal(v.probe.filters.shades.length, 16 * 9);
+  // a histogram per conv layer (3), each over the 8 levels of 4-bit relu, with bars
+  assert.equal(v.hists.length, 3, JSON.stringify(v.hists));
+  for (const h of v.hists) {
+    assert.match(h.caption, /^conv\d \([ABC]\): [1-8] of 8 levels used$/, h.caption);
+    assert.ok(h.blue > 0, `${h.caption}: no bars`);
+  }
+  // the confusion matrix on every test image: digits as headers, counts that sum to the
+  // images evaluated, the diagonal holding nearly all, mistakes marked
+  assert.equal(v.matrix.split, "test");
+  assert.deepEqual(v.confusion.heads, ["", ..."0123456789"]);
+  const sum = v.confusion.cells.flat().reduce((a, b) => a + b, 0);
+  assert.equal(sum, 1000, "mnist-mini has 1,000 test images");
+  assert.equal(v.matrix.total, 1000);
+  const diagonal = v.confusion.cells.reduce((a, row, t) => a + row[t], 0);
+  assert.ok(Math.abs(100 * (1 - diagonal / sum) - r.test_error) < 0.01, `the matrix's error ${100 * (1 - diagonal / sum)}% vs the model's ${r.test_error}%`);
+  assert.ok(v.confusion.mistakes > 0);
+  assert.match(v.confusion.caption, /error on 1000 images/);
+  // the model summary with the energy per inference: the table's total, and a line of its own
+  assert.match(v.model, /4\.205 µJ per inference/);
+  assert.match(await page.textContent("#energy"), /^4\.205 µJ per inference \(45 nm model\) · 17,118 parameters/);
+  await page.screenshot({ path: path.join(out, "page-ready.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  console.log(`the ready model: test error ${r.test_error}%, ${wrong} of 48 grid images wrong, the pad ${right} of 10, a stroke is a 1`);
+  await page.close();
+});
+
+test("without the ready model (missing, or a page opened from file://) the page says so and works as before", async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(`uncaught: ${e.message}`));
+  // the browser's own line about the missing file is expected; nothing else may go wrong
+  page.on("console", (m) => { if (m.type() === "error" && !/Failed to load resource/.test(m.text())) errors.push(`console: ${m.text()}`); });
+  await page.route("**/models/mnist-mini-4bit.safetensors", (r) => r.fulfill({ status: 404, body: "" }));
+  await page.goto(base + "?device=cpu&epochs=1&limit=600&valid=100&nfa=4&nfb=8&nfc=8&batch=32&lr=0.01&lr_final=0.001");
+  await page.waitForFunction(() => window.qnn && window.qnn.status === "ready", null, { timeout: 60_000 });
+  assert.match(await page.textContent("#modelnote"), /No ready model here \(models\/mnist-mini-4bit\.safetensors: 404/);
+  assert.equal(await page.isVisible("#modelnote"), true);
+  assert.equal((await captions(page)).length, 0, "no model: an empty grid");
+  assert.equal(await page.textContent("#message"), "");
+  // training works as before, and fills the grid and the views
+  await page.click("#start");
+  await page.waitForFunction(() => ["done", "error"].includes(window.qnn.status), null, { timeout: 300_000, polling: 500 });
+  assert.equal(await page.evaluate(() => window.qnn.status), "done");
+  assert.equal((await captions(page)).length, 48);
+  assert.match((await views(page)).filters, /^4 filters/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a short run replaces the ready model; the views follow it during and after each epoch", async () => {
+  const { page, errors } = await open("device=cpu&epochs=2&limit=3000&valid=200&nfa=4&nfb=8&nfc=8&batch=32&lr=0.01&lr_final=0.001");
+  await ready(page);
+  const before = await views(page);
+  assert.match(before.filters, /^16 filters/);
+  await page.click("#start");
+  await page.waitForFunction(() => ["done", "error"].includes(window.qnn.status), null, { timeout: 300_000, polling: 500 });
+  const q = await page.evaluate(() => ({ status: window.qnn.status, errors: window.qnn.errors, probes: window.qnn.epochProbes }));
+  assert.equal(q.status, "done", JSON.stringify(q));
+  // probes came during the epochs (between steps), not only after them
+  assert.ok(q.probes >= 1, `${q.probes} probes during the epochs`);
+  assert.equal(await page.isVisible("#modelnote"), false, "the ready model's note is gone");
+  const v = await views(page);
+  // the run's own network: 4 first-layer filters, its histograms, the matrix on its 200
+  // validation images
+  assert.match(v.filters, /^4 filters × 1 channels, levels/, v.filters);
+  assert.ok(v.inked >= 4 * 9);
+  assert.equal(v.hists.length, 3);
+  assert.equal(v.matrix.split, "valid");
+  assert.equal(v.confusion.cells.flat().reduce((a, b) => a + b, 0), 200);
+  assert.match(v.confusion.caption, /^validation images: .*error on 200 images/);
+  assert.match(v.model, /conv0 \(A\) \+ bn \+ act\s+4×28×28/);
+  // the grid shows the new model's predictions
+  assert.equal((await captions(page)).length, 48);
+  await page.screenshot({ path: path.join(out, "page-trained-views.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  console.log(`a short run: ${q.probes} probes during its epochs; the views show its 4 filters`);
+  await page.close();
+});
+
 // ---- your own pictures
 
 /** Waits until the page has decoded a set of pictures (resolves to its info) or shows a message. */
@@ -193,7 +372,6 @@ async function pictures(page) {
   await page.waitForFunction(() => window.qnn.pictures || document.getElementById("message").textContent, null, { timeout: 60_000 });
   return page.evaluate(() => window.qnn.pictures);
 }
-const captions = (page) => page.$$eval("#grid figcaption", (els) => els.map((e) => e.textContent));
 
 test("your own pictures: a chosen folder (grey) trains; its classes name the report, the grid and the pad; qnn eval agrees", async () => {
   const dir = writeFiles(path.join(out, "pictures-grey"), pictureSet("shapes", { per: 20 }));
@@ -271,6 +449,13 @@ test("your own pictures: a .zip of RGB pictures trains on WebGPU; the pad gives 
   for (const c of caps) assert.match(c, /^(blue|green|red) \(true (blue|green|red)\)$/);
   assert.equal(await page.isVisible("#pad"), false, "colour pictures: no draw pad");
   assert.equal(await page.isVisible("#padnote"), true);
+  // the views on WebGPU: RGB filters (3 channels each), the matrix headed by the class names
+  // and counting the validation images
+  const v = await views(page);
+  assert.match(v.filters, /^4 filters × 3 channels, levels/, v.filters);
+  assert.ok(v.inked >= 4 * 3 * 9);
+  assert.deepEqual(v.confusion.heads, ["", "blue", "green", "red"]);
+  assert.equal(v.confusion.cells.flat().reduce((a, b) => a + b, 0), info.valid);
   await page.screenshot({ path: path.join(out, "page-pictures-rgb.png"), fullPage: true });
   assert.deepEqual(errors, []);
   console.log(`a .zip of RGB pictures on WebGPU: test error ${q.state.test_error.toFixed(2)}%`);

@@ -17,11 +17,7 @@ const MAX_SIDE: f32 = 26.0 * 16.0;
 pub(super) fn confusion(ui: &mut egui::Ui, m: &ConfusionMatrix, names: &[String]) {
     let k = m.classes;
     let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
-    ui.label(format!(
-        "{:.2}% error on {} images; rows: true class, columns: predicted",
-        m.error_percent(),
-        m.total()
-    ));
+    ui.label(m.caption());
     // above ten classes the cells shrink so the matrix keeps to MAX_SIDE; numbers are written
     // only where they fit
     let cell = if k <= FULL_CELLS {
@@ -110,12 +106,7 @@ pub(super) fn confusion(ui: &mut egui::Ui, m: &ConfusionMatrix, names: &[String]
             ));
         }
     }
-    let worst: Vec<String> = m
-        .worst(3)
-        .iter()
-        .map(|&(t, p, c)| format!("{} as {} ×{c}", name(t), name(p)))
-        .collect();
-    if !worst.is_empty() {
-        ui.label(format!("most confused: {}", worst.join(", ")));
+    if let Some(line) = m.most_confused(names) {
+        ui.label(line);
     }
 }

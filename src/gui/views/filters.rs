@@ -6,33 +6,7 @@ use qnn::inspect::Filters;
 use super::grey;
 
 pub(super) fn filters(ui: &mut egui::Ui, f: &Filters) {
-    match &f.levels {
-        Some(levels) => {
-            let shown: Vec<String> = if levels.len() <= 9 {
-                levels.iter().map(|l| format!("{l}")).collect()
-            } else {
-                vec![format!(
-                    "{} levels from {} to {}",
-                    levels.len(),
-                    levels[0],
-                    levels[levels.len() - 1]
-                )]
-            };
-            ui.label(format!(
-                "{} filters × {} channels, levels {{{}}}: {} used",
-                f.cout,
-                f.cin,
-                shown.join(", "),
-                f.levels_used()
-            ));
-        }
-        None => {
-            ui.label(format!(
-                "{} filters × {} channels (float weights)",
-                f.cout, f.cin
-            ));
-        }
-    }
+    ui.label(f.caption());
     let k = f.size;
     let cell = 27.0 / k as f32; // a kernel takes the same room whatever its size
     let kernel = cell * k as f32;

@@ -6,11 +6,7 @@ use qnn::inspect::LevelHistogram;
 use super::{BLUE, GREY};
 
 pub(super) fn histogram(ui: &mut egui::Ui, h: &LevelHistogram) {
-    let used = match h.quantizer_levels {
-        Some(n) => format!("{} of {n} levels used", h.used()),
-        None => "float".to_string(),
-    };
-    ui.label(format!("{}: {used}", h.layer));
+    ui.label(h.caption());
     let (w, ht) = (300.0, 40.0);
     let (rect, resp) = ui.allocate_exact_size(Vec2::new(w, ht), Sense::hover());
     let painter = ui.painter_at(rect);

@@ -110,6 +110,29 @@ fn tool_bar(app: &mut QnnApp, ui: &mut egui::Ui) {
         {
             app.save_model_dialog();
         }
+        ui.add_enabled_ui(have_model, |ui| {
+            ui.menu_button("Export model", |ui| {
+                use qnn::export::Format;
+                if ui
+                    .button("ONNX… (onnxruntime)")
+                    .on_hover_text("Standard ONNX: integer weights, no custom operators")
+                    .clicked()
+                {
+                    app.export_model_dialog(Format::Onnx);
+                    ui.close();
+                }
+                if ui
+                    .button("QONNX… (FINN, hls4ml)")
+                    .on_hover_text("The QONNX dialect: Quant and BipolarQuant nodes, batch 1")
+                    .clicked()
+                {
+                    app.export_model_dialog(Format::Qonnx);
+                    ui.close();
+                }
+            })
+            .response
+            .on_hover_text("The model shown, as qnn export writes it");
+        });
         if ui
             .add_enabled(!app.shown.history.is_empty(), egui::Button::new("Export curves…"))
             .on_hover_text("Save the loss and error curves as a PNG")
