@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
 # The web page: builds the wasm module with wasm-bindgen into web/pkg/ and serves web/ on
-# 127.0.0.1, or writes a folder ready for any static host.
+# 127.0.0.1, or writes a folder ready for any static host, or an npm package.
 #
 #   scripts/web.sh               build, then serve on http://127.0.0.1:8080/ (PORT=… to change)
+#                                with the COOP/COEP headers that make the page cross-origin
+#                                isolated (scripts/serve.py)
 #   scripts/web.sh --dist DIR    build, then copy the page into DIR (index.html, app.js, pkg/,
-#                                models/ with the ready model, …)
+#                                models/ with the ready model, coi-serviceworker.js, examples/, …)
+#   scripts/web.sh --npm DIR     build, then write the wasm module, its JavaScript glue and their
+#                                TypeScript declarations into DIR as an npm package ("qnn")
 #   scripts/web.sh --build       build only
+# --dist and --npm can be given together (one build).
 #
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly: the script installs
 # that version once (about 13 minutes on 2 cores) into $QNN_TOOLS (default /opt/qnn-tools) and
 # reuses it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage() { echo "usage: scripts/web.sh [--build | --dist DIR | --npm DIR | --dist DIR --npm DIR]" >&2; exit 2; }
 mode=serve
 dist=""
-case "${1:-}" in
-    --dist) mode=dist; dist="${2:?--dist needs a folder}" ;;
-    --build) mode=build ;;
-    "") ;;
-    *) echo "usage: scripts/web.sh [--build | --dist DIR]" >&2; exit 2 ;;
-esac
+npm=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dist) [ $# -ge 2 ] && [ -n "$2" ] || usage; dist="$2"; mode=out; shift 2 ;;
+        --npm) [ $# -ge 2 ] && [ -n "$2" ] || usage; npm="$2"; mode=out; shift 2 ;;
+        --build) build_only=1; shift ;;
+        *) usage ;;
+    esac
+done
+if [ -n "${build_only:-}" ]; then [ "$mode" = serve ] || usage; mode=build; fi
 
 version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 [ -n "$version" ] || { echo "web.sh: no wasm-bindgen in Cargo.lock" >&2; exit 1; }
@@ -35,17 +45,26 @@ cargo build --lib --release --target wasm32-unknown-unknown --no-default-feature
     target/wasm32-unknown-unknown/release/qnn.wasm
 echo "web.sh: built web/pkg ($(du -sh web/pkg | cut -f1))" >&2
 
-case "$mode" in
-    build) ;;
-    dist)
-        mkdir -p "$dist"
-        # models/: the ready model the page loads on arrival (scripts/page-model.sh makes it)
-        cp -r web/index.html web/app.js web/style.css web/vendor web/pkg web/models "$dist"/
-        echo "web.sh: the page is in $dist — serve it from any static host (WebGPU needs https or localhost)"
-        ;;
-    serve)
-        port="${PORT:-8080}"
-        echo "web.sh: serving http://127.0.0.1:$port/ (Ctrl-C to stop)"
-        exec python3 -m http.server "$port" --bind 127.0.0.1 --directory web
-        ;;
-esac
+if [ -n "$dist" ]; then
+    mkdir -p "$dist"
+    # models/: the ready model the page loads on arrival (scripts/page-model.sh makes it);
+    # coi-serviceworker.js: cross-origin isolation on hosts that cannot send the headers
+    cp -r web/index.html web/app.js web/style.css web/coi-serviceworker.js web/vendor web/pkg \
+        web/models web/examples "$dist"/
+    echo "web.sh: the page is in $dist — serve it from any static host (WebGPU and the service worker need https or localhost)"
+fi
+if [ -n "$npm" ]; then
+    mkdir -p "$npm"
+    # the same module as the page's, with TypeScript declarations (qnn.d.ts, qnn_bg.wasm.d.ts)
+    "$bindgen" --target web --out-dir "$npm" target/wasm32-unknown-unknown/release/qnn.wasm
+    pkg_version=$(awk -F'"' '/^\[/ { p = ($0 == "[package]") } p && /^version *=/ { print $2; exit }' Cargo.toml)
+    [ -n "$pkg_version" ] || { echo "web.sh: no version in Cargo.toml's [package]" >&2; exit 1; }
+    sed "s/@VERSION@/$pkg_version/" web/npm/package.json > "$npm/package.json"
+    cp web/npm/README.md LICENSE-MIT LICENSE-APACHE "$npm"/
+    echo "web.sh: the npm package qnn $pkg_version is in $npm (npm pack or npm publish there)"
+fi
+if [ "$mode" = serve ]; then
+    port="${PORT:-8080}"
+    echo "web.sh: serving http://127.0.0.1:$port/ cross-origin isolated (Ctrl-C to stop)"
+    exec python3 scripts/serve.py --port "$port" web
+fi

@@ -347,25 +347,21 @@ fn busy() -> JsValue {
     js_err("the run is busy (an epoch is in progress)")
 }
 
-#[wasm_bindgen]
 impl WebRun {
-    /// Opens the device (`"gpu"` for WebGPU, `"cpu"` for the CPU backend in wasm), loads the
-    /// data and builds the run. `model` (a .safetensors file) starts it from that model
-    /// (`mode` "finetune" or "init"). With the data set "folder", `pictures` (a
-    /// [`WebPictures::handle`]) is the data and `files` is unused.
-    pub async fn create(
-        settings: String,
-        files: js_sys::Array,
-        device: String,
-        model: Option<Vec<u8>>,
-        mode: Option<String>,
+    /// Opens the device, loads the data and builds the run from `start` (what
+    /// [`WebRun::create`] and [`WebRun::resume`] share).
+    async fn build(
+        settings: &str,
+        files: &js_sys::Array,
+        device: &str,
+        start: Start<'_>,
         pictures: Option<WebPictures>,
     ) -> Result<WebRun, JsValue> {
-        let (settings, limit) = parse_settings(&settings).map_err(js_err)?;
+        let (settings, limit) = parse_settings(settings).map_err(js_err)?;
         let mut data = match (settings.dataset, pictures) {
             (DatasetKind::Folder, Some(p)) => p.data,
             (DatasetKind::Folder, None) => return Err(js_err(NO_PICTURES)),
-            (kind, _) => Rc::new(dataset(kind, &files).map_err(js_err)?),
+            (kind, _) => Rc::new(dataset(kind, files).map_err(js_err)?),
         };
         if let Some(n) = limit {
             // a copy only when the set is shared with the page's WebPictures
@@ -374,18 +370,13 @@ impl WebRun {
             let n = n.min(d.train.len());
             d.train = d.train.slice(0, n, len);
         }
-        let mut dev = match device.as_str() {
+        let mut dev = match device {
             "gpu" => {
                 let adapter = crate::gpu::best_adapter().await.map_err(js_err)?;
                 let g = GpuBackend::with_adapter(&adapter).await.map_err(js_err)?;
                 Device::Gpu(Box::new(g))
             }
             _ => Device::Cpu(CpuBackend::new()),
-        };
-        let start = match (&model, mode.as_deref()) {
-            (Some(m), Some("init")) => Start::Init(m),
-            (Some(m), _) => Start::FineTune(m),
-            (None, _) => Start::Fresh,
         };
         let describe = on_device!(&mut dev, |b| b.describe());
         let run =
@@ -401,6 +392,49 @@ impl WebRun {
             stop: Arc::new(AtomicBool::new(false)),
             describe,
         })
+    }
+}
+
+#[wasm_bindgen]
+impl WebRun {
+    /// Opens the device (`"gpu"` for WebGPU, `"cpu"` for the CPU backend in wasm), loads the
+    /// data and builds the run. `model` (a .safetensors file) starts it from that model
+    /// (`mode` "finetune" or "init"). With the data set "folder", `pictures` (a
+    /// [`WebPictures::handle`]) is the data and `files` is unused.
+    pub async fn create(
+        settings: String,
+        files: js_sys::Array,
+        device: String,
+        model: Option<Vec<u8>>,
+        mode: Option<String>,
+        pictures: Option<WebPictures>,
+    ) -> Result<WebRun, JsValue> {
+        let start = match (&model, mode.as_deref()) {
+            (Some(m), Some("init")) => Start::Init(m),
+            (Some(m), _) => Start::FineTune(m),
+            (None, _) => Start::Fresh,
+        };
+        WebRun::build(&settings, &files, &device, start, pictures).await
+    }
+
+    /// Continues a run where [`WebRun::state_bytes`] left it (the CLI's `--resume`): the same
+    /// settings, data and device as [`WebRun::create`], `state` the saved state and
+    /// `best_model` its best model so far ([`WebRun::best_model`]). The next epoch is the one
+    /// after the saved ones, and [`WebRun::history`] holds the saved epochs' reports. A state
+    /// of other settings or data, or from another version, is refused with the reason.
+    pub async fn resume(
+        settings: String,
+        files: js_sys::Array,
+        device: String,
+        state: Vec<u8>,
+        best_model: Option<Vec<u8>>,
+        pictures: Option<WebPictures>,
+    ) -> Result<WebRun, JsValue> {
+        let start = Start::Resume {
+            state: &state,
+            best_model: best_model.as_deref(),
+        };
+        WebRun::build(&settings, &files, &device, start, pictures).await
     }
 
     /// The device in use, in words.
@@ -504,6 +538,26 @@ impl WebRun {
     pub fn best_model(&self) -> Result<Option<Vec<u8>>, JsValue> {
         let g = self.inner.try_borrow().map_err(|_| busy())?;
         Ok(g.run.best_model().map(<[u8]>::to_vec))
+    }
+
+    /// Resolves to the run's state as bytes ([`Run::state_bytes`], the CLI's
+    /// `.state.safetensors`): with [`WebRun::best_model`], what [`WebRun::resume`] continues
+    /// from. Between epochs (an error while one is in progress).
+    pub fn state_bytes(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+            let Inner { device, run, .. } = &mut *guard;
+            let bytes = on_device!(device, |b| run.state_bytes(b).await).map_err(js_err)?;
+            Ok(js_sys::Uint8Array::from(&bytes[..]).into())
+        })
+    }
+
+    /// The report of every finished epoch as a JSON array (a resumed run's saved epochs
+    /// included), as [`WebRun::epoch`] gave them.
+    pub fn history(&self) -> Result<String, JsValue> {
+        let g = self.inner.try_borrow().map_err(|_| busy())?;
+        serde_json::to_string(g.run.history()).map_err(js_err)
     }
 
     /// Scores [n·classes] of n images of u8 pixels (the data set's shape): a row of
@@ -690,4 +744,14 @@ pub fn model_settings(model: &[u8]) -> Result<String, JsValue> {
         "epoch": meta.epoch, "val_error": meta.val_error, "test_error": meta.test_error,
     })
     .to_string())
+}
+
+/// `[epochs finished, epochs planned]` of a state from [`WebRun::state_bytes`], read from its
+/// metadata alone (the page's offer to resume says it before building anything); refuses bytes
+/// that are not a qnn training state.
+#[wasm_bindgen]
+pub fn saved_progress(state: &[u8]) -> Result<Vec<usize>, JsValue> {
+    let (done, planned) =
+        crate::run::saved_progress(state, "the saved run's state").map_err(js_err)?;
+    Ok(vec![done, planned])
 }

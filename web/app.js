@@ -1,6 +1,6 @@
 // The page: settings (also URL parameters), one WebRun from the wasm module, and the views.
 // Everything it trains, measures and saves goes through the library's run (src/web.rs).
-import init, { WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets, export_model } from "./pkg/qnn.js";
+import init, { WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets, export_model, saved_progress } from "./pkg/qnn.js";
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,7 +11,12 @@ const params = new URLSearchParams(location.search);
 const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null, modelName: null, presets: [],
   pictures: null, picturesInfo: null, picturesSource: null, loading: false, ready: false };
 // what the browser test and the benchmark read
-window.qnn = { status: "loading", reports: [], errors: [], device: null, epochProbes: 0, downloads: [] };
+window.qnn = { status: "loading", reports: [], errors: [], device: null, epochProbes: 0, downloads: [],
+  // a run kept for a reload: epochs written to IndexedDB, the offer shown on load (or null),
+  // "indexeddb" or "none"
+  savedEpochs: 0, resumeOffer: null, storage: null };
+// the chart's and table's rows (a resumed run's saved epochs included)
+Object.defineProperty(window.qnn, "history", { get: () => state.history });
 
 function message(text) { $("message").textContent = text || ""; if (text) window.qnn.errors.push(text); }
 function status(text) { $("status").textContent = text; }
@@ -277,18 +282,34 @@ async function makeRun(model, mode) {
   return await WebRun.create(JSON.stringify(s), files, device, model || undefined, mode || undefined, pictures);
 }
 
-async function start() {
+// `saved`: a record of an interrupted run (readSaved) to continue, else a new run
+async function start(saved) {
   message("");
   state.running = true; state.paused = false; buttons();
   state.history = []; $("epochs").querySelector("tbody").innerHTML = "";
+  $("resume").hidden = true; window.qnn.resumeOffer = null;
   try {
-    status("preparing…"); window.qnn.status = "preparing";
-    const run = await makeRun(state.startModel, state.startModel ? "finetune" : null);
+    status(saved ? "resuming…" : "preparing…"); window.qnn.status = "preparing";
+    let run;
+    if (saved) {
+      try { run = await resumeRun(saved); } catch (e) {
+        // a stale or damaged record would fail the same way after every reload
+        await dropSaved();
+        throw `The interrupted run could not be resumed, so it was discarded: ${e}`;
+      }
+    } else {
+      run = await makeRun(state.startModel, state.startModel ? "finetune" : null);
+      // a new run: the interrupted one (if any) is no longer offered
+      await dropSaved();
+    }
     // your own run replaces the ready model (or the one loaded before)
     replaceRun(run);
     state.startModel = null;
     showPad(state.run.input_shape()[0]);
     showSummary(state.run, "this run's network");
+    // a resumed run's saved epochs, from its state: the chart and the table as they were
+    for (const r of JSON.parse(run.history())) { state.history.push(r); chart(); }
+    const keep = await keeping(saved ? saved.settings : checked());
     status(`training on ${state.run.device()}`); window.qnn.status = "training";
     while (!state.run.is_finished()) {
       const t0 = performance.now();
@@ -301,6 +322,9 @@ async function start() {
       if (report.interrupted) { status(`stopped during epoch ${report.epoch}; the best model so far is kept`); break; }
       state.history.push(report); window.qnn.reports.push(report);
       chart();
+      // a finished run is not offered after a reload; an unfinished one is kept
+      if (state.run.is_finished()) await dropSaved();
+      else if (keep) await saveProgress(state.run, keep);
       for (const id of ["download", "download-onnx", "download-qonnx"]) $(id).disabled = !state.run.best_model();
       // the views after each epoch, on the validation images (as the window shows a run)
       await showViews(state.run, "valid", `this run's network, after epoch ${report.epoch}`);
@@ -315,7 +339,7 @@ async function start() {
   state.running = false; buttons();
 }
 
-$("start").addEventListener("click", start);
+$("start").addEventListener("click", () => start());
 $("pause").addEventListener("click", () => { state.paused = !state.paused; state.run.pause(state.paused); buttons(); });
 $("stop").addEventListener("click", () => { state.paused = false; state.run.pause(false); state.run.stop(); });
 // the best model as qnn writes it, or as an ONNX / QONNX file (qnn export's bytes, made here)
@@ -335,6 +359,132 @@ function download(format) {
 $("download").addEventListener("click", () => download(null));
 $("download-onnx").addEventListener("click", () => download("onnx"));
 $("download-qonnx").addEventListener("click", () => download("qonnx"));
+
+// ---- a run that survives a reload: after each epoch, the run's state (WebRun.state_bytes: the
+// CLI's .state.safetensors), its best model, the settings and the history are one IndexedDB
+// record, replaced in one transaction, so a reload mid-write leaves the previous record whole.
+// Only mnist-mini runs: the page cannot read your own files again without you.
+const DB = "qnn", STORE = "runs", KEY = "interrupted", RECORD_VERSION = 1;
+let dbOpen = null;
+// the database, or null where the browser keeps none for the page (some private modes, a
+// refusal, an opaque origin): then runs are simply not kept
+function openDb() {
+  dbOpen ??= new Promise((resolve) => {
+    try {
+      const req = indexedDB.open(DB, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+      // a database of this name without the store (not this page's) is left alone
+      req.onsuccess = () => resolve(req.result.objectStoreNames.contains(STORE) ? req.result : null);
+      req.onerror = (e) => { e.preventDefault(); resolve(null); };
+      req.onblocked = () => resolve(null);
+    } catch { resolve(null); }
+    // an open that never answers must not hold the page
+    setTimeout(() => resolve(null), 5000);
+  }).then((db) => { window.qnn.storage = db ? "indexeddb" : "none"; return db; });
+  return dbOpen;
+}
+// one request in its own transaction; resolves when the transaction is done (written)
+async function storeOp(mode, f) {
+  const db = await openDb();
+  if (!db) return undefined;
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, mode);
+    const req = f(tx.objectStore(STORE));
+    tx.oncomplete = () => resolve(req.result);
+    tx.onerror = tx.onabort = () => reject(tx.error);
+  });
+}
+const readSaved = () => storeOp("readonly", (s) => s.get(KEY));
+// deleting never fails the page: at worst a stale record is refused (and dropped) next time
+const dropSaved = () => storeOp("readwrite", (s) => s.delete(KEY)).catch(() => {});
+function keepNote(text) { $("keepnote").textContent = text || ""; $("keepnote").hidden = !text; }
+// what a run's records start from (null: the run is not kept), and the note saying which
+async function keeping(s) {
+  if (s.dataset !== "mnist-mini") {
+    keepNote("A reload loses this run: only runs on the built-in mnist-mini are kept for a reload (your own files would have to be chosen again).");
+    return null;
+  }
+  if (!(await openDb())) {
+    keepNote("A reload loses this run: this browser keeps no storage for the page (a private window?). Everything else works.");
+    return null;
+  }
+  keepNote("Kept in this browser after each epoch: a reload offers to resume it.");
+  return { version: RECORD_VERSION, settings: s, arch: form.elements.arch.value, preset: form.elements.preset.value,
+    device: state.backend, modelName: state.modelName };
+}
+async function saveProgress(run, base) {
+  try {
+    const record = { ...base, state: await run.state_bytes(), best: run.best_model() || null,
+      history: state.history, epoch: state.history.length, saved: Date.now() };
+    await storeOp("readwrite", (s) => s.put(record, KEY));
+    window.qnn.savedEpochs++;
+  } catch (e) {
+    // the run goes on; only the reload would lose it
+    keepNote(`A reload loses this run: it could not be kept (${e}).`);
+  }
+}
+// the form as the saved run had it (its fields, the kind of network, the device it ran on)
+function restoreForm(saved) {
+  for (const k of numbers) form.elements[k].value = saved.settings[k] ?? "";
+  fill(Object.entries(saved.settings).filter(([k]) => !numbers.includes(k)));
+  form.elements.arch.value = saved.arch === "list" ? "list" : "seed";
+  form.elements.preset.value = saved.preset || "";
+  form.elements.device.value = saved.device === "gpu" ? "gpu" : "cpu";
+  showArch(); syncUrl(); updateSummary();
+}
+// the saved run rebuilt from its state, on the device it ran on (the same result needs the same
+// backend)
+async function resumeRun(saved) {
+  restoreForm(saved);
+  const device = saved.device === "gpu" ? "gpu" : "cpu";
+  state.backend = device; window.qnn.device = device;
+  $("device").textContent = `device: ${device === "gpu" ? "WebGPU" : "CPU backend (WebAssembly)"}, where the interrupted run trained`;
+  state.modelName = saved.modelName || model_name(JSON.stringify(saved.settings));
+  // the settings the run was made with, exactly (not their round trip through the form)
+  return await WebRun.resume(JSON.stringify(saved.settings), [], device, saved.state, saved.best || undefined, undefined);
+}
+// on load: an unfinished saved run is offered (Resume / Discard); a finished one is dropped, a
+// damaged or foreign one is dropped with a message. Resolves to whether an offer is shown.
+async function offerSaved() {
+  let saved;
+  try { saved = await readSaved(); } catch { return false; }
+  if (!saved) return false;
+  let text, done;
+  try {
+    if (saved.version !== RECORD_VERSION || !(saved.state instanceof Uint8Array) || typeof saved.settings !== "object")
+      throw "it was written by another version of this page";
+    const [d, planned] = saved_progress(saved.state);
+    done = d;
+    if (done >= planned) { await dropSaved(); return false; }
+    const s = saved.settings, h = saved.history || [], last = h[h.length - 1];
+    // the settings in words; model_name also refuses settings the library would not take
+    const name = model_name(JSON.stringify(s));
+    const net = saved.arch === "list" ? name : `${s.dataset}, blocks ${s.nla}×${s.nfa} / ${s.nlb}×${s.nfb} / ${s.nlc}×${s.nfc}, `
+      + (s.quantized ? `${s.bits}-bit ${s.nl}` : `float ${s.nl}`);
+    const parts = [net, `batch ${s.batch}`, `LR ${s.lr} → ${s.lr_final}`, `seed ${s.seed}`];
+    if (s.limit) parts.push(`${s.limit} training images`);
+    if (s.valid) parts.push(`${s.valid} validation images`);
+    parts.push(saved.device === "gpu" ? "WebGPU" : "CPU (wasm)");
+    if (last) parts.push(`best test error so far ${last.test_error.toFixed(2)}% (epoch ${last.best_epoch})`);
+    text = `A run was interrupted after epoch ${done} of ${planned} (${parts.join(", ")}; saved ${new Date(saved.saved).toLocaleString()}).`;
+  } catch (e) {
+    await dropSaved();
+    message(`A saved run could not be read, so it was discarded: ${e}`);
+    return false;
+  }
+  $("resumetext").textContent = text;
+  $("resume").hidden = false;
+  // a reload keeps the scroll position: the offer (in the header) must not wait out of sight
+  window.scrollTo(0, 0);
+  window.qnn.resumeOffer = { epoch: done, text };
+  $("resumerun").onclick = () => { if (!state.running) start(saved); };
+  $("discardrun").onclick = async () => {
+    $("resume").hidden = true; window.qnn.resumeOffer = null;
+    await dropSaved();
+    status("the interrupted run was discarded");
+  };
+  return true;
+}
 
 // ---- loading a model: evaluate it, or fine-tune it with the form's schedule
 $("model").addEventListener("change", async (e) => {
@@ -652,8 +802,10 @@ updateSummary();
 buttons();
 const [dev, why] = await chooseDevice();
 $("device").textContent = "device: " + why;
+// an interrupted run first: its offer stands instead of a link's autostart
+const offered = params.get("bench") !== "1" && await offerSaved();
 // the ready model, unless the page benchmarks or starts a run of its own at once
-if (params.get("bench") !== "1" && params.get("autostart") !== "1") await loadReadyModel();
+if (params.get("bench") !== "1" && (params.get("autostart") !== "1" || offered)) await loadReadyModel();
 window.qnn.status = "ready";
 if (params.get("bench") === "1") bench().catch((e) => { message(String(e)); window.qnn.status = "error"; });
-else if (params.get("autostart") === "1") start();
+else if (params.get("autostart") === "1" && !offered) start();

@@ -12,13 +12,16 @@ export const web = path.join(root, "web");
 
 const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
 
-/** Serves web/ on 127.0.0.1 at a free port; resolves to [server, base URL]. */
+/** Serves web/ on 127.0.0.1 at a free port, with the COOP/COEP headers scripts/web.sh sends
+ * (the page is cross-origin isolated, so web/coi-serviceworker.js stays out of the way: no
+ * service worker, no reload); resolves to [server, base URL]. */
 export async function serve() {
   const server = http.createServer((req, res) => {
     let p = path.join(web, decodeURIComponent(new URL(req.url, "http://x").pathname));
     if (fs.existsSync(p) && fs.statSync(p).isDirectory()) p = path.join(p, "index.html");
     if (!p.startsWith(web) || !fs.existsSync(p)) { res.writeHead(404); return res.end(); }
-    res.writeHead(200, { "content-type": types[path.extname(p)] || "application/octet-stream" });
+    res.writeHead(200, { "content-type": types[path.extname(p)] || "application/octet-stream",
+      "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" });
     res.end(fs.readFileSync(p));
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));

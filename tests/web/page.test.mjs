@@ -28,9 +28,11 @@ const [server, base] = await serve();
 const browser = await launch();
 after(async () => { await browser.close(); server.close(); });
 
-/** A page that records every uncaught error and console error. */
-async function open(query) {
+/** A page that records every uncaught error and console error (`init`: a script run before
+ * the page's own). */
+async function open(query, init) {
   const page = await browser.newPage();
+  if (init) await page.addInitScript(init);
   const errors = [];
   page.on("pageerror", (e) => errors.push(`uncaught: ${e.message}`));
   page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
@@ -517,4 +519,152 @@ test("a dropped folder is read through every batch of its directory reader", asy
   assert.ok(paths.includes("pets/cats/249.png") && paths.includes("pets/dogs/a.png"), paths.slice(-3).join(" "));
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+// ---- a run that survives a reload (IndexedDB)
+
+// small enough for a few seconds an epoch on the wasm CPU path
+const RESUMABLE = "device=cpu&epochs=3&limit=1000&valid=200&nfa=4&nfb=8&nfc=8&batch=32&lr=0.01&lr_final=0.001";
+/** An epoch's reports without their timings: wall time differs between runs, nothing else may. */
+const untimed = (history) => history.map(({ seconds, images_per_second, ...r }) => r);
+const finished = (page) => page.waitForFunction(() => ["done", "error"].includes(window.qnn.status), null, { timeout: 300_000, polling: 200 });
+/** After a reload: the page has read its saved run (and loaded the ready model). */
+const reloaded = async (page) => {
+  await page.reload();
+  await page.waitForFunction(() => window.qnn && window.qnn.status !== "loading", null, { timeout: 60_000 });
+};
+const offer = (page) => page.evaluate(() => window.qnn.resumeOffer);
+const outcome = (page) => page.evaluate(() => ({ status: window.qnn.status, state: window.qnn.state, history: window.qnn.history,
+  reports: window.qnn.reports, saved: window.qnn.savedEpochs, storage: window.qnn.storage, errors: window.qnn.errors,
+  rows: document.querySelectorAll("#epochs tbody tr").length }));
+/** The page's IndexedDB record (`key`, default the interrupted run): `op` "get" (its epoch and
+ * state size, or null), "copy" (to `spare`), "restore" (`spare` back, `patch` on its settings)
+ * or "damage" (a record whose state is not a training state). */
+function record(page, op, patch) {
+  return page.evaluate(([op, patch]) => new Promise((resolve, reject) => {
+    const open = indexedDB.open("qnn", 1);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const tx = open.result.transaction("runs", "readwrite"), store = tx.objectStore("runs");
+      let result = null;
+      const get = store.get(op === "restore" ? "spare" : "interrupted");
+      get.onsuccess = () => {
+        const r = get.result;
+        if (op === "get") result = r ? { epoch: r.epoch, bytes: r.state.length } : null;
+        if (op === "copy") store.put(r, "spare");
+        if (op === "restore") store.put({ ...r, settings: { ...r.settings, ...patch } }, "interrupted");
+        if (op === "damage") store.put({ ...r, state: new Uint8Array([1, 2, 3, 4]) }, "interrupted");
+      };
+      tx.oncomplete = () => resolve(result);
+      tx.onerror = () => reject(tx.error);
+    };
+  }), [op, patch || {}]);
+}
+
+test("a run interrupted by a reload resumes and ends exactly as the uninterrupted run; a finished run is not offered", async () => {
+  // the run uninterrupted
+  const a = await open(RESUMABLE);
+  await ready(a.page);
+  await a.page.click("#start");
+  await finished(a.page);
+  const whole = await outcome(a.page);
+  assert.equal(whole.status, "done", JSON.stringify(whole));
+  assert.equal(whole.storage, "indexeddb");
+  assert.equal(whole.history.length, 3);
+  assert.equal(whole.saved, 2, "epochs 1 and 2 are kept; the last one ends the run");
+  assert.match(await a.page.textContent("#keepnote"), /a reload offers to resume it/);
+  // finished: the record is gone, and a reload offers nothing
+  assert.equal(await record(a.page, "get"), null);
+  await reloaded(a.page);
+  assert.equal(await offer(a.page), null);
+  assert.equal(await a.page.isVisible("#resume"), false);
+  assert.deepEqual(a.errors, []);
+  await a.page.close();
+
+  // the same run, the page reloaded once epoch 1 is kept
+  const b = await open(RESUMABLE);
+  await ready(b.page);
+  await b.page.click("#start");
+  await b.page.waitForFunction(() => window.qnn.savedEpochs >= 1, null, { timeout: 300_000, polling: 50 });
+  await reloaded(b.page);
+  const o = await offer(b.page);
+  assert.ok(o && o.epoch >= 1 && o.epoch < 3, `the offer: ${JSON.stringify(o)}`);
+  assert.match(await b.page.textContent("#resume"), new RegExp(`^\\s*A run was interrupted after epoch ${o.epoch} of 3 \\(mnist-mini, blocks 1×4 / 1×8 / 1×8, 4-bit relu, batch 32.*seed 1234.*1000 training images.*CPU \\(wasm\\).*\\)\\.\\s*Resume\\s*Discard\\s*$`, "s"));
+  // the ready model stands until the person resumes
+  assert.equal(await b.page.isVisible("#modelnote"), true);
+  // in sight, though the reload kept the page scrolled down to the training section
+  const seen = await b.page.evaluate(() => { const r = document.getElementById("resume").getBoundingClientRect(); return [r.top, r.bottom, innerHeight]; });
+  assert.ok(seen[0] >= 0 && seen[1] <= seen[2], `the offer is out of sight: ${seen}`);
+  await b.page.screenshot({ path: path.join(out, "page-resume.png") });
+  await b.page.click("#resumerun");
+  await finished(b.page);
+  const resumed = await outcome(b.page);
+  assert.equal(resumed.status, "done", JSON.stringify(resumed));
+  assert.equal(await b.page.isVisible("#resume"), false);
+  assert.equal(await b.page.isVisible("#modelnote"), false, "the resumed run replaced the ready model");
+  // only the epochs after the saved ones trained here; the chart and table hold all three
+  assert.deepEqual(resumed.reports.map((r) => r.epoch), [1, 2, 3].slice(o.epoch));
+  assert.equal(resumed.rows, 3);
+  // the same result: every epoch's numbers, the best epoch and its test error, bit for bit
+  assert.deepEqual(untimed(resumed.history), untimed(whole.history));
+  assert.deepEqual(resumed.state, whole.state);
+  assert.equal(await record(b.page, "get"), null, "the finished run's record is deleted");
+  await reloaded(b.page);
+  assert.equal(await offer(b.page), null);
+  assert.deepEqual(b.errors, []);
+  await b.page.close();
+  console.log(`resumed after epoch ${o.epoch} of 3: test error ${resumed.state.test_error}% (best epoch ${resumed.state.best_epoch}), `
+    + `as uninterrupted (${whole.state.test_error}%); validation errors ${resumed.history.map((r) => r.val_error).join(", ")}`);
+});
+
+test("Discard removes the offer; a stale or damaged record is named and discarded; without IndexedDB a run trains as before", async () => {
+  const { page, errors } = await open(RESUMABLE);
+  await ready(page);
+  await page.click("#start");
+  await page.waitForFunction(() => window.qnn.savedEpochs >= 1, null, { timeout: 300_000, polling: 50 });
+  await reloaded(page);
+  assert.ok(await offer(page));
+  await record(page, "copy");
+  await page.click("#discardrun");
+  await page.waitForFunction(() => /discarded/.test(document.getElementById("status").textContent));
+  assert.equal(await page.isVisible("#resume"), false);
+  assert.equal(await record(page, "get"), null);
+  await reloaded(page);
+  assert.equal(await offer(page), null);
+  // a stale record (another seed than its state's, as from an older page): refused by the
+  // library with the reason, then discarded; the page keeps its ready model
+  await record(page, "restore", { seed: 7 });
+  await reloaded(page);
+  assert.ok(await offer(page));
+  await page.click("#resumerun");
+  await finished(page);
+  assert.equal(await page.evaluate(() => window.qnn.status), "error");
+  assert.match(await page.textContent("#message"), /could not be resumed, so it was discarded: .*seed: saved 1234, now 7/);
+  assert.equal(await record(page, "get"), null);
+  assert.equal(await page.isVisible("#modelnote"), true, "the ready model is still the page's");
+  assert.equal(await page.isEnabled("#start"), true);
+  // a damaged record: a message on load, no offer, the record deleted
+  await record(page, "restore");
+  await record(page, "damage");
+  await reloaded(page);
+  assert.equal(await offer(page), null);
+  assert.match(await page.textContent("#message"), /A saved run could not be read, so it was discarded: the saved run's state: /);
+  assert.equal(await record(page, "get"), null);
+  assert.deepEqual(errors, []);
+  await page.close();
+
+  // no IndexedDB (some private modes): a run trains as before, and the page says a reload loses it
+  const off = await open("device=cpu&epochs=2&limit=600&valid=100&nfa=4&nfb=8&nfc=8&batch=50&lr=0.01&lr_final=0.001",
+    () => Object.defineProperty(window, "indexedDB", { get() { throw new DOMException("no storage here", "SecurityError"); } }));
+  await ready(off.page);
+  await off.page.click("#start");
+  await finished(off.page);
+  const q = await outcome(off.page);
+  assert.equal(q.status, "done", JSON.stringify(q));
+  assert.equal(q.storage, "none");
+  assert.equal(q.saved, 0);
+  assert.deepEqual(q.errors, []);
+  assert.match(await off.page.textContent("#keepnote"), /A reload loses this run: this browser keeps no storage/);
+  assert.deepEqual(off.errors, []);
+  await off.page.close();
 });
