@@ -580,9 +580,11 @@ function putOnPad(px, h, w) {
   classifyPad();
 }
 function stroke(e) {
+  // the canvas is 280×280 pixels, shown smaller on a narrow phone: scale the pointer to it
   const r = pad.getBoundingClientRect();
+  const k = pad.width / r.width;
   pctx.fillStyle = "#fff"; pctx.beginPath();
-  pctx.arc(e.clientX - r.left, e.clientY - r.top, 11, 0, 2 * Math.PI); pctx.fill();
+  pctx.arc((e.clientX - r.left) * k, (e.clientY - r.top) * k, 11, 0, 2 * Math.PI); pctx.fill();
 }
 // a class name as HTML text (names come from the data, e.g. folder names)
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
