@@ -36,18 +36,27 @@ fn have_xvfb() -> bool {
         .is_ok()
 }
 
-#[test]
-fn the_window_trains_a_short_run_and_closes() {
+/// Whether the window can be opened here: Xvfb (else skipped, or a failure with
+/// QNN_REQUIRE_GUI_TEST) and a wgpu adapter to draw with (else skipped, or a failure with
+/// QNN_REQUIRE_GPU=1).
+fn can_open_window() -> bool {
     if !have_xvfb() {
         assert!(
             std::env::var_os("QNN_REQUIRE_GUI_TEST").is_none(),
             "QNN_REQUIRE_GUI_TEST is set but xvfb-run is missing (apt-get install xvfb xauth)"
         );
         eprintln!("skipped: xvfb-run not found (apt-get install xvfb xauth)");
-        return;
+        return false;
     }
-    // the window draws with wgpu: without any adapter it cannot open (QNN_REQUIRE_GPU=1 fails)
-    if common::gpu().is_none() {
+    common::gpu().is_some()
+}
+
+/// A short run started from the command line advances, saves its files, remembers its settings,
+/// leaves a screenshot and closes cleanly; the saved model opens again with `--model`, a corrupt
+/// one is refused with exit 1.
+#[test]
+fn the_window_trains_a_short_run_and_closes() {
+    if !can_open_window() {
         return;
     }
     let dir = tmp("gui");
@@ -211,15 +220,7 @@ fn rgb_zip(dir: &std::path::Path) -> std::path::PathBuf {
 /// A zip that is no zip is refused, named, without a panic.
 #[test]
 fn the_window_trains_on_a_zip_of_rgb_pictures() {
-    if !have_xvfb() {
-        assert!(
-            std::env::var_os("QNN_REQUIRE_GUI_TEST").is_none(),
-            "QNN_REQUIRE_GUI_TEST is set but xvfb-run is missing (apt-get install xvfb xauth)"
-        );
-        eprintln!("skipped: xvfb-run not found (apt-get install xvfb xauth)");
-        return;
-    }
-    if common::gpu().is_none() {
+    if !can_open_window() {
         return;
     }
     let dir = tmp("gui-zip");

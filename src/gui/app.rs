@@ -273,16 +273,20 @@ impl QnnApp {
         app
     }
 
+    /// The name the run's files take (`qnn train`'s), for the save dialogs.
+    fn model_file_stem(&self) -> String {
+        self.settings
+            .run_settings()
+            .map(|s| s.model_name())
+            .unwrap_or_else(|_| "model".into())
+    }
+
     /// Asks where to save the best model and writes it there (the same .safetensors as `qnn train`).
     pub fn save_model_dialog(&mut self) {
         let Some(bytes) = self.shown.best_model.clone() else {
             return;
         };
-        let name = self
-            .settings
-            .run_settings()
-            .map(|s| s.model_name())
-            .unwrap_or_else(|_| "model".into());
+        let name = self.model_file_stem();
         if let Some(p) = rfd::FileDialog::new()
             .add_filter("qnn model", &["safetensors"])
             .set_file_name(format!("{name}.safetensors"))
@@ -305,11 +309,7 @@ impl QnnApp {
             Ok(b) => b,
             Err(e) => return self.say(true, e.to_string()),
         };
-        let name = self
-            .settings
-            .run_settings()
-            .map(|s| s.model_name())
-            .unwrap_or_else(|_| "model".into());
+        let name = self.model_file_stem();
         if let Some(p) = rfd::FileDialog::new()
             .add_filter(format.name(), &["onnx"])
             .set_file_name(format!("{name}.{}", format.extension()))
