@@ -28,8 +28,8 @@
 //! The quantized activation q = clip(2·round(hs(u)·S)/S − 1, lo, hi), hs(u) = clip((u + 1)·½,
 //! 0, 1), S = 2^nb, rounds half away from zero. ONNX's `Round` and `QuantizeLinear` round half
 //! to even, so the onnx graph spells it out with exact float operations ([`onnx`]); the qonnx
-//! graph uses `Quant` with `rounding_mode` `HALF_UP` (half away from zero) on hs(u) ≥ 0
-//! ([`qonnx`]). Float activations are `Relu` and `Clip(u, −1, 1)`.
+//! graph shifts u by half a step and uses `Quant` with `rounding_mode` `FLOOR`, whose output is
+//! qnn's level itself ([`qonnx`]). Float activations are `Relu` and `Clip(u, −1, 1)`.
 //!
 //! Where a layer's inputs and weights are all on quantized levels (every layer after the first
 //! of a quantized network) its sums are of multiples of a power of two and come out exact in any
