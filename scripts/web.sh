@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The web page: builds the wasm module with wasm-bindgen into web/pkg/ and serves web/ on
-# 127.0.0.1, or writes a folder ready for any static host, or an npm package.
+# The web page: builds the wasm module with wasm-bindgen into web/pkg/ (and its threaded twin
+# into web/pkg-mt/, below) and serves web/ on 127.0.0.1, or writes a folder ready for any static
+# host, or an npm package.
 #
 #   scripts/web.sh               build, then serve on http://127.0.0.1:8080/ (PORT=… to change)
 #                                with the COOP/COEP headers that make the page cross-origin
 #                                isolated (scripts/serve.py)
 #   scripts/web.sh --dist DIR    build, then copy the page into DIR (index.html, app.js, pkg/,
-#                                models/ with the ready model, coi-serviceworker.js, examples/, …)
+#                                pkg-mt/, worker.js, models/ with the ready model,
+#                                coi-serviceworker.js, examples/, …)
 #   scripts/web.sh --npm DIR     build, then write the wasm module, its JavaScript glue and their
 #                                TypeScript declarations into DIR as an npm package ("qnn")
 #   scripts/web.sh --build       build only
@@ -45,12 +47,45 @@ cargo build --lib --release --target wasm32-unknown-unknown --no-default-feature
     target/wasm32-unknown-unknown/release/qnn.wasm
 echo "web.sh: built web/pkg ($(du -sh web/pkg | cut -f1))" >&2
 
+# The threaded module, web/pkg-mt/: the same library with wasm threads (shared memory and
+# atomics; rayon over a pool of Web Workers, wasm-bindgen-rayon), which the page uses when it is
+# cross-origin isolated. Stable Rust has no std built with atomics for wasm32-unknown-unknown:
+# this one build rebuilds std (-Z build-std, rust-src) on the pinned stable toolchain, with
+# RUSTC_BOOTSTRAP=1, in its own target folder. RUSTFLAGS replaces .cargo/config.toml's
+# rustflags, so +simd128 is repeated here. --shared-memory makes wasm-bindgen emit the threaded
+# glue; the TLS exports are what it needs to set up each worker's thread-local storage.
+build_threaded() {
+    local toolchain
+    toolchain=$(awk -F'"' '/^rust-version *=/ { print $2; exit }' Cargo.toml)
+    [ -n "$toolchain" ] || { echo "web.sh: no rust-version in Cargo.toml" >&2; exit 1; }
+    toolchain="$toolchain.0"
+    # the pinned toolchain with std's sources (a machine that lacks it gets it from rustup)
+    rustup component add rust-src --toolchain "$toolchain" >/dev/null 2>&1 ||
+        rustup toolchain install "$toolchain" --profile minimal --component rust-src \
+            --target wasm32-unknown-unknown
+    local flags="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals"
+    flags="$flags -C link-arg=--shared-memory -C link-arg=--import-memory"
+    flags="$flags -C link-arg=--max-memory=4294967296"
+    local sym
+    for sym in __wasm_init_tls __tls_size __tls_align __tls_base __heap_base; do
+        flags="$flags -C link-arg=--export=$sym"
+    done
+    RUSTC_BOOTSTRAP=1 RUSTFLAGS="$flags" cargo "+$toolchain" build --lib --release \
+        --target wasm32-unknown-unknown --no-default-features \
+        -Z build-std=panic_abort,std --target-dir target/wasm-mt
+    "$bindgen" --target web --no-typescript --out-dir web/pkg-mt \
+        target/wasm-mt/wasm32-unknown-unknown/release/qnn.wasm
+    echo "web.sh: built web/pkg-mt, threaded ($(du -sh web/pkg-mt | cut -f1))" >&2
+}
+build_threaded
+
 if [ -n "$dist" ]; then
     mkdir -p "$dist"
     # models/: the ready model the page loads on arrival (scripts/page-model.sh makes it);
     # coi-serviceworker.js: cross-origin isolation on hosts that cannot send the headers
-    cp -r web/index.html web/app.js web/style.css web/coi-serviceworker.js web/vendor web/pkg \
-        web/models web/examples "$dist"/
+    # pkg-mt/ and worker.js: the threaded module and its workers (cross-origin isolated pages)
+    cp -r web/index.html web/app.js web/style.css web/coi-serviceworker.js web/worker.js \
+        web/vendor web/pkg web/pkg-mt web/models web/examples "$dist"/
     echo "web.sh: the page is in $dist — serve it from any static host (WebGPU and the service worker need https or localhost)"
 fi
 if [ -n "$npm" ]; then

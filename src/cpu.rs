@@ -1,6 +1,7 @@
-//! The CPU backend: plain Rust over `Vec`s, images in parallel with rayon natively. It is the
-//! oracle the GPU kernels are tested against and the fallback where the only GPU is a software
-//! rasterizer. Every op runs at once; `flush` has nothing to do.
+//! The CPU backend: plain Rust over `Vec`s, images in parallel with rayon natively and in the
+//! page's threaded wasm module (src/par.rs). It is the oracle the GPU kernels are tested against
+//! and the fallback where the only GPU is a software rasterizer. Every op runs at once; `flush`
+//! has nothing to do.
 
 use std::future::Future;
 
@@ -113,9 +114,9 @@ impl CpuBackend {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
         let threads = rayon::current_num_threads();
-        #[cfg(target_arch = "wasm32")]
+        #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
         let threads = 1;
         format!("CPU ({threads} threads)")
     }

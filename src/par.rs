@@ -1,6 +1,8 @@
-//! Data parallelism that degrades to plain loops on wasm (no threads in the browser here).
+//! Data parallelism with rayon: natively, and in the page's threaded wasm module (built with the
+//! atomics target feature: web/pkg-mt/, rayon over Web Workers); plain loops in the
+//! single-threaded wasm module.
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
 use rayon::prelude::*;
 
 /// Calls `f(i, chunk)` for each `chunk`-sized piece of `data`, in parallel natively.
@@ -10,11 +12,11 @@ pub fn for_each_chunk<T: Send>(
     f: impl Fn(usize, &mut [T]) + Sync + Send,
 ) {
     let chunk = chunk.max(1);
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     data.par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, c)| f(i, c));
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
     data.chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, c)| f(i, c));
@@ -30,12 +32,12 @@ pub fn for_each_chunk_pair<T: Send, U: Send>(
     f: impl Fn(usize, &mut [T], &mut [U]) + Sync + Send,
 ) {
     let (ca, cb) = (ca.max(1), cb.max(1));
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     a.par_chunks_mut(ca)
         .zip(b.par_chunks_mut(cb))
         .enumerate()
         .for_each(|(i, (x, y))| f(i, x, y));
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
     a.chunks_mut(ca)
         .zip(b.chunks_mut(cb))
         .enumerate()
@@ -50,13 +52,13 @@ pub fn map_chunks<T: Send, R: Send>(
     f: impl Fn(usize, &mut [T]) -> R + Sync + Send,
 ) -> Vec<R> {
     let chunk = chunk.max(1);
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     return data
         .par_chunks_mut(chunk)
         .enumerate()
         .map(|(i, c)| f(i, c))
         .collect();
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
     return data
         .chunks_mut(chunk)
         .enumerate()
@@ -66,9 +68,9 @@ pub fn map_chunks<T: Send, R: Send>(
 
 /// `(0..n).map(f).collect()`, in parallel natively; the order of the results is always 0..n.
 pub fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     return (0..n).into_par_iter().map(f).collect();
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
     return (0..n).map(f).collect();
 }
 

@@ -108,6 +108,109 @@ impl Default for PageSettings {
     }
 }
 
+/// wasm-bindgen-rayon's pool (`await initThreadPool(n)`: n Web Workers; the calling thread only
+/// waits, spinning on the page's thread) and its `wbg_rayon_start_worker`, which web/worker.js
+/// runs for [`ThreadPool`].
+#[cfg(target_feature = "atomics")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// The threaded module's (web/pkg-mt/, built with the atomics target feature) rayon pool, of
+/// the page's own thread and `threads - 1` Web Workers (web/worker.js): the page's thread works
+/// in it too instead of spinning while the workers do the work (it may not block: a rayon wait
+/// there spins). Once, after `init()` and before any training: `new ThreadPool(n)`, start
+/// `workers()` workers with `module()`, `memory()` and `receiver()`, then `build()`.
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen]
+pub struct ThreadPool {
+    workers: usize,
+    sender: crossbeam_channel::Sender<rayon::ThreadBuilder>,
+    // leaked: a worker may still be inside `recv` on it when the page drops the pool
+    receiver: &'static crossbeam_channel::Receiver<rayon::ThreadBuilder>,
+}
+
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen]
+impl ThreadPool {
+    /// A pool of `threads` threads in all (at least 1: the page's).
+    #[wasm_bindgen(constructor)]
+    pub fn new(threads: usize) -> ThreadPool {
+        let workers = threads.max(1) - 1;
+        let (sender, receiver) = crossbeam_channel::bounded(workers.max(1));
+        ThreadPool {
+            workers,
+            sender,
+            receiver: Box::leak(Box::new(receiver)),
+        }
+    }
+
+    /// How many Web Workers to start.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// What each worker passes to `wbg_rayon_start_worker`.
+    pub fn receiver(&self) -> *const crossbeam_channel::Receiver<rayon::ThreadBuilder> {
+        self.receiver
+    }
+
+    /// This module, for the workers' `init`.
+    pub fn module() -> JsValue {
+        wasm_bindgen::module()
+    }
+
+    /// The shared memory, for the workers' `init`.
+    pub fn memory() -> JsValue {
+        wasm_bindgen::memory()
+    }
+
+    /// Makes the pool rayon's global one, once all the workers wait in `wbg_rayon_start_worker`.
+    pub fn build(&self) -> Result<(), JsValue> {
+        let sender = self.sender.clone();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(self.workers + 1)
+            .use_current_thread()
+            .spawn_handler(move |thread| {
+                sender
+                    .send(thread)
+                    .map_err(|_| std::io::Error::other("no worker took the thread"))
+            })
+            .build_global()
+            .map_err(|e| JsValue::from_str(&e.to_string()))
+    }
+}
+
+/// How many threads the CPU backend's parallel loops use: 1 in the single-threaded module, the
+/// pool's size in the threaded one.
+#[wasm_bindgen]
+pub fn threads() -> usize {
+    #[cfg(target_feature = "atomics")]
+    return rayon::current_num_threads();
+    #[cfg(not(target_feature = "atomics"))]
+    return 1;
+}
+
+/// How many of the CPU backend's threads took part in a parallel loop of `jobs` small jobs (a
+/// millisecond or so each): the page's test that the workers do work. 1 in the single-threaded
+/// module.
+#[wasm_bindgen]
+pub fn threads_working(jobs: usize) -> usize {
+    let ids = crate::par::map(jobs, |i| {
+        let mut x = i as u64;
+        for _ in 0..1_000_000 {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        }
+        std::hint::black_box(x);
+        #[cfg(target_feature = "atomics")]
+        return rayon::current_thread_index();
+        #[cfg(not(target_feature = "atomics"))]
+        return Some(0);
+    });
+    let mut ids: Vec<usize> = ids.into_iter().flatten().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len().max(1)
+}
+
 /// The settings a fresh page shows, as JSON (the form's field names): the library's defaults.
 #[wasm_bindgen]
 pub fn default_settings() -> Result<String, JsValue> {

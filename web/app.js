@@ -1,17 +1,49 @@
 // The page: settings (also URL parameters), one WebRun from the wasm module, and the views.
 // Everything it trains, measures and saves goes through the library's run (src/web.rs).
-import init, { WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets, export_model, saved_progress } from "./pkg/qnn.js";
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("form");
 const params = new URLSearchParams(location.search);
+// The wasm module: the threaded one (pkg-mt/: rayon over a pool of Web Workers on shared
+// memory, every core for the CPU backend) when the page is cross-origin isolated, else the
+// single-threaded pkg/ (also with ?threads=1, or when the threaded one cannot start).
+const cpu = { threads: 1, note: "single-threaded: the page is not cross-origin isolated", workers: [] };
+async function loadModule() {
+  if (!(globalThis.crossOriginIsolated && typeof SharedArrayBuffer === "function")) return import("./pkg/qnn.js");
+  if (params.get("threads") === "1") { cpu.note = "single-threaded, as asked (threads=1)"; return import("./pkg/qnn.js"); }
+  try {
+    const m = await import("./pkg-mt/qnn.js");
+    await m.default();
+    // the page's thread is one of the pool's threads (?threads=N to choose how many)
+    const pool = new m.ThreadPool(Math.max(1, Number(params.get("threads")) || navigator.hardwareConcurrency || 1));
+    const start = { module: m.ThreadPool.module(), memory: m.ThreadPool.memory(), receiver: pool.receiver(), mainJS: new URL("./pkg-mt/qnn.js", import.meta.url).href };
+    cpu.workers = await Promise.all(Array.from({ length: pool.workers() }, () => new Promise((resolve, reject) => {
+      const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "qnn-rayon" });
+      w.onmessage = ({ data }) => data.ready ? resolve(w) : reject(new Error(data.error));
+      w.onerror = (e) => reject(new Error(e.message || "a worker did not start"));
+      w.postMessage(start);
+    })));
+    pool.build();
+    cpu.threads = m.threads();
+    cpu.note = `${cpu.threads} threads`;
+    return m;
+  } catch (e) {
+    cpu.note = `single-threaded: the threaded module did not start (${e})`;
+    return import("./pkg/qnn.js");
+  }
+}
+const { default: init, WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets, export_model, saved_progress, threads_working } = await loadModule();
 // pictures: the decoded set of your own pictures (a WebPictures) and its info; picturesSource:
 // the files it was decoded from, kept to decode again when "skip unreadable pictures" changes
 const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null, modelName: null, presets: [],
   pictures: null, picturesInfo: null, picturesSource: null, loading: false, ready: false };
 // what the browser test and the benchmark read
 window.qnn = { status: "loading", reports: [], errors: [], device: null, epochProbes: 0, downloads: [],
+  // the CPU backend's threads in this page (1: the single-threaded module) and why
+  threads: cpu.threads, threadsNote: cpu.note,
+  // how many threads take part in a parallel loop of n small jobs (the test: the workers work)
+  threadsWorking: (n) => threads_working(n),
   // a run kept for a reload: epochs written to IndexedDB, the offer shown on load (or null),
   // "indexeddb" or "none"
   savedEpochs: 0, resumeOffer: null, storage: null };
@@ -223,14 +255,14 @@ $("skipbad").addEventListener("change", () => { if (state.picturesSource && !sta
 // ---- device: WebGPU where the browser has a hardware adapter, else the CPU backend in wasm
 async function chooseDevice() {
   const want = form.elements.device.value;
-  if (want === "cpu") return ["cpu", "CPU backend (WebAssembly), as asked"];
-  if (!navigator.gpu) return ["cpu", "CPU backend (WebAssembly): this browser has no WebGPU"];
+  if (want === "cpu") return ["cpu", `CPU backend (WebAssembly, ${cpu.note}), as asked`];
+  if (!navigator.gpu) return ["cpu", `CPU backend (WebAssembly, ${cpu.note}): this browser has no WebGPU`];
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) return ["cpu", "CPU backend (WebAssembly): WebGPU found no adapter"];
+  if (!adapter) return ["cpu", `CPU backend (WebAssembly, ${cpu.note}): WebGPU found no adapter`];
   const info = adapter.info || {};
   const fallback = adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
   if (want === "gpu") return ["gpu", `WebGPU (${info.vendor || "adapter"} ${info.architecture || ""})${fallback ? ", a software fallback, as asked" : ""}`];
-  if (fallback) return ["cpu", "CPU backend (WebAssembly): the only WebGPU adapter is a software fallback (choose WebGPU to use it anyway)"];
+  if (fallback) return ["cpu", `CPU backend (WebAssembly, ${cpu.note}): the only WebGPU adapter is a software fallback (choose WebGPU to use it anyway)`];
   return ["gpu", `WebGPU (${info.vendor || "adapter"} ${info.architecture || ""})`];
 }
 
@@ -783,7 +815,7 @@ async function bench() {
   status("benchmark: the seed's CIFAR-10 network, batch 64…");
   const run = await WebRun.create(JSON.stringify(s), files, device, undefined, undefined, undefined);
   const r = JSON.parse(await run.epoch(() => {}));
-  window.qnn.bench = { device: run.device(), path: device, images_per_second: r.images_per_second, images: 2 * n };
+  window.qnn.bench = { device: run.device(), path: device, threads: cpu.threads, images_per_second: r.images_per_second, images: 2 * n };
   status(`benchmark: ${r.images_per_second.toFixed(2)} training images/s on ${run.device()}`);
   window.qnn.status = "done";
 }

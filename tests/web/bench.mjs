@@ -3,7 +3,10 @@
 // SwiftShader) and the wasm CPU backend. With --default-run, also the page's default run on
 // mnist-mini (10 epochs) on the path the page picks: its time and test accuracy.
 //
-//   scripts/web.sh --build && cd tests/web && npm ci && node bench.mjs [--default-run]
+// The wasm CPU backend twice: the threaded module (every core) and the single-threaded one
+// (CPU_IMAGES=N: N images a pass instead of 256).
+//
+//   scripts/web.sh --build && cd tests/web && npm ci && node bench.mjs [--cpu] [--default-run]
 import { launch, serve } from "./harness.mjs";
 
 const [server, base] = await serve();
@@ -22,11 +25,16 @@ async function run(query, timeout) {
 }
 
 const results = { browser: `Chromium ${version} (headless)` };
-for (const device of ["gpu", "cpu"]) {
-  const q = await run(`bench=1&device=${device}&bench_images=${device === "gpu" ? 128 : 256}`, 900_000);
-  results[device] = q.bench;
+// cpu: the threaded module (the served page is cross-origin isolated); cpu-1: the
+// single-threaded one (threads=1), as a page that is not isolated gets
+const paths = process.argv.includes("--cpu") ? ["cpu", "cpu-1"] : ["gpu", "cpu", "cpu-1"];
+for (const key of paths) {
+  const device = key.startsWith("cpu") ? "cpu" : "gpu";
+  const q = await run(`bench=1&device=${device}&bench_images=${device === "gpu" ? 128 : Number(process.env.CPU_IMAGES) || 256}${key === "cpu-1" ? "&threads=1" : ""}`, 900_000);
+  results[key] = q.bench;
   console.log(`seed CIFAR-10 network, batch 64, ${device === "gpu" ? "WebGPU" : "wasm CPU"} (${q.bench.device}): ${q.bench.images_per_second.toFixed(2)} training images/s`);
 }
+if (results["cpu-1"]) console.log(`wasm CPU, threaded / single-threaded: ${(results.cpu.images_per_second / results["cpu-1"].images_per_second).toFixed(2)}×`);
 if (process.argv.includes("--default-run")) {
   const q = await run("autostart=1", 3_600_000);
   results.default_run = { device: q.device, seconds: q.wall_seconds, test_accuracy: 100 - q.state.test_error };

@@ -5,6 +5,9 @@
 //   the page once and makes it cross-origin isolated, and a second visit is isolated at once;
 // - with service workers blocked the page runs without isolation, without an error, and where
 //   the worker's headers do not isolate it, it reloads once only (no loop);
+// - cross-origin isolated, the page loads the threaded module (pkg-mt/: a worker per core beside
+//   the page's thread) and trains on the CPU with every core; not isolated, the single-threaded
+//   pkg/, and says so;
 // - `scripts/web.sh --npm` writes an npm package (package.json, qnn.js, qnn_bg.wasm, qnn.d.ts
 //   declaring WebRun), and web/examples/ten-lines.html trains mnist-mini through it, and
 //   through the page's own pkg/, to a test error far below chance.
@@ -62,7 +65,8 @@ const isolation = () => ({
 });
 
 test("the --dist folder has the service worker, loaded first in the page's <head>", () => {
-  for (const f of ["index.html", "app.js", "coi-serviceworker.js", "pkg/qnn.js", "pkg/qnn_bg.wasm", "models/mnist-mini-4bit.safetensors", "examples/ten-lines.html"]) {
+  for (const f of ["index.html", "app.js", "coi-serviceworker.js", "pkg/qnn.js", "pkg/qnn_bg.wasm", "pkg-mt/qnn.js", "pkg-mt/qnn_bg.wasm", "worker.js",
+    "models/mnist-mini-4bit.safetensors", "examples/ten-lines.html"]) {
     assert.ok(fs.existsSync(path.join(dist, f)), `no ${f} in the --dist folder`);
   }
   const html = fs.readFileSync(path.join(dist, "index.html"), "utf8");
@@ -143,6 +147,45 @@ test("where the worker's headers do not isolate the page, it reloads once only, 
   assert.deepEqual(errors, []);
   await context.close();
   fs.rmSync(site, { recursive: true });
+});
+
+/** The page's CPU benchmark (a short one) at URL in a context with OPTIONS: window.qnn. */
+async function cpuBench(url, options = {}) {
+  const { context, page, errors } = await open(options);
+  await page.goto(url + "?bench=1&device=cpu&bench_images=64");
+  await page.waitForFunction(() => window.qnn && ["done", "error"].includes(window.qnn.status), null, { timeout: 300_000, polling: 500 });
+  const q = await page.evaluate(() => ({ ...window.qnn, deviceLine: document.getElementById("device").textContent }));
+  assert.deepEqual(errors, []);
+  await context.close();
+  assert.equal(q.status, "done", JSON.stringify(q.errors));
+  return q;
+}
+
+test("cross-origin isolated, the page trains on the CPU with the threaded module, its workers working too", async () => {
+  const base = await serve(dist);
+  const { context, page, errors } = await open();
+  await page.goto(base);
+  await page.waitForFunction(ready, null, { timeout: 60_000 });
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const t = await page.evaluate(() => ({ threads: window.qnn.threads, working: window.qnn.threadsWorking(64) }));
+  assert.equal(t.threads, cores, JSON.stringify(t));
+  if (cores > 1) assert.ok(t.working > 1, `only ${t.working} thread(s) took part in a parallel loop`);
+  assert.deepEqual(errors, []);
+  await context.close();
+  const q = await cpuBench(base);
+  assert.equal(q.bench.threads, cores);
+  assert.match(q.bench.device, new RegExp(`CPU \\(${cores} threads\\)`));
+  assert.match(q.deviceLine, new RegExp(`WebAssembly, ${cores} threads`));
+  console.log(`the page's CPU benchmark, threaded (${q.bench.device}): ${q.bench.images_per_second.toFixed(2)} training images/s`);
+});
+
+test("not cross-origin isolated (no headers, service workers blocked), the page trains single-threaded and says so", async () => {
+  const q = await cpuBench(await serve(dist, { plain: true }), { serviceWorkers: "block" });
+  assert.equal(q.threads, 1);
+  assert.equal(q.bench.threads, 1);
+  assert.match(q.bench.device, /CPU \(1 threads\)/);
+  assert.match(q.deviceLine, /single-threaded: the page is not cross-origin isolated/);
+  console.log(`the page's CPU benchmark, single-threaded (${q.bench.device}): ${q.bench.images_per_second.toFixed(2)} training images/s`);
 });
 
 test("the --npm folder is an npm package with TypeScript declarations", () => {
