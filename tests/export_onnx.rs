@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use common::cli::{qnn, text};
-use common::cpu;
+use common::{conv, cpu};
 use prost::Message;
 use qnn::checkpoint::{self, ModelMeta};
 use qnn::data::{self, DatasetKind};
@@ -149,24 +149,6 @@ fn q(w_bits: Bits, a_bits: Bits, nonlinearity: Nonlinearity, sym: bool) -> Layer
         a_bits,
         nonlinearity,
         sym,
-    }
-}
-
-fn conv(
-    filters: usize,
-    kernel: usize,
-    stride: usize,
-    padding: Padding,
-    bn: bool,
-    quant: LayerQuant,
-) -> Layer {
-    Layer::Conv {
-        filters,
-        kernel,
-        stride,
-        padding,
-        batch_norm: bn,
-        quant,
     }
 }
 

@@ -28,6 +28,23 @@ fn image_sets(args: &[&str]) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// `qnn train` for one epoch on the CPU on the folder set (or zip) `data`, then `more`.
+fn train_on<'a>(data: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "-ds",
+        "folder",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "-ne",
+        "1",
+        "--device",
+        "cpu",
+    ];
+    args.extend(more);
+    args
+}
+
 /// The last stdout line of a `--json` run: its test error.
 fn test_error(out: &std::process::Output) -> f64 {
     let t = String::from_utf8_lossy(&out.stdout);
@@ -56,17 +73,10 @@ fn mnist_mini_as_pictures_trains_as_the_idx_files() {
     image_sets(&["mnist-mini", set.to_str().unwrap()]);
     let common = ["-ne", "1", "--device", "cpu", "--json"];
     let out_f = d.join("f");
-    let mut args = vec![
-        "train",
-        "-ds",
-        "folder",
-        "--data-dir",
-        set.to_str().unwrap(),
-        "--out",
-        out_f.to_str().unwrap(),
-    ];
-    args.extend(common);
-    let f = qnn(&args);
+    let f = qnn(&train_on(
+        &set,
+        &["--out", out_f.to_str().unwrap(), "--json"],
+    ));
     assert!(f.status.success(), "{}", text(&f));
     let out_i = d.join("i");
     let mut args_i = vec!["train", "--out", out_i.to_str().unwrap()];
@@ -78,19 +88,7 @@ fn mnist_mini_as_pictures_trains_as_the_idx_files() {
     assert_eq!(tensors(&model_in(&out_f)), tensors(&model_in(&out_i)));
     // the second run reads the cache
     let out_g = d.join("g");
-    let again = qnn(&[
-        "train",
-        "-ds",
-        "folder",
-        "--data-dir",
-        set.to_str().unwrap(),
-        "-ne",
-        "1",
-        "--device",
-        "cpu",
-        "--out",
-        out_g.to_str().unwrap(),
-    ]);
+    let again = qnn(&train_on(&set, &["--out", out_g.to_str().unwrap()]));
     assert!(text(&again).contains("from the cache"), "{}", text(&again));
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -103,21 +101,10 @@ fn a_twelve_class_rgb_set_trains_and_bad_input_is_refused() {
     let set = d.join("set");
     image_sets(&["rgb12", set.to_str().unwrap(), "20"]);
     let out = d.join("out");
-    let o = qnn(&[
-        "train",
-        "-ds",
-        "folder",
-        "--data-dir",
-        set.to_str().unwrap(),
-        "-ne",
-        "1",
-        "--device",
-        "cpu",
-        "--batch-size",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let base = train_on(&set, &["--batch-size", "16"]);
+    let mut first = base.clone();
+    first.extend(["--out", out.to_str().unwrap()]);
+    let o = qnn(&first);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("12 classes, 3×32×32"), "{}", text(&o));
     let info = qnn(&["info", model_in(&out).to_str().unwrap()]);
@@ -131,21 +118,8 @@ fn a_twelve_class_rgb_set_trains_and_bad_input_is_refused() {
     let bad = set.join("class03/00004.png");
     let bytes = std::fs::read(&bad).unwrap();
     std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
-    let base = [
-        "train",
-        "-ds",
-        "folder",
-        "--data-dir",
-        set.to_str().unwrap(),
-        "-ne",
-        "1",
-        "--device",
-        "cpu",
-        "--batch-size",
-        "16",
-    ];
     refused(&base, &["class03/00004.png", "--skip-bad-images"]);
-    let mut skip = base.to_vec();
+    let mut skip = base.clone();
     skip.extend([
         "--skip-bad-images",
         "--out",
@@ -165,7 +139,7 @@ fn a_twelve_class_rgb_set_trains_and_bad_input_is_refused() {
         &["train", "--input", "1x28x28"],
         &["--input applies to your own pictures"],
     );
-    let mut wrong = base.to_vec();
+    let mut wrong = base.clone();
     wrong.extend(["--input", "2x8x8"]);
     refused(&wrong, &["--input 2x8x8"]);
     // a single class
@@ -197,21 +171,10 @@ fn a_zipped_set_trains_and_names_its_model() {
     image_sets(&["zip", set.to_str().unwrap(), zip.to_str().unwrap()]);
     std::fs::remove_dir_all(&set).unwrap();
     let out = d.join("out");
-    let args = [
-        "train",
-        "-ds",
-        "folder",
-        "--data-dir",
-        zip.to_str().unwrap(),
-        "-ne",
-        "1",
-        "--device",
-        "cpu",
-        "--batch-size",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = train_on(
+        &zip,
+        &["--batch-size", "16", "--out", out.to_str().unwrap()],
+    );
     let o = qnn(&args);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("12 classes, 3×32×32"), "{}", text(&o));
@@ -222,7 +185,7 @@ fn a_zipped_set_trains_and_names_its_model() {
         d.join(".qnn-cache").is_dir(),
         "the cache lies beside the zip"
     );
-    let mut again = args.to_vec();
+    let mut again = args.clone();
     again.push("--overwrite");
     let o = qnn(&again);
     assert!(text(&o).contains("from the cache"), "{}", text(&o));

@@ -38,24 +38,6 @@ fn q(w_bits: Bits, a_bits: Bits, nonlinearity: Nonlinearity, sym: bool) -> Layer
     }
 }
 
-fn conv(
-    filters: usize,
-    kernel: usize,
-    stride: usize,
-    padding: Padding,
-    batch_norm: bool,
-    quant: LayerQuant,
-) -> Layer {
-    Layer::Conv {
-        filters,
-        kernel,
-        stride,
-        padding,
-        batch_norm,
-        quant,
-    }
-}
-
 fn dense(units: Option<usize>, quant: LayerQuant) -> Layer {
     Layer::Dense { units, quant }
 }

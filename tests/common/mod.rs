@@ -370,3 +370,22 @@ pub fn assert_repeats(got: &StepResult, again: &StepResult) {
         "running statistics differ between two runs"
     );
 }
+
+/// A conv layer of a layer list built in code (`qnn::model::Layer::Conv`, every field named).
+pub fn conv(
+    filters: usize,
+    kernel: usize,
+    stride: usize,
+    padding: qnn::model::Padding,
+    batch_norm: bool,
+    quant: qnn::model::LayerQuant,
+) -> qnn::model::Layer {
+    qnn::model::Layer::Conv {
+        filters,
+        kernel,
+        stride,
+        padding,
+        batch_norm,
+        quant,
+    }
+}
