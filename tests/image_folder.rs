@@ -394,7 +394,8 @@ fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// The same pictures read three ways — the folder on disk, a `.zip` of it (with the folder at
 /// its top, macOS's `__MACOSX/` and `.DS_Store` entries beside), and the files in memory as
-/// the page hands them over — give the same data, bit for bit, and the same set name.
+/// the page hands them over — give the same data, bit for bit, and the same set name (also
+/// for the folder given as `pets/kind0/..`).
 #[test]
 fn a_zip_and_files_in_memory_read_as_the_folder_does() {
     use qnn::image_folder::{load_source, Source};
@@ -445,6 +446,13 @@ fn a_zip_and_files_in_memory_read_as_the_folder_does() {
         "hidden and __MACOSX entries are not counted"
     );
     assert_eq!(Source::open(&zip_path).unwrap().set_name(), "pets");
+    // a folder given by a path that does not end in its name is still named by it
+    let roundabout = d.join("kind0").join("..");
+    assert_eq!(Source::open(&roundabout).unwrap().set_name(), "pets");
+    assert_eq!(
+        load(&roundabout, &opts, &no_progress).unwrap().0.name,
+        "pets"
+    );
     let _ = std::fs::remove_dir_all(&base);
 }
 

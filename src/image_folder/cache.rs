@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 #[cfg(not(target_arch = "wasm32"))]
-use super::{load_source, scan, FolderOptions, FolderReport, Source, Tree};
+use super::{load_scanned, load_source, scan, Entry, FolderOptions, FolderReport, Source, Tree};
 use super::{FolderData, FolderSplit};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::Error;
@@ -37,20 +37,27 @@ pub fn load_cached(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(FolderData, Option<FolderReport>, Option<String>), Error> {
     let source = Source::open(path)?;
-    let key = key_of(&Tree::new(&source)?, opts)?;
+    let tree = Tree::new(&source)?;
+    let scanned = scan(&tree, opts)?;
+    let key = key_of(&tree, &scanned.1, opts);
     let cache = cache_path(path, &key);
-    let source = if cache.is_file() {
-        drop(source); // a zip's bytes and the cached pixels are not held together
+    let (d, report) = if cache.is_file() {
+        // a zip's bytes and the cached pixels are not held together
+        drop(scanned);
+        drop(tree);
+        drop(source);
         let cached = std::fs::read(&cache).ok();
         if let Some(d) = cached.and_then(|b| FolderData::from_cache_bytes(b, &key)) {
             return Ok((d, None, None));
         }
-        Source::open(path)? // a cache that is not whole: the pictures again
+        // a cache that is not whole: the pictures again
+        load_source(&Source::open(path)?, opts, progress)?
     } else {
-        source
+        let loaded = load_scanned(&tree, scanned, opts, progress)?;
+        drop(tree);
+        drop(source);
+        loaded
     };
-    let (d, report) = load_source(&source, opts, progress)?;
-    drop(source);
     let unwritten = d.write_cache(&cache, &key).err().map(|e| e.to_string());
     Ok((d, Some(report), unwritten))
 }
@@ -58,17 +65,19 @@ pub fn load_cached(
 /// The cache key of the set at `path` (a folder or a `.zip`) read with `opts`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn cache_key(path: &Path, opts: &FolderOptions) -> Result<String, Error> {
-    key_of(&Tree::new(&Source::open(path)?)?, opts)
+    let source = Source::open(path)?;
+    let tree = Tree::new(&source)?;
+    let (_, entries, _) = scan(&tree, opts)?;
+    Ok(key_of(&tree, &entries, opts))
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn key_of(tree: &Tree, opts: &FolderOptions) -> Result<String, Error> {
-    let (_, entries, _) = scan(tree, opts)?;
+fn key_of(tree: &Tree, entries: &[Entry], opts: &FolderOptions) -> String {
     let mut text = format!(
         "{:?}|{:?}|{}|{}|{}|{}\n",
         opts.input, opts.resize, opts.skip_bad, opts.seed, opts.test_fraction, opts.valid_fraction
     );
-    for e in &entries {
+    for e in entries {
         text.push_str(&format!(
             "{}|{}|{}\n",
             e.path.display(),
@@ -76,7 +85,7 @@ fn key_of(tree: &Tree, opts: &FolderOptions) -> Result<String, Error> {
             tree.fingerprint(&e.path, e.file)
         ));
     }
-    Ok(crate::data::md5_hex(text.as_bytes()))
+    crate::data::md5_hex(text.as_bytes())
 }
 
 /// The magic at the start of a cache file, with its format version.

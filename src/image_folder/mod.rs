@@ -212,8 +212,12 @@ fn split_of(name: &str) -> Option<Part> {
     }
 }
 
+/// What [`scan`] finds: the class names, every file with its class and split, and how the split
+/// was made.
+type Scanned = (Vec<String>, Vec<Entry>, String);
+
 /// Lists a set's images with their classes and splits (nothing decoded).
-fn scan(tree: &Tree, opts: &FolderOptions) -> Result<(Vec<String>, Vec<Entry>, String), Error> {
+fn scan(tree: &Tree, opts: &FolderOptions) -> Result<Scanned, Error> {
     let root = tree.root();
     let top = tree.subfolders(&root)?;
     let find = |part: Part| {
@@ -417,15 +421,25 @@ pub fn load_source(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(FolderData, FolderReport), Error> {
     let tree = Tree::new(source)?;
+    let scanned = scan(&tree, opts)?;
+    load_scanned(&tree, scanned, opts, progress)
+}
+
+/// [`load_source`] of a set already listed ([`scan`]'s classes, entries and split).
+fn load_scanned(
+    tree: &Tree,
+    (class_names, entries, split): Scanned,
+    opts: &FolderOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(FolderData, FolderReport), Error> {
     let root = tree.root().path;
     let root = root.as_path();
-    let (class_names, entries, split) = scan(&tree, opts)?;
     let mut report = FolderReport {
         split,
         ..Default::default()
     };
     // which files are images: their first bytes (in parallel: 100,000 opens)
-    let kinds = crate::par::map(entries.len(), |i| image_format(&tree, &entries[i]));
+    let kinds = crate::par::map(entries.len(), |i| image_format(tree, &entries[i]));
     let mut images: Vec<Entry> = Vec::with_capacity(entries.len());
     for (e, k) in entries.into_iter().zip(kinds) {
         match k {
@@ -459,7 +473,7 @@ pub fn load_source(
     let chw = match opts.input {
         Some(chw) => chw,
         None => {
-            let dims = crate::par::map(images.len(), |i| header(&tree, &images[i]));
+            let dims = crate::par::map(images.len(), |i| header(tree, &images[i]));
             let mut sizes: BTreeMap<(u32, u32), usize> = BTreeMap::new();
             let mut colour = 0usize;
             for (e, d) in images.iter().zip(&dims) {
@@ -505,7 +519,7 @@ pub fn load_source(
     let done = std::sync::atomic::AtomicUsize::new(0);
     let mut pixels = vec![0u8; total * len];
     let outcome = crate::par::map_chunks(&mut pixels, len, |i, out| {
-        let img = reader(&tree, &images[i])?.decode().map_err(decode_error)?;
+        let img = reader(tree, &images[i])?.decode().map_err(decode_error)?;
         let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if d.is_multiple_of(256) || d == total {
             progress(d, total);
@@ -553,7 +567,7 @@ pub fn load_source(
     let n_train = labels.len() - n_test;
     let test_pixels = pixels.split_off(n_train * len); // the test split, the smaller part
     let data = FolderData {
-        name: source::set_name_of(root),
+        name: tree.set_name(),
         chw,
         class_names,
         train: FolderSplit {

@@ -74,19 +74,21 @@ impl Source {
     /// The set's name: the folder's, or the archive's without `.zip` (or the one folder
     /// inside it), as a model file's name may start with it: `pets`.
     pub fn set_name(&self) -> String {
-        let root = match self {
-            #[cfg(not(target_arch = "wasm32"))]
-            Source::Dir(p) => p.canonicalize().unwrap_or_else(|_| p.clone()),
-            Source::Zip { name, .. } | Source::Files { name, .. } => Tree::new(self)
-                .map(|t| t.root().path)
-                .unwrap_or_else(|_| PathBuf::from(name)),
-        };
-        set_name_of(&root)
+        match Tree::new(self) {
+            Ok(t) => t.set_name(),
+            Err(_) => match self {
+                #[cfg(not(target_arch = "wasm32"))]
+                Source::Dir(p) => last_name(p),
+                Source::Zip { name, .. } | Source::Files { name, .. } => {
+                    last_name(std::path::Path::new(name))
+                }
+            },
+        }
     }
 }
 
-/// A set's name from its root: the last component, without `.zip`.
-pub(super) fn set_name_of(root: &std::path::Path) -> String {
+/// A path's last component, without `.zip`.
+fn last_name(root: &std::path::Path) -> String {
     let name = root.file_name().map(|n| n.to_string_lossy().into_owned());
     name.unwrap_or_default()
         .trim_end_matches(".zip")
@@ -225,6 +227,16 @@ impl<'a> Tree<'a> {
                 path: root.clone(),
                 parts: Vec::new(),
             },
+        }
+    }
+
+    /// The set's name: its root's last component (a folder given as `.` or `..` by its real
+    /// name), without `.zip`.
+    pub fn set_name(&self) -> String {
+        match self {
+            #[cfg(not(target_arch = "wasm32"))]
+            Tree::Disk(p) => last_name(&p.canonicalize().unwrap_or_else(|_| p.to_path_buf())),
+            Tree::Listed { root, .. } => last_name(root),
         }
     }
 
