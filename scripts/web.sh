@@ -7,10 +7,11 @@
 #                                with the COOP/COEP headers that make the page cross-origin
 #                                isolated (scripts/serve.py)
 #   scripts/web.sh --dist DIR    build, then copy the page into DIR (index.html, app.js, pkg/,
-#                                pkg-mt/, worker.js, models/ with the ready model,
+#                                pkg-mt/, threads.js, worker.js, models/ with the ready model,
 #                                coi-serviceworker.js, examples/, …)
 #   scripts/web.sh --npm DIR     build, then write the wasm module, its JavaScript glue and their
-#                                TypeScript declarations into DIR as an npm package ("qnn")
+#                                TypeScript declarations into DIR as an npm package ("qnn"; its
+#                                "qnn/threads" loads the threaded module with every core)
 #   scripts/web.sh --build       build only
 # --dist and --npm can be given together (one build).
 #
@@ -83,8 +84,9 @@ if [ -n "$dist" ]; then
     mkdir -p "$dist"
     # models/: the ready model the page loads on arrival (scripts/page-model.sh makes it);
     # coi-serviceworker.js: cross-origin isolation on hosts that cannot send the headers
-    # pkg-mt/ and worker.js: the threaded module and its workers (cross-origin isolated pages)
-    cp -r web/index.html web/app.js web/style.css web/coi-serviceworker.js web/worker.js \
+    # pkg-mt/, threads.js and worker.js: the threaded module, its loader and its workers
+    # (cross-origin isolated pages)
+    cp -r web/index.html web/app.js web/threads.js web/style.css web/coi-serviceworker.js web/worker.js \
         web/vendor web/pkg web/pkg-mt web/models web/examples "$dist"/
     echo "web.sh: the page is in $dist — serve it from any static host (WebGPU and the service worker need https or localhost)"
 fi
@@ -92,6 +94,11 @@ if [ -n "$npm" ]; then
     mkdir -p "$npm"
     # the same module as the page's, with TypeScript declarations (qnn.d.ts, qnn_bg.wasm.d.ts)
     "$bindgen" --target web --out-dir "$npm" target/wasm32-unknown-unknown/release/qnn.wasm
+    # "qnn/threads": every core in a cross-origin isolated page (the threaded module, its loader
+    # and its workers, laid out as in web/)
+    "$bindgen" --target web --out-dir "$npm/pkg-mt" \
+        target/wasm-mt/wasm32-unknown-unknown/release/qnn.wasm
+    cp web/threads.js web/threads.d.ts web/worker.js "$npm"/
     pkg_version=$(awk -F'"' '/^\[/ { p = ($0 == "[package]") } p && /^version *=/ { print $2; exit }' Cargo.toml)
     [ -n "$pkg_version" ] || { echo "web.sh: no version in Cargo.toml's [package]" >&2; exit 1; }
     sed "s/@VERSION@/$pkg_version/" web/npm/package.json > "$npm/package.json"

@@ -621,6 +621,31 @@ impl WebRun {
         self.pause.store(paused, Ordering::SeqCst);
     }
 
+    /// Times every op from now on (`on`), as `qnn bench train` does, for
+    /// [`WebRun::take_profile`]. False where the device cannot (a WebGPU adapter without
+    /// timestamp queries).
+    pub fn set_profiling(&self, on: bool) -> Result<bool, JsValue> {
+        let mut g = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        Ok(on_device!(&mut g.device, |b| b.set_profiling(on)))
+    }
+
+    /// The seconds spent in each op family since the last call, as JSON `[[family, seconds],
+    /// …]`, the dearest first (what `qnn bench train` prints as shares).
+    pub fn take_profile(&self) -> Result<String, JsValue> {
+        let mut g = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let samples = on_device!(&mut g.device, |b| b.take_profile());
+        let mut families: Vec<(&str, f64)> = Vec::new();
+        for s in samples {
+            let label = s.family.label();
+            match families.iter_mut().find(|f| f.0 == label) {
+                Some(f) => f.1 += s.seconds,
+                None => families.push((label, s.seconds)),
+            }
+        }
+        families.sort_by(|a, b| b.1.total_cmp(&a.1));
+        serde_json::to_string(&families).map_err(js_err)
+    }
+
     /// All epochs of the schedule are done (an error while an epoch is in progress).
     pub fn is_finished(&self) -> Result<bool, JsValue> {
         Ok(self

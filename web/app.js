@@ -1,39 +1,18 @@
 // The page: settings (also URL parameters), one WebRun from the wasm module, and the views.
 // Everything it trains, measures and saves goes through the library's run (src/web.rs).
 import uPlot from "./vendor/uplot/uPlot.esm.js";
+import loadQnn from "./threads.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("form");
 const params = new URLSearchParams(location.search);
 // The wasm module: the threaded one (pkg-mt/: rayon over a pool of Web Workers on shared
 // memory, every core for the CPU backend) when the page is cross-origin isolated, else the
-// single-threaded pkg/ (also with ?threads=1, or when the threaded one cannot start).
-const cpu = { threads: 1, note: "single-threaded: the page is not cross-origin isolated", workers: [] };
-async function loadModule() {
-  if (!(globalThis.crossOriginIsolated && typeof SharedArrayBuffer === "function")) return import("./pkg/qnn.js");
-  if (params.get("threads") === "1") { cpu.note = "single-threaded, as asked (threads=1)"; return import("./pkg/qnn.js"); }
-  try {
-    const m = await import("./pkg-mt/qnn.js");
-    await m.default();
-    // the page's thread is one of the pool's threads (?threads=N to choose how many)
-    const pool = new m.ThreadPool(Math.max(1, Number(params.get("threads")) || navigator.hardwareConcurrency || 1));
-    const start = { module: m.ThreadPool.module(), memory: m.ThreadPool.memory(), receiver: pool.receiver(), mainJS: new URL("./pkg-mt/qnn.js", import.meta.url).href };
-    cpu.workers = await Promise.all(Array.from({ length: pool.workers() }, () => new Promise((resolve, reject) => {
-      const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "qnn-rayon" });
-      w.onmessage = ({ data }) => data.ready ? resolve(w) : reject(new Error(data.error));
-      w.onerror = (e) => reject(new Error(e.message || "a worker did not start"));
-      w.postMessage(start);
-    })));
-    pool.build();
-    cpu.threads = m.threads();
-    cpu.note = `${cpu.threads} threads`;
-    return m;
-  } catch (e) {
-    cpu.note = `single-threaded: the threaded module did not start (${e})`;
-    return import("./pkg/qnn.js");
-  }
-}
-const { default: init, WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets, export_model, saved_progress, threads_working } = await loadModule();
+// single-threaded pkg/ (also with ?threads=1, or when the threaded one cannot start): threads.js,
+// as the npm package loads it.
+const loaded = await loadQnn({ single: new URL("./pkg/qnn.js", import.meta.url), threads: params.get("threads") || undefined });
+const cpu = { threads: loaded.threads, note: loaded.note, workers: loaded.workers };
+const { WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets, export_model, saved_progress, threads_working } = loaded.module;
 // pictures: the decoded set of your own pictures (a WebPictures) and its info; picturesSource:
 // the files it was decoded from, kept to decode again when "skip unreadable pictures" changes
 const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null, modelName: null, presets: [],
@@ -92,9 +71,25 @@ function syncUrl() {
 }
 // the summary of the network, or why it is refused (for a layer list: the line and the layer)
 function updateSummary() {
-  const summary = $("summary");
-  try { summary.textContent = summarize(JSON.stringify(checked())); summary.classList.remove("refused"); message(""); }
-  catch (e) { summary.textContent = String(e); summary.classList.add("refused"); message(String(e)); }
+  const summary = $("summary"), line = $("summaryline");
+  try {
+    const text = summarize(JSON.stringify(checked()));
+    fillTable(summary, text);
+    line.textContent = "the network: " + (text.trim().split("\n").pop().replace(/^total:\s*/, "") || "");
+    summary.classList.remove("refused"); line.classList.remove("refused"); message("");
+  } catch (e) {
+    summary.textContent = String(e); line.textContent = "refused: " + String(e).split("\n")[0];
+    summary.classList.add("refused"); line.classList.add("refused"); message(String(e));
+  }
+}
+// a layer table as `qnn train` prints it into a <pre>: the rows keep their columns, the long
+// total line (the last) wraps
+function fillTable(pre, text) {
+  const lines = text.replace(/\n$/, "").split("\n");
+  const total = document.createElement("span");
+  total.className = "total";
+  total.textContent = lines.pop();
+  pre.replaceChildren(lines.map((l) => l + "\n").join(""), total);
 }
 // the settings, refusing an empty layer list (which the library would read as the seed's blocks)
 function checked() {
@@ -272,7 +267,7 @@ function chart() {
   const data = [h.map((r) => r.epoch), h.map((r) => r.train_loss), h.map((r) => r.val_loss), h.map((r) => r.val_error), h.map((r) => r.test_error)];
   if (!state.chart) {
     state.chart = new uPlot({
-      width: Math.min(1060, window.innerWidth - 40), height: 260,
+      width: Math.max(280, $("chart").clientWidth || window.innerWidth - 40), height: 260,
       scales: { x: { time: false }, err: { auto: true } },
       legend: { live: false },
       // epochs are whole numbers: no 1.1, 1.2 … ticks
@@ -357,7 +352,7 @@ async function start(saved) {
       // a finished run is not offered after a reload; an unfinished one is kept
       if (state.run.is_finished()) await dropSaved();
       else if (keep) await saveProgress(state.run, keep);
-      for (const id of ["download", "download-onnx", "download-qonnx"]) $(id).disabled = !state.run.best_model();
+      offerDownloads();
       // the views after each epoch, on the validation images (as the window shows a run)
       await showViews(state.run, "valid", `this run's network, after epoch ${report.epoch}`);
     }
@@ -375,10 +370,11 @@ $("start").addEventListener("click", () => start());
 $("pause").addEventListener("click", () => { state.paused = !state.paused; state.run.pause(state.paused); buttons(); });
 $("stop").addEventListener("click", () => { state.paused = false; state.run.pause(false); state.run.stop(); });
 // the best model as qnn writes it, or as an ONNX / QONNX file (qnn export's bytes, made here)
+// (a model that was not trained here, the ready one or one loaded to evaluate: its own bytes)
 function download(format) {
   let bytes;
   try {
-    bytes = state.run && state.run.best_model();
+    bytes = (state.run && state.run.best_model()) || state.shownModel;
     if (bytes && format) bytes = export_model(bytes, format);
   } catch (e) { return message(String(e)); }
   if (!bytes) return;
@@ -387,6 +383,11 @@ function download(format) {
   a.download = `${state.modelName}.${{ onnx: "onnx", qonnx: "qonnx.onnx" }[format] || "safetensors"}`;
   a.click();
   window.qnn.downloads.push({ name: a.download, bytes: bytes.length });
+}
+// the buttons are on while there is a model to give: a run's best, or the model shown
+function offerDownloads() {
+  const has = Boolean((state.run && state.run.best_model()) || state.shownModel);
+  for (const id of ["download", "download-onnx", "download-qonnx"]) $(id).disabled = !has;
 }
 $("download").addEventListener("click", () => download(null));
 $("download-onnx").addEventListener("click", () => download("onnx"));
@@ -537,6 +538,8 @@ $("model").addEventListener("change", async (e) => {
     if ($("modelmode").value === "finetune") { state.startModel = bytes; return start(); }
     state.running = true; buttons(); status(`evaluating ${f.name}…`);
     replaceRun(await makeRun(bytes, "init"));
+    state.shownModel = bytes; state.modelName = f.name.replace(/\.safetensors$/, "");
+    offerDownloads();
     const r = JSON.parse(await state.run.evaluate());
     status(`${f.name}: test loss ${r.loss.toFixed(4)}, test error ${r.error.toFixed(2)}%`);
     await showGrid();
@@ -650,7 +653,9 @@ async function classifyPad() {
 function replaceRun(run) {
   if (state.run && state.run !== run) state.run.free();
   state.run = run;
+  state.shownModel = null;
   if (state.ready) { state.ready = false; $("modelnote").hidden = true; }
+  offerDownloads();
 }
 // `what`: which model the views show, in words
 // (a run replaced meanwhile, e.g. Start pressed while the ready model loads, is left alone)
@@ -673,7 +678,7 @@ function showSummary(run, what) {
   if (what) $("modelwhat").textContent = what;
   $("energy").textContent = `${s.energy_uj.toFixed(3)} µJ per inference (45 nm model) · ${s.params.toLocaleString("en")} parameters, `
     + `${(s.weight_bytes / 1024).toFixed(1)} KiB (float32: ${(s.float_bytes / 1024).toFixed(1)} KiB) · ${(s.macs / 1e6).toFixed(2)} M MACs per image`;
-  $("modelsummary").textContent = s.text;
+  fillTable($("modelsummary"), s.text);
 }
 // a probe's JSON (WebRun.probe: measured on the first validation images), or null for a network
 // without a conv layer
@@ -781,6 +786,9 @@ async function loadReadyModel() {
     // a run of your own (or a loaded model) came first: it stays
     if (state.run || state.running) { run.free(); return; }
     state.run = run; state.ready = true;
+    // the buttons give the ready model itself, named after its file
+    state.shownModel = bytes; state.modelName = READY_MODEL.split("/").pop().replace(/\.safetensors$/, "");
+    offerDownloads();
     const net = m.net ? "a layer list" : `the seed's blocks ${m.nfa}-${m.nfb}-${m.nfc}, ${m.bits}-bit ${m.nl}`;
     note.textContent = `Ready on arrival: a pretrained ${m.bits}-bit model (${net}; test error ${m.test_error.toFixed(2)}%), trained by scripts/page-model.sh. `
       + "Draw a digit, or click a test image to put it on the pad. Train your own below: it replaces this one.";
@@ -814,13 +822,15 @@ async function bench() {
   $("device").textContent = "device: " + why;
   status("benchmark: the seed's CIFAR-10 network, batch 64…");
   const run = await WebRun.create(JSON.stringify(s), files, device, undefined, undefined, undefined);
+  // ?profile=1: the seconds of each op family too (a clock read around every op)
+  const profiled = params.get("profile") === "1" && run.set_profiling(true);
   const r = JSON.parse(await run.epoch(() => {}));
-  window.qnn.bench = { device: run.device(), path: device, threads: cpu.threads, images_per_second: r.images_per_second, images: 2 * n };
+  window.qnn.bench = { device: run.device(), path: device, threads: cpu.threads, images_per_second: r.images_per_second, images: 2 * n,
+    profile: profiled ? JSON.parse(run.take_profile()) : null };
   status(`benchmark: ${r.images_per_second.toFixed(2)} training images/s on ${run.device()}`);
   window.qnn.status = "done";
 }
 
-await init();
 state.presets = JSON.parse(net_presets());
 for (const p of state.presets) form.elements.preset.add(new Option(p.label, p.name));
 // the defaults are the library's (RunSettings), as in `qnn train` and the window; the URL's

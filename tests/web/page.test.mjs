@@ -308,6 +308,21 @@ test("on arrival, the ready model scores test images and a drawn 1 on the pad, f
   // the model summary with the energy per inference: the table's total, and a line of its own
   assert.match(v.model, /4\.205 µJ per inference/);
   assert.match(await page.textContent("#energy"), /^4\.205 µJ per inference \(45 nm model\) · 17,118 parameters/);
+  // the ready model can be taken away on arrival: "Download" gives its very file, "as ONNX" the
+  // bytes `qnn export` writes from it
+  const given = page.waitForEvent("download");
+  await page.click("#download");
+  const file = path.join(out, "ready-download.safetensors");
+  await (await given).saveAs(file);
+  assert.equal((await given).suggestedFilename(), "mnist-mini-4bit.safetensors");
+  assert.ok(fs.readFileSync(file).equals(fs.readFileSync(path.join(web, "models/mnist-mini-4bit.safetensors"))),
+    "the downloaded ready model is not the shipped file");
+  const onnx = page.waitForEvent("download");
+  await page.click("#download-onnx");
+  await (await onnx).saveAs(path.join(out, "ready-download.onnx"));
+  execFileSync(qnn, ["export", file, "--format", "onnx", "--out", path.join(out, "ready-export.onnx"), "--overwrite"]);
+  assert.ok(fs.readFileSync(path.join(out, "ready-download.onnx")).equals(fs.readFileSync(path.join(out, "ready-export.onnx"))),
+    "the page's ONNX of the ready model differs from qnn export's");
   await page.screenshot({ path: path.join(out, "page-ready.png"), fullPage: true });
   assert.deepEqual(errors, []);
   console.log(`the ready model: test error ${r.test_error}%, ${wrong} of 48 grid images wrong, the pad ${right} of 10, a stroke is a 1`);

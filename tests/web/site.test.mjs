@@ -2,7 +2,8 @@
 // - `scripts/web.sh --dist` served with the COOP/COEP headers (scripts/serve.py, as
 //   `scripts/web.sh` serves) is cross-origin isolated on arrival, with no service worker;
 // - served by a plain static server (no headers), web/coi-serviceworker.js registers, reloads
-//   the page once and makes it cross-origin isolated, and a second visit is isolated at once;
+//   the page once and makes it cross-origin isolated (the threaded module's workers running), and a
+//   second visit is isolated at once;
 // - with service workers blocked the page runs without isolation, without an error, and where
 //   the worker's headers do not isolate it, it reloads once only (no loop);
 // - cross-origin isolated, the page loads the threaded module (pkg-mt/: a worker per core beside
@@ -10,7 +11,8 @@
 //   pkg/, and says so;
 // - `scripts/web.sh --npm` writes an npm package (package.json, qnn.js, qnn_bg.wasm, qnn.d.ts
 //   declaring WebRun), and web/examples/ten-lines.html trains mnist-mini through it, and
-//   through the page's own pkg/, to a test error far below chance.
+//   through the page's own pkg/, to a test error far below chance; its "qnn/threads" trains with
+//   every core in a cross-origin isolated page.
 // Needs `scripts/web.sh --dist target/web-test/dist --npm target/web-test/npm` (web-test.sh).
 //
 //   cd tests/web && node --test site.test.mjs
@@ -101,6 +103,12 @@ test("served by a plain static server, the service worker reloads the page once 
   assert.deepEqual(s, { came: "reload", isolated: true, sab: "function", controller: base + "coi-serviceworker.js" }, JSON.stringify(s));
   // the page still works through the worker: the ready model (models/, fetched via the worker) is loaded
   assert.equal(await page.evaluate(() => document.getElementById("modelnote").hidden), false, "the ready model's note is not shown");
+  // isolated by the worker, the threaded module runs: its Web Workers (worker.js and pkg-mt/,
+  // fetched through the service worker) start and take part in a parallel loop
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const t = await page.evaluate(() => ({ threads: window.qnn.threads, working: window.qnn.threadsWorking(64) }));
+  assert.equal(t.threads, cores, JSON.stringify(t));
+  if (cores > 1) assert.ok(t.working > 1, `behind the service worker only ${t.working} thread(s) took part in a parallel loop`);
   // a second visit in the same browser is isolated on arrival, with no reload
   const again = await context.newPage();
   await again.goto(base);
@@ -189,7 +197,7 @@ test("not cross-origin isolated (no headers, service workers blocked), the page 
 });
 
 test("the --npm folder is an npm package with TypeScript declarations", () => {
-  for (const f of ["package.json", "qnn.js", "qnn_bg.wasm", "qnn.d.ts", "README.md", "LICENSE-MIT", "LICENSE-APACHE"]) {
+  for (const f of ["package.json", "qnn.js", "qnn_bg.wasm", "qnn.d.ts", "threads.js", "threads.d.ts", "worker.js", "pkg-mt/qnn.js", "pkg-mt/qnn_bg.wasm", "pkg-mt/qnn.d.ts", "README.md", "LICENSE-MIT", "LICENSE-APACHE"]) {
     assert.ok(fs.existsSync(path.join(npm, f)), `no ${f} in the --npm folder`);
   }
   const p = JSON.parse(fs.readFileSync(path.join(npm, "package.json"), "utf8"));
@@ -200,6 +208,7 @@ test("the --npm folder is an npm package with TypeScript declarations", () => {
   assert.equal(p.license, "MIT OR Apache-2.0");
   assert.deepEqual([p.main, p.module, p.types], ["qnn.js", "qnn.js", "qnn.d.ts"]);
   assert.deepEqual(p.exports["."], { types: "./qnn.d.ts", default: "./qnn.js" });
+  assert.deepEqual(p.exports["./threads"], { types: "./threads.d.ts", default: "./threads.js" });
   for (const f of p.files) assert.ok(fs.existsSync(path.join(npm, f)), `package.json lists ${f}, which is missing`);
   const dts = fs.readFileSync(path.join(npm, "qnn.d.ts"), "utf8");
   for (const decl of [/export class WebRun\b/, /static create\(/, /epoch\(on_step: Function/, /export function default_settings\(\): string/, /export default function __wbg_init/]) {
@@ -235,4 +244,39 @@ test("the ten-line example trains through the npm package (imported as \"qnn\")"
   assert.ok(error < 25, `test error ${error}% (chance: 90%)\n${out}`);
   console.log(`ten lines, the npm package: ${out.replaceAll("\n", "; ")}`);
   fs.rmSync(site, { recursive: true });
+});
+
+test("\"qnn/threads\" of the npm package trains with every core where the page is cross-origin isolated", async () => {
+  // the package as ../pkg/ of a page that imports "qnn/threads", served with COOP/COEP
+  const site = fs.mkdtempSync(path.join(os.tmpdir(), "qnn-npm-threads-"));
+  fs.cpSync(npm, path.join(site, "pkg"), { recursive: true });
+  fs.mkdirSync(path.join(site, "examples"));
+  fs.writeFileSync(path.join(site, "examples/threads.html"), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="importmap">{ "imports": { "qnn/threads": "../pkg/threads.js" } }</script>
+<pre id="out"></pre>
+<script type="module">
+import load from "qnn/threads";
+try {
+  const { module: qnn, threads, note } = await load();
+  const settings = { ...JSON.parse(qnn.default_settings()), epochs: 1, limit: 2000, valid: 500 };
+  const run = await qnn.WebRun.create(JSON.stringify(settings), [], "cpu");
+  const r = JSON.parse(await run.epoch(() => {}));
+  window.result = { threads, note, working: qnn.threads_working(64), device: run.device(), val_error: r.val_error };
+} catch (e) { window.result = { error: String(e) }; }
+document.getElementById("out").textContent = JSON.stringify(window.result);
+</script>`);
+  const { context, page, errors } = await open();
+  await page.goto((await serve(site)) + "examples/threads.html");
+  await page.waitForFunction(() => window.result, null, { timeout: 300_000, polling: 500 });
+  const r = await page.evaluate(() => window.result);
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  assert.deepEqual(errors, []);
+  await context.close();
+  fs.rmSync(site, { recursive: true });
+  assert.equal(r.error, undefined, r.error);
+  assert.equal(r.threads, cores, JSON.stringify(r));
+  assert.match(r.device, new RegExp(`CPU \\(${cores} threads\\)`));
+  if (cores > 1) assert.ok(r.working > 1, `only ${r.working} thread(s) took part: ${JSON.stringify(r)}`);
+  assert.ok(r.val_error < 50, `one epoch on 1,500 images: validation error ${r.val_error}% (chance: 90%)`);
+  console.log(`"qnn/threads": ${JSON.stringify(r)}`);
 });

@@ -1,8 +1,11 @@
 //! The CPU backend's matrix multiply (no WGSL twin: the GPU's convolutions are implicit GEMMs
 //! in shaders/conv.wgsl). Natively faer, whose kernels are chosen at run time for the CPU
-//! (AVX-512, AVX2+FMA, NEON, …); in wasm, matrixmultiply through ndarray (SIMD128).
+//! (AVX-512, AVX2+FMA, NEON, …); in wasm, [`packed`]'s panels and 4×8 tile (SIMD128).
 //! Single-threaded: the callers parallelize over images, and the result does not depend on
 //! the thread count.
+
+/// The wasm build's multiply (tested natively too).
+pub mod packed;
 
 /// c [m, n] = a·b, or c += a·b with `accumulate`; all row-major. `a` is [m, k], or [k, m] with
 /// `a_transposed`; `b` is [k, n], or [n, k] with `b_transposed`.
@@ -73,24 +76,16 @@ pub fn matmul_strided(
         faer::linalg::matmul::matmul(c, beta, a, b, 1.0f32, Par::Seq);
     }
     #[cfg(target_arch = "wasm32")]
-    {
-        use ndarray::linalg::general_mat_mul;
-        use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
-        fn view(d: &[f32], r: usize, c: usize, ld: usize, t: bool) -> ArrayView2<'_, f32> {
-            let v = ArrayView2::from_shape((r, c).strides((ld, 1)), d)
-                .expect("shape checked by caller");
-            if t {
-                v.reversed_axes()
-            } else {
-                v
-            }
-        }
-        let a = view(a, ar, ac, lda, a_transposed);
-        let b = view(b, br, bc, ldb, b_transposed);
-        let mut c = ArrayViewMut2::from_shape((m, n).strides((ldc, 1)), c)
-            .expect("shape checked by caller");
-        general_mat_mul(1.0, &a, &b, if accumulate { 1.0 } else { 0.0 }, &mut c);
-    }
+    packed::matmul_strided(
+        c,
+        a,
+        b,
+        (m, n, k),
+        (ldc, lda, ldb),
+        a_transposed,
+        b_transposed,
+        accumulate,
+    );
 }
 
 #[cfg(test)]
