@@ -10,7 +10,8 @@
 
 struct Params {
     batch: u32, channels: u32, hw: u32, slices: u32,
-    chunk: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    chunk: u32, act: u32, act_scale: f32, act_lo: f32,
+    act_hi: f32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -95,11 +96,18 @@ fn bn_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
     running[P.channels + c] = (1.0 - ALPHA) * running[P.channels + c] + ALPHA * istd;
 }
 
-// y = (x − mean)·γ·inv_std + β, element-wise; `stats` holds the batch or the running statistics.
+// u = (x − mean)·γ·inv_std + β, element-wise; `stats` holds the batch or the running statistics.
+// y = u, or y = act(u) with the activation fused (P.act ≠ ACT_NONE: one pass instead of two, u
+// not stored; the backward recomputes it the same way).
 @compute @workgroup_size(WG, 1, 1)
 fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
     if (i >= P.batch * P.channels * P.hw) { return; }
     let c = (i / P.hw) % P.channels;
-    y[i] = (x[i] - stats[c]) * (gamma[c] * stats[P.channels + c]) + beta[c];
+    let u = (x[i] - stats[c]) * (gamma[c] * stats[P.channels + c]) + beta[c];
+    if (P.act == ACT_NONE) {
+        y[i] = u;
+    } else {
+        y[i] = act_value(u, Act(P.act, P.act_scale, P.act_lo, P.act_hi));
+    }
 }

@@ -1,5 +1,8 @@
 // Batch norm backward, per channel c over M = batch·hw values, x̂ = (x − mean)·inv_std:
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·inv_std·(dy − dβ/M − x̂·dγ/M).
+// With the activation fused (P.act ≠ ACT_NONE), `dy` is the activation's gradient da and each
+// dy above is da·act'(u), u = (x − mean)·γ·inv_std + β recomputed exactly as bn_apply computed
+// it: no u and no du buffer, two passes over da and x instead of act_backward's three.
 
 // The two sums run in two dispatches, so that many workgroups read a channel at once:
 // `bn_backward_partial` sums each of `slices` chunks of a channel (a fixed tree in workgroup
@@ -7,7 +10,8 @@
 
 struct Params {
     batch: u32, channels: u32, hw: u32, slices: u32,
-    chunk: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    chunk: u32, act: u32, act_scale: f32, act_lo: f32,
+    act_hi: f32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -18,7 +22,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dbeta: array<f32>;
-@group(0) @binding(8) var<storage, read_write> part: array<f32>;   // [C][slices][Σdy, Σdy·x̂]
+// [C][slices][Σdy, Σdy·x̂], then with the activation fused β [C] (copied in by the launcher: a
+// binding of its own would be a ninth storage buffer, past WebGPU's limit of 8 a stage)
+@group(0) @binding(8) var<storage, read_write> part: array<f32>;
 
 var<workgroup> red_a: array<f32, 256>;
 var<workgroup> red_b: array<f32, 256>;
@@ -26,6 +32,14 @@ var<workgroup> red_b: array<f32, 256>;
 fn at(c: u32, j: u32) -> u32 {
     let n = j / P.hw;
     return (n * P.channels + c) * P.hw + j % P.hw;
+}
+
+// The gradient at u of element i (channel c): dy[i], or da·act'(u) with the activation fused.
+fn grad_u(i: u32, c: u32) -> f32 {
+    if (P.act == ACT_NONE) { return dy[i]; }
+    let beta = part[2u * P.channels * P.slices + c];
+    let u = (x[i] - stats[c]) * (gamma[c] * stats[P.channels + c]) + beta;
+    return select(0.0, dy[i], act_keeps(u, Act(P.act, P.act_scale, P.act_lo, P.act_hi)));
 }
 
 // Chunk wid.x of channel wid.y: Σ dy and Σ dy·x̂.
@@ -41,8 +55,9 @@ fn bn_backward_partial(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(w
     var sb = 0.0;
     for (var j = begin + lid; j < end; j += 256u) {
         let i = at(c, j);
-        sa += dy[i];
-        sb += dy[i] * ((x[i] - m) * istd);
+        let g = grad_u(i, c);
+        sa += g;
+        sb += g * ((x[i] - m) * istd);
     }
     red_a[lid] = sa;
     red_b[lid] = sb;
@@ -85,5 +100,5 @@ fn bn_backward_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     let inv_m = 1.0 / f32(P.batch * P.hw);
     let istd = stats[P.channels + c];
     let xh = (x[i] - stats[c]) * istd;
-    dx[i] = gamma[c] * istd * (dy[i] - dbeta[c] * inv_m - xh * dgamma[c] * inv_m);
+    dx[i] = gamma[c] * istd * (grad_u(i, c) - dbeta[c] * inv_m - xh * dgamma[c] * inv_m);
 }

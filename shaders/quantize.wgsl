@@ -15,62 +15,28 @@ struct Params {
 @group(0) @binding(2) var<storage, read> aux: array<f32>;     // dy (activation backward) or max|W|
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-// activation modes
-const ACT_QUANT: u32 = 0u;
-const ACT_RELU: u32 = 1u;
-const ACT_HARDTANH: u32 = 2u;
+// activation modes: ACT_QUANT, ACT_RELU, ACT_HARDTANH (common.wgsl, with the quantizer itself)
 // weight modes
 const W_FLOAT: u32 = 0u;
 const W_BINARY: u32 = 1u;
 const W_BITS: u32 = 2u;
 
 
-// A non-finite input (`non_finite`, common.wgsl) is passed on as it is, not rounded to a finite
-// level, so the run's checks downstream see it; the CPU twin gives NaN. (A NaN constant is not
-// allowed in WGSL, hence the input itself.)
-
-fn round_half_away(v: f32) -> f32 {
-    let t = trunc(v);
-    if (abs(v - t) >= 0.5) { return t + sign(v); }
-    return t;
-}
-
-fn act_unclipped(v: f32) -> f32 {
-    let hs = clamp((v + 1.0) * 0.5, 0.0, 1.0);
-    return 2.0 * round_half_away(hs * P.scale) / P.scale - 1.0;
-}
+// The activation of P.mode (act_value, act_keeps: common.wgsl).
+fn act() -> Act { return Act(P.mode, P.scale, P.lo, P.hi); }
 
 @compute @workgroup_size(WG, 1, 1)
 fn act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
     if (i >= P.n) { return; }
-    let v = x[i];
-    var q: f32;
-    if (P.mode == ACT_QUANT) {
-        q = clamp(act_unclipped(v), P.lo, P.hi);
-    } else if (P.mode == ACT_RELU) {
-        q = max(v, 0.0);
-    } else {
-        q = clamp(v, -1.0, 1.0);
-    }
-    out[i] = select(q, v, non_finite(v));
+    out[i] = act_value(x[i], act());
 }
 
 @compute @workgroup_size(WG, 1, 1)
 fn act_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
     if (i >= P.n) { return; }
-    let v = x[i];
-    var keep: bool;
-    if (P.mode == ACT_QUANT) {
-        let u = act_unclipped(v);
-        keep = v >= -1.0 && v <= 1.0 && u >= P.lo && u <= P.hi;
-    } else if (P.mode == ACT_RELU) {
-        keep = v > 0.0;
-    } else {
-        keep = v >= -1.0 && v <= 1.0;
-    }
-    out[i] = select(0.0, aux[i], keep);
+    out[i] = select(0.0, aux[i], act_keeps(x[i], act()));
 }
 
 var<workgroup> red: array<f32, 256>;

@@ -872,11 +872,20 @@ fn same_inputs_give_identical_bits_run_after_run() {
     assert_eq!(a, b);
 }
 
-/// The CPU backend fuses a conv layer's batch norm and activation into one pass forward and
-/// two backward (u = bn(z) is recomputed, not stored): it must give exactly what the two
-/// separate ops give (the path the GPU takes), bit for bit, for every activation.
+/// Both backends fuse a conv layer's batch norm and its activation — the CPU into one pass
+/// forward and two backward, the GPU into bn_apply and the batch norm backward's kernels
+/// (shaders/batchnorm*.wgsl with `act`) — and recompute u = bn(z) instead of storing it: each
+/// must give exactly what its own two separate ops give, bit for bit, for every activation,
+/// at odd sizes (5 channels of 7×7, a 1×1 plane). On lavapipe for the GPU.
 #[test]
 fn fused_batchnorm_activation_equals_the_two_ops() {
+    fused_equals_two_ops(&mut cpu(), "cpu");
+    if let Some(mut g) = gpu() {
+        fused_equals_two_ops(&mut g, "gpu");
+    }
+}
+
+fn fused_equals_two_ops<B: Backend>(b: &mut B, dev: &str) {
     let shapes = [
         ChannelShape {
             batch: 3,
@@ -905,7 +914,6 @@ fn fused_batchnorm_activation_equals_the_two_ops() {
         for act in all_activations() {
             let mut results = Vec::new();
             for fused in [true, false] {
-                let b = &mut cpu();
                 let (zb, gb, bb, dab, rb) = (
                     upload(b, &z),
                     upload(b, &gamma),
@@ -949,7 +957,7 @@ fn fused_batchnorm_activation_equals_the_two_ops() {
             }
             let names = ["a", "eval a", "stats", "running", "dz", "dgamma", "dbeta"];
             for (k, name) in names.iter().enumerate() {
-                assert_eq!(results[0][k], results[1][k], "{act:?} {s:?} {name}");
+                assert_eq!(results[0][k], results[1][k], "{dev} {act:?} {s:?} {name}");
             }
         }
     }

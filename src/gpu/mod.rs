@@ -97,9 +97,11 @@ enum Cmd {
         bind: wgpu::BindGroup,
         groups: [u32; 3],
     },
+    /// `bytes` from the start of `src` to `dst` at byte `dst_offset`.
     Copy {
         src: wgpu::Buffer,
         dst: wgpu::Buffer,
+        dst_offset: u64,
         bytes: u64,
     },
     Clear {
@@ -354,8 +356,19 @@ impl GpuBackend {
     }
 
     pub(crate) fn record_copy(&mut self, src: Buf, dst: Buf, bytes: u64) {
+        self.record_copy_into(src, dst, 0, bytes);
+    }
+
+    /// Records a copy of `src`'s first `bytes` into `dst` from byte `dst_offset` on (a
+    /// multiple of 4).
+    pub(crate) fn record_copy_into(&mut self, src: Buf, dst: Buf, dst_offset: u64, bytes: u64) {
         let (src, dst) = (self.raw(src).clone(), self.raw(dst).clone());
-        self.pending.push(Cmd::Copy { src, dst, bytes });
+        self.pending.push(Cmd::Copy {
+            src,
+            dst,
+            dst_offset,
+            bytes,
+        });
     }
 
     pub(crate) fn record_clear(&mut self, b: Buf) {
@@ -399,8 +412,13 @@ impl GpuBackend {
                         i += 1;
                     }
                 }
-                Cmd::Copy { src, dst, bytes } => {
-                    enc.copy_buffer_to_buffer(src, 0, dst, 0, Some(*bytes));
+                Cmd::Copy {
+                    src,
+                    dst,
+                    dst_offset,
+                    bytes,
+                } => {
+                    enc.copy_buffer_to_buffer(src, 0, dst, *dst_offset, Some(*bytes));
                     i += 1;
                 }
                 Cmd::Clear { buf } => {
@@ -503,9 +521,12 @@ impl GpuBackend {
                     pass.set_bind_group(0, bind, &[]);
                     pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
                 }
-                Cmd::Copy { src, dst, bytes } => {
-                    enc.copy_buffer_to_buffer(src, 0, dst, 0, Some(*bytes))
-                }
+                Cmd::Copy {
+                    src,
+                    dst,
+                    dst_offset,
+                    bytes,
+                } => enc.copy_buffer_to_buffer(src, 0, dst, *dst_offset, Some(*bytes)),
                 Cmd::Clear { buf } => enc.clear_buffer(buf, 0, None),
             }
         }

@@ -629,8 +629,17 @@ struct Params {
     slices: u32,
     /// Values per chunk.
     chunk: u32,
+    /// The activation fused into `bn_apply` and the backward (common.wgsl's `Act`: ACT_QUANT,
+    /// ACT_RELU, ACT_HARDTANH), or ACT_NONE (3).
+    act: u32,
+    act_scale: f32,
+    act_lo: f32,
+    act_hi: f32,
     _pad: [u32; 3],
 }
+
+/// common.wgsl's ACT_NONE: a batch norm without its activation.
+const ACT_NONE: u32 = 3;
 
 /// Values a reduction workgroup takes at least; chunks per channel at most.
 const MIN_CHUNK: usize = 4096;
@@ -646,7 +655,23 @@ impl Params {
             hw: s.hw as u32,
             slices: slices as u32,
             chunk: count.div_ceil(slices) as u32,
+            act: ACT_NONE,
+            act_scale: 1.0,
+            act_lo: 0.0,
+            act_hi: 0.0,
             _pad: [0; 3],
+        }
+    }
+
+    /// The same, with `act` fused.
+    fn with_act(s: ChannelShape, act: ActQuant) -> Self {
+        let (mode, scale, lo, hi) = crate::ops::quantize::gpu_act(act);
+        Params {
+            act: mode,
+            act_scale: scale,
+            act_lo: lo,
+            act_hi: hi,
+            ..Params::new(s)
         }
     }
 
@@ -661,9 +686,10 @@ impl Params {
     }
 }
 
-pub(crate) fn gpu_train(g: &mut GpuBackend, bn: BatchNorm, x: Buf, y: Buf) {
+/// y = bn(x) with the batch statistics, or act(bn(x)) with `act` (one pass; bn(x) not stored).
+pub(crate) fn gpu_train(g: &mut GpuBackend, bn: BatchNorm, act: Option<ActQuant>, x: Buf, y: Buf) {
     let (s, pr, st) = (bn.shape, bn.params, bn.stats);
-    let p = Params::new(s);
+    let p = act.map_or(Params::new(s), |a| Params::with_act(s, a));
     let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
     let bufs = [x, pr.gamma, pr.beta, y, st.batch, st.running, part];
     g.dispatch(&PARTIAL, &p, &bufs, p.partial_grid());
@@ -671,25 +697,38 @@ pub(crate) fn gpu_train(g: &mut GpuBackend, bn: BatchNorm, x: Buf, y: Buf) {
     g.dispatch(&APPLY, &p, &bufs[..5], grid_1d(s.len()));
 }
 
-/// Normalizes with the running statistics (the APPLY kernel reads its statistics at binding 5).
-pub(crate) fn gpu_eval(g: &mut GpuBackend, bn: BatchNorm, x: Buf, y: Buf) {
+/// Normalizes with the running statistics (the APPLY kernel reads its statistics at binding
+/// 5), then `act` if given.
+pub(crate) fn gpu_eval(g: &mut GpuBackend, bn: BatchNorm, act: Option<ActQuant>, x: Buf, y: Buf) {
     let (s, pr) = (bn.shape, bn.params);
-    let p = Params::new(s);
+    let p = act.map_or(Params::new(s), |a| Params::with_act(s, a));
     let bufs = [x, pr.gamma, pr.beta, y, bn.stats.running];
     g.dispatch(&APPLY, &p, &bufs, grid_1d(s.len()));
 }
 
+/// dx and dγ, dβ from dy; with `act`, dy is the activation's gradient and is first multiplied
+/// by its mask at bn(x), recomputed (the backward of [`gpu_train`] with it).
 pub(crate) fn gpu_backward(
     g: &mut GpuBackend,
     bn: BatchNorm,
+    act: Option<ActQuant>,
     x: Buf,
     dy: Buf,
     dx: Buf,
     d: BnGrads,
 ) {
     let s = bn.shape;
-    let p = Params::new(s);
-    let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
+    let p = act.map_or(Params::new(s), |a| Params::with_act(s, a));
+    // [C][slices][Σdy, Σdy·x̂], then β with `act` (a ninth binding would pass WebGPU's limit of
+    // 8 storage buffers a stage): part[2·C·slices + c]
+    let sums = 2 * s.channels * p.slices as usize;
+    let part = g.scratch(
+        "bn_partials",
+        (3 * s.channels * p.slices as usize).max(sums + s.channels),
+    );
+    if act.is_some() {
+        g.record_copy_into(bn.params.beta, part, sums as u64 * 4, s.channels as u64 * 4);
+    }
     let bufs = [
         dy,
         x,

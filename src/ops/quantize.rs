@@ -127,12 +127,18 @@ struct Params {
     _pad: u32,
 }
 
-fn act_params(a: ActQuant, n: usize) -> Params {
-    let (mode, scale, lo, hi) = match (a, a.levels()) {
+/// The activation as the WGSL `Act` (common.wgsl) takes it: (mode, scale, lo, hi), mode
+/// ACT_QUANT = 0 with its levels, ACT_RELU = 1, ACT_HARDTANH = 2.
+pub(crate) fn gpu_act(a: ActQuant) -> (u32, f32, f32, f32) {
+    match (a, a.levels()) {
         (_, Some(l)) => (0, l.scale, l.lo, l.hi),
         (ActQuant::Float(Nonlinearity::Relu), None) => (1, 1.0, 0.0, 0.0),
         _ => (2, 1.0, 0.0, 0.0),
-    };
+    }
+}
+
+fn act_params(a: ActQuant, n: usize) -> Params {
+    let (mode, scale, lo, hi) = gpu_act(a);
     Params {
         n: n as u32,
         mode,
