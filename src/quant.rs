@@ -1,5 +1,6 @@
 //! The quantizers of docs/spec.md as scalar functions: the definition both backends follow.
-//! `shaders/quantize.wgsl` is the GPU twin; tests/quantizers.rs pins the level tables.
+//! `shaders/quantize.wgsl` (the activation in `shaders/common.wgsl`) is the GPU twin;
+//! tests/quantizers.rs pins the level tables.
 
 use serde::{Deserialize, Serialize};
 

@@ -113,13 +113,29 @@ pub(crate) fn backward_plane_from_argmax(
         let (top, bottom) = dx[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
         top[2 * ow..].fill(0.0);
         bottom[2 * ow..].fill(0.0);
-        let (d0, _) = top[..2 * ow].as_chunks_mut::<2>();
-        let (d1, _) = bottom[..2 * ow].as_chunks_mut::<2>();
-        for (((o0, o1), &gv), &k) in d0.iter_mut().zip(d1).zip(g).zip(a) {
-            // as backward_plane: a product with 0 or 1, so a negative gradient leaves −0
-            let on = |j: u8| (k == j) as u32 as f32 * gv;
-            *o0 = [on(0), on(1)];
-            *o1 = [on(2), on(3)];
+        // as backward_plane: a product with 0 or 1, so a negative gradient leaves −0. Four
+        // windows at a time, the indices compared as floats: whole vectors in wasm (its byte
+        // compares would be taken apart lane by lane)
+        let on = |k: f32, j: f32, gv: f32| (k == j) as u32 as f32 * gv;
+        let (g4, g_tail) = g.as_chunks::<4>();
+        let (a4, a_tail) = a.as_chunks::<4>();
+        let (t8, t_tail) = top[..2 * ow].as_chunks_mut::<8>();
+        let (b8, b_tail) = bottom[..2 * ow].as_chunks_mut::<8>();
+        for (((t, b), gv), k) in t8.iter_mut().zip(b8).zip(g4).zip(a4) {
+            let k = k.map(|v| v as f32);
+            for i in 0..4 {
+                t[2 * i] = on(k[i], 0.0, gv[i]);
+                t[2 * i + 1] = on(k[i], 1.0, gv[i]);
+                b[2 * i] = on(k[i], 2.0, gv[i]);
+                b[2 * i + 1] = on(k[i], 3.0, gv[i]);
+            }
+        }
+        let (t2, _) = t_tail.as_chunks_mut::<2>();
+        let (b2, _) = b_tail.as_chunks_mut::<2>();
+        for (((o0, o1), &gv), &k) in t2.iter_mut().zip(b2).zip(g_tail).zip(a_tail) {
+            let k = k as f32;
+            *o0 = [on(k, 0.0, gv), on(k, 1.0, gv)];
+            *o1 = [on(k, 2.0, gv), on(k, 3.0, gv)];
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Activation and weight quantizers — shaders/quantize.wgsl; the scalar definitions are in
+//! Activation and weight quantizers — shaders/quantize.wgsl (the activation itself in
+//! shaders/common.wgsl, shared with the fused batch norm); the scalar definitions are in
 //! `crate::quant`.
 
 use crate::backend::{Buf, Family};

@@ -61,8 +61,8 @@ pub fn matmul_strided(
     PACKED.with(|packed| {
         let (pa, pb) = &mut *packed.borrow_mut();
         // a's rows are b's columns of the transposed product: one packing routine for both
-        pack(pa, a, lda, m, k, MR, a_transposed);
-        pack(pb, b, ldb, n, k, NR, !b_transposed);
+        pack::<MR>(pa, a, lda, m, k, a_transposed);
+        pack::<NR>(pb, b, ldb, n, k, !b_transposed);
         for (jp, b_panel) in pb.chunks_exact(k * NR).enumerate() {
             let j0 = jp * NR;
             let cols = NR.min(n - j0);
@@ -71,12 +71,16 @@ pub fn matmul_strided(
                 let t = tile(a_panel, b_panel);
                 for (i, row) in t.iter().enumerate().take(MR.min(m - i0)) {
                     let c_row = &mut c[(i0 + i) * ldc + j0..][..cols];
-                    if accumulate {
-                        for (cij, &v) in c_row.iter_mut().zip(row) {
-                            *cij += v;
+                    match (accumulate, <&mut [f32; NR]>::try_from(&mut *c_row)) {
+                        // a whole row of the tile: a fixed-size copy (vector stores, not a
+                        // call to memcpy)
+                        (false, Ok(whole)) => *whole = *row,
+                        (false, Err(_)) => c_row.copy_from_slice(&row[..cols]),
+                        (true, _) => {
+                            for (cij, &v) in c_row.iter_mut().zip(row) {
+                                *cij += v;
+                            }
                         }
-                    } else {
-                        c_row.copy_from_slice(&row[..cols]);
                     }
                 }
             }
@@ -84,34 +88,51 @@ pub fn matmul_strided(
     });
 }
 
-/// `lines` lines of length k from `x` (rows `ld` apart) into panels of `width` lines: panel p
-/// holds element r of line p·width + l at [p][r][l], zero past the last line. A line is a
-/// column of the stored matrix (`lines_are_columns`: b as stored, or a stored transposed), read
-/// `width` at a time along a row, or else a row, read along itself.
-fn pack(
+/// `lines` lines of length k from `x` (rows `ld` apart) into panels of W lines: panel p holds
+/// element r of line p·W + l at [p][r][l], zero past the last line. A line is a column of the
+/// stored matrix (`lines_are_columns`: b as stored, or a stored transposed), copied W at a time
+/// along a row, or else a row, W rows read side by side. W is a constant so that a whole
+/// panel's step is a fixed-size copy (two vector loads and stores), not a call to memcpy.
+fn pack<const W: usize>(
     out: &mut Vec<f32>,
     x: &[f32],
     ld: usize,
     lines: usize,
     k: usize,
-    width: usize,
     lines_are_columns: bool,
 ) {
-    out.clear();
-    out.resize(lines.div_ceil(width) * k * width, 0.0);
-    for (p, panel) in out.chunks_exact_mut(k * width).enumerate() {
-        let (l0, count) = (p * width, width.min(lines - p * width));
-        if lines_are_columns {
-            // step r of the panel is x[r][l0 .. l0+count]
-            for (r, step) in panel.chunks_exact_mut(width).enumerate() {
-                step[..count].copy_from_slice(&x[r * ld + l0..][..count]);
+    // every value is written below (padding included): no clearing first
+    out.resize(lines.div_ceil(W) * k * W, 0.0);
+    for (p, panel) in out.chunks_exact_mut(k * W).enumerate() {
+        let (l0, count) = (p * W, W.min(lines - p * W));
+        let steps = panel.chunks_exact_mut(W);
+        match (lines_are_columns, count == W) {
+            (true, true) => {
+                // step r of the panel is x[r][l0 .. l0+W]
+                for (r, step) in steps.enumerate() {
+                    let src: &[f32; W] = x[r * ld + l0..][..W].try_into().expect("W values");
+                    step.copy_from_slice(src);
+                }
             }
-        } else {
-            // line l of the panel is x[l0 + l][0 .. k]
-            for l in 0..count {
-                let line = &x[(l0 + l) * ld..][..k];
-                for (step, &v) in panel.chunks_exact_mut(width).zip(line) {
-                    step[l] = v;
+            (false, true) => {
+                // step r of the panel is x[l0 + l][r] for l in 0..W
+                let rows: [&[f32]; W] = std::array::from_fn(|l| &x[(l0 + l) * ld..][..k]);
+                for (r, step) in steps.enumerate() {
+                    for (v, row) in step.iter_mut().zip(&rows) {
+                        *v = row[r];
+                    }
+                }
+            }
+            // the last panel, part lines and part zeros
+            (_, false) => {
+                for (r, step) in steps.enumerate() {
+                    for (l, v) in step.iter_mut().enumerate() {
+                        *v = match (l < count, lines_are_columns) {
+                            (false, _) => 0.0,
+                            (true, true) => x[r * ld + l0 + l],
+                            (true, false) => x[(l0 + l) * ld + r],
+                        };
+                    }
                 }
             }
         }
