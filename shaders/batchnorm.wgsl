@@ -11,7 +11,7 @@
 struct Params {
     batch: u32, channels: u32, hw: u32, slices: u32,
     chunk: u32, act: u32, act_scale: f32, act_lo: f32,
-    act_hi: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+    act_hi: f32, pool_h: u32, pool_w: u32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -22,6 +22,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;   // [mean 0..C, inv_std C..2C]
 @group(0) @binding(6) var<storage, read_write> running: array<f32>; // the same, running averages
 @group(0) @binding(7) var<storage, read_write> part: array<f32>;    // [C][slices][count, mean, M2]
+// bn_apply_pool: which of each window's four inputs was the maximum, a byte per pooled value
+@group(0) @binding(8) var<storage, read_write> window: array<u32>;
 
 // Added to the variance; the weight of the batch statistics in the running averages.
 override EPS: f32;
@@ -96,18 +98,59 @@ fn bn_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
     running[P.channels + c] = (1.0 - ALPHA) * running[P.channels + c] + ALPHA * istd;
 }
 
-// u = (x − mean)·γ·inv_std + β, element-wise; `stats` holds the batch or the running statistics.
-// y = u, or y = act(u) with the activation fused (P.act ≠ ACT_NONE: one pass instead of two, u
-// not stored; the backward recomputes it the same way).
+// u = (x − mean)·γ·inv_std + β of element i (channel c); `stats` holds the batch or the running
+// statistics.
+fn bn_at(i: u32, c: u32) -> f32 {
+    return (x[i] - stats[c]) * (gamma[c] * stats[P.channels + c]) + beta[c];
+}
+
+fn act() -> Act { return Act(P.act, P.act_scale, P.act_lo, P.act_hi); }
+
+// y = u element-wise, or y = act(u) with the activation fused (P.act ≠ ACT_NONE: one pass
+// instead of two, u not stored; the backward recomputes it the same way).
 @compute @workgroup_size(WG, 1, 1)
 fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
     if (i >= P.batch * P.channels * P.hw) { return; }
     let c = (i / P.hw) % P.channels;
-    let u = (x[i] - stats[c]) * (gamma[c] * stats[P.channels + c]) + beta[c];
+    let u = bn_at(i, c);
     if (P.act == ACT_NONE) {
         y[i] = u;
     } else {
-        y[i] = act_value(u, Act(P.act, P.act_scale, P.act_lo, P.act_hi));
+        y[i] = act_value(u, act());
     }
+}
+
+// Batch norm, the activation and the 2×2 max pool (stride 2, floor) in one pass: planes of
+// P.pool_h × P.pool_w in x, y [planes, pool_h/2, pool_w/2] the pooled act(u), and window the
+// first maximum's place in each window (0..3, row-major; pool.wgsl's rule), a byte per pooled
+// value, four to a word — what the backward routes the pooled gradient by, instead of act(u)
+// itself, which is not stored. One thread per word: four windows.
+@compute @workgroup_size(WG, 1, 1)
+fn bn_apply_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let q = linear_id(gid, nwg);
+    let oh = P.pool_h / 2u;
+    let ow = P.pool_w / 2u;
+    let total = P.batch * P.channels * oh * ow;
+    if (q * 4u >= total) { return; }
+    var word = 0u;
+    for (var k = 0u; k < 4u; k++) {
+        let o = q * 4u + k;
+        if (o >= total) { break; }
+        let plane = o / (oh * ow);
+        let r = o % (oh * ow);
+        let c = plane % P.channels;
+        let base = (plane * P.pool_h + 2u * (r / ow)) * P.pool_w + 2u * (r % ow);
+        var best = act_value(bn_at(base, c), act());
+        var arg = 0u;
+        let v1 = act_value(bn_at(base + 1u, c), act());
+        if (v1 > best) { best = v1; arg = 1u; }
+        let v2 = act_value(bn_at(base + P.pool_w, c), act());
+        if (v2 > best) { best = v2; arg = 2u; }
+        let v3 = act_value(bn_at(base + P.pool_w + 1u, c), act());
+        if (v3 > best) { best = v3; arg = 3u; }
+        y[o] = best;
+        word |= arg << (8u * k);
+    }
+    window[q] = word;
 }

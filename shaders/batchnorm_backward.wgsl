@@ -3,6 +3,9 @@
 // With the activation fused (P.act ≠ ACT_NONE), `dy` is the activation's gradient da and each
 // dy above is da·act'(u), u = (x − mean)·γ·inv_std + β recomputed exactly as bn_apply computed
 // it: no u and no du buffer, two passes over da and x instead of act_backward's three.
+// With the 2×2 pool fused too (P.pool_w > 0: planes of P.pool_h × P.pool_w), `dy` is the pooled
+// gradient and da of element i is its window's dy where i is the window's maximum (the byte
+// bn_apply_pool kept), 0 elsewhere and outside every window: pool_backward's routing.
 
 // The two sums run in two dispatches, so that many workgroups read a channel at once:
 // `bn_backward_partial` sums each of `slices` chunks of a channel (a fixed tree in workgroup
@@ -11,7 +14,7 @@
 struct Params {
     batch: u32, channels: u32, hw: u32, slices: u32,
     chunk: u32, act: u32, act_scale: f32, act_lo: f32,
-    act_hi: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+    act_hi: f32, pool_h: u32, pool_w: u32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -22,8 +25,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dbeta: array<f32>;
-// [C][slices][Σdy, Σdy·x̂], then with the activation fused β [C] (copied in by the launcher: a
-// binding of its own would be a ninth storage buffer, past WebGPU's limit of 8 a stage)
+// [C][slices][Σdy, Σdy·x̂], then with the activation fused β [C], then with the pool the window
+// words (both copied in by the launcher: a binding of their own would pass WebGPU's limit of 8
+// storage buffers a stage)
 @group(0) @binding(8) var<storage, read_write> part: array<f32>;
 
 var<workgroup> red_a: array<f32, 256>;
@@ -39,7 +43,22 @@ fn grad_u(i: u32, c: u32) -> f32 {
     if (P.act == ACT_NONE) { return dy[i]; }
     let beta = part[2u * P.channels * P.slices + c];
     let u = (x[i] - stats[c]) * (gamma[c] * stats[P.channels + c]) + beta;
-    return select(0.0, dy[i], act_keeps(u, Act(P.act, P.act_scale, P.act_lo, P.act_hi)));
+    return select(0.0, grad_a(i), act_keeps(u, Act(P.act, P.act_scale, P.act_lo, P.act_hi)));
+}
+
+// da of element i: dy[i], or with the pool fused the pooled gradient routed to i.
+fn grad_a(i: u32) -> f32 {
+    if (P.pool_w == 0u) { return dy[i]; }
+    let oh = P.pool_h / 2u;
+    let ow = P.pool_w / 2u;
+    let plane = i / P.hw;
+    let yy = (i % P.hw) / P.pool_w;
+    let xx = i % P.pool_w;
+    if (yy / 2u >= oh || xx / 2u >= ow) { return 0.0; }
+    let o = (plane * oh + yy / 2u) * ow + xx / 2u;
+    let words = 2u * P.channels * P.slices + P.channels;
+    let arg = (bitcast<u32>(part[words + o / 4u]) >> (8u * (o % 4u))) & 0xffu;
+    return select(0.0, dy[o], arg == (yy % 2u) * 2u + (xx % 2u));
 }
 
 // Chunk wid.x of channel wid.y: Σ dy and Σ dy·x̂.

@@ -6,7 +6,7 @@
 struct Params {
     batch: u32, channels: u32, hw: u32, slices: u32,
     chunk: u32, act: u32, act_scale: f32, act_lo: f32,
-    act_hi: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+    act_hi: f32, pool_h: u32, pool_w: u32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;

@@ -1032,12 +1032,20 @@ fn binary_convolution_is_exactly_the_float_one() {
     }
 }
 
-/// The CPU's batch norm + activation + 2×2 pool in one pass (and its backward, which routes the
-/// pooled gradient into dz and masks it there) against the separate ops, bit for bit: odd
-/// sizes (the last row and column outside every window), a 1-pixel-wide image (nothing to
-/// pool), every activation; quantized activations give many ties inside a window.
+/// Batch norm + activation + 2×2 pool in one pass — the CPU's, and the GPU's `bn_apply_pool`
+/// (and their backwards, which route the pooled gradient into dz through a byte per window and
+/// mask it there) — against each backend's separate ops, bit for bit: odd sizes (the last row
+/// and column outside every window), a 1-pixel-wide image (nothing to pool), every activation;
+/// quantized activations give many ties inside a window. On lavapipe for the GPU.
 #[test]
 fn fused_batchnorm_activation_pool_equals_the_separate_ops() {
+    fused_pool_equals_separate_ops(&mut cpu(), "cpu");
+    if let Some(mut g) = gpu() {
+        fused_pool_equals_separate_ops(&mut g, "gpu");
+    }
+}
+
+fn fused_pool_equals_separate_ops<B: Backend>(b: &mut B, dev: &str) {
     for (i, (batch, channels, h, w)) in [(3, 5, 7, 7), (2, 4, 5, 6), (8, 16, 16, 16), (2, 3, 1, 5)]
         .into_iter()
         .enumerate()
@@ -1062,7 +1070,6 @@ fn fused_batchnorm_activation_pool_equals_the_separate_ops() {
         for act in all_activations() {
             let mut results = Vec::new();
             for fused in [true, false] {
-                let b = &mut cpu();
                 let (zb, gb, bb, dpb, rb) = (
                     upload(b, &z),
                     upload(b, &gamma),
@@ -1116,7 +1123,7 @@ fn fused_batchnorm_activation_pool_equals_the_separate_ops() {
                 let (f, sep) = (&results[0][k], &results[1][k]);
                 assert!(
                     f.iter().zip(sep).all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "{act:?} {s:?} {name}: {f:?} vs {sep:?}"
+                    "{dev} {act:?} {s:?} {name}: {f:?} vs {sep:?}"
                 );
             }
         }

@@ -170,6 +170,34 @@ impl Backend for GpuBackend {
         ops::batchnorm::gpu_backward(self, l.bn, Some(l.act), t.z, g.da, g.dz, g.params);
     }
 
+    // ... and the 2×2 pool too: act(bn(z)) is not stored, only the pooled values and a byte per
+    // window (which input was the maximum), which the backward routes the pooled gradient by.
+    fn bn_act_pool_train(&mut self, l: BnAct, t: BnActTensors, pool: Pooled) {
+        if ops::batchnorm::gpu_train_pool(self, l, t.z, pool).is_none() {
+            // nothing to pool: a written, as the separate ops leave it
+            self.bn_act_train(l, t);
+            self.pool_forward(pool.shape, t.a, pool.out);
+        }
+    }
+
+    fn pool_act_bn_backward(
+        &mut self,
+        l: BnAct,
+        t: BnActTensors,
+        pool: Pooled,
+        dpooled: Buf,
+        g: BnActGrads,
+        dbias: Buf,
+    ) {
+        if pool.shape.y_len() == 0 {
+            self.pool_backward(pool.shape, t.a, dpooled, g.da);
+            self.act_bn_backward(l, t, g);
+            self.channel_sum(l.bn.shape, g.dz, dbias);
+            return;
+        }
+        ops::batchnorm::gpu_backward_pool(self, l, t.z, pool, dpooled, g.dz, g.params, dbias);
+    }
+
     fn act_forward(&mut self, a: ActQuant, n: usize, x: Buf, y: Buf) {
         ops::quantize::gpu_act_forward(self, a, n, x, y);
     }

@@ -3,7 +3,7 @@
 //!
 //! Tensors are seen as [batch, channels, hw]. Statistics buffers hold [mean 0..C, inv_std C..2C].
 
-use crate::backend::{BatchNorm, BnGrads, Buf, ChannelShape, Family};
+use crate::backend::{BatchNorm, BnAct, BnGrads, Buf, ChannelShape, Family, PoolShape, Pooled};
 use crate::gpu::{grid_1d, shaders, Access, GpuBackend, Kernel, WG_CONSTANT};
 use crate::ops::pool;
 use crate::par;
@@ -571,6 +571,15 @@ pub(crate) static APPLY: Kernel = Kernel {
     storage: &[R, R, R, W, W],
     params_bytes: size_of::<Params>(),
 };
+pub(crate) static APPLY_POOL: Kernel = Kernel {
+    name: "bn_apply_pool",
+    family: Family::BatchNorm,
+    shader: &shaders::BATCHNORM,
+    entry: "bn_apply_pool",
+    constants: &[WG_CONSTANT],
+    storage: &[R, R, R, W, W, W, W, W],
+    params_bytes: size_of::<Params>(),
+};
 pub(crate) static BACK_PARTIAL: Kernel = Kernel {
     name: "bn_backward_partial",
     family: Family::BatchNorm,
@@ -635,7 +644,10 @@ struct Params {
     act_scale: f32,
     act_lo: f32,
     act_hi: f32,
-    _pad: [u32; 3],
+    /// With the 2×2 pool fused: the planes' height and width (0: no pool).
+    pool_h: u32,
+    pool_w: u32,
+    _pad: u32,
 }
 
 /// common.wgsl's ACT_NONE: a batch norm without its activation.
@@ -659,7 +671,18 @@ impl Params {
             act_scale: 1.0,
             act_lo: 0.0,
             act_hi: 0.0,
-            _pad: [0; 3],
+            pool_h: 0,
+            pool_w: 0,
+            _pad: 0,
+        }
+    }
+
+    /// The same, with `act` and the 2×2 pool over planes of `pool`'s h × w fused.
+    fn with_pool(s: ChannelShape, act: ActQuant, pool: PoolShape) -> Self {
+        Params {
+            pool_h: pool.h as u32,
+            pool_w: pool.w as u32,
+            ..Params::with_act(s, act)
         }
     }
 
@@ -717,17 +740,78 @@ pub(crate) fn gpu_backward(
     dx: Buf,
     d: BnGrads,
 ) {
+    let p = act.map_or(Params::new(bn.shape), |a| Params::with_act(bn.shape, a));
+    backward_with(g, bn, &p, None, (x, dy, dx), d);
+}
+
+/// Batch norm, `act` and the 2×2 max pool in one pass after the statistics: `pool.out` the
+/// pooled act(bn(x)), `pool.window` which of each window's inputs was the maximum; bn(x) and
+/// act(bn(x)) are not stored. None where nothing is pooled (a plane under 2×2): the caller then
+/// takes the separate ops.
+pub(crate) fn gpu_train_pool(g: &mut GpuBackend, l: BnAct, x: Buf, pool: Pooled) -> Option<()> {
+    let (s, pr, st) = (l.bn.shape, l.bn.params, l.bn.stats);
+    let pooled = pool.shape.y_len();
+    if pooled == 0 {
+        return None;
+    }
+    let p = Params::with_pool(s, l.act, pool.shape);
+    let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
+    let bufs = [
+        x,
+        pr.gamma,
+        pr.beta,
+        pool.out,
+        st.batch,
+        st.running,
+        part,
+        pool.window,
+    ];
+    g.dispatch(&PARTIAL, &p, &bufs[..7], p.partial_grid());
+    g.dispatch(&STATS, &p, &bufs[..7], p.merge_grid());
+    g.dispatch(&APPLY_POOL, &p, &bufs, grid_1d(pooled.div_ceil(4)));
+    Some(())
+}
+
+/// The backward of [`gpu_train_pool`]: `dpooled` routed through the window maxima, then as
+/// [`gpu_backward`] with `act`, then the conv bias's gradient `dbias` = Σ dx per channel.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gpu_backward_pool(
+    g: &mut GpuBackend,
+    l: BnAct,
+    x: Buf,
+    pool: Pooled,
+    dpooled: Buf,
+    dx: Buf,
+    d: BnGrads,
+    dbias: Buf,
+) {
+    let p = Params::with_pool(l.bn.shape, l.act, pool.shape);
+    backward_with(g, l.bn, &p, Some(pool), (x, dpooled, dx), d);
+    gpu_channel_sum(g, l.bn.shape, dx, dbias);
+}
+
+/// The three backward dispatches with `p`'s activation and pool: β (with an activation) and the
+/// pool's window words go into the partial sums' scratch after the sums — a binding of their
+/// own would pass WebGPU's limit of 8 storage buffers a stage.
+fn backward_with(
+    g: &mut GpuBackend,
+    bn: BatchNorm,
+    p: &Params,
+    pool: Option<Pooled>,
+    (x, dy, dx): (Buf, Buf, Buf),
+    d: BnGrads,
+) {
     let s = bn.shape;
-    let p = act.map_or(Params::new(s), |a| Params::with_act(s, a));
-    // [C][slices][Σdy, Σdy·x̂], then β with `act` (a ninth binding would pass WebGPU's limit of
-    // 8 storage buffers a stage): part[2·C·slices + c]
     let sums = 2 * s.channels * p.slices as usize;
-    let part = g.scratch(
-        "bn_partials",
-        (3 * s.channels * p.slices as usize).max(sums + s.channels),
-    );
-    if act.is_some() {
+    let words = pool.map_or(0, |pool| pool.shape.y_len().div_ceil(4));
+    let need = (3 * s.channels * p.slices as usize).max(sums + s.channels + words);
+    let part = g.scratch("bn_partials", need);
+    if p.act != ACT_NONE {
         g.record_copy_into(bn.params.beta, part, sums as u64 * 4, s.channels as u64 * 4);
+    }
+    if let Some(pool) = pool {
+        let at = (sums + s.channels) as u64 * 4;
+        g.record_copy_into(pool.window, part, at, words as u64 * 4);
     }
     let bufs = [
         dy,
@@ -739,9 +823,9 @@ pub(crate) fn gpu_backward(
         d.dbeta,
         part,
     ];
-    g.dispatch(&BACK_PARTIAL, &p, &bufs, p.partial_grid());
-    g.dispatch(&BACK_REDUCE, &p, &bufs, p.merge_grid());
-    g.dispatch(&BACK_APPLY, &p, &bufs, grid_1d(s.len()));
+    g.dispatch(&BACK_PARTIAL, p, &bufs, p.partial_grid());
+    g.dispatch(&BACK_REDUCE, p, &bufs, p.merge_grid());
+    g.dispatch(&BACK_APPLY, p, &bufs, grid_1d(s.len()));
 }
 
 pub(crate) fn gpu_channel_sum(g: &mut GpuBackend, s: ChannelShape, x: Buf, out: Buf) {

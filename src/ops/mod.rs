@@ -25,6 +25,7 @@ pub static KERNELS: &[&crate::gpu::Kernel] = &[
     &batchnorm::PARTIAL,
     &batchnorm::STATS,
     &batchnorm::APPLY,
+    &batchnorm::APPLY_POOL,
     &batchnorm::BACK_PARTIAL,
     &batchnorm::BACK_REDUCE,
     &batchnorm::BACK_APPLY,
