@@ -695,8 +695,7 @@ pub trait Backend {
     /// maximum, as long as its [`pool_act_bn_backward`](Backend::pool_act_bn_backward) reads
     /// that instead of t.a.
     fn bn_act_pool_train(&mut self, l: BnAct, t: BnActTensors, pool: Pooled) {
-        self.bn_act_train(l, t);
-        self.pool_forward(pool.shape, t.a, pool.out);
+        bn_act_pool_separately(self, l, t, pool);
     }
 
     /// The backward of [`bn_act_pool_train`](Backend::bn_act_pool_train): g.da =
@@ -713,9 +712,7 @@ pub trait Backend {
         g: BnActGrads,
         dbias: Buf,
     ) {
-        self.pool_backward(pool.shape, t.a, dpooled, g.da);
-        self.act_bn_backward(l, t, g);
-        self.channel_sum(l.bn.shape, g.dz, dbias);
+        pool_act_bn_backward_separately(self, l, t, pool, dpooled, g, dbias);
     }
 
     /// y = max of each 2×2 window of x.
@@ -744,4 +741,32 @@ pub trait Backend {
     /// SGD with momentum (Lasagne's form), the velocity in `p.m`: vel = μ·vel − lr·g;
     /// p_new = p + vel.
     fn sgd(&mut self, rule: UpdateRule, p: ParamTensors, step: Buf);
+}
+
+/// What [`Backend::bn_act_pool_train`] stands for, op by op: its default, and what a backend
+/// that fuses it takes where nothing is pooled.
+pub fn bn_act_pool_separately<B: Backend + ?Sized>(
+    b: &mut B,
+    l: BnAct,
+    t: BnActTensors,
+    pool: Pooled,
+) {
+    b.bn_act_train(l, t);
+    b.pool_forward(pool.shape, t.a, pool.out);
+}
+
+/// What [`Backend::pool_act_bn_backward`] stands for, op by op (the backward of
+/// [`bn_act_pool_separately`]).
+pub fn pool_act_bn_backward_separately<B: Backend + ?Sized>(
+    b: &mut B,
+    l: BnAct,
+    t: BnActTensors,
+    pool: Pooled,
+    dpooled: Buf,
+    g: BnActGrads,
+    dbias: Buf,
+) {
+    b.pool_backward(pool.shape, t.a, dpooled, g.da);
+    b.act_bn_backward(l, t, g);
+    b.channel_sum(l.bn.shape, g.dz, dbias);
 }

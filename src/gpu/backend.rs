@@ -175,8 +175,7 @@ impl Backend for GpuBackend {
     fn bn_act_pool_train(&mut self, l: BnAct, t: BnActTensors, pool: Pooled) {
         if ops::batchnorm::gpu_train_pool(self, l, t.z, pool).is_none() {
             // nothing to pool: a written, as the separate ops leave it
-            self.bn_act_train(l, t);
-            self.pool_forward(pool.shape, t.a, pool.out);
+            bn_act_pool_separately(self, l, t, pool);
         }
     }
 
@@ -190,10 +189,7 @@ impl Backend for GpuBackend {
         dbias: Buf,
     ) {
         if pool.shape.y_len() == 0 {
-            self.pool_backward(pool.shape, t.a, dpooled, g.da);
-            self.act_bn_backward(l, t, g);
-            self.channel_sum(l.bn.shape, g.dz, dbias);
-            return;
+            return pool_act_bn_backward_separately(self, l, t, pool, dpooled, g, dbias);
         }
         ops::batchnorm::gpu_backward_pool(self, l, t.z, pool, dpooled, g.dz, g.params, dbias);
     }
