@@ -16,7 +16,10 @@ const { WebRun, WebPictures, summarize, model_settings, default_settings, model_
 // pictures: the decoded set of your own pictures (a WebPictures) and its info; picturesSource:
 // the files it was decoded from, kept to decode again when "skip unreadable pictures" changes
 const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null, modelName: null, presets: [],
-  pictures: null, picturesInfo: null, picturesSource: null, loading: false, ready: false };
+  pictures: null, picturesInfo: null, picturesSource: null, loading: false, ready: false,
+  // a model shown but not trained here (the ready one, or one loaded to evaluate): what the
+  // download buttons give
+  shownModel: null };
 // what the browser test and the benchmark read
 window.qnn = { status: "loading", reports: [], errors: [], device: null, epochProbes: 0, downloads: [],
   // the CPU backend's threads in this page (1: the single-threaded module) and why
