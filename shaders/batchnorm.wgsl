@@ -7,6 +7,9 @@
 // chunks of a channel its count, mean and M2 (a two-pass over the chunk, a fixed tree in
 // workgroup memory); `bn_stats` merges a channel's chunks in order (Chan et al.'s pairwise
 // update). Fixed order throughout: the same inputs give the same bits every run.
+// Fused (src/gpu/backend.rs's bn_act_train, bn_act_pool_train): `bn_apply` with P.act applies
+// the activation too; `bn_apply_pool` also takes the 2×2 max pool, keeping a byte per window
+// instead of the activations (batchnorm_backward.wgsl routes the pooled gradient by it).
 
 struct Params {
     batch: u32, channels: u32, hw: u32, slices: u32,

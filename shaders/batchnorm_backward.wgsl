@@ -38,12 +38,14 @@ fn at(c: u32, j: u32) -> u32 {
     return (n * P.channels + c) * P.hw + j % P.hw;
 }
 
+fn act() -> Act { return Act(P.act, P.act_scale, P.act_lo, P.act_hi); }
+
 // The gradient at u of element i (channel c): dy[i], or da·act'(u) with the activation fused.
 fn grad_u(i: u32, c: u32) -> f32 {
     if (P.act == ACT_NONE) { return dy[i]; }
     let beta = part[2u * P.channels * P.slices + c];
     let u = (x[i] - stats[c]) * (gamma[c] * stats[P.channels + c]) + beta;
-    return select(0.0, grad_a(i), act_keeps(u, Act(P.act, P.act_scale, P.act_lo, P.act_hi)));
+    return select(0.0, grad_a(i), act_keeps(u, act()));
 }
 
 // da of element i: dy[i], or with the pool fused the pooled gradient routed to i.
