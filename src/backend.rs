@@ -506,6 +506,20 @@ pub struct KernelTime {
     pub seconds: f64,
 }
 
+/// The seconds of each op family in `samples`, added in the samples' order, the dearest family
+/// first (`qnn bench train`'s shares and the page's profile).
+pub fn family_seconds(samples: &[KernelTime]) -> Vec<(Family, f64)> {
+    let mut families: Vec<(Family, f64)> = Vec::new();
+    for s in samples {
+        match families.iter_mut().find(|f| f.0 == s.family) {
+            Some(f) => f.1 += s.seconds,
+            None => families.push((s.family, s.seconds)),
+        }
+    }
+    families.sort_by(|a, b| b.1.total_cmp(&a.1));
+    families
+}
+
 /// How much work the device was given: dispatches recorded and queue submits made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {

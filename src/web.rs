@@ -634,15 +634,10 @@ impl WebRun {
     pub fn take_profile(&self) -> Result<String, JsValue> {
         let mut g = self.inner.try_borrow_mut().map_err(|_| busy())?;
         let samples = on_device!(&mut g.device, |b| b.take_profile());
-        let mut families: Vec<(&str, f64)> = Vec::new();
-        for s in samples {
-            let label = s.family.label();
-            match families.iter_mut().find(|f| f.0 == label) {
-                Some(f) => f.1 += s.seconds,
-                None => families.push((label, s.seconds)),
-            }
-        }
-        families.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let families: Vec<(&str, f64)> = crate::backend::family_seconds(&samples)
+            .into_iter()
+            .map(|(f, seconds)| (f.label(), seconds))
+            .collect();
         serde_json::to_string(&families).map_err(js_err)
     }
 

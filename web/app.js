@@ -10,9 +10,9 @@ const params = new URLSearchParams(location.search);
 // memory, every core for the CPU backend) when the page is cross-origin isolated, else the
 // single-threaded pkg/ (also with ?threads=1, or when the threaded one cannot start): threads.js,
 // as the npm package loads it.
-const loaded = await loadQnn({ single: new URL("./pkg/qnn.js", import.meta.url), threads: params.get("threads") || undefined });
-const cpu = { threads: loaded.threads, note: loaded.note, workers: loaded.workers };
-const { WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets, export_model, saved_progress, threads_working } = loaded.module;
+// cpu: { threads, note (which module, in words), workers }
+const { module: qnn, ...cpu } = await loadQnn({ single: new URL("./pkg/qnn.js", import.meta.url), threads: params.get("threads") || undefined });
+const { WebRun, WebPictures, summarize, model_settings, default_settings, model_name, net_presets, export_model, saved_progress, threads_working } = qnn;
 // pictures: the decoded set of your own pictures (a WebPictures) and its info; picturesSource:
 // the files it was decoded from, kept to decode again when "skip unreadable pictures" changes
 const state = { run: null, files: [], history: [], running: false, paused: false, chart: null, backend: null, modelName: null, presets: [],
@@ -280,6 +280,7 @@ function chart() {
         { label: "validation error %", stroke: "#e80", scale: "err" }, { label: "test error % (best)", stroke: "#2a7", scale: "err" }],
     }, data, $("chart"));
   } else state.chart.setData(data);
+  $("curvescap").hidden = true;
   const row = h[h.length - 1];
   const tr = document.createElement("tr");
   for (const v of [row.epoch, row.seconds.toFixed(1) + " s", row.images_per_second.toFixed(1), row.lr.toExponential(2),
@@ -316,7 +317,7 @@ async function makeRun(model, mode) {
 async function start(saved) {
   message("");
   state.running = true; state.paused = false; buttons();
-  state.history = []; $("epochs").querySelector("tbody").innerHTML = "";
+  state.history = []; $("epochs").querySelector("tbody").innerHTML = ""; $("curvescap").hidden = false;
   $("resume").hidden = true; window.qnn.resumeOffer = null;
   try {
     status(saved ? "resuming…" : "preparing…"); window.qnn.status = "preparing";

@@ -570,29 +570,22 @@ fn bench_train<B: Backend>(
         let samples = b.take_profile();
         b.set_profiling(false);
         let total: f64 = samples.iter().map(|s| s.seconds).sum();
-        for &KernelTime {
-            family, seconds: t, ..
-        } in &samples
-        {
-            let family = family.label();
-            match families.iter_mut().find(|f| f.family == family) {
-                Some(f) => f.ms_per_step += t * 1e3 / timed as f64,
-                None => families.push(FamilyShare {
-                    family,
-                    ms_per_step: t * 1e3 / timed as f64,
-                    share: 0.0,
-                    gflops: None,
-                }),
-            }
-        }
         let flops = conv_flops(config, batch);
-        for f in &mut families {
-            f.share = f.ms_per_step / (total * 1e3 / timed as f64).max(1e-12);
-            if let Some((_, fl)) = flops.iter().find(|(n, _)| *n == f.family) {
-                f.gflops = Some(fl / (f.ms_per_step * 1e-3) / 1e9);
-            }
-        }
-        families.sort_by(|a, b| b.ms_per_step.total_cmp(&a.ms_per_step));
+        families = family_seconds(&samples)
+            .into_iter()
+            .map(|(family, seconds)| {
+                let (family, ms_per_step) = (family.label(), seconds * 1e3 / timed as f64);
+                FamilyShare {
+                    family,
+                    ms_per_step,
+                    share: ms_per_step / (total * 1e3 / timed as f64).max(1e-12),
+                    gflops: flops
+                        .iter()
+                        .find(|(n, _)| *n == family)
+                        .map(|(_, fl)| fl / (ms_per_step * 1e-3) / 1e9),
+                }
+            })
+            .collect();
         kernel_ms_per_step = (total > 0.0).then_some(total * 1e3 / timed as f64);
     }
     Ok(TrainRow {

@@ -173,10 +173,11 @@ impl Backend for GpuBackend {
     // ... and the 2×2 pool too: act(bn(z)) is not stored, only the pooled values and a byte per
     // window (which input was the maximum), which the backward routes the pooled gradient by.
     fn bn_act_pool_train(&mut self, l: BnAct, t: BnActTensors, pool: Pooled) {
-        if ops::batchnorm::gpu_train_pool(self, l, t.z, pool).is_none() {
+        if pool.shape.y_len() == 0 {
             // nothing to pool: a written, as the separate ops leave it
-            bn_act_pool_separately(self, l, t, pool);
+            return bn_act_pool_separately(self, l, t, pool);
         }
+        ops::batchnorm::gpu_train_pool(self, l, t.z, pool);
     }
 
     fn pool_act_bn_backward(

@@ -709,15 +709,22 @@ impl Params {
     }
 }
 
-/// y = bn(x) with the batch statistics, or act(bn(x)) with `act` (one pass; bn(x) not stored).
-pub(crate) fn gpu_train(g: &mut GpuBackend, bn: BatchNorm, act: Option<ActQuant>, x: Buf, y: Buf) {
+/// The batch statistics of x (and the running ones moved): the PARTIAL and STATS dispatches.
+/// Returns the bindings 1–7 they took, `y` at 4, for the apply kernels.
+fn gpu_stats(g: &mut GpuBackend, bn: BatchNorm, p: &Params, x: Buf, y: Buf) -> [Buf; 7] {
     let (s, pr, st) = (bn.shape, bn.params, bn.stats);
-    let p = act.map_or(Params::new(s), |a| Params::with_act(s, a));
     let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
     let bufs = [x, pr.gamma, pr.beta, y, st.batch, st.running, part];
-    g.dispatch(&PARTIAL, &p, &bufs, p.partial_grid());
-    g.dispatch(&STATS, &p, &bufs, p.merge_grid());
-    g.dispatch(&APPLY, &p, &bufs[..5], grid_1d(s.len()));
+    g.dispatch(&PARTIAL, p, &bufs, p.partial_grid());
+    g.dispatch(&STATS, p, &bufs, p.merge_grid());
+    bufs
+}
+
+/// y = bn(x) with the batch statistics, or act(bn(x)) with `act` (one pass; bn(x) not stored).
+pub(crate) fn gpu_train(g: &mut GpuBackend, bn: BatchNorm, act: Option<ActQuant>, x: Buf, y: Buf) {
+    let p = act.map_or(Params::new(bn.shape), |a| Params::with_act(bn.shape, a));
+    let bufs = gpu_stats(g, bn, &p, x, y);
+    g.dispatch(&APPLY, &p, &bufs[..5], grid_1d(bn.shape.len()));
 }
 
 /// Normalizes with the running statistics (the APPLY kernel reads its statistics at binding
@@ -746,30 +753,18 @@ pub(crate) fn gpu_backward(
 
 /// Batch norm, `act` and the 2×2 max pool in one pass after the statistics: `pool.out` the
 /// pooled act(bn(x)), `pool.window` which of each window's inputs was the maximum; bn(x) and
-/// act(bn(x)) are not stored. None where nothing is pooled (a plane under 2×2): the caller then
-/// takes the separate ops.
-pub(crate) fn gpu_train_pool(g: &mut GpuBackend, l: BnAct, x: Buf, pool: Pooled) -> Option<()> {
-    let (s, pr, st) = (l.bn.shape, l.bn.params, l.bn.stats);
-    let pooled = pool.shape.y_len();
-    if pooled == 0 {
-        return None;
-    }
-    let p = Params::with_pool(s, l.act, pool.shape);
-    let part = g.scratch("bn_partials", 3 * s.channels * p.slices as usize);
-    let bufs = [
-        x,
-        pr.gamma,
-        pr.beta,
-        pool.out,
-        st.batch,
-        st.running,
-        part,
-        pool.window,
-    ];
-    g.dispatch(&PARTIAL, &p, &bufs[..7], p.partial_grid());
-    g.dispatch(&STATS, &p, &bufs[..7], p.merge_grid());
-    g.dispatch(&APPLY_POOL, &p, &bufs, grid_1d(pooled.div_ceil(4)));
-    Some(())
+/// act(bn(x)) are not stored. For planes of 2×2 or more (nothing is pooled otherwise: the
+/// caller takes the separate ops).
+pub(crate) fn gpu_train_pool(g: &mut GpuBackend, l: BnAct, x: Buf, pool: Pooled) {
+    let p = Params::with_pool(l.bn.shape, l.act, pool.shape);
+    let [x, gamma, beta, out, batch, running, part] = gpu_stats(g, l.bn, &p, x, pool.out);
+    let bufs = [x, gamma, beta, out, batch, running, part, pool.window];
+    g.dispatch(
+        &APPLY_POOL,
+        &p,
+        &bufs,
+        grid_1d(pool.shape.y_len().div_ceil(4)),
+    );
 }
 
 /// The backward of [`gpu_train_pool`]: `dpooled` routed through the window maxima, then as

@@ -357,6 +357,8 @@ test("a short run replaces the ready model; the views follow it during and after
   await ready(page);
   const before = await views(page);
   assert.match(before.filters, /^16 filters/);
+  // no curves before a run: a caption says when they come; after the run its two epochs are drawn
+  assert.equal(await page.isVisible("#curvescap"), true);
   await page.click("#start");
   await page.waitForFunction(() => ["done", "error"].includes(window.qnn.status), null, { timeout: 300_000, polling: 500 });
   const q = await page.evaluate(() => ({ status: window.qnn.status, errors: window.qnn.errors, probes: window.qnn.epochProbes }));
@@ -364,6 +366,8 @@ test("a short run replaces the ready model; the views follow it during and after
   // probes came during the epochs (between steps), not only after them
   assert.ok(q.probes >= 1, `${q.probes} probes during the epochs`);
   assert.equal(await page.isVisible("#modelnote"), false, "the ready model's note is gone");
+  assert.equal(await page.isVisible("#curvescap"), false, "the curves' caption stays after the run");
+  assert.equal(await page.locator("#epochs tbody tr").count(), 2);
   const v = await views(page);
   // the run's own network: 4 first-layer filters, its histograms, the matrix on its 200
   // validation images
